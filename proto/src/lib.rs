@@ -1,0 +1,27 @@
+//! reprolog-proto: the formats and the math every part of reprolog shares.
+//!
+//! Pure library: no I/O, no async. Each module implements one concept and
+//! opens with the specification it follows.
+//!
+//! - [`hash`]: SHA-256 digests and the RFC 6962 leaf / interior hashes.
+//! - [`merkle`]: RFC 6962/9162 Merkle trees over stored hashes (Go `tlog` indexing),
+//!   proof generation and strict verification.
+//! - [`tile`]: C2SP tlog-tiles coordinates, paths and entry bundles.
+//! - [`note`]: C2SP signed notes with Ed25519 keys.
+//! - [`checkpoint`]: C2SP tlog-checkpoint bodies.
+//! - [`dsse`]: the DSSE envelope and its pre-authentication encoding.
+//! - [`statement`]: in-toto Statement v1 with the Go rebuild provenance predicate.
+//! - [`entry`]: the canonical CBOR log entry.
+//! - [`policy`]: the client's trust-policy file.
+
+pub mod checkpoint;
+pub mod dsse;
+pub mod entry;
+pub mod hash;
+pub mod merkle;
+pub mod note;
+pub mod policy;
+pub mod statement;
+pub mod tile;
+
+pub use hash::Hash;
