@@ -1,1 +1,187 @@
-//! todo
+//! C2SP tlog-checkpoint (https://c2sp.org/tlog-checkpoint): the signed statement of
+//! a log's size and root.
+//!
+//! Body: `<origin>\n<size>\n<base64 root>\n` followed by optional extension lines.
+//! The size is decimal without leading zeros. The body is carried in a signed note
+//! ([`crate::note`]) whose log signature is required.
+
+use crate::hash::Hash;
+use crate::note::{self, NoteError, Signer, Verifier};
+
+/// Why a checkpoint was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("malformed checkpoint: {0}")]
+    Malformed(&'static str),
+    #[error("checkpoint origin {got:?} is not the expected {expected:?}")]
+    WrongOrigin { got: String, expected: String },
+    #[error("checkpoint signature: {0}")]
+    Note(#[from] NoteError),
+    #[error("checkpoint is not signed by the log key {0}")]
+    NotSignedByLog(String),
+}
+
+/// A checkpoint body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub origin: String,
+    pub size: u64,
+    pub root: Hash,
+    /// Extension lines, without their newlines; each non-empty.
+    pub extensions: Vec<String>,
+}
+
+impl Checkpoint {
+    /// The note text of this checkpoint.
+    pub fn to_text(&self) -> String {
+        let mut s = format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            self.root.to_base64()
+        );
+        for e in &self.extensions {
+            s.push_str(e);
+            s.push('\n');
+        }
+        s
+    }
+
+    /// Parses a checkpoint body (the note text, not the signed note).
+    pub fn parse(text: &str) -> Result<Checkpoint, CheckpointError> {
+        use CheckpointError::Malformed;
+        let body = text
+            .strip_suffix('\n')
+            .ok_or(Malformed("must end with a newline"))?;
+        let mut lines = body.split('\n');
+        let origin = lines
+            .next()
+            .filter(|o| !o.is_empty())
+            .ok_or(Malformed("empty origin"))?;
+        let size_text = lines.next().ok_or(Malformed("missing size line"))?;
+        let root_text = lines.next().ok_or(Malformed("missing root line"))?;
+        let size =
+            parse_size(size_text).ok_or(Malformed("size must be decimal without leading zeros"))?;
+        let root = Hash::from_base64(root_text)
+            .map_err(|_| Malformed("root must be base64 of 32 bytes"))?;
+        let extensions: Vec<String> = lines.map(str::to_string).collect();
+        if extensions.iter().any(String::is_empty) {
+            return Err(Malformed("empty extension line"));
+        }
+        if text.chars().any(|c| c.is_control() && c != '\n') {
+            return Err(Malformed("control character"));
+        }
+        Ok(Checkpoint {
+            origin: origin.to_string(),
+            size,
+            root,
+            extensions,
+        })
+    }
+
+    /// Signs this checkpoint as a note with the log key.
+    pub fn sign(&self, log_key: &Signer) -> Result<String, CheckpointError> {
+        Ok(note::sign(&self.to_text(), &[log_key])?)
+    }
+
+    /// Opens a signed checkpoint: the log key must have signed it (other
+    /// signatures, e.g. witnesses, are passed through unverified) and its origin
+    /// must be `origin`.
+    pub fn open(
+        signed: &[u8],
+        origin: &str,
+        log_key: &Verifier,
+    ) -> Result<Checkpoint, CheckpointError> {
+        let opened = note::open(signed, std::slice::from_ref(log_key))?;
+        if !opened
+            .verified
+            .iter()
+            .any(|s| s.name == log_key.name() && s.key_id == log_key.key_id())
+        {
+            return Err(CheckpointError::NotSignedByLog(log_key.to_key_text()));
+        }
+        let cp = Checkpoint::parse(&opened.text)?;
+        if cp.origin != origin {
+            return Err(CheckpointError::WrongOrigin {
+                got: cp.origin,
+                expected: origin.to_string(),
+            });
+        }
+        Ok(cp)
+    }
+}
+
+fn parse_size(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || (s.len() > 1 && s.starts_with('0'))
+    {
+        return None;
+    }
+    s.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample() -> Checkpoint {
+        Checkpoint {
+            origin: "log.example/reprolog".into(),
+            size: 1234,
+            root: Hash::of(b"root"),
+            extensions: vec![],
+        }
+    }
+
+    #[test]
+    fn signed_checkpoint_opens_with_log_key_and_origin() {
+        let key = Signer::generate("log.example/reprolog").unwrap();
+        let cp = sample();
+        let signed = cp.sign(&key).unwrap();
+        assert_eq!(
+            Checkpoint::open(signed.as_bytes(), &cp.origin, &key.verifier()).unwrap(),
+            cp
+        );
+        assert!(matches!(
+            Checkpoint::open(signed.as_bytes(), "other", &key.verifier()),
+            Err(CheckpointError::WrongOrigin { .. })
+        ));
+        let other = Signer::generate("log.example/reprolog").unwrap();
+        assert!(Checkpoint::open(signed.as_bytes(), &cp.origin, &other.verifier()).is_err());
+        let tampered = signed.replace("1234", "1235");
+        assert!(Checkpoint::open(tampered.as_bytes(), &cp.origin, &key.verifier()).is_err());
+    }
+
+    #[test]
+    fn malformed_bodies_are_rejected() {
+        let root = Hash::of(b"r").to_base64();
+        for bad in [
+            format!("o\n012\n{root}\n"),
+            format!("o\n-1\n{root}\n"),
+            format!("o\n\n{root}\n"),
+            format!("\n1\n{root}\n"),
+            format!("o\n1\n{root}"),
+            "o\n1\nAAAA\n".to_string(),
+            format!("o\n1\n{root}\n\n"),
+            "o\n1\n".to_string(),
+            format!("o\n18446744073709551616\n{root}\n"),
+        ] {
+            assert!(Checkpoint::parse(&bad).is_err(), "{bad:?}");
+        }
+        let ok = Checkpoint::parse(&format!("o\n0\n{root}\next one\n")).unwrap();
+        assert_eq!(ok.extensions, vec!["ext one".to_string()]);
+    }
+
+    proptest! {
+        #[test]
+        fn checkpoints_round_trip(
+            origin in "[a-z0-9./-]{1,30}",
+            size in any::<u64>(),
+            root in any::<[u8; 32]>(),
+            extensions in proptest::collection::vec("[ -~]{1,20}", 0..3),
+        ) {
+            let cp = Checkpoint { origin, size, root: Hash(root), extensions };
+            prop_assert_eq!(Checkpoint::parse(&cp.to_text()), Ok(cp));
+        }
+    }
+}

@@ -79,8 +79,8 @@ impl Verifier {
     /// A verifier for `public_key` under `name`.
     pub fn new(name: &str, public_key: &[u8; 32]) -> Result<Verifier, NoteError> {
         check_name(name)?;
-        let key =
-            VerifyingKey::from_bytes(public_key).map_err(|_| NoteError::BadKey("not an Ed25519 point"))?;
+        let key = VerifyingKey::from_bytes(public_key)
+            .map_err(|_| NoteError::BadKey("not an Ed25519 point"))?;
         Ok(Verifier {
             name: name.to_string(),
             key_id: key_id(name, public_key),
@@ -112,7 +112,12 @@ impl Verifier {
     pub fn to_key_text(&self) -> String {
         let mut material = vec![ALG_ED25519];
         material.extend_from_slice(self.key.as_bytes());
-        format!("{}+{:08x}+{}", self.name, self.key_id, BASE64.encode(material))
+        format!(
+            "{}+{:08x}+{}",
+            self.name,
+            self.key_id,
+            BASE64.encode(material)
+        )
     }
 
     pub fn name(&self) -> &str {
@@ -171,7 +176,9 @@ impl Signer {
         let mut parts = rest.splitn(3, '+');
         let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next())
         else {
-            return Err(NoteError::BadKey("expected PRIVATE+KEY+<name>+<hex id>+<base64 seed>"));
+            return Err(NoteError::BadKey(
+                "expected PRIVATE+KEY+<name>+<hex id>+<base64 seed>",
+            ));
         };
         let claimed = parse_key_id(id_hex)?;
         let seed = Zeroizing::new(decode_key_material(key_b64)?);
@@ -241,7 +248,9 @@ fn decode_key_material(b64: &str) -> Result<[u8; 32], NoteError> {
         Some((&ALG_ED25519, key)) => {
             <[u8; 32]>::try_from(key).map_err(|_| NoteError::BadKey("Ed25519 key must be 32 bytes"))
         }
-        Some(_) => Err(NoteError::BadKey("unsupported key algorithm (only Ed25519, 0x01)")),
+        Some(_) => Err(NoteError::BadKey(
+            "unsupported key algorithm (only Ed25519, 0x01)",
+        )),
         None => Err(NoteError::BadKey("empty key material")),
     }
 }
@@ -350,7 +359,10 @@ pub fn open(msg: &[u8], verifiers: &[Verifier]) -> Result<OpenedNote, NoteError>
             unverified.push(sig);
             continue;
         };
-        if verified.iter().any(|s| s.name == sig.name && s.key_id == sig.key_id) {
+        if verified
+            .iter()
+            .any(|s| s.name == sig.name && s.key_id == sig.key_id)
+        {
             return Err(NoteError::DuplicateSignature {
                 name: sig.name,
                 key_id: sig.key_id,

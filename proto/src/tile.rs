@@ -118,8 +118,8 @@ impl Tile {
                 level: tile_level as u8,
             },
             n: leaf_span >> HEIGHT,
-            width: ((n - ((leaf_span >> HEIGHT) << HEIGHT >> level_in_tile) + 1)
-                << level_in_tile) as u32,
+            width: ((n - ((leaf_span >> HEIGHT) << HEIGHT >> level_in_tile) + 1) << level_in_tile)
+                as u32,
         }
     }
 
@@ -200,7 +200,10 @@ fn subtree_of_slice(data: &[u8]) -> Hash {
         return Hash(h);
     }
     let half = data.len() / 2;
-    Hash::node(&subtree_of_slice(&data[..half]), &subtree_of_slice(&data[half..]))
+    Hash::node(
+        &subtree_of_slice(&data[..half]),
+        &subtree_of_slice(&data[half..]),
+    )
 }
 
 /// Encodes an index as C2SP 3-digit groups: 1234067 → `x001/x234/067`.
@@ -236,11 +239,7 @@ pub fn decode_index(s: &str) -> Option<u64> {
     let last = groups.len() - 1;
     let mut n: u64 = 0;
     for (i, g) in groups.iter().enumerate() {
-        let digits = if i == last {
-            *g
-        } else {
-            g.strip_prefix('x')?
-        };
+        let digits = if i == last { *g } else { g.strip_prefix('x')? };
         if digits.len() != 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
@@ -322,7 +321,16 @@ mod tests {
         assert_eq!(encode_index(5), "005");
         assert_eq!(encode_index(1000), "x001/000");
         assert_eq!(decode_index("x001/x234/067"), Some(1234067));
-        for bad in ["1", "0005", "001/234", "x001", "x000/005", "x001/x23/067", "", "x01a/000"] {
+        for bad in [
+            "1",
+            "0005",
+            "001/234",
+            "x001",
+            "x000/005",
+            "x001/x23/067",
+            "",
+            "x01a/000",
+        ] {
             assert_eq!(decode_index(bad), None, "{bad}");
         }
     }
@@ -330,9 +338,23 @@ mod tests {
     #[test]
     fn paths_parse_strictly() {
         let t = Tile::parse_path("tile/0/x001/x234/067.p/8").unwrap();
-        assert_eq!(t, Tile { kind: TileKind::Hash { level: 0 }, n: 1234067, width: 8 });
+        assert_eq!(
+            t,
+            Tile {
+                kind: TileKind::Hash { level: 0 },
+                n: 1234067,
+                width: 8
+            }
+        );
         let e = Tile::parse_path("tile/entries/000").unwrap();
-        assert_eq!(e, Tile { kind: TileKind::Entries, n: 0, width: 256 });
+        assert_eq!(
+            e,
+            Tile {
+                kind: TileKind::Entries,
+                n: 0,
+                width: 256
+            }
+        );
         for bad in [
             "tile/0/000.p/256",
             "tile/0/000.p/0",
@@ -375,13 +397,21 @@ mod tests {
 
     #[test]
     fn tiles_exist_only_when_complete() {
-        let full = Tile { kind: TileKind::Hash { level: 0 }, n: 0, width: 256 };
+        let full = Tile {
+            kind: TileKind::Hash { level: 0 },
+            n: 0,
+            width: 256,
+        };
         assert!(!full.exists_in_tree(255));
         assert!(full.exists_in_tree(256));
         let partial = Tile { width: 10, ..full };
         assert!(partial.exists_in_tree(10));
         assert!(!partial.exists_in_tree(11));
-        let level1 = Tile { kind: TileKind::Hash { level: 1 }, n: 0, width: 3 };
+        let level1 = Tile {
+            kind: TileKind::Hash { level: 1 },
+            n: 0,
+            width: 3,
+        };
         assert!(level1.exists_in_tree(3 * 256 + 5));
         assert!(!level1.exists_in_tree(2 * 256));
     }
@@ -389,10 +419,20 @@ mod tests {
     #[test]
     fn bundles_reject_truncation_and_count() {
         let b = encode_bundle(&[b"ab".to_vec(), vec![], b"xyz".to_vec()]).unwrap();
-        assert_eq!(decode_bundle(&b).unwrap(), vec![b"ab".to_vec(), vec![], b"xyz".to_vec()]);
-        assert_eq!(decode_bundle(&b[..b.len() - 1]), Err(TileError::TruncatedBundle));
+        assert_eq!(
+            decode_bundle(&b).unwrap(),
+            vec![b"ab".to_vec(), vec![], b"xyz".to_vec()]
+        );
+        assert_eq!(
+            decode_bundle(&b[..b.len() - 1]),
+            Err(TileError::TruncatedBundle)
+        );
         assert_eq!(decode_bundle(&[0]), Err(TileError::TruncatedBundle));
-        let t = Tile { kind: TileKind::Entries, n: 0, width: 2 };
+        let t = Tile {
+            kind: TileKind::Entries,
+            n: 0,
+            width: 2,
+        };
         assert!(decode_bundle_for(&t, &b).is_err());
         assert!(encode_bundle(&[vec![0u8; 70_000]]).is_err());
     }

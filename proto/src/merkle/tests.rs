@@ -181,9 +181,18 @@ fn consistency_edge_cases() {
         Err(MerkleError::WrongProofLength)
     );
     verify_consistency(8, 8, &r8, &r8, &[]).unwrap();
-    assert_eq!(verify_consistency(8, 8, &r8, &r5, &[]), Err(MerkleError::RootMismatch));
-    assert_eq!(verify_consistency(8, 8, &r8, &r8, &[r5]), Err(MerkleError::WrongProofLength));
-    assert_eq!(verify_consistency(5, 8, &r5, &r8, &[]), Err(MerkleError::WrongProofLength));
+    assert_eq!(
+        verify_consistency(8, 8, &r8, &r5, &[]),
+        Err(MerkleError::RootMismatch)
+    );
+    assert_eq!(
+        verify_consistency(8, 8, &r8, &r8, &[r5]),
+        Err(MerkleError::WrongProofLength)
+    );
+    assert_eq!(
+        verify_consistency(5, 8, &r5, &r8, &[]),
+        Err(MerkleError::WrongProofLength)
+    );
     assert_eq!(
         consistency_proof(9, 8, &stored),
         Err(MerkleError::OldAfterNew { old: 9, new: 8 })
@@ -223,7 +232,10 @@ fn inclusion_tampering_is_rejected() {
     }
     assert_eq!(
         inclusion_proof(70, 70, &stored),
-        Err(MerkleError::IndexOutOfRange { index: 70, size: 70 })
+        Err(MerkleError::IndexOutOfRange {
+            index: 70,
+            size: 70
+        })
     );
     assert!(verify_inclusion(0, 0, &Hash::leaf(b""), &[], &Hash::empty_tree()).is_err());
 }
@@ -231,6 +243,12 @@ fn inclusion_tampering_is_rejected() {
 #[test]
 fn missing_storage_is_an_error_not_a_panic() {
     let stored = build(10);
-    assert!(matches!(tree_hash(20, &stored), Err(MerkleError::Storage(_))));
-    assert!(matches!(inclusion_proof(3, 40, &stored), Err(MerkleError::Storage(_))));
+    assert!(matches!(
+        tree_hash(20, &stored),
+        Err(MerkleError::Storage(_))
+    ));
+    assert!(matches!(
+        inclusion_proof(3, 40, &stored),
+        Err(MerkleError::Storage(_))
+    ));
 }

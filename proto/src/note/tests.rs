@@ -20,7 +20,10 @@ fn our_notes_round_trip_and_keys_reparse() {
     let b = Signer::generate("witness.example").unwrap();
     let again = Signer::from_key_text(&a.to_key_text()).unwrap();
     assert_eq!(again.verifier(), a.verifier());
-    assert_eq!(Verifier::from_key_text(&a.verifier().to_key_text()).unwrap(), a.verifier());
+    assert_eq!(
+        Verifier::from_key_text(&a.verifier().to_key_text()).unwrap(),
+        a.verifier()
+    );
 
     let msg = sign("hello\nworld\n", &[&a, &b]).unwrap();
     let opened = open(msg.as_bytes(), &[a.verifier()]).unwrap();
@@ -37,7 +40,7 @@ fn bad_notes_get_precise_errors() {
     // Bad signature: flip one character of the text.
     let forged = VECTOR_NOTE.replace("example message", "example massage");
     assert!(matches!(
-        open(forged.as_bytes(), &[v.clone()]),
+        open(forged.as_bytes(), std::slice::from_ref(&v)),
         Err(NoteError::InvalidSignature { .. })
     ));
     // Unknown key only.
@@ -49,19 +52,28 @@ fn bad_notes_get_precise_errors() {
     // Missing blank line.
     let no_blank = VECTOR_NOTE.replacen("\n\n", "\n", 1);
     assert_eq!(
-        open(no_blank.as_bytes(), &[v.clone()]),
+        open(no_blank.as_bytes(), std::slice::from_ref(&v)),
         Err(NoteError::MissingSignatureBlock)
     );
     // Non-UTF-8 body.
     let mut bytes = VECTOR_NOTE.as_bytes().to_vec();
     bytes[3] = 0xff;
-    assert_eq!(open(&bytes, &[v.clone()]), Err(NoteError::NotUtf8));
+    assert_eq!(
+        open(&bytes, std::slice::from_ref(&v)),
+        Err(NoteError::NotUtf8)
+    );
     // No trailing newline on the signature block.
     let cut = &VECTOR_NOTE[..VECTOR_NOTE.len() - 1];
-    assert_eq!(open(cut.as_bytes(), &[v.clone()]), Err(NoteError::MissingSignatureBlock));
+    assert_eq!(
+        open(cut.as_bytes(), std::slice::from_ref(&v)),
+        Err(NoteError::MissingSignatureBlock)
+    );
     // Garbage signature line.
     let junk = format!("{VECTOR_NOTE}- not a signature\n");
-    assert!(matches!(open(junk.as_bytes(), &[v.clone()]), Err(NoteError::BadSignatureLine(_))));
+    assert!(matches!(
+        open(junk.as_bytes(), std::slice::from_ref(&v)),
+        Err(NoteError::BadSignatureLine(_))
+    ));
     // Control character in the text.
     let s = Signer::generate("n").unwrap();
     assert_eq!(sign("a\tb\n", &[&s]), Err(NoteError::BadText));
@@ -69,7 +81,10 @@ fn bad_notes_get_precise_errors() {
     // Same known key signing twice.
     let line = VECTOR_NOTE.split("\n\n").nth(1).unwrap();
     let twice = format!("{VECTOR_NOTE}{line}");
-    assert!(matches!(open(twice.as_bytes(), &[v]), Err(NoteError::DuplicateSignature { .. })));
+    assert!(matches!(
+        open(twice.as_bytes(), &[v]),
+        Err(NoteError::DuplicateSignature { .. })
+    ));
 }
 
 #[test]
@@ -90,7 +105,10 @@ fn bad_keys_are_rejected() {
     assert!(Signer::from_key_text(&vtext).is_err());
     let stext = s.to_key_text();
     let wrong_id = stext.replacen(&format!("{:08x}", s.key_id()), "00000000", 1);
-    assert!(matches!(Signer::from_key_text(&wrong_id), Err(NoteError::KeyIdMismatch { .. })));
+    assert!(matches!(
+        Signer::from_key_text(&wrong_id),
+        Err(NoteError::KeyIdMismatch { .. })
+    ));
 }
 
 proptest::proptest! {
