@@ -94,8 +94,8 @@ impl Entry {
         if bytes.len() > MAX_ENTRY_SIZE {
             return Err(EntryError::TooLarge(bytes.len()));
         }
-        let value: Value = ciborium::from_reader(bytes)
-            .map_err(|e| EntryError::Cbor(first_line(&e.to_string())))?;
+        let value: Value =
+            ciborium::from_reader(bytes).map_err(|e| EntryError::Cbor(describe_cbor_error(&e)))?;
         let Value::Map(fields) = value else {
             return Err(EntryError::Shape("top level is not a map"));
         };
@@ -189,8 +189,17 @@ impl Entry {
     }
 }
 
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").chars().take(200).collect()
+fn describe_cbor_error<T: std::fmt::Debug>(e: &ciborium::de::Error<T>) -> String {
+    use ciborium::de::Error;
+    match e {
+        Error::Io(_) => "truncated".to_string(),
+        Error::Syntax(offset) => format!("syntax error at byte {offset}"),
+        Error::Semantic(offset, msg) => match offset {
+            Some(o) => format!("{msg} at byte {o}"),
+            None => msg.clone(),
+        },
+        Error::RecursionLimitExceeded => "nested too deeply".to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //! - [`statement`]: in-toto Statement v1 with the Go rebuild provenance predicate.
 //! - [`entry`]: the canonical CBOR log entry.
 //! - [`policy`]: the client's trust-policy file.
+//! - [`wire`]: the bodies of the log's HTTP API and their verification.
 
 pub mod checkpoint;
 pub mod dsse;
@@ -23,5 +24,6 @@ pub mod note;
 pub mod policy;
 pub mod statement;
 pub mod tile;
+pub mod wire;
 
 pub use hash::Hash;

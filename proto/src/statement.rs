@@ -147,6 +147,57 @@ fn sha256_of(d: &ResourceDescriptor) -> Option<Hash> {
 }
 
 impl Statement {
+    /// The smallest valid Go rebuild statement: a subject, the rebuilt digest and
+    /// the builder, with placeholder build parameters. For tests and load
+    /// generators; real rebuilders fill every field.
+    pub fn minimal(file_name: &str, subject: Hash, rebuilt: Hash, builder_id: &str) -> Statement {
+        let digest = |h: Hash| DigestSet::from([("sha256".to_string(), h.to_hex())]);
+        Statement {
+            statement_type: STATEMENT_TYPE.into(),
+            subject: vec![ResourceDescriptor {
+                name: file_name.into(),
+                digest: digest(subject),
+                ..Default::default()
+            }],
+            predicate_type: PROVENANCE_TYPE.into(),
+            predicate: Provenance {
+                build_definition: BuildDefinition {
+                    build_type: GO_REBUILD_TYPE.into(),
+                    external_parameters: GoBuildParameters {
+                        go_version: "go1.22.10".into(),
+                        path: "cmd/gofmt".into(),
+                        settings: vec![Setting {
+                            key: "-trimpath".into(),
+                            value: "true".into(),
+                        }],
+                        inferred: vec![InferredFlag {
+                            key: "-ldflags".into(),
+                            value: "-w".into(),
+                            reason: "no DWARF sections".into(),
+                        }],
+                        ..Default::default()
+                    },
+                    resolved_dependencies: vec![],
+                },
+                run_details: RunDetails {
+                    builder: Builder {
+                        id: builder_id.into(),
+                    },
+                    metadata: RunMetadata {
+                        invocation_id: String::new(),
+                        started_on: "2026-11-22T10:00:00Z".into(),
+                        finished_on: "2026-11-22T10:01:00Z".into(),
+                    },
+                    byproducts: vec![ResourceDescriptor {
+                        name: REBUILT_BYPRODUCT.into(),
+                        digest: digest(rebuilt),
+                        ..Default::default()
+                    }],
+                },
+            },
+        }
+    }
+
     /// Parses and checks the fixed type fields, the single subject and the
     /// rebuilt byproduct.
     pub fn from_json(bytes: &[u8]) -> Result<Statement, StatementError> {
@@ -234,51 +285,7 @@ pub(crate) mod tests {
 
     /// A complete, valid statement for tests across proto.
     pub(crate) fn sample(subject: Hash, rebuilt: Hash) -> Statement {
-        let digest = |h: Hash| DigestSet::from([("sha256".to_string(), h.to_hex())]);
-        Statement {
-            statement_type: STATEMENT_TYPE.into(),
-            subject: vec![ResourceDescriptor {
-                name: "gofmt".into(),
-                digest: digest(subject),
-                ..Default::default()
-            }],
-            predicate_type: PROVENANCE_TYPE.into(),
-            predicate: Provenance {
-                build_definition: BuildDefinition {
-                    build_type: GO_REBUILD_TYPE.into(),
-                    external_parameters: GoBuildParameters {
-                        go_version: "go1.22.10".into(),
-                        path: "cmd/gofmt".into(),
-                        settings: vec![Setting {
-                            key: "-trimpath".into(),
-                            value: "true".into(),
-                        }],
-                        inferred: vec![InferredFlag {
-                            key: "-ldflags".into(),
-                            value: "-w".into(),
-                            reason: "no DWARF sections".into(),
-                        }],
-                        ..Default::default()
-                    },
-                    resolved_dependencies: vec![],
-                },
-                run_details: RunDetails {
-                    builder: Builder {
-                        id: "rebuilder.example".into(),
-                    },
-                    metadata: RunMetadata {
-                        invocation_id: String::new(),
-                        started_on: "2026-11-22T10:00:00Z".into(),
-                        finished_on: "2026-11-22T10:01:00Z".into(),
-                    },
-                    byproducts: vec![ResourceDescriptor {
-                        name: REBUILT_BYPRODUCT.into(),
-                        digest: digest(rebuilt),
-                        ..Default::default()
-                    }],
-                },
-            },
-        }
+        Statement::minimal("gofmt", subject, rebuilt, "rebuilder.example")
     }
 
     #[test]

@@ -123,6 +123,24 @@ impl Tile {
         }
     }
 
+    /// The hash tile holding stored hash `index` as it exists in the tree of
+    /// `size` records: full if complete there, otherwise the partial tile at the
+    /// tree's right edge. `None` if the hash is not part of that tree.
+    pub fn for_stored_hash_in_tree(index: u64, size: u64) -> Option<Tile> {
+        let mut tile = Tile::for_stored_hash(index);
+        let TileKind::Hash { level } = tile.kind else {
+            return None;
+        };
+        let count = size.checked_shr(HEIGHT * u32::from(level))?;
+        let start = tile.n << HEIGHT;
+        let available = count.checked_sub(start)?.min(u64::from(FULL_WIDTH)) as u32;
+        if available < tile.width {
+            return None;
+        }
+        tile.width = available;
+        Some(tile)
+    }
+
     /// Reads stored hash `index` out of this tile's `data` (Go `tlog.HashFromTile`):
     /// hashes above the tile's base level are recomputed from the base hashes.
     pub fn hash_at(&self, data: &[u8], index: u64) -> Result<Hash, MerkleError> {
@@ -393,6 +411,47 @@ mod tests {
             assert_eq!(tile.hash_at(&data, index).unwrap(), stored[index as usize]);
         }
         assert!(tree_hash(size, &stored).is_ok());
+    }
+
+    /// Serves stored hashes only through the tiles that exist at `size`.
+    struct TilesAt<'a> {
+        stored: &'a [Hash],
+        size: u64,
+    }
+
+    impl crate::merkle::HashReader for TilesAt<'_> {
+        fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MerkleError> {
+            indexes
+                .iter()
+                .map(|&i| {
+                    let tile = Tile::for_stored_hash_in_tree(i, self.size)
+                        .ok_or_else(|| MerkleError::Storage(format!("{i} not in tree")))?;
+                    assert!(tile.exists_in_tree(self.size), "{tile} at {}", self.size);
+                    let data: Vec<u8> = tile
+                        .stored_hash_indexes()
+                        .iter()
+                        .flat_map(|&j| self.stored[j as usize].0)
+                        .collect();
+                    tile.hash_at(&data, i)
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn tree_roots_and_proofs_from_existing_tiles() {
+        let mut app = Appender::new(&[][..], 0);
+        for i in 0..70_000u64 {
+            app.push(Hash::leaf(&i.to_be_bytes())).unwrap();
+        }
+        let stored = app.new_hashes().to_vec();
+        for size in [1u64, 255, 256, 257, 511, 65_535, 65_536, 65_537, 69_999] {
+            let tiles = TilesAt { stored: &stored, size };
+            assert_eq!(tree_hash(size, &tiles).unwrap(), tree_hash(size, &stored).unwrap(), "size {size}");
+            let p = crate::merkle::inclusion_proof(size / 2, size, &tiles).unwrap();
+            assert_eq!(p, crate::merkle::inclusion_proof(size / 2, size, &stored).unwrap());
+        }
+        assert_eq!(Tile::for_stored_hash_in_tree(stored.len() as u64 - 1, 10), None);
     }
 
     #[test]

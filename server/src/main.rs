@@ -1,1 +1,120 @@
-fn main() {}
+//! `reprolog-server`: run a reprolog log. The logic lives in the library.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use reprolog_server::sequencer::BatchConfig;
+use reprolog_server::serve::{self, ServeConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "reprolog-server",
+    version,
+    about = "The reprolog transparency log server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a data directory and a log signing key; print the verifier key.
+    Init {
+        #[arg(long)]
+        data: PathBuf,
+        /// The log's origin line, also its key name.
+        #[arg(long, default_value = "reprolog.localhost/log")]
+        origin: String,
+    },
+    /// Print the verifier key of a data directory.
+    Vkey {
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// Serve the log over HTTP.
+    Serve {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Most entries committed in one batch.
+        #[arg(long, default_value_t = 256)]
+        max_batch: usize,
+        /// Longest a batch waits to fill after its first entry, in milliseconds.
+        #[arg(long, default_value_t = 250)]
+        max_wait_ms: u64,
+        /// Most submissions waiting for a batch; beyond it, 503 + Retry-After.
+        #[arg(long, default_value_t = 8192)]
+        max_pending: usize,
+        /// Only this rebuilder verifier key may add entries (repeatable).
+        #[arg(long = "allow-key")]
+        allow_keys: Vec<String>,
+        /// A file of allowed rebuilder verifier keys, one per line.
+        #[arg(long)]
+        allow_keys_file: Option<PathBuf>,
+    },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(Cli::parse()) {
+        eprintln!("reprolog-server: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init { data, origin } => {
+            let vkey = serve::init(&data, &origin)?;
+            println!("{vkey}");
+        }
+        Command::Vkey { data } => println!("{}", serve::load_key(&data)?.verifier().to_key_text()),
+        Command::Serve {
+            data,
+            listen,
+            max_batch,
+            max_wait_ms,
+            max_pending,
+            allow_keys,
+            allow_keys_file,
+        } => {
+            let mut keys = allow_keys;
+            if let Some(file) = allow_keys_file {
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                keys.extend(text.lines().map(str::to_string));
+            }
+            let allowed_keys = if keys.is_empty() {
+                None
+            } else {
+                Some(serve::parse_allow_list(keys.iter().map(String::as_str))?)
+            };
+            anyhow::ensure!(max_batch >= 1, "--max-batch must be at least 1");
+            let config = ServeConfig {
+                data,
+                listen,
+                batch: BatchConfig {
+                    max_batch,
+                    max_wait: Duration::from_millis(max_wait_ms),
+                    max_pending,
+                },
+                allowed_keys,
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(serve::run(config, serve::shutdown_signal()))?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,176 @@
+//! The JSON (or CBOR) bodies of the log's HTTP API, shared by the server that
+//! writes them and the clients that verify them. See the README's "Wire API".
+//!
+//! Hashes travel as standard base64, entries as base64 of their CBOR bytes.
+//! Every response that proves something carries its own signed checkpoint, so a
+//! client verifies it offline with only the log's public key.
+
+use crate::checkpoint::{Checkpoint, CheckpointError};
+use crate::hash::Hash;
+use crate::merkle::{self, MerkleError};
+use crate::note::Verifier;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+/// Why a response from the log failed verification.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("checkpoint: {0}")]
+    Checkpoint(#[from] CheckpointError),
+    #[error("proof: {0}")]
+    Proof(#[from] MerkleError),
+    #[error("malformed response: {0}")]
+    Malformed(String),
+}
+
+/// Serde helpers: `Hash` lists and byte strings as base64.
+pub mod b64 {
+    use super::*;
+
+    pub fn serialize_hashes<S: serde::Serializer>(v: &[Hash], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(Hash::to_base64))
+    }
+
+    pub fn deserialize_hashes<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<Hash>, D::Error> {
+        let v: Vec<String> = Vec::deserialize(d)?;
+        v.iter()
+            .map(|s| Hash::from_base64(s).map_err(serde::de::Error::custom))
+            .collect()
+    }
+
+    pub fn serialize_bytes<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&BASE64.encode(v))
+    }
+
+    pub fn deserialize_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        BASE64.decode(s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The answer to `POST /add-entry`: where the entry is, under which checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    pub index: u64,
+    /// The signed checkpoint note.
+    pub checkpoint: String,
+    #[serde(
+        serialize_with = "b64::serialize_hashes",
+        deserialize_with = "b64::deserialize_hashes"
+    )]
+    pub inclusion_proof: Vec<Hash>,
+}
+
+impl Receipt {
+    /// Verifies that `entry` (its CBOR bytes) is record `index` of the tree the
+    /// log key signed. Returns that checkpoint.
+    pub fn verify(
+        &self,
+        entry: &[u8],
+        origin: &str,
+        log_key: &Verifier,
+    ) -> Result<Checkpoint, WireError> {
+        let cp = Checkpoint::open(self.checkpoint.as_bytes(), origin, log_key)?;
+        merkle::verify_inclusion(
+            self.index,
+            cp.size,
+            &Hash::leaf(entry),
+            &self.inclusion_proof,
+            &cp.root,
+        )?;
+        Ok(cp)
+    }
+}
+
+/// One entry of a lookup answer, with its proof against the answer's checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LookupEntry {
+    pub index: u64,
+    #[serde(
+        serialize_with = "b64::serialize_bytes",
+        deserialize_with = "b64::deserialize_bytes"
+    )]
+    pub entry: Vec<u8>,
+    #[serde(
+        serialize_with = "b64::serialize_hashes",
+        deserialize_with = "b64::deserialize_hashes"
+    )]
+    pub inclusion_proof: Vec<Hash>,
+}
+
+/// The answer to `GET /lookup/<sha256>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LookupResponse {
+    pub checkpoint: String,
+    pub entries: Vec<LookupEntry>,
+}
+
+impl LookupResponse {
+    /// Verifies the checkpoint and every entry's inclusion proof. Returns the
+    /// checkpoint; the entries' contents are the caller's to judge.
+    pub fn verify(&self, origin: &str, log_key: &Verifier) -> Result<Checkpoint, WireError> {
+        let cp = Checkpoint::open(self.checkpoint.as_bytes(), origin, log_key)?;
+        for e in &self.entries {
+            merkle::verify_inclusion(
+                e.index,
+                cp.size,
+                &Hash::leaf(&e.entry),
+                &e.inclusion_proof,
+                &cp.root,
+            )?;
+        }
+        Ok(cp)
+    }
+}
+
+/// The answer to `GET /proof/inclusion?index=I&size=N`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InclusionProof {
+    pub index: u64,
+    pub size: u64,
+    #[serde(
+        serialize_with = "b64::serialize_hashes",
+        deserialize_with = "b64::deserialize_hashes"
+    )]
+    pub proof: Vec<Hash>,
+}
+
+/// The answer to `GET /proof/consistency?old=M&new=N`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsistencyProof {
+    pub old: u64,
+    pub new: u64,
+    #[serde(
+        serialize_with = "b64::serialize_hashes",
+        deserialize_with = "b64::deserialize_hashes"
+    )]
+    pub proof: Vec<Hash>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipts_serialise_hashes_as_base64() {
+        let r = Receipt {
+            index: 3,
+            checkpoint: "x".into(),
+            inclusion_proof: vec![Hash::of(b"a")],
+        };
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains(&Hash::of(b"a").to_base64()), "{json}");
+        assert!(json.contains("inclusionProof"));
+        assert_eq!(serde_json::from_str::<Receipt>(&json).unwrap(), r);
+        assert!(serde_json::from_str::<Receipt>(
+            r#"{"index":1,"checkpoint":"","inclusionProof":["AAAA"]}"#
+        )
+        .is_err());
+    }
+}

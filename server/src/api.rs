@@ -1,0 +1,417 @@
+//! The HTTP API (see the README's "Wire API"): add-entry, checkpoint, C2SP tiles
+//! and entry bundles, lookup by subject digest, proofs, health and metrics.
+//!
+//! Every error is a one-line `text/plain` reason with a 4xx/5xx status, counted
+//! in `reprolog_rejected_total`; a rejected request never reaches storage.
+
+use crate::log::Log;
+use crate::metrics::{Metrics, Rejection};
+use crate::sequencer::{SequencerHandle, SubmitError};
+use crate::storage::{NewEntry, Snapshot, StorageError};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use reprolog_proto::entry::{Entry, EntryError, MAX_ENTRY_SIZE};
+use reprolog_proto::merkle::{self, MerkleError};
+use reprolog_proto::tile::{self, Tile, TileKind};
+use reprolog_proto::wire::{
+    ConsistencyProof, InclusionProof, LookupEntry, LookupResponse, Receipt,
+};
+use reprolog_proto::Hash;
+use std::collections::HashSet;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+/// Most entries one lookup answer carries.
+pub const MAX_LOOKUP_ENTRIES: usize = 1000;
+
+/// Shared state of all handlers.
+pub struct AppState {
+    pub log: Arc<Log>,
+    pub sequencer: SequencerHandle,
+    pub metrics: Arc<Metrics>,
+    /// When set, only these rebuilder public keys may add entries.
+    pub allowed_keys: Option<HashSet<[u8; 32]>>,
+}
+
+/// A rejected request: status, metric label and one-line reason.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    kind: Rejection,
+    message: String,
+    retry_after: Option<u32>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: Rejection, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            kind,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, Rejection::BadRequest, message)
+    }
+
+    fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, Rejection::NotFound, message)
+    }
+
+    fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Rejection::Unavailable,
+                message,
+            )
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> ApiError {
+        tracing::error!("storage: {e}");
+        ApiError::unavailable("log storage is unavailable")
+    }
+}
+
+impl From<MerkleError> for ApiError {
+    fn from(e: MerkleError) -> ApiError {
+        match e {
+            MerkleError::Storage(s) => {
+                tracing::error!("storage: {s}");
+                ApiError::unavailable("log storage is unavailable")
+            }
+            other => ApiError::bad_request(other.to_string()),
+        }
+    }
+}
+
+/// Wraps an error with the metrics it must bump.
+struct Rejected(ApiError, Arc<Metrics>);
+
+impl IntoResponse for Rejected {
+    fn into_response(self) -> Response {
+        let Rejected(e, metrics) = self;
+        metrics.reject(e.kind);
+        let line: String = e.message.replace('\n', " ");
+        let mut resp = (
+            e.status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("{line}\n"),
+        )
+            .into_response();
+        if let Some(secs) = e.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+type Handler = Result<Response, Rejected>;
+
+/// Builds the router.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/add-entry", post(add_entry))
+        .route("/checkpoint", get(checkpoint))
+        .route("/tile/{*path}", get(tile_handler))
+        .route("/lookup/{digest}", get(lookup))
+        .route("/proof/inclusion", get(inclusion))
+        .route("/proof/consistency", get(consistency))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+fn with_metrics<T>(state: &AppState, r: Result<T, ApiError>) -> Result<T, Rejected> {
+    r.map_err(|e| Rejected(e, state.metrics.clone()))
+}
+
+/// JSON, or CBOR when the client asks for it.
+fn encode<T: serde::Serialize>(headers: &HeaderMap, value: &T) -> Response {
+    let wants_cbor = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/cbor"));
+    if wants_cbor {
+        let mut out = Vec::new();
+        if ciborium::into_writer(value, &mut out).is_ok() {
+            return ([(header::CONTENT_TYPE, "application/cbor")], out).into_response();
+        }
+    }
+    match serde_json::to_vec(value) {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+fn entry_error(e: EntryError) -> ApiError {
+    let kind = match e {
+        EntryError::TooLarge(_) => Rejection::TooLarge,
+        EntryError::Cbor(_) | EntryError::Shape(_) | EntryError::Version(_) => Rejection::Malformed,
+        EntryError::NotCanonical => Rejection::NonCanonical,
+        EntryError::BadSignature => Rejection::BadSignature,
+        EntryError::PayloadType(_) | EntryError::Statement(_) => Rejection::BadStatement,
+    };
+    ApiError::new(StatusCode::BAD_REQUEST, kind, e.to_string())
+}
+
+async fn add_entry(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Handler {
+    let r = add_entry_inner(&state, &headers, body).await;
+    with_metrics(&state, r)
+}
+
+async fn add_entry_inner(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.split(';').next().map(str::trim) != Some("application/cbor") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Rejection::ContentType,
+            "add-entry needs Content-Type: application/cbor",
+        ));
+    }
+    let bytes: Bytes = axum::body::to_bytes(body, MAX_ENTRY_SIZE)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                Rejection::TooLarge,
+                format!("entry larger than the {MAX_ENTRY_SIZE}-byte limit (or body unreadable)"),
+            )
+        })?;
+    let (entry, statement) = Entry::parse_and_verify(&bytes).map_err(entry_error)?;
+    if let Some(allowed) = &state.allowed_keys {
+        if !allowed.contains(&entry.key) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                Rejection::ForbiddenKey,
+                format!(
+                    "key {} is not allowed to add entries to this log",
+                    hex::encode(entry.key)
+                ),
+            ));
+        }
+    }
+    let subject = statement
+        .subject_digest()
+        .map_err(|e| entry_error(e.into()))?;
+    let new = NewEntry {
+        leaf: Hash::leaf(&bytes),
+        subject,
+        bytes: bytes.to_vec(),
+    };
+    let rx = state.sequencer.try_submit(new).map_err(|e| match e {
+        SubmitError::PoolFull => ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Rejection::PoolFull,
+                "pending pool is full, retry later",
+            )
+        },
+        SubmitError::ShuttingDown => ApiError::unavailable("log is shutting down, retry later"),
+    })?;
+    state.metrics.submissions.fetch_add(1, Relaxed);
+    let placement = rx
+        .await
+        .map_err(|_| ApiError::unavailable("log is shutting down, retry later"))?
+        .map_err(ApiError::unavailable)?;
+    let latest = state.log.latest();
+    let index = placement.index();
+    let snap = state.log.snapshot()?;
+    let proof = snap.with_hashes(|r| merkle::inclusion_proof(index, latest.checkpoint.size, r))?;
+    let receipt = Receipt {
+        index,
+        checkpoint: latest.note.clone(),
+        inclusion_proof: proof,
+    };
+    Ok(encode(headers, &receipt))
+}
+
+async fn checkpoint(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        state.log.latest().note.clone(),
+    )
+        .into_response()
+}
+
+async fn tile_handler(State(state): State<Arc<AppState>>, Path(path): Path<String>) -> Handler {
+    let r = tile_inner(&state, &path);
+    with_metrics(&state, r)
+}
+
+fn tile_inner(state: &AppState, path: &str) -> Result<Response, ApiError> {
+    let tile = Tile::parse_path(&format!("tile/{path}"))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let size = state.log.latest().checkpoint.size;
+    if !tile.exists_in_tree(size) {
+        return Err(ApiError::not_found(format!(
+            "{tile} is not in the tree of size {size}"
+        )));
+    }
+    let snap = state.log.snapshot()?;
+    let data = match tile.kind {
+        TileKind::Hash { .. } => {
+            let hashes = snap.hashes(&tile.stored_hash_indexes())?;
+            hashes.iter().flat_map(|h| h.0).collect::<Vec<u8>>()
+        }
+        TileKind::Entries => {
+            let start = tile.n << tile::HEIGHT;
+            let entries = snap.entries(start, start + u64::from(tile.width))?;
+            tile::encode_bundle(&entries).map_err(|e| ApiError::unavailable(e.to_string()))?
+        }
+    };
+    // Tiles never change once they exist: full ones forever, partial ones are
+    // replaced by wider paths rather than rewritten.
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        data,
+    )
+        .into_response())
+}
+
+async fn lookup(
+    State(state): State<Arc<AppState>>,
+    Path(digest): Path<String>,
+    headers: HeaderMap,
+) -> Handler {
+    let r = lookup_inner(&state, &digest, &headers);
+    with_metrics(&state, r)
+}
+
+fn lookup_inner(state: &AppState, digest: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let digest =
+        Hash::from_hex(digest).map_err(|e| ApiError::bad_request(format!("lookup digest: {e}")))?;
+    let latest = state.log.latest();
+    let size = latest.checkpoint.size;
+    let snap = state.log.snapshot()?;
+    let indices = snap.lookup(&digest, size, MAX_LOOKUP_ENTRIES)?;
+    let mut entries = Vec::with_capacity(indices.len());
+    for index in indices {
+        let entry = snap.entry(index)?.ok_or_else(|| {
+            ApiError::from(StorageError::Corrupt(format!("entry {index} missing")))
+        })?;
+        let inclusion_proof = snap.with_hashes(|r| merkle::inclusion_proof(index, size, r))?;
+        entries.push(LookupEntry {
+            index,
+            entry,
+            inclusion_proof,
+        });
+    }
+    Ok(encode(
+        headers,
+        &LookupResponse {
+            checkpoint: latest.note.clone(),
+            entries,
+        },
+    ))
+}
+
+/// Reads `name=<u64>` from a query string.
+fn query_u64(query: &Option<String>, name: &str) -> Result<u64, ApiError> {
+    let query = query.as_deref().unwrap_or("");
+    let value = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .ok_or_else(|| ApiError::bad_request(format!("missing query parameter {name}")))?;
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::bad_request(format!(
+            "query parameter {name} must be a decimal number"
+        )));
+    }
+    value
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("query parameter {name} is out of range")))
+}
+
+fn check_size(state: &AppState, size: u64) -> Result<(), ApiError> {
+    let latest = state.log.latest().checkpoint.size;
+    if size > latest {
+        return Err(ApiError::bad_request(format!(
+            "size {size} is beyond the latest checkpoint size {latest}"
+        )));
+    }
+    Ok(())
+}
+
+async fn inclusion(
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Handler {
+    let r = (|| {
+        let index = query_u64(&q, "index")?;
+        let size = query_u64(&q, "size")?;
+        check_size(&state, size)?;
+        let snap: Snapshot = state.log.snapshot()?;
+        let proof = snap.with_hashes(|r| merkle::inclusion_proof(index, size, r))?;
+        Ok(encode(&headers, &InclusionProof { index, size, proof }))
+    })();
+    with_metrics(&state, r)
+}
+
+async fn consistency(
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Handler {
+    let r = (|| {
+        let old = query_u64(&q, "old")?;
+        let new = query_u64(&q, "new")?;
+        check_size(&state, new)?;
+        let snap = state.log.snapshot()?;
+        let proof = snap.with_hashes(|r| merkle::consistency_proof(old, new, r))?;
+        Ok(encode(&headers, &ConsistencyProof { old, new, proof }))
+    })();
+    with_metrics(&state, r)
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Handler {
+    let r = (|| {
+        state.log.snapshot()?.size()?;
+        Ok(format!("ok {}\n", state.log.latest().checkpoint.size).into_response())
+    })();
+    with_metrics(&state, r)
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found(State(state): State<Arc<AppState>>) -> Rejected {
+    Rejected(
+        ApiError::not_found("no such endpoint"),
+        state.metrics.clone(),
+    )
+}

@@ -1,0 +1,146 @@
+//! The log: storage plus the signing key, and the invariant between them.
+//!
+//! Invariant: every checkpoint this log signs describes a prefix of what is durably
+//! committed, and each is consistent with the one before (storage is append-only).
+//! On open, the stored checkpoint is checked against a root recomputed from
+//! storage; a disagreement means the data dir was tampered with or corrupted and
+//! the log refuses to serve.
+
+use crate::storage::{NewEntry, Placement, Snapshot, StorageError, Store};
+use reprolog_proto::checkpoint::Checkpoint;
+use reprolog_proto::merkle;
+use reprolog_proto::note::Signer;
+use reprolog_proto::Hash;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+/// Why the log could not open or append.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("stored checkpoint does not verify with this log's key: {0}")]
+    BadStoredCheckpoint(String),
+    #[error(
+        "stored checkpoint claims {claimed} entries but storage holds {stored}: refusing to serve"
+    )]
+    CheckpointAhead { claimed: u64, stored: u64 },
+    #[error("stored checkpoint root {claimed} for size {size} disagrees with storage root {actual}: refusing to serve")]
+    RootMismatch {
+        size: u64,
+        claimed: Hash,
+        actual: Hash,
+    },
+    #[error("signing checkpoint: {0}")]
+    Sign(String),
+}
+
+/// A checkpoint and its signed note text.
+#[derive(Debug, Clone)]
+pub struct SignedCheckpoint {
+    pub checkpoint: Checkpoint,
+    pub note: String,
+}
+
+/// The log.
+pub struct Log {
+    store: Store,
+    signer: Signer,
+    latest: RwLock<Arc<SignedCheckpoint>>,
+}
+
+impl Log {
+    /// Opens the log database at `path`, verifies the stored checkpoint against
+    /// storage and signs a fresh checkpoint if storage is ahead of it (a crash
+    /// after a commit but before its checkpoint was stored).
+    pub fn open(path: &Path, signer: Signer) -> Result<Log, LogError> {
+        let store = Store::open(path)?;
+        let snap = store.snapshot()?;
+        let stored_size = snap.size()?;
+        let origin = signer.name().to_string();
+        let verifier = signer.verifier();
+        let stored_cp = match snap.checkpoint()? {
+            Some(note) => Some(
+                Checkpoint::open(&note, &origin, &verifier)
+                    .map_err(|e| LogError::BadStoredCheckpoint(e.to_string()))?,
+            ),
+            None => None,
+        };
+        if let Some(cp) = &stored_cp {
+            if cp.size > stored_size {
+                return Err(LogError::CheckpointAhead {
+                    claimed: cp.size,
+                    stored: stored_size,
+                });
+            }
+            let actual = snap.with_hashes(|r| merkle::tree_hash(cp.size, r))?;
+            if actual != cp.root {
+                return Err(LogError::RootMismatch {
+                    size: cp.size,
+                    claimed: cp.root,
+                    actual,
+                });
+            }
+        }
+        let root = snap.with_hashes(|r| merkle::tree_hash(stored_size, r))?;
+        drop(snap);
+        let signed = sign(&signer, stored_size, root)?;
+        if stored_cp.as_ref().map(|c| c.size) != Some(stored_size) {
+            store.set_checkpoint(signed.note.as_bytes())?;
+        }
+        Ok(Log {
+            store,
+            signer,
+            latest: RwLock::new(Arc::new(signed)),
+        })
+    }
+
+    /// The log's origin line (its key name).
+    pub fn origin(&self) -> &str {
+        self.signer.name()
+    }
+
+    /// The verifier key text clients need.
+    pub fn verifier_key(&self) -> String {
+        self.signer.verifier().to_key_text()
+    }
+
+    /// The newest checkpoint; it covers every acknowledged entry.
+    pub fn latest(&self) -> Arc<SignedCheckpoint> {
+        // A poisoned lock only means a panic elsewhere; the value is still whole.
+        self.latest
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Appends a batch durably, then signs and stores the checkpoint covering it.
+    /// Only after both does the new checkpoint become visible.
+    pub fn append(&self, batch: &[NewEntry]) -> Result<Vec<Placement>, LogError> {
+        let (placements, size, root) = self.store.append(batch)?;
+        if size != self.latest().checkpoint.size {
+            let signed = sign(&self.signer, size, root)?;
+            self.store.set_checkpoint(signed.note.as_bytes())?;
+            *self.latest.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(signed);
+        }
+        Ok(placements)
+    }
+
+    /// A read-only view of storage.
+    pub fn snapshot(&self) -> Result<Snapshot, StorageError> {
+        self.store.snapshot()
+    }
+}
+
+fn sign(signer: &Signer, size: u64, root: Hash) -> Result<SignedCheckpoint, LogError> {
+    let checkpoint = Checkpoint {
+        origin: signer.name().to_string(),
+        size,
+        root,
+        extensions: vec![],
+    };
+    let note = checkpoint
+        .sign(signer)
+        .map_err(|e| LogError::Sign(e.to_string()))?;
+    Ok(SignedCheckpoint { checkpoint, note })
+}

@@ -1,0 +1,155 @@
+//! The sequencer: batches submissions into durable commits.
+//!
+//! Submissions wait in a bounded pool (an mpsc channel). One task takes up to
+//! `max_batch` of them, waiting at most `max_wait` after the first, commits the
+//! batch and its checkpoint (on a blocking thread), then answers each waiter.
+//! While one batch commits the next one fills, so throughput grows with load.
+//! When every handle is dropped the task drains what is queued and stops.
+
+use crate::log::Log;
+use crate::metrics::Metrics;
+use crate::storage::{NewEntry, Placement};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// Batching limits.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchConfig {
+    pub max_batch: usize,
+    pub max_wait: Duration,
+    pub max_pending: usize,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_batch: 256,
+            max_wait: Duration::from_millis(250),
+            max_pending: 8192,
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<Placement, String>>;
+
+/// Submits entries to the sequencer.
+#[derive(Clone)]
+pub struct SequencerHandle {
+    tx: mpsc::Sender<(NewEntry, Reply)>,
+}
+
+/// Why a submission was not queued.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SubmitError {
+    PoolFull,
+    ShuttingDown,
+}
+
+impl SequencerHandle {
+    /// Queues an entry without waiting; the receiver yields its placement once
+    /// the entry is durable and covered by a stored checkpoint.
+    pub fn try_submit(
+        &self,
+        entry: NewEntry,
+    ) -> Result<oneshot::Receiver<Result<Placement, String>>, SubmitError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.try_send((entry, reply)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => SubmitError::PoolFull,
+            mpsc::error::TrySendError::Closed(_) => SubmitError::ShuttingDown,
+        })?;
+        Ok(rx)
+    }
+}
+
+/// Starts the sequencer task.
+pub fn spawn(
+    log: Arc<Log>,
+    config: BatchConfig,
+    metrics: Arc<Metrics>,
+) -> (SequencerHandle, JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(config.max_pending.max(1));
+    let task = tokio::spawn(run(log, config, metrics, rx));
+    (SequencerHandle { tx }, task)
+}
+
+async fn run(
+    log: Arc<Log>,
+    config: BatchConfig,
+    metrics: Arc<Metrics>,
+    mut rx: mpsc::Receiver<(NewEntry, Reply)>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + config.max_wait;
+        while batch.len() < config.max_batch {
+            // Take what is already queued without waiting.
+            match rx.try_recv() {
+                Ok(item) => {
+                    batch.push(item);
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {}
+            }
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(item)) => batch.push(item),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        commit(&log, &metrics, batch).await;
+    }
+    tracing::info!("sequencer drained and stopped");
+}
+
+async fn commit(log: &Arc<Log>, metrics: &Arc<Metrics>, batch: Vec<(NewEntry, Reply)>) {
+    let (entries, replies): (Vec<NewEntry>, Vec<Reply>) = batch.into_iter().unzip();
+    let started = Instant::now();
+    let log2 = log.clone();
+    let count = entries.len();
+    let result = tokio::task::spawn_blocking(move || log2.append(&entries)).await;
+    let elapsed = started.elapsed();
+    match result {
+        Ok(Ok(placements)) => {
+            metrics.batches.fetch_add(1, Relaxed);
+            metrics.batch_size.observe(count as f64);
+            metrics.commit_seconds.observe(elapsed.as_secs_f64());
+            metrics
+                .tree_size
+                .store(log.latest().checkpoint.size, Relaxed);
+            let dups = placements
+                .iter()
+                .filter(|p| matches!(p, Placement::Existing(_)))
+                .count();
+            metrics.duplicates.fetch_add(dups as u64, Relaxed);
+            tracing::debug!(
+                count,
+                ?elapsed,
+                size = log.latest().checkpoint.size,
+                "batch committed"
+            );
+            for (reply, placement) in replies.into_iter().zip(placements) {
+                let _ = reply.send(Ok(placement));
+            }
+        }
+        Ok(Err(e)) => {
+            tracing::error!(count, "batch not committed: {e}");
+            for reply in replies {
+                let _ = reply.send(Err(
+                    "log storage is unavailable; the entry was not acknowledged, retry later"
+                        .into(),
+                ));
+            }
+        }
+        Err(e) => {
+            tracing::error!(count, "commit task failed: {e}");
+            for reply in replies {
+                let _ = reply.send(Err(
+                    "internal error; the entry was not acknowledged, retry later".into(),
+                ));
+            }
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Data directory handling and the serve loop shared by the CLI and tests.
+//!
+//! A data directory holds `log.key` (the signing key, mode 0600) and `log.redb`.
+
+use crate::api::{self, AppState};
+use crate::log::Log;
+use crate::metrics::Metrics;
+use crate::sequencer::{self, BatchConfig};
+use anyhow::{bail, Context};
+use reprolog_proto::note::{Signer, Verifier};
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+const KEY_FILE: &str = "log.key";
+const DB_FILE: &str = "log.redb";
+
+/// Creates a data directory with a new signing key named `origin`; returns the
+/// verifier key text. Refuses to overwrite an existing key.
+pub fn init(data: &Path, origin: &str) -> anyhow::Result<String> {
+    let key_path = data.join(KEY_FILE);
+    if key_path.exists() {
+        bail!(
+            "{} already exists; refusing to replace a log key",
+            key_path.display()
+        );
+    }
+    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    let signer = Signer::generate(origin).context("log origin")?;
+    write_secret(&key_path, &(signer.to_key_text() + "\n"))?;
+    Ok(signer.verifier().to_key_text())
+}
+
+/// Writes a secret file readable only by its owner.
+pub fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
+/// Loads the signing key of a data directory.
+pub fn load_key(data: &Path) -> anyhow::Result<Signer> {
+    let key_path = data.join(KEY_FILE);
+    let text = std::fs::read_to_string(&key_path).with_context(|| {
+        format!(
+            "reading {} (run `reprolog-server init` first)",
+            key_path.display()
+        )
+    })?;
+    Signer::from_key_text(&text).with_context(|| format!("parsing {}", key_path.display()))
+}
+
+/// Parses verifier key texts into an allow-list of public keys.
+pub fn parse_allow_list<'a>(
+    keys: impl IntoIterator<Item = &'a str>,
+) -> anyhow::Result<HashSet<[u8; 32]>> {
+    keys.into_iter()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && !k.starts_with('#'))
+        .map(|k| {
+            Verifier::from_key_text(k)
+                .map(|v| v.public_key())
+                .with_context(|| format!("allow-list key {k:?}"))
+        })
+        .collect()
+}
+
+/// Everything `serve` needs.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub data: PathBuf,
+    pub listen: SocketAddr,
+    pub batch: BatchConfig,
+    pub allowed_keys: Option<HashSet<[u8; 32]>>,
+}
+
+/// Opens the log, serves until `shutdown` resolves, then lets in-flight requests
+/// finish and the sequencer drain what it already accepted. Prints
+/// `listening on http://ADDR` on stdout once the socket is bound.
+pub async fn run(
+    config: ServeConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let signer = load_key(&config.data)?;
+    let db = config.data.join(DB_FILE);
+    let log = tokio::task::spawn_blocking(move || Log::open(&db, signer))
+        .await
+        .context("opening log")?
+        .context("opening log")?;
+    let log = Arc::new(log);
+    let metrics = Arc::new(Metrics::default());
+    metrics
+        .tree_size
+        .store(log.latest().checkpoint.size, Relaxed);
+    let (handle, sequencer_task) = sequencer::spawn(log.clone(), config.batch, metrics.clone());
+    let state = Arc::new(AppState {
+        log: log.clone(),
+        sequencer: handle,
+        metrics,
+        allowed_keys: config.allowed_keys,
+    });
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        origin = log.origin(),
+        size = log.latest().checkpoint.size,
+        "log open"
+    );
+    tracing::info!("verifier key: {}", log.verifier_key());
+    println!("listening on http://{addr}");
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving")?;
+    tracing::info!("stopped accepting requests; draining the sequencer");
+    sequencer_task.await.context("sequencer")?;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,345 @@
+//! Durable log storage in redb.
+//!
+//! Tables: stored hashes by stored hash index (see `proto::merkle`), entries by
+//! index, leaf hash → index (deduplication), subject digest → indices (lookup),
+//! and metadata (tree size, latest signed checkpoint). A batch of entries is
+//! written in one transaction committed with immediate durability; the
+//! checkpoint covering it is stored in a later transaction, after it was signed.
+
+use redb::{
+    Database, MultimapTableDefinition, ReadTransaction, ReadableDatabase, ReadableTable,
+    TableDefinition,
+};
+use reprolog_proto::merkle::{self, Appender, HashReader, MerkleError};
+use reprolog_proto::Hash;
+use std::collections::HashMap;
+use std::path::Path;
+
+const HASHES: TableDefinition<u64, [u8; 32]> = TableDefinition::new("hashes");
+const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
+const LEAVES: TableDefinition<[u8; 32], u64> = TableDefinition::new("leaves");
+const SUBJECTS: MultimapTableDefinition<[u8; 32], u64> = MultimapTableDefinition::new("subjects");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+const META_SIZE: &str = "size";
+const META_CHECKPOINT: &str = "checkpoint";
+
+/// redb's page cache; everything else the server keeps is independent of log size.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+/// A storage failure. The message goes to the operator's log, never to clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database: {0}")]
+    Db(String),
+    #[error("merkle: {0}")]
+    Merkle(#[from] MerkleError),
+    #[error("corrupt storage: {0}")]
+    Corrupt(String),
+}
+
+macro_rules! impl_from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StorageError {
+            fn from(e: $t) -> Self {
+                StorageError::Db(e.to_string())
+            }
+        }
+    )*};
+}
+impl_from_redb!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// An entry ready to append: already validated by the caller.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub bytes: Vec<u8>,
+    pub leaf: Hash,
+    pub subject: Hash,
+}
+
+/// Where an appended entry ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    New(u64),
+    /// The same bytes were already in the log at this index.
+    Existing(u64),
+}
+
+impl Placement {
+    pub fn index(self) -> u64 {
+        match self {
+            Placement::New(i) | Placement::Existing(i) => i,
+        }
+    }
+}
+
+/// The log's database.
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    /// Opens (or creates) the database file.
+    pub fn open(path: &Path) -> Result<Store, StorageError> {
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)?;
+        let txn = db.begin_write()?;
+        {
+            txn.open_table(HASHES)?;
+            txn.open_table(ENTRIES)?;
+            txn.open_table(LEAVES)?;
+            txn.open_multimap_table(SUBJECTS)?;
+            txn.open_table(META)?;
+        }
+        txn.commit()?;
+        Ok(Store { db })
+    }
+
+    /// A consistent read-only view.
+    pub fn snapshot(&self) -> Result<Snapshot, StorageError> {
+        Ok(Snapshot {
+            txn: self.db.begin_read()?,
+        })
+    }
+
+    /// Appends a batch in one durable transaction. Entries already in the log
+    /// (or repeated within the batch) keep their first index. Returns the
+    /// placements in input order, the new tree size and its root.
+    pub fn append(&self, batch: &[NewEntry]) -> Result<(Vec<Placement>, u64, Hash), StorageError> {
+        let txn = self.db.begin_write()?;
+        let result;
+        {
+            let mut hashes = txn.open_table(HASHES)?;
+            let mut entries = txn.open_table(ENTRIES)?;
+            let mut leaves = txn.open_table(LEAVES)?;
+            let mut subjects = txn.open_multimap_table(SUBJECTS)?;
+            let mut meta = txn.open_table(META)?;
+            let size = read_size(&meta)?;
+
+            let mut placements = Vec::with_capacity(batch.len());
+            let mut fresh: Vec<&NewEntry> = Vec::new();
+            let mut in_batch: HashMap<Hash, u64> = HashMap::new();
+            let (new_hashes, first_new, new_size, root) = {
+                let reader = TableReader(&hashes);
+                let mut app = Appender::new(&reader, size);
+                for e in batch {
+                    if let Some(i) = leaves.get(e.leaf.0)? {
+                        placements.push(Placement::Existing(i.value()));
+                    } else if let Some(&i) = in_batch.get(&e.leaf) {
+                        placements.push(Placement::Existing(i));
+                    } else {
+                        let i = app.push(e.leaf)?;
+                        in_batch.insert(e.leaf, i);
+                        fresh.push(e);
+                        placements.push(Placement::New(i));
+                    }
+                }
+                let root = merkle::tree_hash(app.size(), &app)?;
+                (
+                    app.new_hashes().to_vec(),
+                    app.first_new_index(),
+                    app.size(),
+                    root,
+                )
+            };
+            for (k, h) in new_hashes.iter().enumerate() {
+                hashes.insert(first_new + k as u64, h.0)?;
+            }
+            for (k, e) in fresh.iter().enumerate() {
+                let index = size + k as u64;
+                entries.insert(index, e.bytes.as_slice())?;
+                leaves.insert(e.leaf.0, index)?;
+                subjects.insert(e.subject.0, index)?;
+            }
+            meta.insert(META_SIZE, new_size.to_be_bytes().as_slice())?;
+            result = (placements, new_size, root);
+        }
+        txn.commit()?;
+        Ok(result)
+    }
+
+    /// Stores the latest signed checkpoint note.
+    pub fn set_checkpoint(&self, note: &[u8]) -> Result<(), StorageError> {
+        let txn = self.db.begin_write()?;
+        txn.open_table(META)?.insert(META_CHECKPOINT, note)?;
+        txn.commit()?;
+        Ok(())
+    }
+}
+
+fn read_size(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64, StorageError> {
+    match meta.get(META_SIZE)? {
+        None => Ok(0),
+        Some(v) => {
+            let bytes: [u8; 8] = v
+                .value()
+                .try_into()
+                .map_err(|_| StorageError::Corrupt("tree size is not 8 bytes".into()))?;
+            Ok(u64::from_be_bytes(bytes))
+        }
+    }
+}
+
+/// Stored hashes read through any redb table handle.
+struct TableReader<'a, T: ReadableTable<u64, [u8; 32]>>(&'a T);
+
+impl<T: ReadableTable<u64, [u8; 32]>> HashReader for TableReader<'_, T> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MerkleError> {
+        indexes
+            .iter()
+            .map(|&i| match self.0.get(i) {
+                Ok(Some(v)) => Ok(Hash(v.value())),
+                Ok(None) => Err(MerkleError::Storage(format!("stored hash {i} missing"))),
+                Err(e) => Err(MerkleError::Storage(e.to_string())),
+            })
+            .collect()
+    }
+}
+
+/// A read transaction: a consistent view of the whole log.
+pub struct Snapshot {
+    txn: ReadTransaction,
+}
+
+impl Snapshot {
+    /// The number of entries committed.
+    pub fn size(&self) -> Result<u64, StorageError> {
+        read_size(&self.txn.open_table(META)?)
+    }
+
+    /// The latest signed checkpoint note, if any.
+    pub fn checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self
+            .txn
+            .open_table(META)?
+            .get(META_CHECKPOINT)?
+            .map(|v| v.value().to_vec()))
+    }
+
+    /// Runs `f` with a hash reader over this snapshot.
+    pub fn with_hashes<R>(
+        &self,
+        f: impl FnOnce(&dyn HashReader) -> Result<R, MerkleError>,
+    ) -> Result<R, StorageError> {
+        let table = self.txn.open_table(HASHES)?;
+        Ok(f(&TableReader(&table))?)
+    }
+
+    /// Entry bytes at `index`.
+    pub fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self
+            .txn
+            .open_table(ENTRIES)?
+            .get(index)?
+            .map(|v| v.value().to_vec()))
+    }
+
+    /// Entries `start..end`, which must all exist.
+    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StorageError> {
+        let table = self.txn.open_table(ENTRIES)?;
+        let mut out = Vec::with_capacity((end - start) as usize);
+        for item in table.range(start..end)? {
+            out.push(item?.1.value().to_vec());
+        }
+        if out.len() as u64 != end - start {
+            return Err(StorageError::Corrupt(format!(
+                "entries {start}..{end} incomplete"
+            )));
+        }
+        Ok(out)
+    }
+
+    /// Stored hashes by index, raw.
+    pub fn hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StorageError> {
+        self.with_hashes(|r| r.read_hashes(indexes))
+    }
+
+    /// Indices of entries whose subject has `digest`, below `size`, at most `limit`.
+    pub fn lookup(&self, digest: &Hash, size: u64, limit: usize) -> Result<Vec<u64>, StorageError> {
+        let table = self.txn.open_multimap_table(SUBJECTS)?;
+        let mut out = Vec::new();
+        for v in table.get(digest.0)? {
+            let i = v?.value();
+            if i < size {
+                out.push(i);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The index of an entry with this leaf hash, if present.
+    pub fn index_of_leaf(&self, leaf: &Hash) -> Result<Option<u64>, StorageError> {
+        Ok(self.txn.open_table(LEAVES)?.get(leaf.0)?.map(|v| v.value()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(i: u32) -> NewEntry {
+        let bytes = format!("entry {i}").into_bytes();
+        NewEntry {
+            leaf: Hash::leaf(&bytes),
+            subject: Hash::of(&[(i % 3) as u8]),
+            bytes,
+        }
+    }
+
+    #[test]
+    fn batches_append_dedup_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let (expected_root, size) = {
+            let store = Store::open(&path).unwrap();
+            let batch: Vec<NewEntry> = (0..10).map(entry).collect();
+            let (p, size, _) = store.append(&batch).unwrap();
+            assert_eq!(p[9], Placement::New(9));
+            assert_eq!(size, 10);
+            let again = vec![entry(3), entry(10), entry(10)];
+            let (p, size, root) = store.append(&again).unwrap();
+            assert_eq!(
+                p,
+                vec![
+                    Placement::Existing(3),
+                    Placement::New(10),
+                    Placement::Existing(10)
+                ]
+            );
+            (root, size)
+        };
+        let store = Store::open(&path).unwrap();
+        let snap = store.snapshot().unwrap();
+        assert_eq!(snap.size().unwrap(), size);
+        let root = snap.with_hashes(|r| merkle::tree_hash(size, r)).unwrap();
+        assert_eq!(root, expected_root);
+        // Compare with a tree built in memory.
+        let mut mem: Vec<Hash> = Vec::new();
+        let mut app = Appender::new(&mem, 0);
+        for i in 0..11 {
+            app.push(entry(i).leaf).unwrap();
+        }
+        mem = app.new_hashes().to_vec();
+        assert_eq!(merkle::tree_hash(11, &mem).unwrap(), root);
+        assert_eq!(
+            snap.lookup(&Hash::of(&[1]), size, 100).unwrap(),
+            vec![1, 4, 7, 10]
+        );
+        assert_eq!(
+            snap.entries(2, 4).unwrap(),
+            vec![b"entry 2".to_vec(), b"entry 3".to_vec()]
+        );
+        assert!(snap.entries(10, 12).is_err());
+    }
+}
