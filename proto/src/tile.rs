@@ -446,12 +446,25 @@ mod tests {
         }
         let stored = app.new_hashes().to_vec();
         for size in [1u64, 255, 256, 257, 511, 65_535, 65_536, 65_537, 69_999] {
-            let tiles = TilesAt { stored: &stored, size };
-            assert_eq!(tree_hash(size, &tiles).unwrap(), tree_hash(size, &stored).unwrap(), "size {size}");
+            let tiles = TilesAt {
+                stored: &stored,
+                size,
+            };
+            assert_eq!(
+                tree_hash(size, &tiles).unwrap(),
+                tree_hash(size, &stored).unwrap(),
+                "size {size}"
+            );
             let p = crate::merkle::inclusion_proof(size / 2, size, &tiles).unwrap();
-            assert_eq!(p, crate::merkle::inclusion_proof(size / 2, size, &stored).unwrap());
+            assert_eq!(
+                p,
+                crate::merkle::inclusion_proof(size / 2, size, &stored).unwrap()
+            );
         }
-        assert_eq!(Tile::for_stored_hash_in_tree(stored.len() as u64 - 1, 10), None);
+        assert_eq!(
+            Tile::for_stored_hash_in_tree(stored.len() as u64 - 1, 10),
+            None
+        );
     }
 
     #[test]

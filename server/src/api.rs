@@ -78,8 +78,14 @@ impl ApiError {
 
 impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> ApiError {
-        tracing::error!("storage: {e}");
-        ApiError::unavailable("log storage is unavailable")
+        match e {
+            // Proof requests that are impossible for the tree are the caller's fault.
+            StorageError::Merkle(m) => ApiError::from(m),
+            other => {
+                tracing::error!("storage: {other}");
+                ApiError::unavailable("log storage is unavailable")
+            }
+        }
     }
 }
 

@@ -1,0 +1,150 @@
+//! Shared harness for the server's integration tests: runs the real
+//! `reprolog-server` binary on 127.0.0.1 and talks HTTP to it.
+#![allow(dead_code)]
+
+use reprolog_proto::entry::Entry;
+use reprolog_proto::note::{Signer, Verifier};
+use reprolog_proto::statement::Statement;
+use reprolog_proto::Hash;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_reprolog-server");
+pub const ORIGIN: &str = "test.localhost/log";
+
+/// A running server process.
+pub struct TestServer {
+    child: Option<Child>,
+    pub url: String,
+    pub data: PathBuf,
+    pub key: Verifier,
+}
+
+/// Creates a data dir with a fresh key; returns the log verifier.
+pub fn init(data: &Path) -> Verifier {
+    let out = Command::new(BIN)
+        .args(["init", "--origin", ORIGIN, "--data"])
+        .arg(data)
+        .output()
+        .expect("run init");
+    assert!(
+        out.status.success(),
+        "init failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Verifier::from_key_text(String::from_utf8(out.stdout).unwrap().trim()).expect("vkey")
+}
+
+impl TestServer {
+    /// Starts `reprolog-server serve` on an ephemeral port and waits for it.
+    pub fn start(data: &Path, key: &Verifier, extra: &[&str]) -> TestServer {
+        let mut child = Command::new(BIN)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--max-wait-ms",
+                "5",
+                "--data",
+            ])
+            .arg(data)
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn server");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read address");
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("server did not start: {line:?}"))
+            .to_string();
+        TestServer {
+            child: Some(child),
+            url,
+            data: data.to_path_buf(),
+            key: key.clone(),
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(mut self) {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = child.wait().unwrap();
+        assert!(exit.success(), "server exited with {exit}");
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Vec<u8>) {
+        http_get(&format!("{}{path}", self.url))
+    }
+
+    pub fn checkpoint(&self) -> reprolog_proto::checkpoint::Checkpoint {
+        let (status, body) = self.get("/checkpoint");
+        assert_eq!(status, 200);
+        reprolog_proto::checkpoint::Checkpoint::open(&body, ORIGIN, &self.key)
+            .expect("checkpoint verifies")
+    }
+
+    pub fn post_entry(&self, body: &[u8], content_type: &str) -> (u16, Vec<u8>) {
+        let mut resp = agent()
+            .post(&format!("{}/add-entry", self.url))
+            .header("Content-Type", content_type)
+            .send(body)
+            .expect("POST");
+        let status = resp.status().as_u16();
+        (status, resp.body_mut().read_to_vec().expect("body"))
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+pub fn http_get(url: &str) -> (u16, Vec<u8>) {
+    let mut resp = agent().get(url).call().expect("GET");
+    let status = resp.status().as_u16();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_vec()
+        .expect("body");
+    (status, body)
+}
+
+/// A signed entry about `subject` (a file called `name`) by `signer`.
+pub fn entry_for(signer: &Signer, name: &str, subject: Hash, reproduced: bool) -> Vec<u8> {
+    let rebuilt = if reproduced {
+        subject
+    } else {
+        Hash::of(b"something else")
+    };
+    let st = Statement::minimal(name, subject, rebuilt, signer.name());
+    Entry::sign(&st, signer).to_cbor()
+}
