@@ -153,7 +153,16 @@ impl Entry {
     pub fn verify_signature(&self) -> Result<(), EntryError> {
         // The name plays no part in a raw Ed25519 check.
         let v = Verifier::new("entry", &self.key).map_err(|_| EntryError::BadSignature)?;
-        if v.verify(&dsse::pae(&self.payload_type, &self.payload), &self.sig) {
+        self.verify_signature_with(&v)
+    }
+
+    /// Like [`Entry::verify_signature`] with the key already decoded (callers that
+    /// see the same keys often keep them); `verifier` must hold `self.key`.
+    pub fn verify_signature_with(&self, verifier: &Verifier) -> Result<(), EntryError> {
+        if verifier.public_key() != self.key {
+            return Err(EntryError::BadSignature);
+        }
+        if verifier.verify(&dsse::pae(&self.payload_type, &self.payload), &self.sig) {
             Ok(())
         } else {
             Err(EntryError::BadSignature)

@@ -196,6 +196,43 @@ impl<R: HashReader + ?Sized> HashReader for Appender<'_, R> {
     }
 }
 
+/// Remembers every hash read through it, so many proofs over the same tree
+/// (a batch of receipts, a lookup answer) read each shared node once.
+pub struct CachingReader<'r, R: HashReader + ?Sized> {
+    inner: &'r R,
+    cache: std::cell::RefCell<std::collections::HashMap<u64, Hash>>,
+}
+
+impl<'r, R: HashReader + ?Sized> CachingReader<'r, R> {
+    pub fn new(inner: &'r R) -> Self {
+        CachingReader {
+            inner,
+            cache: Default::default(),
+        }
+    }
+}
+
+impl<R: HashReader + ?Sized> HashReader for CachingReader<'_, R> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MerkleError> {
+        let missing: Vec<u64> = {
+            let cache = self.cache.borrow();
+            indexes
+                .iter()
+                .copied()
+                .filter(|i| !cache.contains_key(i))
+                .collect()
+        };
+        if !missing.is_empty() {
+            let fetched = read_exact(self.inner, &missing)?;
+            self.cache
+                .borrow_mut()
+                .extend(missing.into_iter().zip(fetched));
+        }
+        let cache = self.cache.borrow();
+        Ok(indexes.iter().map(|i| cache[i]).collect())
+    }
+}
+
 fn read_exact(
     reader: &(impl HashReader + ?Sized),
     indexes: &[u64],

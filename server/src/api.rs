@@ -16,6 +16,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use reprolog_proto::entry::{Entry, EntryError, MAX_ENTRY_SIZE};
 use reprolog_proto::merkle::{self, MerkleError};
+use reprolog_proto::note::Verifier;
 use reprolog_proto::tile::{self, Tile, TileKind};
 use reprolog_proto::wire::{
     ConsistencyProof, InclusionProof, LookupEntry, LookupResponse, Receipt,
@@ -35,6 +36,33 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// When set, only these rebuilder public keys may add entries.
     pub allowed_keys: Option<HashSet<[u8; 32]>>,
+    /// Decoded rebuilder keys, so each submission skips point decompression.
+    pub keys: KeyCache,
+}
+
+/// A bounded cache of decoded Ed25519 public keys. Rebuilders are few; when an
+/// attacker floods it with fresh keys it is simply emptied.
+#[derive(Default)]
+pub struct KeyCache {
+    keys: std::sync::RwLock<std::collections::HashMap<[u8; 32], Verifier>>,
+}
+
+impl KeyCache {
+    const MAX_KEYS: usize = 4096;
+
+    /// The decoded key, or `None` if the bytes are not a valid Ed25519 point.
+    pub fn get(&self, key: &[u8; 32]) -> Option<Verifier> {
+        if let Some(v) = self.keys.read().unwrap_or_else(|e| e.into_inner()).get(key) {
+            return Some(v.clone());
+        }
+        let v = Verifier::new("entry", key).ok()?;
+        let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        if keys.len() >= Self::MAX_KEYS {
+            keys.clear();
+        }
+        keys.insert(*key, v.clone());
+        Some(v)
+    }
 }
 
 /// A rejected request: status, metric label and one-line reason.
@@ -203,7 +231,15 @@ async fn add_entry_inner(
                 format!("entry larger than the {MAX_ENTRY_SIZE}-byte limit (or body unreadable)"),
             )
         })?;
-    let (entry, statement) = Entry::parse_and_verify(&bytes).map_err(entry_error)?;
+    let entry = Entry::from_cbor(&bytes).map_err(entry_error)?;
+    let verifier = state
+        .keys
+        .get(&entry.key)
+        .ok_or_else(|| entry_error(EntryError::BadSignature))?;
+    entry
+        .verify_signature_with(&verifier)
+        .map_err(entry_error)?;
+    let statement = entry.statement().map_err(entry_error)?;
     if let Some(allowed) = &state.allowed_keys {
         if !allowed.contains(&entry.key) {
             return Err(ApiError::new(
@@ -236,18 +272,14 @@ async fn add_entry_inner(
         SubmitError::ShuttingDown => ApiError::unavailable("log is shutting down, retry later"),
     })?;
     state.metrics.submissions.fetch_add(1, Relaxed);
-    let placement = rx
+    let ack = rx
         .await
         .map_err(|_| ApiError::unavailable("log is shutting down, retry later"))?
         .map_err(ApiError::unavailable)?;
-    let latest = state.log.latest();
-    let index = placement.index();
-    let snap = state.log.snapshot()?;
-    let proof = snap.with_hashes(|r| merkle::inclusion_proof(index, latest.checkpoint.size, r))?;
     let receipt = Receipt {
-        index,
-        checkpoint: latest.note.clone(),
-        inclusion_proof: proof,
+        index: ack.placement.index(),
+        checkpoint: ack.checkpoint.note.clone(),
+        inclusion_proof: ack.proof,
     };
     Ok(encode(headers, &receipt))
 }

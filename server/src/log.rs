@@ -126,6 +126,23 @@ impl Log {
         Ok(placements)
     }
 
+    /// Inclusion proofs of `indices` in the tree of `size`, reading each shared
+    /// node once.
+    pub fn inclusion_proofs(
+        &self,
+        indices: &[u64],
+        size: u64,
+    ) -> Result<Vec<Vec<Hash>>, StorageError> {
+        let snap = self.snapshot()?;
+        snap.with_hashes(|r| {
+            let cached = merkle::CachingReader::new(r);
+            indices
+                .iter()
+                .map(|&i| merkle::inclusion_proof(i, size, &cached))
+                .collect()
+        })
+    }
+
     /// A read-only view of storage.
     pub fn snapshot(&self) -> Result<Snapshot, StorageError> {
         self.store.snapshot()

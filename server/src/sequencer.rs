@@ -1,12 +1,13 @@
 //! The sequencer: batches submissions into durable commits.
 //!
 //! Submissions wait in a bounded pool (an mpsc channel). One task takes up to
-//! `max_batch` of them, waiting at most `max_wait` after the first, commits the
-//! batch and its checkpoint (on a blocking thread), then answers each waiter.
+//! `max_batch` of them, lingering while more keep arriving but never longer than
+//! `max_wait` after the first, commits the batch and its checkpoint (on a
+//! blocking thread), then answers each waiter.
 //! While one batch commits the next one fills, so throughput grows with load.
 //! When every handle is dropped the task drains what is queued and stops.
 
-use crate::log::Log;
+use crate::log::{Log, LogError, SignedCheckpoint};
 use crate::metrics::Metrics;
 use crate::storage::{NewEntry, Placement};
 use std::sync::atomic::Ordering::Relaxed;
@@ -33,7 +34,19 @@ impl Default for BatchConfig {
     }
 }
 
-type Reply = oneshot::Sender<Result<Placement, String>>;
+/// What a waiter learns once its entry is durable: its placement, the checkpoint
+/// covering it and the inclusion proof against that checkpoint.
+#[derive(Debug, Clone)]
+pub struct Ack {
+    pub placement: Placement,
+    pub checkpoint: Arc<SignedCheckpoint>,
+    pub proof: Vec<reprolog_proto::Hash>,
+}
+
+/// A batch closes when no submission arrived for this long (or at `max_wait`).
+const IDLE_GAP: Duration = Duration::from_millis(2);
+
+type Reply = oneshot::Sender<Result<Ack, String>>;
 
 /// Submits entries to the sequencer.
 #[derive(Clone)]
@@ -54,7 +67,7 @@ impl SequencerHandle {
     pub fn try_submit(
         &self,
         entry: NewEntry,
-    ) -> Result<oneshot::Receiver<Result<Placement, String>>, SubmitError> {
+    ) -> Result<oneshot::Receiver<Result<Ack, String>>, SubmitError> {
         let (reply, rx) = oneshot::channel();
         self.tx.try_send((entry, reply)).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => SubmitError::PoolFull,
@@ -94,7 +107,10 @@ async fn run(
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
                 Err(mpsc::error::TryRecvError::Empty) => {}
             }
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
+            // Linger only while submissions keep arriving: a quiet gap closes the
+            // batch early, so a lone submitter is not made to wait `max_wait`.
+            let gap = (tokio::time::Instant::now() + IDLE_GAP).min(deadline);
+            match tokio::time::timeout_at(gap, rx.recv()).await {
                 Ok(Some(item)) => batch.push(item),
                 Ok(None) | Err(_) => break,
             }
@@ -109,19 +125,36 @@ async fn commit(log: &Arc<Log>, metrics: &Arc<Metrics>, batch: Vec<(NewEntry, Re
     let started = Instant::now();
     let log2 = log.clone();
     let count = entries.len();
-    let result = tokio::task::spawn_blocking(move || log2.append(&entries)).await;
+    // Commit, then prove every entry of the batch against the new checkpoint in
+    // the same blocking task, sharing tree reads between the proofs.
+    let result = tokio::task::spawn_blocking(move || -> Result<Vec<Ack>, LogError> {
+        let placements = log2.append(&entries)?;
+        let checkpoint = log2.latest();
+        let indices: Vec<u64> = placements.iter().map(|p| p.index()).collect();
+        let proofs = log2.inclusion_proofs(&indices, checkpoint.checkpoint.size)?;
+        Ok(placements
+            .into_iter()
+            .zip(proofs)
+            .map(|(placement, proof)| Ack {
+                placement,
+                checkpoint: checkpoint.clone(),
+                proof,
+            })
+            .collect())
+    })
+    .await;
     let elapsed = started.elapsed();
     match result {
-        Ok(Ok(placements)) => {
+        Ok(Ok(acks)) => {
             metrics.batches.fetch_add(1, Relaxed);
             metrics.batch_size.observe(count as f64);
             metrics.commit_seconds.observe(elapsed.as_secs_f64());
             metrics
                 .tree_size
                 .store(log.latest().checkpoint.size, Relaxed);
-            let dups = placements
+            let dups = acks
                 .iter()
-                .filter(|p| matches!(p, Placement::Existing(_)))
+                .filter(|a| matches!(a.placement, Placement::Existing(_)))
                 .count();
             metrics.duplicates.fetch_add(dups as u64, Relaxed);
             tracing::debug!(
@@ -130,8 +163,8 @@ async fn commit(log: &Arc<Log>, metrics: &Arc<Metrics>, batch: Vec<(NewEntry, Re
                 size = log.latest().checkpoint.size,
                 "batch committed"
             );
-            for (reply, placement) in replies.into_iter().zip(placements) {
-                let _ = reply.send(Ok(placement));
+            for (reply, ack) in replies.into_iter().zip(acks) {
+                let _ = reply.send(Ok(ack));
             }
         }
         Ok(Err(e)) => {

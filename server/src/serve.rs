@@ -112,6 +112,7 @@ pub async fn run(
         sequencer: handle,
         metrics,
         allowed_keys: config.allowed_keys,
+        keys: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -1,0 +1,333 @@
+//! Load benchmark: a real `reprolog-server` on 127.0.0.1 driven by many concurrent
+//! submitters, then tile and lookup readers. Prints the figures BENCHMARKS.md
+//! records. Knobs (environment): REPROLOG_BENCH_ENTRIES (default 1000000),
+//! REPROLOG_BENCH_CONCURRENCY (default 256), REPROLOG_BENCH_READ_SECS (default 5).
+//!
+//! Run: `cargo bench -p reprolog-server --bench load`
+
+use reprolog_proto::entry::Entry;
+use reprolog_proto::note::Signer;
+use reprolog_proto::statement::Statement;
+use reprolog_proto::tile::Tile;
+use reprolog_proto::Hash;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_reprolog-server");
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// User + system CPU seconds a process has used so far.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<i64> = after
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // `after` starts at field 3 (state, skipped), so utime is f[10].
+    f.get(10)
+        .zip(f.get(11))
+        .map_or(0.0, |(u, s)| (u + s) as f64 / 100.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p) as usize]
+}
+
+fn main() {
+    let total = env_usize("REPROLOG_BENCH_ENTRIES", 1_000_000);
+    let concurrency = env_usize("REPROLOG_BENCH_CONCURRENCY", 256);
+    let read_secs = env_usize("REPROLOG_BENCH_READ_SECS", 5) as u64;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+
+    // Raw Ed25519 strict verification rate on this machine, one core.
+    let signer = Signer::generate("bench").unwrap();
+    let v = signer.verifier();
+    let msg = vec![7u8; 800];
+    let sig = signer.sign(&msg);
+    let started = Instant::now();
+    let mut n = 0u64;
+    while started.elapsed() < Duration::from_secs(2) {
+        assert!(v.verify(&msg, &sig));
+        n += 1;
+    }
+    let verify_rate = n as f64 / started.elapsed().as_secs_f64();
+    println!("ed25519 verify_strict: {verify_rate:.0}/s per core ({threads} cores)");
+
+    // Pre-sign all entries so the timed phase measures the log, not the signer.
+    eprintln!("signing {total} entries...");
+    let started = Instant::now();
+    let per = total.div_ceil(threads);
+    let entries: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    let signer = Signer::generate(&format!("rebuilder-{t}")).unwrap();
+                    (t * per..((t + 1) * per).min(total))
+                        .map(|i| {
+                            let d = Hash::of(&(i as u64 / 3).to_be_bytes());
+                            let st = Statement::minimal(&format!("bin-{i}"), d, d, signer.name());
+                            Entry::sign(&st, &signer).to_cbor()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let mean_size = entries.iter().map(Vec::len).sum::<usize>() / entries.len().max(1);
+    eprintln!(
+        "signed in {:.1}s, mean entry {mean_size} bytes",
+        started.elapsed().as_secs_f64()
+    );
+
+    // REPROLOG_BENCH_URL drives an already running server instead (e.g. under a
+    // profiler); its figures for RSS and CPU are then not reported.
+    let dir = tempfile::tempdir().unwrap();
+    let (url, mut child) = match std::env::var("REPROLOG_BENCH_URL") {
+        Ok(url) => (url, None),
+        Err(_) => {
+            let init = Command::new(BIN)
+                .args(["init", "--data"])
+                .arg(dir.path())
+                .output()
+                .unwrap();
+            assert!(init.status.success());
+            let mut child = Command::new(BIN)
+                .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+                .arg(dir.path())
+                .env("RUST_LOG", "warn")
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            (
+                line.trim()
+                    .strip_prefix("listening on ")
+                    .unwrap()
+                    .to_string(),
+                Some(child),
+            )
+        }
+    };
+    let pid = child.as_ref().map_or(0, |c| c.id());
+
+    // Ingest: `concurrency` submitters, each on its own keep-alive HTTP/1.1
+    // connection (hyper client on tokio, so the generator spends little CPU),
+    // POSTing and waiting for its receipt before the next.
+    let entries = Arc::new(entries);
+    let next = Arc::new(AtomicUsize::new(0));
+    let retries = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let authority = url.trim_start_matches("http://").to_string();
+    let progress = {
+        let next = next.clone();
+        std::thread::spawn(move || {
+            let mut last = Instant::now();
+            loop {
+                std::thread::sleep(Duration::from_millis(100));
+                let done = next.load(Ordering::Relaxed).min(total);
+                if done >= total {
+                    break;
+                }
+                if last.elapsed() >= Duration::from_secs(10) {
+                    eprintln!(
+                        "  {done}/{total} submitted, {:.0}/s",
+                        done as f64 / started.elapsed().as_secs_f64()
+                    );
+                    last = Instant::now();
+                }
+            }
+        })
+    };
+    let mut lat: Vec<Duration> = rt.block_on(async {
+        let tasks: Vec<_> = (0..concurrency)
+            .map(|_| {
+                let (entries, next, retries, authority) = (
+                    entries.clone(),
+                    next.clone(),
+                    retries.clone(),
+                    authority.clone(),
+                );
+                tokio::spawn(
+                    async move { submit_loop(&authority, &entries, &next, &retries).await },
+                )
+            })
+            .collect();
+        let mut all = Vec::with_capacity(total);
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        all
+    });
+    let ingest_secs = started.elapsed().as_secs_f64();
+    let _ = progress.join();
+    let server_cpu = cpu_secs(pid);
+    lat.sort();
+    println!(
+        "ingest: {total} entries in {ingest_secs:.1}s = {:.0} acknowledged entries/s ({concurrency} submitters, {} 503 retries)",
+        total as f64 / ingest_secs,
+        retries.load(Ordering::Relaxed)
+    );
+    println!(
+        "ack latency: p50 {:.1} ms, p99 {:.1} ms",
+        percentile(&lat, 0.5).as_secs_f64() * 1e3,
+        percentile(&lat, 0.99).as_secs_f64() * 1e3
+    );
+    println!(
+        "server CPU during ingest: {server_cpu:.1} s = {:.0} µs per entry ({:.2} of {threads} cores)",
+        server_cpu * 1e6 / total as f64,
+        server_cpu / ingest_secs
+    );
+    println!(
+        "server peak RSS after ingest: {} MiB",
+        peak_rss_kib(pid) / 1024
+    );
+
+    // Readers: full tiles and lookups, 2×cores threads for 5 s each.
+    let size = total as u64;
+    let read_phase = |name: &str, path_for: Arc<dyn Fn(u64) -> String + Send + Sync>| {
+        let count = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let hs: Vec<_> = (0..threads * 4)
+            .map(|t| {
+                let (count, url, path_for) = (count.clone(), url.clone(), path_for.clone());
+                std::thread::spawn(move || {
+                    let agent = agent();
+                    let mut k = t as u64 * 7919;
+                    while started.elapsed() < Duration::from_secs(read_secs) {
+                        k = k
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        let mut resp = agent.get(&format!("{url}{}", path_for(k))).call().unwrap();
+                        assert_eq!(resp.status().as_u16(), 200);
+                        let _ = resp.body_mut().with_config().limit(1 << 24).read_to_vec();
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        let rate = count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        println!("{name}: {rate:.0} requests/s");
+    };
+    let full_tiles = (size / 256).max(1);
+    read_phase(
+        "full level-0 tiles",
+        Arc::new(move |k| {
+            format!(
+                "/{}",
+                Tile {
+                    kind: reprolog_proto::tile::TileKind::Hash { level: 0 },
+                    n: k % full_tiles,
+                    width: 256
+                }
+                .path()
+            )
+        }),
+    );
+    let subjects = (size / 3).max(1);
+    read_phase(
+        "lookups (3 entries each, with proofs)",
+        Arc::new(move |k| {
+            format!(
+                "/lookup/{}",
+                Hash::of(&(k % subjects).to_be_bytes()).to_hex()
+            )
+        }),
+    );
+    println!("server peak RSS at end: {} MiB", peak_rss_kib(pid) / 1024);
+    if let Some(child) = child.as_mut() {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
+        let _ = child.wait();
+    }
+}
+
+/// One submitter: a single connection, one request at a time.
+async fn submit_loop(
+    authority: &str,
+    entries: &[Vec<u8>],
+    next: &AtomicUsize,
+    retries: &AtomicUsize,
+) -> Vec<Duration> {
+    use http_body_util::{BodyExt, Full};
+    let stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .expect("connect");
+    stream.set_nodelay(true).unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("handshake");
+    tokio::spawn(conn);
+    let mut out = Vec::new();
+    loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= entries.len() {
+            return out;
+        }
+        loop {
+            let req = hyper::Request::post("/add-entry")
+                .header("Host", authority)
+                .header("Content-Type", "application/cbor")
+                .body(Full::new(hyper::body::Bytes::from(entries[i].clone())))
+                .unwrap();
+            let t = Instant::now();
+            sender.ready().await.expect("connection");
+            let resp = sender.send_request(req).await.expect("request");
+            let status = resp.status().as_u16();
+            let _ = resp.into_body().collect().await;
+            if status == 200 {
+                out.push(t.elapsed());
+                break;
+            }
+            assert_eq!(status, 503, "unexpected status {status}");
+            retries.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
