@@ -1,0 +1,61 @@
+//! `inspect` agrees with `go version -m` on every binary of two real Go
+//! distributions, and rejects what is not a readable Go binary.
+
+mod common;
+
+use common::*;
+use reprolog_rebuilder::buildinfo::BuildInfo;
+use std::process::Command;
+
+#[test]
+fn matches_go_version_m_on_every_distribution_binary() {
+    for version in ["1.22.10", "1.27.3"] {
+        let binaries = distribution_binaries(version);
+        assert!(binaries.len() >= 10, "too few binaries in Go {version}");
+        for bin in binaries {
+            let data = std::fs::read(&bin).unwrap();
+            let info = BuildInfo::from_binary(&data).unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+            let ours = info.go_version_m(&bin.display().to_string());
+            assert_eq!(ours, go_version_m(version, &bin), "{}", bin.display());
+        }
+    }
+}
+
+#[test]
+fn cli_inspect_prints_the_same_and_json() {
+    let gofmt = goroot("1.22.10").join("bin/gofmt");
+    let out = Command::new(REBUILDER).arg("inspect").arg(&gofmt).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), go_version_m("1.22.10", &gofmt));
+    let out = Command::new(REBUILDER).args(["inspect", "--json"]).arg(&gofmt).output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["go_version"], "go1.22.10");
+    assert_eq!(json["path"], "cmd/gofmt");
+}
+
+#[test]
+fn bad_inputs_get_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let gofmt = std::fs::read(goroot("1.22.10").join("bin/gofmt")).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("text", b"#!/bin/sh\necho hi\n".to_vec(), "not an executable"),
+        ("truncated", gofmt[..gofmt.len() / 3].to_vec(), ""),
+        ("header only", gofmt[..64].to_vec(), ""),
+        ("empty", vec![], "not an executable"),
+    ];
+    for (name, bytes, needle) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = Command::new(REBUILDER).arg("inspect").arg(&path).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{name}: {err}");
+        assert!(err.contains(needle), "{name}: {err}");
+    }
+    // A non-Go ELF binary.
+    let out = Command::new(REBUILDER).arg("inspect").arg("/bin/true").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr).unwrap().contains("not a Go binary"));
+    let out = Command::new(REBUILDER).arg("inspect").arg(dir.path().join("missing")).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
