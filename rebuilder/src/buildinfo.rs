@@ -107,7 +107,11 @@ impl BuildInfo {
                 "mod" | "dep" | "=>" => {
                     let f: Vec<&str> = rest.split('\t').collect();
                     let module = match f.as_slice() {
-                        [p, v] => Module { path: p.to_string(), version: v.to_string(), ..Default::default() },
+                        [p, v] => Module {
+                            path: p.to_string(),
+                            version: v.to_string(),
+                            ..Default::default()
+                        },
                         [p, v, s] => Module {
                             path: p.to_string(),
                             version: v.to_string(),
@@ -151,7 +155,10 @@ impl BuildInfo {
 
     /// The value of a build setting, if recorded.
     pub fn setting(&self, key: &str) -> Option<&str> {
-        self.settings.iter().find(|s| s.key == key).map(|s| s.value.as_str())
+        self.settings
+            .iter()
+            .find(|s| s.key == key)
+            .map(|s| s.value.as_str())
     }
 
     /// The module-info text, exactly as `runtime/debug.BuildInfo.String` writes it
@@ -178,8 +185,16 @@ impl BuildInfo {
             module(&mut out, "dep", d);
         }
         for s in &self.settings {
-            let key = if goquote::needs_quote_key(&s.key) { goquote::quote(&s.key) } else { s.key.clone() };
-            let value = if goquote::needs_quote_value(&s.value) { goquote::quote(&s.value) } else { s.value.clone() };
+            let key = if goquote::needs_quote_key(&s.key) {
+                goquote::quote(&s.key)
+            } else {
+                s.key.clone()
+            };
+            let value = if goquote::needs_quote_value(&s.value) {
+                goquote::quote(&s.value)
+            } else {
+                s.value.clone()
+            };
             out.push_str(&format!("build\t{key}={value}\n"));
         }
         out
@@ -262,7 +277,9 @@ fn read_bytes<'a>(cursor: &mut &'a [u8]) -> Result<&'a [u8], BuildInfoError> {
     let len = read_uvarint(cursor)?;
     let len = usize::try_from(len).map_err(|_| BuildInfoError::Corrupt("string length"))?;
     if len > cursor.len() {
-        return Err(BuildInfoError::Corrupt("string runs past the end of the file"));
+        return Err(BuildInfoError::Corrupt(
+            "string runs past the end of the file",
+        ));
     }
     let (s, rest) = cursor.split_at(len);
     *cursor = rest;
@@ -271,21 +288,31 @@ fn read_bytes<'a>(cursor: &mut &'a [u8]) -> Result<&'a [u8], BuildInfoError> {
 
 /// The bytes where the build info header lives, per object format.
 fn data_area(data: &[u8]) -> Result<&[u8], BuildInfoError> {
-    let file = object::File::parse(data).map_err(|e| BuildInfoError::NotExecutable(e.to_string()))?;
+    let file =
+        object::File::parse(data).map_err(|e| BuildInfoError::NotExecutable(e.to_string()))?;
     for name in [".go.buildinfo", "__go_buildinfo"] {
         if let Some(section) = file.section_by_name(name) {
-            return section.data().map_err(|_| BuildInfoError::Corrupt("build info section lies outside the file"));
+            return section
+                .data()
+                .map_err(|_| BuildInfoError::Corrupt("build info section lies outside the file"));
         }
     }
     // Older layouts and PE: the first writable data section or segment.
-    if let Some(section) = file.section_by_name(".data").or_else(|| file.section_by_name("__data")) {
+    if let Some(section) = file
+        .section_by_name(".data")
+        .or_else(|| file.section_by_name("__data"))
+    {
         if let Ok(d) = section.data() {
             return Ok(d);
         }
     }
     for segment in file.segments() {
         if let Ok(d) = segment.data() {
-            if d.windows(MAGIC.len()).step_by(1).take(SEARCH_LIMIT).any(|w| w == MAGIC) {
+            if d.windows(MAGIC.len())
+                .step_by(1)
+                .take(SEARCH_LIMIT)
+                .any(|w| w == MAGIC)
+            {
                 return Ok(d);
             }
         }
@@ -304,7 +331,10 @@ mod tests {
         let info = BuildInfo::parse_modinfo(SAMPLE).unwrap();
         assert_eq!(info.path, "example.com/hello");
         assert_eq!(info.main.as_ref().unwrap().sum, "h1:abc=");
-        assert_eq!(info.deps[1].replace.as_ref().unwrap().path, "example.com/new");
+        assert_eq!(
+            info.deps[1].replace.as_ref().unwrap().path,
+            "example.com/new"
+        );
         assert_eq!(info.setting("-ldflags"), Some("-s -w"));
         assert_eq!(info.setting("we=ird"), Some("x"));
         assert_eq!(info.modinfo_text(), SAMPLE);
@@ -312,14 +342,26 @@ mod tests {
 
     #[test]
     fn malformed_lines_are_rejected() {
-        for bad in ["nonsense\n", "mod\tonly-path\n", "build\tnoequals\n", "=>\ta\tb\tc\n", "build\t-x=\"unterminated\n"] {
+        for bad in [
+            "nonsense\n",
+            "mod\tonly-path\n",
+            "build\tnoequals\n",
+            "=>\ta\tb\tc\n",
+            "build\t-x=\"unterminated\n",
+        ] {
             assert!(BuildInfo::parse_modinfo(bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn non_go_and_truncated_inputs_get_clear_errors() {
-        assert!(matches!(BuildInfo::from_binary(b"hello"), Err(BuildInfoError::NotExecutable(_))));
-        assert!(matches!(BuildInfo::from_binary(&[]), Err(BuildInfoError::NotExecutable(_))));
+        assert!(matches!(
+            BuildInfo::from_binary(b"hello"),
+            Err(BuildInfoError::NotExecutable(_))
+        ));
+        assert!(matches!(
+            BuildInfo::from_binary(&[]),
+            Err(BuildInfoError::NotExecutable(_))
+        ));
     }
 }

@@ -28,7 +28,9 @@ pub fn quote(s: &str) -> String {
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
             '\x0b' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c if c.is_control() => {
                 if (c as u32) < 0x10000 {
                     out.push_str(&format!("\\u{:04x}", c as u32))
@@ -94,7 +96,15 @@ mod tests {
 
     #[test]
     fn quote_round_trips() {
-        for s in ["-s -w", "a\"b", "tab\there", "back\\slash", "nl\n", "\x01", "ünï cödé"] {
+        for s in [
+            "-s -w",
+            "a\"b",
+            "tab\there",
+            "back\\slash",
+            "nl\n",
+            "\x01",
+            "ünï cödé",
+        ] {
             assert_eq!(unquote(&quote(s)).as_deref(), Some(s), "{s:?}");
         }
         assert_eq!(quote("-s -w"), "\"-s -w\"");

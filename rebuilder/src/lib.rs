@@ -1,5 +1,20 @@
 //! reprolog-rebuilder: read Go build info, plan and run a hermetic rebuild,
 //! compare bit for bit and explain any difference.
+//!
+//! - [`buildinfo`]: Go build info from ELF / PE / Mach-O, like `go version -m`.
+//! - [`plan`]: build info → toolchain, source, flags, environment.
+//! - [`toolchain`]: the GOROOT store and the toolchain digest.
+//! - [`build`]: hermetic `go` invocations.
+//! - [`infer`]: -ldflags that Go did not record.
+//! - [`diagnose`]: why a rebuild differs.
+//! - [`rebuild`]: the whole job and its report.
 
+pub mod build;
 pub mod buildinfo;
+pub mod diagnose;
 pub mod goquote;
+pub mod infer;
+pub mod plan;
+pub mod rebuild;
+pub mod report;
+pub mod toolchain;

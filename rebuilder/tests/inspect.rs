@@ -14,7 +14,8 @@ fn matches_go_version_m_on_every_distribution_binary() {
         assert!(binaries.len() >= 10, "too few binaries in Go {version}");
         for bin in binaries {
             let data = std::fs::read(&bin).unwrap();
-            let info = BuildInfo::from_binary(&data).unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+            let info =
+                BuildInfo::from_binary(&data).unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
             let ours = info.go_version_m(&bin.display().to_string());
             assert_eq!(ours, go_version_m(version, &bin), "{}", bin.display());
         }
@@ -24,10 +25,21 @@ fn matches_go_version_m_on_every_distribution_binary() {
 #[test]
 fn cli_inspect_prints_the_same_and_json() {
     let gofmt = goroot("1.22.10").join("bin/gofmt");
-    let out = Command::new(REBUILDER).arg("inspect").arg(&gofmt).output().unwrap();
+    let out = Command::new(REBUILDER)
+        .arg("inspect")
+        .arg(&gofmt)
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), go_version_m("1.22.10", &gofmt));
-    let out = Command::new(REBUILDER).args(["inspect", "--json"]).arg(&gofmt).output().unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        go_version_m("1.22.10", &gofmt)
+    );
+    let out = Command::new(REBUILDER)
+        .args(["inspect", "--json"])
+        .arg(&gofmt)
+        .output()
+        .unwrap();
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["go_version"], "go1.22.10");
     assert_eq!(json["path"], "cmd/gofmt");
@@ -38,7 +50,11 @@ fn bad_inputs_get_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
     let gofmt = std::fs::read(goroot("1.22.10").join("bin/gofmt")).unwrap();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("text", b"#!/bin/sh\necho hi\n".to_vec(), "not an executable"),
+        (
+            "text",
+            b"#!/bin/sh\necho hi\n".to_vec(),
+            "not an executable",
+        ),
         ("truncated", gofmt[..gofmt.len() / 3].to_vec(), ""),
         ("header only", gofmt[..64].to_vec(), ""),
         ("empty", vec![], "not an executable"),
@@ -46,16 +62,30 @@ fn bad_inputs_get_one_line_errors() {
     for (name, bytes, needle) in cases {
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
-        let out = Command::new(REBUILDER).arg("inspect").arg(&path).output().unwrap();
+        let out = Command::new(REBUILDER)
+            .arg("inspect")
+            .arg(&path)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(2), "{name}");
         let err = String::from_utf8(out.stderr).unwrap();
         assert_eq!(err.lines().count(), 1, "{name}: {err}");
         assert!(err.contains(needle), "{name}: {err}");
     }
     // A non-Go ELF binary.
-    let out = Command::new(REBUILDER).arg("inspect").arg("/bin/true").output().unwrap();
+    let out = Command::new(REBUILDER)
+        .arg("inspect")
+        .arg("/bin/true")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8(out.stderr).unwrap().contains("not a Go binary"));
-    let out = Command::new(REBUILDER).arg("inspect").arg(dir.path().join("missing")).output().unwrap();
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("not a Go binary"));
+    let out = Command::new(REBUILDER)
+        .arg("inspect")
+        .arg(dir.path().join("missing"))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }

@@ -23,7 +23,11 @@ pub fn toolchains() -> PathBuf {
 /// GOROOT of an installed Go version, e.g. "1.22.10".
 pub fn goroot(version: &str) -> PathBuf {
     let root = toolchains().join(format!("go{version}/go"));
-    assert!(root.join("bin/go").is_file(), "Go {version} missing at {}: run scripts/toolchains.sh", root.display());
+    assert!(
+        root.join("bin/go").is_file(),
+        "Go {version} missing at {}: run scripts/toolchains.sh",
+        root.display()
+    );
     root
 }
 
@@ -38,7 +42,11 @@ pub fn go_version_m(version: &str, file: &Path) -> String {
         .env("GOFLAGS", "")
         .output()
         .expect("run go version -m");
-    assert!(out.status.success(), "go version -m failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "go version -m failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 

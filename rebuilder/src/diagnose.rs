@@ -1,0 +1,239 @@
+//! Explaining a mismatch: which build settings differ, which parts of the Go
+//! build ID, which sections, which absolute paths the original carries, and
+//! what to do about it.
+
+use crate::buildinfo::BuildInfo;
+use object::{Object, ObjectSection};
+use reprolog_proto::Hash;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One section compared between the original and the rebuild.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SectionDiff {
+    pub name: String,
+    pub original_size: Option<u64>,
+    pub rebuilt_size: Option<u64>,
+    pub original_sha256: Option<String>,
+    pub rebuilt_sha256: Option<String>,
+}
+
+/// Everything learned from comparing two binaries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Diagnosis {
+    /// Build info lines only in the original.
+    pub only_in_original: Vec<String>,
+    /// Build info lines only in the rebuild.
+    pub only_in_rebuilt: Vec<String>,
+    pub original_build_id: Option<String>,
+    pub rebuilt_build_id: Option<String>,
+    /// Which of the build ID's parts differ, in words.
+    pub build_id_note: Option<String>,
+    /// Sections whose size or content differ.
+    pub sections: Vec<SectionDiff>,
+    /// Absolute source directories baked into the original.
+    pub path_leaks: Vec<String>,
+    /// Plain-words explanation and advice.
+    pub advice: Vec<String>,
+}
+
+/// Compares an original binary with a rebuild.
+pub fn diagnose(original: &[u8], rebuilt: &[u8]) -> Diagnosis {
+    let mut d = Diagnosis::default();
+    let lines = |data: &[u8]| -> BTreeSet<String> {
+        BuildInfo::from_binary(data)
+            .map(|i| {
+                let mut set: BTreeSet<String> =
+                    i.modinfo_text().lines().map(str::to_string).collect();
+                set.insert(format!("go\t{}", i.go_version));
+                set
+            })
+            .unwrap_or_default()
+    };
+    let (a, b) = (lines(original), lines(rebuilt));
+    d.only_in_original = a.difference(&b).cloned().collect();
+    d.only_in_rebuilt = b.difference(&a).cloned().collect();
+    d.original_build_id = go_build_id(original);
+    d.rebuilt_build_id = go_build_id(rebuilt);
+    d.build_id_note = build_id_note(
+        d.original_build_id.as_deref(),
+        d.rebuilt_build_id.as_deref(),
+    );
+    d.sections = section_diffs(original, rebuilt);
+    d.path_leaks = path_leaks(original);
+    d.advice = advice(&d);
+    d
+}
+
+/// The Go build ID string (`\xff Go build ID: "..."`), present in every gc binary.
+pub fn go_build_id(data: &[u8]) -> Option<String> {
+    const MARKER: &[u8] = b"\xff Go build ID: \"";
+    let window = &data[..data.len().min(1 << 20)];
+    let start = window.windows(MARKER.len()).position(|w| w == MARKER)? + MARKER.len();
+    let end = window[start..].iter().position(|&c| c == b'"')? + start;
+    String::from_utf8(window[start..end].to_vec()).ok()
+}
+
+/// Explains which parts of `actionID/contentID/...` build IDs differ.
+fn build_id_note(a: Option<&str>, b: Option<&str>) -> Option<String> {
+    let (a, b) = (a?, b?);
+    if a == b {
+        return Some("Go build IDs are identical: the compiler and linker saw the same inputs; the difference comes after linking".into());
+    }
+    let pa: Vec<&str> = a.split('/').collect();
+    let pb: Vec<&str> = b.split('/').collect();
+    if pa.len() != 4 || pb.len() != 4 {
+        return Some(format!("Go build IDs differ ({a} vs {b})"));
+    }
+    let note = if pa[0] != pb[0] {
+        "the main package's compile inputs differ (source files, dependencies, compiler flags or Go version)"
+    } else if pa[1] != pb[1] {
+        "the main package compiled to different output from the same inputs"
+    } else if pa[2] != pb[2] {
+        "the main package is identical but the link inputs differ (linker flags, dependency packages or build settings)"
+    } else {
+        "all inputs agree but the linked output differs"
+    };
+    Some(format!("Go build IDs differ: {note}"))
+}
+
+fn section_map(data: &[u8]) -> BTreeMap<String, (u64, String)> {
+    let Ok(file) = object::File::parse(data) else {
+        return BTreeMap::new();
+    };
+    file.sections()
+        .filter_map(|s| {
+            let name = s.name().ok()?.to_string();
+            let content = s.data().unwrap_or(&[]);
+            Some((name, (s.size(), Hash::of(content).to_hex())))
+        })
+        .collect()
+}
+
+fn section_diffs(original: &[u8], rebuilt: &[u8]) -> Vec<SectionDiff> {
+    let (a, b) = (section_map(original), section_map(rebuilt));
+    let names: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    names
+        .into_iter()
+        .filter(|n| a.get(*n) != b.get(*n))
+        .map(|n| SectionDiff {
+            name: n.clone(),
+            original_size: a.get(n).map(|x| x.0),
+            rebuilt_size: b.get(n).map(|x| x.0),
+            original_sha256: a.get(n).map(|x| x.1.clone()),
+            rebuilt_sha256: b.get(n).map(|x| x.1.clone()),
+        })
+        .collect()
+}
+
+/// Absolute directories of `.go` files named in the binary: a build without
+/// -trimpath records where GOROOT, the module cache and the source lived.
+pub fn path_leaks(data: &[u8]) -> Vec<String> {
+    let mut dirs: BTreeSet<String> = BTreeSet::new();
+    let mut i = 0;
+    while i < data.len() {
+        if data[i] != b'/' || (i > 0 && is_path_byte(data[i - 1])) {
+            i += 1;
+            continue;
+        }
+        let end = data[i..]
+            .iter()
+            .position(|&c| !is_path_byte(c))
+            .map_or(data.len(), |p| i + p);
+        let s = &data[i..end];
+        if s.ends_with(b".go") && s.len() > 4 {
+            if let Ok(path) = std::str::from_utf8(s) {
+                if let Some(root) = leak_root(path) {
+                    dirs.insert(root);
+                }
+            }
+        }
+        i = end.max(i + 1);
+    }
+    dirs.into_iter().take(20).collect()
+}
+
+fn is_path_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"/._-+@~".contains(&c)
+}
+
+/// Summarises a leaked file path as the directory a user would recognise.
+fn leak_root(path: &str) -> Option<String> {
+    if let Some(i) = path.find("/src/runtime/") {
+        return Some(format!("GOROOT {}", &path[..i]));
+    }
+    if let Some(i) = path.find("/pkg/mod/") {
+        return Some(format!("module cache {}", &path[..i + "/pkg/mod".len()]));
+    }
+    let dir = &path[..path.rfind('/')?];
+    (!dir.is_empty()).then(|| format!("source {dir}"))
+}
+
+fn advice(d: &Diagnosis) -> Vec<String> {
+    let mut out = Vec::new();
+    if !d.path_leaks.is_empty() {
+        out.push(format!(
+            "The original contains absolute build paths ({}): it was built without -trimpath, so its bytes depend on the directories it was built in. Rebuild in the same directories or ask the publisher to build with -trimpath.",
+            d.path_leaks.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if !d.only_in_original.is_empty() || !d.only_in_rebuilt.is_empty() {
+        out.push(format!(
+            "The build information differs: the original has [{}], the rebuild has [{}]. The rebuild used different inputs (source revision, dependency versions or settings).",
+            d.only_in_original.join("; "),
+            d.only_in_rebuilt.join("; ")
+        ));
+    }
+    let changed: Vec<&str> = d.sections.iter().map(|s| s.name.as_str()).collect();
+    if !changed.is_empty() {
+        let code = changed.iter().any(|n| *n == ".text" || *n == "__text");
+        out.push(format!(
+            "{} section(s) differ: {}.{}",
+            changed.len(),
+            changed
+                .iter()
+                .take(12)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+            if code {
+                " The machine code differs, so the program itself is not the same."
+            } else {
+                " The code sections match; only data or metadata differ."
+            }
+        ));
+    }
+    if let Some(n) = &d.build_id_note {
+        out.push(format!("{n}."));
+    }
+    if out.is_empty() {
+        out.push("The binaries differ in bytes no section covers (headers or padding); the file may have been modified after the build.".into());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_leaks_name_goroot_module_cache_and_source() {
+        let data = b"\x00/usr/local/go/src/runtime/proc.go\x00/root/go/pkg/mod/golang.org/x/text@v0.3.0/a.go\x00/home/alice/proj/main.go\x00not/a/path.go\x00";
+        let leaks = path_leaks(data);
+        assert!(
+            leaks.contains(&"GOROOT /usr/local/go".to_string()),
+            "{leaks:?}"
+        );
+        assert!(leaks.contains(&"module cache /root/go/pkg/mod".to_string()));
+        assert!(leaks.contains(&"source /home/alice/proj".to_string()));
+        assert_eq!(leaks.len(), 3);
+    }
+
+    #[test]
+    fn build_id_parts_are_explained() {
+        let n = build_id_note(Some("a/b/c/d"), Some("a/b/x/y")).unwrap();
+        assert!(n.contains("link inputs differ"));
+        let n = build_id_note(Some("a/b/c/d"), Some("z/b/c/d")).unwrap();
+        assert!(n.contains("compile inputs differ"));
+    }
+}

@@ -1,0 +1,288 @@
+//! From build info to a build plan: which toolchain, which source, which flags
+//! and environment reproduce the binary. Every recorded setting is either turned
+//! into an input or, if it cannot be reproduced hermetically, refused with the
+//! reason.
+
+use crate::buildinfo::{BuildInfo, Module, Setting};
+use serde::Serialize;
+
+/// Why a binary cannot be rebuilt.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("built with cgo (CGO_ENABLED=1): the host C toolchain and libraries become inputs, so the rebuild would not be hermetic")]
+    Cgo,
+    #[error("built with the {0} compiler; only gc builds can be reproduced")]
+    Compiler(String),
+    #[error("built from a modified working tree (vcs.modified=true): the exact source is unknown")]
+    DirtyTree,
+    #[error("binary has no main package path in its build info")]
+    NoPath,
+    #[error("build setting {key}={value} cannot be reproduced: {why}")]
+    Unsupported {
+        key: String,
+        value: String,
+        why: &'static str,
+    },
+    #[error("cannot tell where the source comes from: main module {0:?} has no version and no VCS revision")]
+    UnknownSource(String),
+}
+
+/// Where the source of the main package comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    /// A command of the Go distribution (`cmd/...`), built from the toolchain's own `src/`.
+    Distribution,
+    /// A module version fetched through GOPROXY (`go install path@version`).
+    Module {
+        path: String,
+        version: String,
+        sum: String,
+    },
+    /// A version-control checkout at a recorded revision.
+    Vcs {
+        vcs: String,
+        revision: String,
+        /// The main module path (the checkout's go.mod names it).
+        module: String,
+    },
+}
+
+/// Everything needed to repeat the build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BuildPlan {
+    pub go_version: String,
+    /// Main package import path.
+    pub path: String,
+    pub main_module: Option<Module>,
+    pub source: Source,
+    /// `go build` flags, in the order Go records the settings (without -ldflags).
+    pub flags: Vec<String>,
+    /// Environment the settings require (CGO_ENABLED, GOOS, GOARCH, GOAMD64, ...).
+    pub env: Vec<(String, String)>,
+    /// -ldflags as recorded; `None` when Go did not record it.
+    pub ldflags: Option<String>,
+    pub trimpath: bool,
+    /// The DefaultGODEBUG the original carries, a check on module mode.
+    pub default_godebug: Option<String>,
+    /// Every recorded setting, in order.
+    pub settings: Vec<Setting>,
+    pub deps: Vec<Module>,
+}
+
+/// Settings that are environment variables of the build.
+const ENV_SETTINGS: &[&str] = &[
+    "CGO_ENABLED",
+    "CGO_CFLAGS",
+    "CGO_CPPFLAGS",
+    "CGO_CXXFLAGS",
+    "CGO_LDFLAGS",
+    "GOOS",
+    "GOARCH",
+    "GO386",
+    "GOAMD64",
+    "GOARM",
+    "GOARM64",
+    "GOMIPS",
+    "GOMIPS64",
+    "GOPPC64",
+    "GORISCV64",
+    "GOWASM",
+    "GOEXPERIMENT",
+    "GOFIPS140",
+];
+
+/// Boolean flags recorded as `-flag=true`.
+const BOOL_FLAGS: &[&str] = &["-race", "-msan", "-asan", "-cover"];
+/// Flags recorded as `-flag=value` and passed the same way.
+const VALUE_FLAGS: &[&str] = &["-gcflags", "-asmflags", "-tags", "-covermode", "-coverpkg"];
+
+impl BuildPlan {
+    /// Plans the rebuild of a binary from its build info.
+    pub fn from_build_info(info: &BuildInfo) -> Result<BuildPlan, PlanError> {
+        if info.path.is_empty() {
+            return Err(PlanError::NoPath);
+        }
+        let mut flags = Vec::new();
+        let mut env = Vec::new();
+        let mut ldflags = None;
+        let mut trimpath = false;
+        let mut default_godebug = None;
+        let mut vcs = None;
+        let mut revision = None;
+        for Setting { key, value } in &info.settings {
+            let unsupported = |why| PlanError::Unsupported {
+                key: key.clone(),
+                value: value.clone(),
+                why,
+            };
+            match key.as_str() {
+                "-compiler" if value != "gc" => return Err(PlanError::Compiler(value.clone())),
+                "-compiler" => {}
+                "-trimpath" => {
+                    trimpath = value == "true";
+                    if trimpath {
+                        flags.push("-trimpath".to_string());
+                    }
+                }
+                "-ldflags" => ldflags = Some(value.clone()),
+                "-pgo" => {
+                    if value.ends_with("default.pgo") {
+                        flags.push("-pgo=auto".to_string());
+                    } else {
+                        return Err(unsupported(
+                            "only the main package's default.pgo profile can be located",
+                        ));
+                    }
+                }
+                k if BOOL_FLAGS.contains(&k) => {
+                    if value == "true" {
+                        flags.push(k.to_string());
+                    }
+                }
+                // Go records -buildmode even when it was the default, but passing
+                // the default explicitly changes the main package's action ID and
+                // so the Go build ID: pass it only when it is not the default.
+                "-buildmode" => {
+                    if value
+                        != default_buildmode(info.setting("GOOS").unwrap_or(std::env::consts::OS))
+                    {
+                        flags.push(format!("-buildmode={value}"));
+                    }
+                }
+                k if VALUE_FLAGS.contains(&k) => flags.push(format!("{k}={value}")),
+                "CGO_ENABLED" if value == "1" => return Err(PlanError::Cgo),
+                k if ENV_SETTINGS.contains(&k) => env.push((k.to_string(), value.clone())),
+                "DefaultGODEBUG" => default_godebug = Some(value.clone()),
+                "vcs" => vcs = Some(value.clone()),
+                "vcs.revision" => revision = Some(value.clone()),
+                "vcs.modified" if value == "true" => return Err(PlanError::DirtyTree),
+                "vcs.modified" | "vcs.time" => {}
+                k if k.starts_with('-') => return Err(unsupported("unknown build flag")),
+                _ => {}
+            }
+        }
+        if !env.iter().any(|(k, _)| k == "CGO_ENABLED") {
+            // Go omits CGO_ENABLED when cgo was off by default; make that explicit.
+            env.push(("CGO_ENABLED".to_string(), "0".to_string()));
+        }
+        let source = source_of(info, vcs, revision)?;
+        Ok(BuildPlan {
+            go_version: info.go_version.clone(),
+            path: info.path.clone(),
+            main_module: info.main.clone(),
+            source,
+            flags,
+            env,
+            ldflags,
+            trimpath,
+            default_godebug,
+            settings: info.settings.clone(),
+            deps: info.deps.clone(),
+        })
+    }
+
+    /// The value of a planned environment variable.
+    pub fn env_var(&self, key: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What `-buildmode=default` means for a main package on `goos`
+/// (cmd/go/internal/work/init.go: PIE where the platform requires it).
+fn default_buildmode(goos: &str) -> &'static str {
+    match goos {
+        "android" | "ios" | "windows" | "darwin" => "pie",
+        _ => "exe",
+    }
+}
+
+fn source_of(
+    info: &BuildInfo,
+    vcs: Option<String>,
+    revision: Option<String>,
+) -> Result<Source, PlanError> {
+    let main = info.main.as_ref();
+    let is_distribution = info.path.starts_with("cmd/") && main.is_none_or(|m| m.path == "cmd");
+    if is_distribution {
+        return Ok(Source::Distribution);
+    }
+    let main = main.ok_or_else(|| PlanError::UnknownSource(info.path.clone()))?;
+    if let Some(revision) = revision {
+        return Ok(Source::Vcs {
+            vcs: vcs.unwrap_or_else(|| "git".to_string()),
+            revision,
+            module: main.path.clone(),
+        });
+    }
+    if main.version != "(devel)" && !main.version.is_empty() {
+        return Ok(Source::Module {
+            path: main.path.clone(),
+            version: main.version.clone(),
+            sum: main.sum.clone(),
+        });
+    }
+    Err(PlanError::UnknownSource(main.path.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(text: &str) -> BuildInfo {
+        let mut i = BuildInfo::parse_modinfo(text).unwrap();
+        i.go_version = "go1.22.10".into();
+        i
+    }
+
+    #[test]
+    fn distribution_binary_plan() {
+        let p = BuildPlan::from_build_info(&info(
+            "path\tcmd/gofmt\nbuild\t-buildmode=exe\nbuild\t-compiler=gc\nbuild\t-gcflags=cmd/...=-dwarf=false\nbuild\t-trimpath=true\nbuild\tDefaultGODEBUG=panicnil=1\nbuild\tCGO_ENABLED=0\nbuild\tGOARCH=amd64\nbuild\tGOOS=linux\nbuild\tGOAMD64=v1\n",
+        ))
+        .unwrap();
+        assert_eq!(p.source, Source::Distribution);
+        assert_eq!(p.flags, vec!["-gcflags=cmd/...=-dwarf=false", "-trimpath"]);
+        assert_eq!(p.env_var("GOAMD64"), Some("v1"));
+        assert_eq!(p.ldflags, None);
+        assert!(p.trimpath);
+    }
+
+    #[test]
+    fn module_and_vcs_sources() {
+        let m = BuildPlan::from_build_info(&info("path\texample.com/a/cmd/x\nmod\texample.com/a\tv1.0.0\th1:x=\nbuild\t-ldflags=\"-s -w\"\n")).unwrap();
+        assert!(matches!(m.source, Source::Module { ref version, .. } if version == "v1.0.0"));
+        assert_eq!(m.ldflags.as_deref(), Some("-s -w"));
+        let v = BuildPlan::from_build_info(&info("path\texample.com/a\nmod\texample.com/a\t(devel)\t\nbuild\tvcs=git\nbuild\tvcs.revision=abc\nbuild\tvcs.modified=false\n")).unwrap();
+        assert!(matches!(v.source, Source::Vcs { ref revision, .. } if revision == "abc"));
+    }
+
+    #[test]
+    fn unreproducible_builds_are_refused_with_reasons() {
+        let cases = [
+            ("path\tx\nmod\tx\tv1.0.0\t\nbuild\tCGO_ENABLED=1\n", "cgo"),
+            (
+                "path\tx\nmod\tx\tv1.0.0\t\nbuild\t-compiler=gccgo\n",
+                "gccgo",
+            ),
+            (
+                "path\tx\nmod\tx\t(devel)\t\nbuild\tvcs.revision=a\nbuild\tvcs.modified=true\n",
+                "modified",
+            ),
+            ("path\tx\nmod\tx\t(devel)\t\n", "no version"),
+            (
+                "path\tx\nmod\tx\tv1.0.0\t\nbuild\t-pgo=/tmp/p.prof\n",
+                "default.pgo",
+            ),
+        ];
+        for (text, needle) in cases {
+            let err = BuildPlan::from_build_info(&info(text))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(needle), "{err}");
+        }
+    }
+}

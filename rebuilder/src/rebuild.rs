@@ -1,0 +1,562 @@
+//! A whole rebuild: read the binary, plan, find the toolchain, prepare the
+//! source, build with each -ldflags candidate until one is bit-identical, and
+//! diagnose if none is.
+
+use crate::build::{self, go_command, BuildError, ModuleConfig, Scratch};
+use crate::buildinfo::{BuildInfo, BuildInfoError};
+use crate::diagnose::{self, Diagnosis};
+use crate::infer::{ldflags_candidates, LdflagsCandidate, LinkTraits};
+use crate::plan::{BuildPlan, PlanError, Source};
+use crate::toolchain::{DigestCache, Toolchain, ToolchainError, ToolchainStore};
+use reprolog_proto::Hash;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Why a rebuild could not be carried out (as opposed to: it ran and differed).
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    BuildInfo(#[from] BuildInfoError),
+    #[error("cannot rebuild: {0}")]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Toolchain(#[from] ToolchainError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error("this binary was built from a {vcs} checkout at {revision}; pass its repository with --source DIR")]
+    NeedSource { vcs: String, revision: String },
+    #[error("only git checkouts are supported, this binary records vcs={0}")]
+    UnsupportedVcs(String),
+    #[error("revision {revision} is not in {source_dir}")]
+    MissingRevision {
+        revision: String,
+        source_dir: String,
+    },
+    #[error("no go.mod for module {module} in {source_dir}")]
+    NoModuleRoot { module: String, source_dir: String },
+    #[error("the build produced no binary at {0}")]
+    NoOutput(PathBuf),
+}
+
+/// How and where to rebuild.
+#[derive(Debug, Clone)]
+pub struct RebuildConfig {
+    pub toolchains: ToolchainStore,
+    /// Cache of toolchain digests (a JSON file).
+    pub digest_cache: PathBuf,
+    /// Shared GOCACHE.
+    pub gocache: PathBuf,
+    /// Each job gets a fresh directory below this.
+    pub scratch_root: PathBuf,
+    pub modules: ModuleConfig,
+    /// A local git repository holding the source of VCS-stamped binaries.
+    pub source: Option<PathBuf>,
+    /// An -ldflags value to try first when Go did not record one.
+    pub user_ldflags: Option<String>,
+    /// Keep scratch directories after the job (for debugging).
+    pub keep_scratch: bool,
+}
+
+/// One build attempt.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
+    pub ldflags: Option<String>,
+    pub sha256: Hash,
+    pub seconds: f64,
+}
+
+/// The result of a rebuild that ran.
+#[derive(Debug, Clone, Serialize)]
+pub struct RebuildReport {
+    pub file_name: String,
+    pub subject: Hash,
+    /// What the best attempt produced; equals `subject` when reproduced.
+    pub rebuilt: Hash,
+    pub reproduced: bool,
+    pub plan: BuildPlan,
+    pub toolchain_version: String,
+    pub toolchain_digest: Hash,
+    /// `GO111MODULE=off` when the original was built in GOPATH mode.
+    pub extra_env: Vec<(String, String)>,
+    /// The -ldflags inferred because Go did not record them (when reproduced).
+    pub inferred: Option<LdflagsCandidate>,
+    pub attempts: Vec<Attempt>,
+    pub diagnosis: Option<Diagnosis>,
+    /// RFC 3339 times.
+    pub started: String,
+    pub finished: String,
+}
+
+/// Rebuilds the binary at `path`. `progress` receives one line per step.
+pub fn rebuild(
+    path: &Path,
+    config: &RebuildConfig,
+    progress: &mut dyn FnMut(&str),
+) -> Result<RebuildReport, RebuildError> {
+    let started = now_rfc3339();
+    let original = std::fs::read(path).map_err(|source| RebuildError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let subject = Hash::of(&original);
+    let info = BuildInfo::from_binary(&original)?;
+    let plan = BuildPlan::from_build_info(&info)?;
+    let toolchain = config.toolchains.find(&plan.go_version)?.clone();
+    progress(&format!(
+        "toolchain {} at {}",
+        toolchain.version,
+        toolchain.goroot.display()
+    ));
+    let toolchain_digest = DigestCache::new(config.digest_cache.clone()).digest(&toolchain)?;
+
+    let scratch_dir = unique_dir(&config.scratch_root);
+    let scratch = Scratch::create(&scratch_dir)?;
+    let result = run_attempts(
+        &original, &info, &plan, &toolchain, &scratch, config, progress,
+    );
+    if !config.keep_scratch {
+        let _ = std::fs::remove_dir_all(&scratch_dir);
+    }
+    let (attempts, extra_env, winner, diagnosis) = result?;
+    let best = winner.as_ref().map_or(0, |(i, _)| *i);
+    let file_name = path.file_name().map_or_else(
+        || "binary".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    Ok(RebuildReport {
+        file_name,
+        subject,
+        rebuilt: attempts[best].sha256,
+        reproduced: winner.is_some(),
+        inferred: winner.and_then(|(_, c)| (!c.reason.is_empty()).then_some(c)),
+        plan,
+        toolchain_version: toolchain.version.clone(),
+        toolchain_digest,
+        extra_env,
+        attempts,
+        diagnosis,
+        started,
+        finished: now_rfc3339(),
+    })
+}
+
+type AttemptsOutcome = (
+    Vec<Attempt>,
+    Vec<(String, String)>,
+    Option<(usize, LdflagsCandidate)>,
+    Option<Diagnosis>,
+);
+
+fn run_attempts(
+    original: &[u8],
+    info: &BuildInfo,
+    plan: &BuildPlan,
+    toolchain: &Toolchain,
+    scratch: &Scratch,
+    config: &RebuildConfig,
+    progress: &mut dyn FnMut(&str),
+) -> Result<AttemptsOutcome, RebuildError> {
+    let subject = Hash::of(original);
+    let prepared = prepare_source(plan, toolchain, scratch, config, progress)?;
+    let candidates = ldflags_candidates(
+        plan.ldflags.as_deref(),
+        plan.trimpath,
+        LinkTraits::of(original),
+        config.user_ldflags.as_deref(),
+    );
+    let mut attempts = Vec::new();
+    let mut first_output: Option<Vec<u8>> = None;
+    for (k, candidate) in candidates.into_iter().enumerate() {
+        let out = scratch.out().join(format!("attempt-{k}"));
+        progress(&format!(
+            "building {} with {} (-ldflags {})",
+            plan.path,
+            toolchain.version,
+            candidate
+                .ldflags
+                .as_deref()
+                .map_or("none".to_string(), |l| format!("{l:?}"))
+        ));
+        let mut cmd = go_command(toolchain, plan, scratch, &config.gocache, &config.modules);
+        for (k, v) in &prepared.extra_env {
+            cmd.env(k, v);
+        }
+        let built = prepared.build(&mut cmd, plan, candidate.ldflags.as_deref(), &out, scratch);
+        let (_, took) = build::run(cmd, &format!("go build {}", plan.path))?;
+        let built = built.resolve(scratch, &out)?;
+        let bytes = std::fs::read(&built).map_err(|source| RebuildError::Read {
+            path: built.clone(),
+            source,
+        })?;
+        let digest = Hash::of(&bytes);
+        progress(&format!(
+            "  sha256 {digest} in {:.1}s{}",
+            took.as_secs_f64(),
+            if digest == subject { ": identical" } else { "" }
+        ));
+        attempts.push(Attempt {
+            ldflags: candidate.ldflags.clone(),
+            sha256: digest,
+            seconds: took.as_secs_f64(),
+        });
+        if digest == subject {
+            return Ok((attempts, prepared.extra_env, Some((k, candidate)), None));
+        }
+        if first_output.is_none() {
+            first_output = Some(bytes);
+        }
+        // Inferred -ldflags only change the link; if the build info already
+        // differs, other candidates cannot help.
+        if BuildInfo::from_binary(first_output.as_deref().unwrap_or(&[])).map(|i| i.modinfo_text())
+            != Ok(info.modinfo_text())
+        {
+            break;
+        }
+    }
+    let diagnosis = first_output.map(|b| diagnose::diagnose(original, &b));
+    Ok((attempts, prepared.extra_env, None, diagnosis))
+}
+
+/// The source, ready to build.
+struct Prepared {
+    /// Directory to run `go` in.
+    dir: PathBuf,
+    /// What to build: a package path, `./rel` or `path@version`.
+    target: String,
+    install: bool,
+    extra_env: Vec<(String, String)>,
+}
+
+/// Where the built binary ends up.
+enum Built {
+    At(PathBuf),
+    /// `go install` output in GOBIN or GOPATH/bin[/goos_goarch].
+    Installed {
+        name: String,
+    },
+}
+
+impl Built {
+    fn resolve(self, scratch: &Scratch, out: &Path) -> Result<PathBuf, RebuildError> {
+        match self {
+            Built::At(p) => p
+                .is_file()
+                .then_some(p.clone())
+                .ok_or(RebuildError::NoOutput(p)),
+            Built::Installed { name } => {
+                let bin = scratch.gopath().join("bin");
+                let candidates = [out.join(&name), bin.join(&name)];
+                let cross = std::fs::read_dir(&bin)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Result::ok)
+                    .map(|e| e.path().join(&name));
+                candidates
+                    .into_iter()
+                    .chain(cross)
+                    .find(|p| p.is_file())
+                    .ok_or(RebuildError::NoOutput(bin))
+            }
+        }
+    }
+}
+
+impl Prepared {
+    fn build(
+        &self,
+        cmd: &mut Command,
+        plan: &BuildPlan,
+        ldflags: Option<&str>,
+        out: &Path,
+        _scratch: &Scratch,
+    ) -> Built {
+        cmd.current_dir(&self.dir);
+        cmd.arg(if self.install { "install" } else { "build" });
+        cmd.args(&plan.flags);
+        if let Some(l) = ldflags {
+            cmd.arg(format!("-ldflags={l}"));
+        }
+        if self.install {
+            // GOBIN works only for native builds; cross builds land in GOPATH/bin/goos_goarch.
+            let _ = std::fs::create_dir_all(out);
+            if !is_cross(plan) {
+                cmd.env("GOBIN", out);
+            }
+            cmd.arg(&self.target);
+            let name = plan.path.rsplit('/').next().unwrap_or("main").to_string();
+            let name = if plan.env_var("GOOS") == Some("windows") {
+                format!("{name}.exe")
+            } else {
+                name
+            };
+            Built::Installed { name }
+        } else {
+            cmd.arg("-o").arg(out).arg(&self.target);
+            Built::At(out.to_path_buf())
+        }
+    }
+}
+
+fn is_cross(plan: &BuildPlan) -> bool {
+    let host_os = std::env::consts::OS;
+    let host_arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    };
+    plan.env_var("GOOS").is_some_and(|o| o != host_os)
+        || plan.env_var("GOARCH").is_some_and(|a| a != host_arch)
+}
+
+fn prepare_source(
+    plan: &BuildPlan,
+    toolchain: &Toolchain,
+    scratch: &Scratch,
+    config: &RebuildConfig,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Prepared, RebuildError> {
+    match &plan.source {
+        Source::Distribution => {
+            let dir = toolchain.goroot.join("src");
+            let extra_env = module_mode_for_distribution(plan, toolchain, scratch, config, &dir);
+            if !extra_env.is_empty() {
+                progress("the original's DefaultGODEBUG matches a GOPATH-mode build: using GO111MODULE=off");
+            }
+            Ok(Prepared {
+                dir,
+                target: plan.path.clone(),
+                install: false,
+                extra_env,
+            })
+        }
+        Source::Module { path, version, .. } => {
+            progress(&format!(
+                "fetching {}@{version} through GOPROXY={}",
+                plan.path,
+                config.modules.goproxy.as_deref().unwrap_or("off")
+            ));
+            let _ = path;
+            Ok(Prepared {
+                dir: scratch.work(),
+                target: format!("{}@{version}", plan.path),
+                install: true,
+                extra_env: vec![],
+            })
+        }
+        Source::Vcs {
+            vcs,
+            revision,
+            module,
+        } => {
+            if vcs != "git" {
+                return Err(RebuildError::UnsupportedVcs(vcs.clone()));
+            }
+            let source = config
+                .source
+                .as_ref()
+                .ok_or_else(|| RebuildError::NeedSource {
+                    vcs: vcs.clone(),
+                    revision: revision.clone(),
+                })?;
+            let checkout = scratch.root.join("src");
+            progress(&format!("cloning {} at {revision}", source.display()));
+            git_checkout(source, &checkout, revision, scratch)?;
+            let module_root =
+                find_module_root(&checkout, module).ok_or_else(|| RebuildError::NoModuleRoot {
+                    module: module.clone(),
+                    source_dir: source.display().to_string(),
+                })?;
+            let rel = plan
+                .path
+                .strip_prefix(module.as_str())
+                .unwrap_or("")
+                .trim_start_matches('/');
+            let target = if rel.is_empty() {
+                ".".to_string()
+            } else {
+                format!("./{rel}")
+            };
+            Ok(Prepared {
+                dir: module_root,
+                target,
+                install: false,
+                extra_env: vec![],
+            })
+        }
+    }
+}
+
+/// Go 1.22 distributions built their commands in GOPATH mode; the DefaultGODEBUG
+/// recorded in the binary tells which mode reproduces it.
+fn module_mode_for_distribution(
+    plan: &BuildPlan,
+    toolchain: &Toolchain,
+    scratch: &Scratch,
+    config: &RebuildConfig,
+    dir: &Path,
+) -> Vec<(String, String)> {
+    let Some(want) = &plan.default_godebug else {
+        return vec![];
+    };
+    let godebug = |extra: Option<(&str, &str)>| -> Option<String> {
+        let mut cmd = go_command(toolchain, plan, scratch, &config.gocache, &config.modules);
+        if let Some((k, v)) = extra {
+            cmd.env(k, v);
+        }
+        cmd.current_dir(dir)
+            .args(["list", "-f", "{{.DefaultGODEBUG}}", &plan.path]);
+        let out = cmd.output().ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    if godebug(None).as_deref() == Some(want.as_str()) {
+        return vec![];
+    }
+    if godebug(Some(("GO111MODULE", "off"))).as_deref() == Some(want.as_str()) {
+        return vec![("GO111MODULE".into(), "off".into())];
+    }
+    vec![]
+}
+
+fn git(scratch: &Scratch) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", scratch.root.join("home"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0");
+    cmd
+}
+
+fn git_checkout(
+    source: &Path,
+    checkout: &Path,
+    revision: &str,
+    scratch: &Scratch,
+) -> Result<(), RebuildError> {
+    let mut clone = git(scratch);
+    clone
+        .args([
+            "-c",
+            "protocol.file.allow=always",
+            "clone",
+            "--quiet",
+            "--no-checkout",
+            "--no-hardlinks",
+        ])
+        .arg(source)
+        .arg(checkout);
+    build::run(clone, "git clone")?;
+    let mut verify = git(scratch);
+    verify
+        .arg("-C")
+        .arg(checkout)
+        .args(["cat-file", "-e", &format!("{revision}^{{commit}}")]);
+    if build::run(verify, "git cat-file").is_err() {
+        return Err(RebuildError::MissingRevision {
+            revision: revision.to_string(),
+            source_dir: source.display().to_string(),
+        });
+    }
+    let mut co = git(scratch);
+    co.arg("-C").arg(checkout).args([
+        "-c",
+        "advice.detachedHead=false",
+        "checkout",
+        "--quiet",
+        "--detach",
+        revision,
+    ]);
+    build::run(co, "git checkout")?;
+    Ok(())
+}
+
+/// The directory below `root` whose go.mod declares `module`.
+fn find_module_root(root: &Path, module: &str) -> Option<PathBuf> {
+    let mut stack = vec![(root.to_path_buf(), 0)];
+    while let Some((dir, depth)) = stack.pop() {
+        if let Ok(text) = std::fs::read_to_string(dir.join("go.mod")) {
+            let declared = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("module "))
+                .map(|m| m.trim().trim_matches('"'));
+            if declared == Some(module) {
+                return Some(dir);
+            }
+        }
+        if depth < 6 {
+            for e in std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+            {
+                let name = e.file_name();
+                if e.file_type().map(|t| t.is_dir()).unwrap_or(false)
+                    && name != ".git"
+                    && name != "vendor"
+                    && name != "testdata"
+                {
+                    stack.push((e.path(), depth + 1));
+                }
+            }
+        }
+    }
+    None
+}
+
+fn unique_dir(root: &Path) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    root.join(format!("job-{}-{nanos}", std::process::id()))
+}
+
+/// The current UTC time as RFC 3339 (seconds precision).
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    rfc3339(secs)
+}
+
+/// Formats Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (proleptic Gregorian, UTC).
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_356_000), "2026-11-22T10:00:00Z");
+    }
+}

