@@ -110,6 +110,10 @@ impl BuildPlan {
         let mut default_godebug = None;
         let mut vcs = None;
         let mut revision = None;
+        let goos = info
+            .setting("GOOS")
+            .unwrap_or(std::env::consts::OS)
+            .to_string();
         for Setting { key, value } in &info.settings {
             let unsupported = |why| PlanError::Unsupported {
                 key: key.clone(),
@@ -135,21 +139,13 @@ impl BuildPlan {
                         ));
                     }
                 }
-                k if BOOL_FLAGS.contains(&k) => {
-                    if value == "true" {
-                        flags.push(k.to_string());
-                    }
-                }
+                k if BOOL_FLAGS.contains(&k) && value == "true" => flags.push(k.to_string()),
+                k if BOOL_FLAGS.contains(&k) => {}
                 // Go records -buildmode even when it was the default, but passing
                 // the default explicitly changes the main package's action ID and
                 // so the Go build ID: pass it only when it is not the default.
-                "-buildmode" => {
-                    if value
-                        != default_buildmode(info.setting("GOOS").unwrap_or(std::env::consts::OS))
-                    {
-                        flags.push(format!("-buildmode={value}"));
-                    }
-                }
+                "-buildmode" if value == default_buildmode(&goos) => {}
+                "-buildmode" => flags.push(format!("-buildmode={value}")),
                 k if VALUE_FLAGS.contains(&k) => flags.push(format!("{k}={value}")),
                 "CGO_ENABLED" if value == "1" => return Err(PlanError::Cgo),
                 k if ENV_SETTINGS.contains(&k) => env.push((k.to_string(), value.clone())),
