@@ -92,7 +92,10 @@ pub fn go_command(
         .env("GOROOT", &toolchain.goroot)
         .env("GOPATH", scratch.gopath())
         .env("GOMODCACHE", scratch.gopath().join("pkg/mod"))
-        .env("GOCACHE", gocache)
+        .env(
+            "GOCACHE",
+            std::path::absolute(gocache).unwrap_or_else(|_| gocache.to_path_buf()),
+        )
         .env("GOFLAGS", "")
         .env("GOTOOLCHAIN", "local")
         .env("GOENV", "off")

@@ -65,13 +65,32 @@ pub fn diagnose(original: &[u8], rebuilt: &[u8]) -> Diagnosis {
     d
 }
 
-/// The Go build ID string (`\xff Go build ID: "..."`), present in every gc binary.
+/// The Go build ID: the `.note.go.buildid` ELF note, or for other formats the
+/// `\xff Go build ID: "..."` string at the start of the text.
 pub fn go_build_id(data: &[u8]) -> Option<String> {
+    if let Some(id) = elf_note_build_id(data) {
+        return Some(id);
+    }
     const MARKER: &[u8] = b"\xff Go build ID: \"";
     let window = &data[..data.len().min(1 << 20)];
     let start = window.windows(MARKER.len()).position(|w| w == MARKER)? + MARKER.len();
     let end = window[start..].iter().position(|&c| c == b'"')? + start;
     String::from_utf8(window[start..end].to_vec()).ok()
+}
+
+/// ELF note layout: namesz, descsz, type (u32 each, little-endian on every Go
+/// ELF target we rebuild), name padded to 4 bytes, then the descriptor.
+fn elf_note_build_id(data: &[u8]) -> Option<String> {
+    let file = object::File::parse(data).ok()?;
+    let note = file.section_by_name(".note.go.buildid")?.data().ok()?;
+    let word = |i: usize| {
+        note.get(i..i + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    let (namesz, descsz) = (word(0)?, word(4)?);
+    let desc_start = 12 + namesz.div_ceil(4) * 4;
+    let desc = note.get(desc_start..desc_start.checked_add(descsz)?)?;
+    String::from_utf8(desc.to_vec()).ok()
 }
 
 /// Explains which parts of `actionID/contentID/...` build IDs differ.

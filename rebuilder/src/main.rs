@@ -70,6 +70,8 @@ struct RebuildOpts {
 impl RebuildOpts {
     fn config(self) -> RebuildConfig {
         let cache = self.cache.unwrap_or_else(default_cache);
+        // Go insists on absolute GOPATH and GOCACHE.
+        let cache = std::path::absolute(&cache).unwrap_or(cache);
         let mut dirs = self.toolchains;
         if let Some(env) = std::env::var_os("REPROLOG_TOOLCHAINS") {
             dirs.extend(std::env::split_paths(&env));

@@ -65,3 +65,112 @@ pub fn distribution_binaries(version: &str) -> Vec<PathBuf> {
     }
     out
 }
+
+pub mod goproxy;
+
+use reprolog_rebuilder::build::ModuleConfig;
+use reprolog_rebuilder::rebuild::RebuildConfig;
+use reprolog_rebuilder::toolchain::ToolchainStore;
+use std::process::Output;
+
+/// Cargo's scratch directory for integration tests; GOCACHE is shared there.
+pub fn target_tmp() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+}
+
+/// Runs the real `go` of `version` in `dir`, with no network, no user config and
+/// the tests' shared GOCACHE. `env` adds or overrides variables.
+pub fn go(version: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let root = goroot(version);
+    // HOME and GOPATH outside `dir`, which may be a git checkout that must stay clean.
+    let home = target_tmp().join("gohome");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut cmd = Command::new(root.join("bin/go"));
+    cmd.env_clear()
+        .current_dir(dir)
+        .args(args)
+        .env(
+            "PATH",
+            format!(
+                "{}:/usr/local/bin:/usr/bin:/bin",
+                root.join("bin").display()
+            ),
+        )
+        .env("HOME", &home)
+        .env("GOROOT", &root)
+        .env("GOPATH", target_tmp().join("gopath"))
+        .env("GOCACHE", target_tmp().join("gocache"))
+        .env("GOFLAGS", "-modcacherw")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOENV", "off")
+        .env("GOPROXY", "off")
+        .env("GOSUMDB", "off")
+        .env("CGO_ENABLED", "0");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run go");
+    assert!(
+        out.status.success(),
+        "go {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs git in `dir` with a fixed identity and dates, so commits are repeatable.
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .env("GIT_AUTHOR_NAME", "Test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "Test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com")
+        .env("GIT_AUTHOR_DATE", "2026-01-02T03:04:05Z")
+        .env("GIT_COMMITTER_DATE", "2026-01-02T03:04:05Z")
+        .output()
+        .expect("run git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// A git repository at `dir` holding `files`, committed; returns the revision.
+pub fn git_repo(dir: &Path, files: &[(&str, &str)]) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    git(dir, &["init", "-q", "-b", "main"]);
+    for (name, content) in files {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "release"]);
+    git(dir, &["rev-parse", "HEAD"])
+}
+
+/// Rebuilder configuration for tests: the installed toolchains, a cache under
+/// the target dir, scratch space that is not where the originals were built.
+pub fn rebuild_config(goproxy: Option<&Path>, source: Option<&Path>) -> RebuildConfig {
+    let cache = target_tmp().join("rebuilder-cache");
+    RebuildConfig {
+        toolchains: ToolchainStore::scan(&[toolchains()]),
+        digest_cache: cache.join("toolchain-digests.json"),
+        gocache: target_tmp().join("gocache"),
+        scratch_root: cache.join("scratch"),
+        modules: ModuleConfig {
+            goproxy: goproxy.map(|p| format!("file://{}", p.display())),
+            gosumdb: None,
+            gonosumdb: None,
+        },
+        source: source.map(Path::to_path_buf),
+        user_ldflags: None,
+        keep_scratch: false,
+    }
+}

@@ -1,0 +1,305 @@
+//! Rebuilding real Go binaries: distribution commands, module releases through a
+//! file:// GOPROXY, git checkouts with VCS stamping, two Go versions, and
+//! deliberate non-reproductions with their diagnoses.
+
+mod common;
+
+use common::*;
+use reprolog_rebuilder::rebuild::{rebuild, RebuildError, RebuildReport};
+use std::path::Path;
+use std::process::Command;
+
+fn quiet(_: &str) {}
+
+fn rebuild_ok(binary: &Path, goproxy: Option<&Path>, source: Option<&Path>) -> RebuildReport {
+    rebuild(binary, &rebuild_config(goproxy, source), &mut quiet)
+        .unwrap_or_else(|e| panic!("{}: {e}", binary.display()))
+}
+
+#[test]
+fn distribution_commands_reproduce_with_inferred_w() {
+    for version in ["1.22.10", "1.27.3"] {
+        let root = goroot(version);
+        for bin in [
+            root.join("bin/gofmt"),
+            root.join("pkg/tool/linux_amd64/vet"),
+            root.join("pkg/tool/linux_amd64/link"),
+        ] {
+            let r = rebuild_ok(&bin, None, None);
+            assert!(
+                r.reproduced,
+                "{} not reproduced: {:?}",
+                bin.display(),
+                r.diagnosis
+            );
+            let inferred = r.inferred.as_ref().expect("-ldflags inferred");
+            assert_eq!(inferred.ldflags.as_deref(), Some("-w"), "{}", bin.display());
+            assert!(inferred.reason.contains("no DWARF"));
+            assert_eq!(r.toolchain_version, format!("go{version}"));
+        }
+    }
+}
+
+const GREET_MOD: &str = "module example.com/greet\n\ngo 1.22\n";
+const GREET_GO: &str =
+    "package greet\n\nfunc Hello() string { return \"hello from a dependency\" }\n";
+const HELLO_GO: &str =
+    "package main\n\nimport \"example.com/greet\"\n\nfunc main() { println(greet.Hello()) }\n";
+
+/// A file GOPROXY with example.com/greet v1.0.0 and example.com/hello v1.0.0.
+fn module_proxy(dir: &Path) -> std::path::PathBuf {
+    let proxy = dir.join("proxy");
+    let greet_sums = goproxy::publish(
+        &proxy,
+        "example.com/greet",
+        "v1.0.0",
+        &[("go.mod", GREET_MOD), ("greet.go", GREET_GO)],
+    );
+    let hello_mod = "module example.com/hello\n\ngo 1.22\n\nrequire example.com/greet v1.0.0\n";
+    goproxy::publish(
+        &proxy,
+        "example.com/hello",
+        "v1.0.0",
+        &[
+            ("go.mod", hello_mod),
+            ("go.sum", &greet_sums),
+            ("main.go", HELLO_GO),
+        ],
+    );
+    proxy
+}
+
+#[test]
+fn module_release_reproduces_across_go_versions_with_and_without_strip() {
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = module_proxy(dir.path());
+    let goproxy_url = format!("file://{}", proxy.display());
+    for version in ["1.22.10", "1.27.3"] {
+        for ldflags in [None, Some("-s -w")] {
+            let work = dir
+                .path()
+                .join(format!("publisher-{version}-{}", ldflags.is_some()));
+            std::fs::create_dir_all(&work).unwrap();
+            let bin = work.join("bin");
+            let mut args = vec!["install", "-trimpath"];
+            let flag;
+            if let Some(l) = ldflags {
+                flag = format!("-ldflags={l}");
+                args.push(&flag);
+            }
+            args.push("example.com/hello@v1.0.0");
+            go(
+                version,
+                &work,
+                &args,
+                &[("GOPROXY", &goproxy_url), ("GOBIN", bin.to_str().unwrap())],
+            );
+            let original = bin.join("hello");
+            let r = rebuild_ok(&original, Some(&proxy), None);
+            assert!(r.reproduced, "go{version} {ldflags:?}: {:?}", r.diagnosis);
+            assert_eq!(
+                r.inferred.as_ref().and_then(|c| c.ldflags.as_deref()),
+                ldflags,
+                "go{version}"
+            );
+            assert!(
+                matches!(r.plan.source, reprolog_rebuilder::plan::Source::Module { ref version, .. } if version == "v1.0.0")
+            );
+            assert_eq!(r.plan.deps[0].path, "example.com/greet");
+        }
+    }
+}
+
+const APP_MOD: &str = "module example.com/app\n\ngo 1.22\n";
+const APP_GO: &str = "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"app\", version) }\n\nvar version = \"1\"\n";
+
+#[test]
+fn git_checkout_with_vcs_stamping_reproduces() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("app");
+    let rev = git_repo(&repo, &[("go.mod", APP_MOD), ("cmd/app/main.go", APP_GO)]);
+    go(
+        "1.27.3",
+        &repo,
+        &["build", "-trimpath", "-o", "../app-bin", "./cmd/app"],
+        &[],
+    );
+    let original = dir.path().join("app-bin");
+    let r = rebuild_ok(&original, None, Some(&repo));
+    assert!(r.reproduced, "{:?}", r.diagnosis);
+    assert!(r
+        .plan
+        .settings
+        .iter()
+        .any(|s| s.key == "vcs.revision" && s.value == rev));
+    assert!(
+        matches!(r.plan.source, reprolog_rebuilder::plan::Source::Vcs { ref revision, .. } if *revision == rev)
+    );
+
+    // Without the repository, or with one lacking the revision: refused, clearly.
+    let err = rebuild(&original, &rebuild_config(None, None), &mut quiet).unwrap_err();
+    assert!(matches!(err, RebuildError::NeedSource { .. }), "{err}");
+    let other = dir.path().join("other");
+    git_repo(
+        &other,
+        &[
+            ("go.mod", APP_MOD),
+            ("cmd/app/main.go", "package main\nfunc main() {}\n"),
+        ],
+    );
+    let err = rebuild(&original, &rebuild_config(None, Some(&other)), &mut quiet).unwrap_err();
+    assert!(matches!(err, RebuildError::MissingRevision { .. }), "{err}");
+}
+
+#[test]
+fn source_that_differs_from_its_revision_is_a_mismatch() {
+    // A gitignored file is compiled in, yet vcs.modified stays false: the binary
+    // claims a revision whose source does not produce it.
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("app");
+    git_repo(
+        &repo,
+        &[
+            ("go.mod", APP_MOD),
+            (".gitignore", "extra.go\n"),
+            ("main.go", APP_GO),
+        ],
+    );
+    std::fs::write(
+        repo.join("extra.go"),
+        "package main\n\nfunc init() { version = \"sneaky\" }\n",
+    )
+    .unwrap();
+    go(
+        "1.22.10",
+        &repo,
+        &["build", "-trimpath", "-o", "../app-bin", "."],
+        &[],
+    );
+    let r = rebuild_ok(&dir.path().join("app-bin"), None, Some(&repo));
+    assert!(!r.reproduced);
+    let d = r.diagnosis.expect("diagnosis");
+    assert!(
+        d.only_in_original.is_empty() && d.only_in_rebuilt.is_empty(),
+        "build info should agree: {d:?}"
+    );
+    assert!(
+        d.sections.iter().any(|s| s.name == ".text"),
+        "{:?}",
+        d.sections
+    );
+    assert!(
+        d.build_id_note
+            .as_deref()
+            .unwrap_or("")
+            .contains("compile inputs differ"),
+        "{:?}",
+        d.build_id_note
+    );
+    assert!(
+        d.advice.iter().any(|a| a.contains("machine code differs")),
+        "{:?}",
+        d.advice
+    );
+}
+
+#[test]
+fn tampered_byte_and_non_trimpath_builds_are_diagnosed() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("app");
+    git_repo(&repo, &[("go.mod", APP_MOD), ("main.go", APP_GO)]);
+
+    // One flipped byte in .rodata of an otherwise reproducible binary.
+    go(
+        "1.22.10",
+        &repo,
+        &["build", "-trimpath", "-o", "../app-bin", "."],
+        &[],
+    );
+    let path = dir.path().join("app-bin");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let offset = {
+        use object::{Object, ObjectSection};
+        let file = object::File::parse(&*bytes).unwrap();
+        let rodata = file.section_by_name(".rodata").unwrap();
+        let (start, size) = rodata.file_range().unwrap();
+        (start + size / 2) as usize
+    };
+    bytes[offset] ^= 0x40;
+    let tampered = dir.path().join("app-tampered");
+    std::fs::write(&tampered, &bytes).unwrap();
+    let r = rebuild_ok(&tampered, None, Some(&repo));
+    assert!(!r.reproduced);
+    let d = r.diagnosis.expect("diagnosis");
+    let names: Vec<&str> = d.sections.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, vec![".rodata"], "only the tampered section differs");
+    assert!(
+        d.build_id_note
+            .as_deref()
+            .unwrap_or("")
+            .contains("identical"),
+        "{:?}",
+        d.build_id_note
+    );
+
+    // Built without -trimpath in the repository directory: paths leak.
+    go("1.22.10", &repo, &["build", "-o", "../app-paths", "."], &[]);
+    let out = Command::new(REBUILDER)
+        .args(["rebuild", "--json", "--toolchains"])
+        .arg(toolchains())
+        .arg("--cache")
+        .arg(target_tmp().join("rebuilder-cache"))
+        .arg("--source")
+        .arg(&repo)
+        .arg(dir.path().join("app-paths"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let leaks = report["diagnosis"]["path_leaks"].to_string();
+    let repo_real = std::fs::canonicalize(&repo).unwrap();
+    assert!(
+        leaks.contains(&format!("source {}", repo_real.display())),
+        "{leaks}"
+    );
+    assert!(leaks.contains("GOROOT "), "{leaks}");
+    assert!(report["diagnosis"]["advice"]
+        .to_string()
+        .contains("-trimpath"));
+}
+
+#[test]
+fn cli_exit_codes() {
+    let gofmt = goroot("1.27.3").join("bin/gofmt");
+    let run = |args: &[&str], bin: &Path| {
+        Command::new(REBUILDER)
+            .env_remove("REPROLOG_TOOLCHAINS")
+            .arg("rebuild")
+            .args(args)
+            .arg("--cache")
+            .arg(target_tmp().join("rebuilder-cache"))
+            .arg(bin)
+            .output()
+            .unwrap()
+    };
+    let ok = run(&["--toolchains", toolchains().to_str().unwrap()], &gofmt);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("gofmt: REPRODUCED"));
+    // No toolchain directory that holds go1.27.3: a clear error naming the version.
+    let empty = tempfile::tempdir().unwrap();
+    let missing = run(&["--toolchains", empty.path().to_str().unwrap()], &gofmt);
+    assert_eq!(missing.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("go1.27.3 is not installed"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
