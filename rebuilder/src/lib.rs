@@ -9,11 +9,14 @@
 //! - [`diagnose`]: why a rebuild differs.
 //! - [`rebuild`]: the whole job and its report.
 
+pub mod attest;
 pub mod build;
 pub mod buildinfo;
 pub mod diagnose;
 pub mod goquote;
 pub mod infer;
+pub mod logclient;
+pub mod node;
 pub mod plan;
 pub mod rebuild;
 pub mod report;

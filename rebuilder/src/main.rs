@@ -1,12 +1,17 @@
 //! `reprolog-rebuilder`: inspect and rebuild Go binaries. Logic lives in the library.
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use reprolog_proto::note::{Signer, Verifier};
 use reprolog_rebuilder::build::ModuleConfig;
 use reprolog_rebuilder::buildinfo::BuildInfo;
+use reprolog_rebuilder::logclient::LogClient;
+use reprolog_rebuilder::node;
 use reprolog_rebuilder::rebuild::{self, RebuildConfig};
 use reprolog_rebuilder::report;
 use reprolog_rebuilder::toolchain::ToolchainStore;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +42,50 @@ enum Command {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Sign the attestation and submit it to this log.
+        #[arg(long, requires_all = ["key", "log_key"])]
+        submit: Option<String>,
+        /// This rebuilder's signing key file (from `keygen`).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// The log's verifier key, to check the receipt.
+        #[arg(long)]
+        log_key: Option<String>,
+        /// Where to write the offline proof bundle (default: BINARY.proof.json).
+        #[arg(long)]
+        bundle: Option<PathBuf>,
+    },
+    /// Create a rebuilder signing key (mode 0600) and print its verifier key.
+    Keygen {
+        /// Key name, e.g. rebuilder.example.org.
+        #[arg(long)]
+        name: String,
+        /// Where to write the secret key.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Tail a log and repeat every build another rebuilder attested.
+    Follow {
+        /// The log's base URL.
+        log_url: String,
+        #[arg(long)]
+        log_key: String,
+        #[arg(long)]
+        key: PathBuf,
+        #[command(flatten)]
+        opts: RebuildOpts,
+        /// Progress file (default: CACHE/follow-<key name>.json).
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Builds to run at once.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// Exit once caught up instead of polling.
+        #[arg(long)]
+        once: bool,
+        /// Seconds between polls of the log.
+        #[arg(long, default_value_t = 10)]
+        poll_secs: u64,
     },
 }
 
@@ -68,10 +117,14 @@ struct RebuildOpts {
 }
 
 impl RebuildOpts {
-    fn config(self) -> RebuildConfig {
-        let cache = self.cache.unwrap_or_else(default_cache);
+    fn cache_dir(&self) -> PathBuf {
+        let cache = self.cache.clone().unwrap_or_else(default_cache);
         // Go insists on absolute GOPATH and GOCACHE.
-        let cache = std::path::absolute(&cache).unwrap_or(cache);
+        std::path::absolute(&cache).unwrap_or(cache)
+    }
+
+    fn config(self) -> RebuildConfig {
+        let cache = self.cache_dir();
         let mut dirs = self.toolchains;
         if let Some(env) = std::env::var_os("REPROLOG_TOOLCHAINS") {
             dirs.extend(std::env::split_paths(&env));
@@ -102,7 +155,43 @@ fn default_cache() -> PathBuf {
     home.join(".cache/reprolog")
 }
 
+/// Writes a secret file readable only by its owner; refuses to overwrite.
+fn write_secret(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
+fn load_signer(path: &std::path::Path) -> anyhow::Result<Signer> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading key {}", path.display()))?;
+    Signer::from_key_text(&text).with_context(|| format!("key {}", path.display()))
+}
+
+fn log_client(url: &str, log_key: &str) -> anyhow::Result<LogClient> {
+    let key = Verifier::from_key_text(log_key).context("--log-key")?;
+    Ok(LogClient::new(url, key))
+}
+
 fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let code = match run(Cli::parse()) {
         Ok(code) => code,
         Err(e) => {
@@ -130,7 +219,22 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Command::Rebuild { binary, opts, json } => {
+        Command::Rebuild {
+            binary,
+            opts,
+            json,
+            submit,
+            key,
+            log_key,
+            bundle,
+        } => {
+            // Check keys before spending minutes on a build.
+            let submitter = match (&submit, &key, &log_key) {
+                (Some(url), Some(key), Some(log_key)) => {
+                    Some((load_signer(key)?, log_client(url, log_key)?))
+                }
+                _ => None,
+            };
             let config = opts.config();
             let mut progress = |line: &str| eprintln!("{line}");
             let report = rebuild::rebuild(&binary, &config, &mut progress)
@@ -140,7 +244,62 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             } else {
                 print!("{}", report::human(&report));
             }
+            if let Some((signer, log)) = submitter {
+                let (entry, receipt) = node::submit_report(&report, &signer, &log)?;
+                let path = bundle.unwrap_or_else(|| {
+                    let mut p = binary.clone().into_os_string();
+                    p.push(".proof.json");
+                    PathBuf::from(p)
+                });
+                std::fs::write(
+                    &path,
+                    serde_json::to_vec_pretty(&node::proof_bundle(&entry, &receipt))?,
+                )
+                .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!(
+                    "attested at log index {}; offline proof bundle in {}",
+                    receipt.index,
+                    path.display()
+                );
+            }
             Ok(if report.reproduced { 0 } else { 1 })
+        }
+        Command::Keygen { name, out } => {
+            let signer = Signer::generate(&name)?;
+            write_secret(&out, &(signer.to_key_text() + "\n"))?;
+            println!("{}", signer.verifier().to_key_text());
+            Ok(0)
+        }
+        Command::Follow {
+            log_url,
+            log_key,
+            key,
+            opts,
+            state,
+            jobs,
+            once,
+            poll_secs,
+        } => {
+            let signer = load_signer(&key)?;
+            let log = log_client(&log_url, &log_key)?;
+            let state_file = state.unwrap_or_else(|| {
+                opts.cache_dir()
+                    .join(format!("follow-{}.json", signer.name().replace('/', "_")))
+            });
+            let config = opts.config();
+            let follow_opts = node::FollowOptions {
+                state_file,
+                jobs,
+                once,
+                poll: Duration::from_secs(poll_secs),
+            };
+            let st = node::follow(&log, &signer, &config, &follow_opts)?;
+            eprintln!(
+                "caught up at log size {}; {} subjects handled",
+                st.next_index,
+                st.done.len()
+            );
+            Ok(0)
         }
     }
 }

@@ -93,20 +93,58 @@ pub struct RebuildReport {
     pub finished: String,
 }
 
+/// What to rebuild: the build info and the digest the result must have. The
+/// original bytes are optional: a follower repeats a build from an attestation
+/// alone, and only loses the diagnosis and the trait-based -ldflags inference.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub file_name: String,
+    pub subject: Hash,
+    pub info: BuildInfo,
+    pub original: Option<Vec<u8>>,
+    /// An -ldflags value another rebuilder inferred, tried first.
+    pub ldflags_hint: Option<String>,
+}
+
+impl Target {
+    /// Reads a binary from disk.
+    pub fn from_file(path: &Path) -> Result<Target, RebuildError> {
+        let original = std::fs::read(path).map_err(|source| RebuildError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let info = BuildInfo::from_binary(&original)?;
+        let file_name = path.file_name().map_or_else(
+            || "binary".to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        Ok(Target {
+            file_name,
+            subject: Hash::of(&original),
+            info,
+            original: Some(original),
+            ldflags_hint: None,
+        })
+    }
+}
+
 /// Rebuilds the binary at `path`. `progress` receives one line per step.
 pub fn rebuild(
     path: &Path,
     config: &RebuildConfig,
     progress: &mut dyn FnMut(&str),
 ) -> Result<RebuildReport, RebuildError> {
+    rebuild_target(&Target::from_file(path)?, config, progress)
+}
+
+/// Rebuilds a target and compares the result with its subject digest.
+pub fn rebuild_target(
+    target: &Target,
+    config: &RebuildConfig,
+    progress: &mut dyn FnMut(&str),
+) -> Result<RebuildReport, RebuildError> {
     let started = now_rfc3339();
-    let original = std::fs::read(path).map_err(|source| RebuildError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let subject = Hash::of(&original);
-    let info = BuildInfo::from_binary(&original)?;
-    let plan = BuildPlan::from_build_info(&info)?;
+    let plan = BuildPlan::from_build_info(&target.info)?;
     let toolchain = config.toolchains.find(&plan.go_version)?.clone();
     progress(&format!(
         "toolchain {} at {}",
@@ -117,21 +155,15 @@ pub fn rebuild(
 
     let scratch_dir = unique_dir(&config.scratch_root);
     let scratch = Scratch::create(&scratch_dir)?;
-    let result = run_attempts(
-        &original, &info, &plan, &toolchain, &scratch, config, progress,
-    );
+    let result = run_attempts(target, &plan, &toolchain, &scratch, config, progress);
     if !config.keep_scratch {
         let _ = std::fs::remove_dir_all(&scratch_dir);
     }
     let (attempts, extra_env, winner, diagnosis) = result?;
     let best = winner.as_ref().map_or(0, |(i, _)| *i);
-    let file_name = path.file_name().map_or_else(
-        || "binary".to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
     Ok(RebuildReport {
-        file_name,
-        subject,
+        file_name: target.file_name.clone(),
+        subject: target.subject,
         rebuilt: attempts[best].sha256,
         reproduced: winner.is_some(),
         inferred: winner.and_then(|(_, c)| (!c.reason.is_empty()).then_some(c)),
@@ -154,22 +186,31 @@ type AttemptsOutcome = (
 );
 
 fn run_attempts(
-    original: &[u8],
-    info: &BuildInfo,
+    target: &Target,
     plan: &BuildPlan,
     toolchain: &Toolchain,
     scratch: &Scratch,
     config: &RebuildConfig,
     progress: &mut dyn FnMut(&str),
 ) -> Result<AttemptsOutcome, RebuildError> {
-    let subject = Hash::of(original);
     let prepared = prepare_source(plan, toolchain, scratch, config, progress)?;
-    let candidates = ldflags_candidates(
+    let traits = target.original.as_deref().and_then(LinkTraits::of);
+    let mut candidates = ldflags_candidates(
         plan.ldflags.as_deref(),
         plan.trimpath,
-        LinkTraits::of(original),
+        traits,
         config.user_ldflags.as_deref(),
     );
+    if let (Some(hint), None) = (&target.ldflags_hint, &plan.ldflags) {
+        candidates.retain(|c| c.ldflags.as_deref() != Some(hint.as_str()));
+        candidates.insert(
+            0,
+            LdflagsCandidate {
+                ldflags: Some(hint.clone()),
+                reason: "inferred by the attesting rebuilder".to_string(),
+            },
+        );
+    }
     let mut attempts = Vec::new();
     let mut first_output: Option<Vec<u8>> = None;
     for (k, candidate) in candidates.into_iter().enumerate() {
@@ -187,7 +228,7 @@ fn run_attempts(
         for (k, v) in &prepared.extra_env {
             cmd.env(k, v);
         }
-        let built = prepared.build(&mut cmd, plan, candidate.ldflags.as_deref(), &out, scratch);
+        let built = prepared.build(&mut cmd, plan, candidate.ldflags.as_deref(), &out);
         let (_, took) = build::run(cmd, &format!("go build {}", plan.path))?;
         let built = built.resolve(scratch, &out)?;
         let bytes = std::fs::read(&built).map_err(|source| RebuildError::Read {
@@ -198,28 +239,35 @@ fn run_attempts(
         progress(&format!(
             "  sha256 {digest} in {:.1}s{}",
             took.as_secs_f64(),
-            if digest == subject { ": identical" } else { "" }
+            if digest == target.subject {
+                ": identical"
+            } else {
+                ""
+            }
         ));
         attempts.push(Attempt {
             ldflags: candidate.ldflags.clone(),
             sha256: digest,
             seconds: took.as_secs_f64(),
         });
-        if digest == subject {
+        if digest == target.subject {
             return Ok((attempts, prepared.extra_env, Some((k, candidate)), None));
-        }
-        if first_output.is_none() {
-            first_output = Some(bytes);
         }
         // Inferred -ldflags only change the link; if the build info already
         // differs, other candidates cannot help.
-        if BuildInfo::from_binary(first_output.as_deref().unwrap_or(&[])).map(|i| i.modinfo_text())
-            != Ok(info.modinfo_text())
-        {
+        let same_info = BuildInfo::from_binary(&bytes).map(|i| i.modinfo_text())
+            == Ok(target.info.modinfo_text());
+        if first_output.is_none() {
+            first_output = Some(bytes);
+        }
+        if !same_info {
             break;
         }
     }
-    let diagnosis = first_output.map(|b| diagnose::diagnose(original, &b));
+    let diagnosis = match (&target.original, first_output) {
+        (Some(original), Some(rebuilt)) => Some(diagnose::diagnose(original, &rebuilt)),
+        _ => None,
+    };
     Ok((attempts, prepared.extra_env, None, diagnosis))
 }
 
@@ -274,7 +322,6 @@ impl Prepared {
         plan: &BuildPlan,
         ldflags: Option<&str>,
         out: &Path,
-        _scratch: &Scratch,
     ) -> Built {
         cmd.current_dir(&self.dir);
         cmd.arg(if self.install { "install" } else { "build" });

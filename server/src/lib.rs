@@ -6,8 +6,10 @@
 //! - [`api`]: the HTTP wire API.
 //! - [`metrics`]: Prometheus counters.
 //! - [`serve`]: wiring it together for the CLI and tests.
+//! - [`harness`]: an in-process log for other crates' tests and tools.
 
 pub mod api;
+pub mod harness;
 pub mod log;
 pub mod metrics;
 pub mod sequencer;

@@ -113,7 +113,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(serve::run(config, serve::shutdown_signal()))?;
+            rt.block_on(serve::run(config, serve::shutdown_signal(), |addr| {
+                println!("listening on http://{addr}");
+            }))?;
         }
     }
     Ok(())

@@ -89,11 +89,12 @@ pub struct ServeConfig {
 }
 
 /// Opens the log, serves until `shutdown` resolves, then lets in-flight requests
-/// finish and the sequencer drain what it already accepted. Prints
-/// `listening on http://ADDR` on stdout once the socket is bound.
+/// finish and the sequencer drain what it already accepted. Calls `on_listening`
+/// once the socket is bound.
 pub async fn run(
     config: ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    on_listening: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
     let signer = load_key(&config.data)?;
     let db = config.data.join(DB_FILE);
@@ -124,7 +125,7 @@ pub async fn run(
         "log open"
     );
     tracing::info!("verifier key: {}", log.verifier_key());
-    println!("listening on http://{addr}");
+    on_listening(addr);
     axum::serve(listener, api::router(state))
         .with_graceful_shutdown(shutdown)
         .await

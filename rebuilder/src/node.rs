@@ -1,0 +1,360 @@
+//! The rebuilder node: sign rebuild results, submit them, and follow the log to
+//! repeat other rebuilders' builds.
+//!
+//! `follow` tails the log, and for every subject another rebuilder attested that
+//! this node has not, repeats the build from the attestation alone and submits its
+//! own attestation. Progress lives in a state file written atomically after every
+//! change, so a restart resumes where it stopped; before rebuilding a subject the
+//! node asks the log whether it already attested it, so a crash between submit
+//! and save never leads to a second attestation.
+
+use crate::attest;
+use crate::logclient::{LogClient, LogClientError};
+use crate::rebuild::{rebuild_target, RebuildConfig, RebuildReport};
+use reprolog_proto::entry::Entry;
+use reprolog_proto::note::Signer;
+use reprolog_proto::wire::{LookupEntry, LookupResponse, Receipt};
+use reprolog_proto::Hash;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Signs the attestation for `report` and submits it; returns the entry bytes
+/// and the verified receipt. Retries transient log errors with backoff.
+pub fn submit_report(
+    report: &RebuildReport,
+    signer: &Signer,
+    log: &LogClient,
+) -> Result<(Vec<u8>, Receipt), LogClientError> {
+    let statement = attest::statement(report, signer.name());
+    let entry = Entry::sign(&statement, signer).to_cbor();
+    let (receipt, _) = with_retries(4, || log.submit(&entry))?;
+    Ok((entry, receipt))
+}
+
+/// An offline proof bundle: the lookup answer format, with one entry.
+pub fn proof_bundle(entry: &[u8], receipt: &Receipt) -> LookupResponse {
+    LookupResponse {
+        checkpoint: receipt.checkpoint.clone(),
+        entries: vec![LookupEntry {
+            index: receipt.index,
+            entry: entry.to_vec(),
+            inclusion_proof: receipt.inclusion_proof.clone(),
+        }],
+    }
+}
+
+/// Runs `f` until it succeeds, fails permanently, or `attempts` are used up;
+/// waits 0.5 s, 1 s, 2 s, ... between transient failures.
+pub fn with_retries<T>(
+    attempts: u32,
+    mut f: impl FnMut() -> Result<T, LogClientError>,
+) -> Result<T, LogClientError> {
+    let mut delay = Duration::from_millis(500);
+    let mut left = attempts.max(1);
+    loop {
+        match f() {
+            Err(e) if e.is_transient() && left > 1 => {
+                tracing::warn!("transient log error, retrying in {delay:?}: {e}");
+                std::thread::sleep(delay);
+                delay *= 2;
+                left -= 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Follow-mode settings.
+#[derive(Debug, Clone)]
+pub struct FollowOptions {
+    pub state_file: PathBuf,
+    pub jobs: usize,
+    /// Stop once caught up with the log and the queue is empty.
+    pub once: bool,
+    pub poll: Duration,
+}
+
+/// A build waiting to be repeated.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct Job {
+    /// Log index of the attestation that described the build.
+    index: u64,
+    subject: String,
+    /// The statement JSON of that attestation.
+    statement: String,
+}
+
+/// What this node did about a subject.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Outcome {
+    /// Index of this node's attestation, when it made one.
+    pub index: Option<u64>,
+    pub reproduced: Option<bool>,
+    pub note: String,
+}
+
+/// Persistent progress of `follow`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FollowState {
+    /// Entries below this index have been read.
+    pub next_index: u64,
+    queued: Vec<Job>,
+    /// Subjects finished (attested, or permanently failed), by hex digest.
+    pub done: BTreeMap<String, Outcome>,
+}
+
+impl FollowState {
+    /// Loads the state, or starts afresh if the file does not exist.
+    pub fn load(path: &Path) -> std::io::Result<FollowState> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FollowState::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes the state atomically (temporary file, fsync, rename).
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        use std::io::Write;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("tmp");
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    }
+
+    fn knows(&self, subject: &str) -> bool {
+        self.done.contains_key(subject) || self.queued.iter().any(|j| j.subject == subject)
+    }
+}
+
+/// Why following stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowError {
+    #[error(transparent)]
+    Log(#[from] LogClientError),
+    #[error("follow state {path}: {source}")]
+    State {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Tails the log and repeats other rebuilders' builds (see the module doc).
+pub fn follow(
+    log: &LogClient,
+    signer: &Signer,
+    config: &RebuildConfig,
+    opts: &FollowOptions,
+) -> Result<FollowState, FollowError> {
+    let state_err = |source| FollowError::State {
+        path: opts.state_file.clone(),
+        source,
+    };
+    let state = Mutex::new(FollowState::load(&opts.state_file).map_err(state_err)?);
+    let own_key = signer.verifier().public_key();
+    loop {
+        let cp = with_retries(5, || log.checkpoint())?;
+        let start = state.lock().unwrap_or_else(|e| e.into_inner()).next_index;
+        if cp.size > start {
+            let entries = with_retries(5, || log.entries(start, cp.size, &cp))?;
+            let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+            for (index, bytes) in entries {
+                scan_entry(&mut st, index, &bytes, &own_key);
+            }
+            st.next_index = cp.size;
+            st.save(&opts.state_file).map_err(state_err)?;
+        }
+        let jobs: VecDeque<Job> = state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .queued
+            .iter()
+            .cloned()
+            .collect();
+        if !jobs.is_empty() {
+            tracing::info!(jobs = jobs.len(), size = cp.size, "repeating builds");
+            run_jobs(jobs, log, signer, config, opts, &state)?;
+        }
+        let st = state.lock().unwrap_or_else(|e| e.into_inner());
+        if opts.once && st.queued.is_empty() && st.next_index >= cp.size {
+            return Ok(st.clone());
+        }
+        drop(st);
+        std::thread::sleep(opts.poll);
+    }
+}
+
+/// Queues the build an entry describes, unless this node already knows it.
+fn scan_entry(st: &mut FollowState, index: u64, bytes: &[u8], own_key: &[u8; 32]) {
+    let parsed = Entry::parse_and_verify(bytes);
+    let (entry, statement) = match parsed {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::warn!(index, "skipping entry: {e}");
+            return;
+        }
+    };
+    let Ok(subject) = statement.subject_digest() else {
+        return;
+    };
+    let subject = subject.to_hex();
+    if &entry.key == own_key {
+        st.done.entry(subject).or_insert(Outcome {
+            index: Some(index),
+            reproduced: Some(statement.reproduced()),
+            note: "attested by this node".into(),
+        });
+        st.queued.retain(|j| j.index != index);
+        return;
+    }
+    if !st.knows(&subject) {
+        st.queued.push(Job {
+            index,
+            subject,
+            statement: String::from_utf8_lossy(&entry.payload).into_owned(),
+        });
+    }
+}
+
+fn run_jobs(
+    jobs: VecDeque<Job>,
+    log: &LogClient,
+    signer: &Signer,
+    config: &RebuildConfig,
+    opts: &FollowOptions,
+    state: &Mutex<FollowState>,
+) -> Result<(), FollowError> {
+    let queue = Mutex::new(jobs);
+    let failure: Mutex<Option<FollowError>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..opts.jobs.max(1) {
+            s.spawn(|| loop {
+                let Some(job) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else {
+                    return;
+                };
+                match run_job(&job, log, signer, config) {
+                    Ok(Some(outcome)) => {
+                        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+                        st.queued.retain(|j| j != &job);
+                        st.done.insert(job.subject.clone(), outcome);
+                        if let Err(e) = st.save(&opts.state_file) {
+                            *failure.lock().unwrap_or_else(|e| e.into_inner()) =
+                                Some(FollowError::State {
+                                    path: opts.state_file.clone(),
+                                    source: e,
+                                });
+                            return;
+                        }
+                    }
+                    // Transient trouble: the job stays queued for the next round.
+                    Ok(None) => {}
+                    Err(e) => {
+                        *failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    match failure.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// One job. `Ok(Some)` when finished for good, `Ok(None)` to retry later.
+fn run_job(
+    job: &Job,
+    log: &LogClient,
+    signer: &Signer,
+    config: &RebuildConfig,
+) -> Result<Option<Outcome>, FollowError> {
+    let subject = Hash::from_hex(&job.subject).unwrap_or_default();
+    // Idempotence across crashes: did this node already attest it?
+    match with_retries(3, || log.lookup(&subject)) {
+        Ok((found, _)) => {
+            let own = signer.verifier().public_key();
+            if let Some(e) = found.entries.iter().find(|e| {
+                Entry::from_cbor(&e.entry)
+                    .map(|x| x.key == own)
+                    .unwrap_or(false)
+            }) {
+                tracing::info!(subject = %job.subject, index = e.index, "already attested by this node");
+                return Ok(Some(Outcome {
+                    index: Some(e.index),
+                    reproduced: None,
+                    note: "already attested".into(),
+                }));
+            }
+        }
+        Err(e) if e.is_transient() => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let statement = match reprolog_proto::statement::Statement::from_json(job.statement.as_bytes())
+    {
+        Ok(s) => s,
+        Err(e) => {
+            return Ok(Some(Outcome {
+                index: None,
+                reproduced: None,
+                note: format!("unusable attestation: {e}"),
+            }))
+        }
+    };
+    let target = match attest::target_from_statement(&statement) {
+        Ok(t) => t,
+        Err(e) => {
+            return Ok(Some(Outcome {
+                index: None,
+                reproduced: None,
+                note: e.to_string(),
+            }))
+        }
+    };
+    let name = target.file_name.clone();
+    let mut progress = |line: &str| tracing::debug!("{name}: {line}");
+    let report = match rebuild_target(&target, config, &mut progress) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(file = %name, subject = %job.subject, "could not rebuild: {e}");
+            return Ok(Some(Outcome {
+                index: None,
+                reproduced: None,
+                note: format!("could not rebuild: {e}"),
+            }));
+        }
+    };
+    match submit_report(&report, signer, log) {
+        Ok((_, receipt)) => {
+            tracing::info!(
+                file = %name,
+                subject = %job.subject,
+                index = receipt.index,
+                "{}",
+                if report.reproduced { "REPRODUCED, attested" } else { "MISMATCH, attested" }
+            );
+            Ok(Some(Outcome {
+                index: Some(receipt.index),
+                reproduced: Some(report.reproduced),
+                note: String::new(),
+            }))
+        }
+        Err(e) if e.is_transient() => {
+            tracing::warn!(file = %name, "submission failed, will retry: {e}");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
