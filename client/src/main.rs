@@ -1,1 +1,172 @@
-fn main() {}
+//! `reprolog`: verify downloads by rebuilder consensus and audit logs.
+//! The logic lives in the library; this file parses arguments.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use reprolog_client::verify::{self, Source, Verdict};
+use reprolog_client::{audit, memory::CheckpointMemory, policy_template};
+use reprolog_proto::note::Verifier;
+use reprolog_proto::policy::Policy;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(
+    name = "reprolog",
+    version,
+    about = "Verify Go binaries against a reprolog log of rebuild attestations"
+)]
+struct Cli {
+    /// Where remembered checkpoints live (default: $XDG_STATE_HOME/reprolog or ~/.local/state/reprolog).
+    #[arg(long, global = true)]
+    state: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Have enough trusted rebuilders reproduced this file?
+    /// Exit status: 0 REPRODUCED, 1 INSUFFICIENT, 2 CONTESTED, 3 LOG ERROR, 4 bad input.
+    Verify {
+        /// A file, or its SHA-256 as 64 hex digits.
+        target: String,
+        #[arg(long)]
+        policy: PathBuf,
+        /// Verify a saved lookup answer instead of asking the log.
+        #[arg(long)]
+        offline: Option<PathBuf>,
+        /// Save the log's answer for later `--offline` use.
+        #[arg(long)]
+        save: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that a log only grew since the last audit; with --full, recompute it.
+    /// Exit status: 0 OK, 3 LOG ERROR, 4 bad input.
+    Audit {
+        #[arg(long)]
+        log: String,
+        #[arg(long)]
+        log_key: String,
+        /// Download every entry and tile and recompute the root.
+        #[arg(long)]
+        full: bool,
+        /// Name rebuilders from this policy and report unknown keys.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Trust-policy helpers.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Write a commented policy template.
+    Init {
+        /// Where to write it (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn main() {
+    let code = match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("reprolog: {}", format!("{e:#}").replace('\n', " "));
+            4
+        }
+    };
+    std::process::exit(code);
+}
+
+fn state_dir(flag: Option<PathBuf>) -> PathBuf {
+    if let Some(d) = flag {
+        return d;
+    }
+    if let Some(x) = std::env::var_os("XDG_STATE_HOME") {
+        return PathBuf::from(x).join("reprolog");
+    }
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+    home.join(".local/state/reprolog")
+}
+
+fn read_policy(path: &Path) -> anyhow::Result<Policy> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading policy {}", path.display()))?;
+    Policy::parse(&text).with_context(|| format!("policy {}", path.display()))
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    let state = state_dir(cli.state);
+    match cli.command {
+        Command::Verify {
+            target,
+            policy,
+            offline,
+            save,
+            json,
+        } => {
+            let policy = read_policy(&policy)?;
+            let digest = verify::digest_of(&target)?;
+            let memory = CheckpointMemory::new(&state);
+            let bundle = offline.as_deref().map(verify::read_bundle).transpose()?;
+            let source = match &bundle {
+                Some(b) => Source::Offline { bundle: b },
+                None => Source::Online { memory: &memory },
+            };
+            let (report, answers) = verify::verify(digest, &policy, source)?;
+            if let (Some(path), Some(answer)) = (save, answers.first()) {
+                std::fs::write(&path, serde_json::to_vec_pretty(answer)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", verify::render(&report));
+            }
+            Ok(report.verdict.exit_code())
+        }
+        Command::Audit {
+            log,
+            log_key,
+            full,
+            policy,
+            json,
+        } => {
+            let key = Verifier::from_key_text(&log_key).context("--log-key")?;
+            let policy = policy.as_deref().map(read_policy).transpose()?;
+            let report = audit::audit(&log, &key, &state, full, policy.as_ref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", audit::render(&report));
+            }
+            Ok(if report.ok() {
+                0
+            } else {
+                Verdict::LogError.exit_code()
+            })
+        }
+        Command::Policy {
+            command: PolicyCommand::Init { out },
+        } => {
+            match out {
+                Some(path) => {
+                    if path.exists() {
+                        anyhow::bail!("{} already exists", path.display());
+                    }
+                    std::fs::write(&path, policy_template::TEMPLATE)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+                None => print!("{}", policy_template::TEMPLATE),
+            }
+            Ok(0)
+        }
+    }
+}

@@ -251,6 +251,58 @@ fn read_exact(
     Ok(hashes)
 }
 
+/// The right edge of a tree being built leaf by leaf: the roots of its complete
+/// subtrees, largest first. Enough to compute the root of every prefix in
+/// O(log n) memory, which is how an auditor recomputes a log from its entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactRange {
+    size: u64,
+    roots: Vec<Hash>,
+}
+
+impl CompactRange {
+    /// The range of a tree with `size` records whose complete-subtree roots,
+    /// largest first, are `roots`; `None` if the count does not fit the size.
+    pub fn from_parts(size: u64, roots: Vec<Hash>) -> Option<CompactRange> {
+        (roots.len() == size.count_ones() as usize).then_some(CompactRange { size, roots })
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The complete-subtree roots, largest first.
+    pub fn roots(&self) -> &[Hash] {
+        &self.roots
+    }
+
+    /// Appends the next leaf hash.
+    pub fn push(&mut self, leaf: Hash) {
+        self.roots.push(leaf);
+        self.size += 1;
+        // Each trailing zero of the new size closes one more complete subtree.
+        let mut n = self.size;
+        while n & 1 == 0 {
+            let right = self.roots.pop().unwrap_or_default();
+            let left = self.roots.pop().unwrap_or_default();
+            self.roots.push(Hash::node(&left, &right));
+            n >>= 1;
+        }
+    }
+
+    /// The RFC 6962 root of the leaves pushed so far.
+    pub fn root(&self) -> Hash {
+        let mut iter = self.roots.iter().rev();
+        let Some(mut h) = iter.next().copied() else {
+            return Hash::empty_tree();
+        };
+        for left in iter {
+            h = Hash::node(left, &h);
+        }
+        h
+    }
+}
+
 /// The largest power of two strictly below `n` (n ≥ 2): RFC 6962's split point k.
 fn split_point(n: u64) -> u64 {
     debug_assert!(n >= 2);

@@ -252,3 +252,22 @@ fn missing_storage_is_an_error_not_a_panic() {
         Err(MerkleError::Storage(_))
     ));
 }
+
+#[test]
+fn compact_range_roots_equal_tree_hash() {
+    let stored = build(300);
+    let mut range = CompactRange::default();
+    assert_eq!(range.root(), Hash::empty_tree());
+    for i in 0..300u64 {
+        range.push(Hash::leaf(&leaf_data(i)));
+        assert_eq!(
+            range.root(),
+            tree_hash(i + 1, &stored).unwrap(),
+            "size {}",
+            i + 1
+        );
+    }
+    let again = CompactRange::from_parts(range.size(), range.roots().to_vec()).unwrap();
+    assert_eq!(again, range);
+    assert!(CompactRange::from_parts(5, vec![]).is_none());
+}

@@ -1,0 +1,329 @@
+//! The auditor's view: the log only grows, and (with `--full`) every entry it
+//! holds is well-formed, signed and hashes to the root it signed.
+//!
+//! A full audit downloads every entry bundle and level-0 hash tile, checks that
+//! the tiles hold exactly the entries' leaf hashes, recomputes the root with a
+//! [`CompactRange`] (O(log n) memory) and compares it with the checkpoint. It
+//! saves its progress after every bundle, so an interrupted audit resumes.
+
+use crate::logapi::LogApi;
+use crate::memory::{check_extends, CheckpointMemory};
+use reprolog_proto::checkpoint::Checkpoint;
+use reprolog_proto::entry::Entry;
+use reprolog_proto::merkle::CompactRange;
+use reprolog_proto::note::Verifier;
+use reprolog_proto::policy::Policy;
+use reprolog_proto::tile::{self, Tile, TileKind};
+use reprolog_proto::Hash;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// What an audit found. Any `log_errors` mean the log misbehaved.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Findings {
+    pub entries_checked: u64,
+    pub reproduced: u64,
+    /// Entries whose rebuild did not match: (index, file name, subject, builder).
+    pub mismatches: Vec<(u64, String, String, String)>,
+    /// Same inputs digest, different rebuilt digests: inputs → rebuilt → builders.
+    pub disagreements: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    /// Keys not in the policy (when one is given), with entry counts.
+    pub unknown_keys: BTreeMap<String, u64>,
+    pub malformed: Vec<(u64, String)>,
+    pub log_errors: Vec<String>,
+    /// Inputs digest → rebuilt digest → builders, for disagreement detection.
+    #[serde(default)]
+    inputs: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+}
+
+/// Saved progress of a full audit.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Progress {
+    next_index: u64,
+    roots: Vec<Hash>,
+    findings: Findings,
+}
+
+/// Why an audit could not run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("audit state {path}: {message}")]
+    State { path: PathBuf, message: String },
+}
+
+/// The audit result.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    pub checkpoint_size: u64,
+    pub checkpoint_root: Hash,
+    /// Size of the previously audited checkpoint, if any.
+    pub previous_size: Option<u64>,
+    pub full: bool,
+    pub findings: Findings,
+}
+
+impl AuditReport {
+    pub fn ok(&self) -> bool {
+        self.findings.log_errors.is_empty()
+    }
+}
+
+/// Audits the log at `url` signed by `key`, remembering state in `state_dir`.
+pub fn audit(
+    url: &str,
+    key: &Verifier,
+    state_dir: &std::path::Path,
+    full: bool,
+    policy: Option<&Policy>,
+) -> Result<AuditReport, AuditError> {
+    let api = LogApi::new(url);
+    let memory = CheckpointMemory::new(&state_dir.join("audit"));
+    let mut report = AuditReport {
+        checkpoint_size: 0,
+        checkpoint_root: Hash::empty_tree(),
+        previous_size: None,
+        full,
+        findings: Findings::default(),
+    };
+    let note = match api.checkpoint() {
+        Ok(n) => n,
+        Err(e) => {
+            report.findings.log_errors.push(e.to_string());
+            return Ok(report);
+        }
+    };
+    let cp = match Checkpoint::open(&note, key.name(), key) {
+        Ok(cp) => cp,
+        Err(e) => {
+            report.findings.log_errors.push(format!("checkpoint: {e}"));
+            return Ok(report);
+        }
+    };
+    report.checkpoint_size = cp.size;
+    report.checkpoint_root = cp.root;
+    let previous = memory.load(key).map_err(|e| AuditError::State {
+        path: state_dir.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    if let Some((old, _)) = &previous {
+        report.previous_size = Some(old.size);
+        if let Err(e) = check_extends(old, &cp, Some(&api)) {
+            report.findings.log_errors.push(e.to_string());
+            return Ok(report);
+        }
+    }
+    if !full {
+        if let Err(e) = memory.advance(key, &cp, &note, Some(&api)) {
+            report.findings.log_errors.push(e.to_string());
+        }
+        return Ok(report);
+    }
+    let progress_path = state_dir.join(format!(
+        "audit-progress-{}.json",
+        &Hash::of(key.to_key_text().as_bytes()).to_hex()[..16]
+    ));
+    let mut progress: Progress = std::fs::read(&progress_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    if progress.next_index > cp.size {
+        progress = Progress::default();
+    }
+    let mut range =
+        CompactRange::from_parts(progress.next_index, progress.roots.clone()).unwrap_or_default();
+    if range.size() != progress.next_index {
+        progress = Progress::default();
+    }
+    let bar = indicatif::ProgressBar::new(cp.size);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "auditing {bar:40} {pos}/{len} entries ({per_sec}, {eta} left)",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_position(progress.next_index);
+    let mut findings = progress.findings.clone();
+    let mut index = progress.next_index;
+    while index < cp.size {
+        let n = index >> tile::HEIGHT;
+        let width = (cp.size - (n << tile::HEIGHT)).min(u64::from(tile::FULL_WIDTH)) as u32;
+        let bundle_tile = Tile {
+            kind: TileKind::Entries,
+            n,
+            width,
+        };
+        let hash_tile = Tile {
+            kind: TileKind::Hash { level: 0 },
+            n,
+            width,
+        };
+        let fetched = api
+            .get(&format!("/{}", bundle_tile.path()))
+            .and_then(|b| Ok((b, api.get(&format!("/{}", hash_tile.path()))?)));
+        let (bundle, hashes) = match fetched {
+            Ok(x) => x,
+            Err(e) => {
+                findings.log_errors.push(e.to_string());
+                break;
+            }
+        };
+        let entries = match tile::decode_bundle_for(&bundle_tile, &bundle) {
+            Ok(e) => e,
+            Err(e) => {
+                findings.log_errors.push(format!("{bundle_tile}: {e}"));
+                break;
+            }
+        };
+        if hashes.len() != hash_tile.hash_data_len() {
+            findings.log_errors.push(format!(
+                "{hash_tile}: {} bytes, expected {}",
+                hashes.len(),
+                hash_tile.hash_data_len()
+            ));
+            break;
+        }
+        for (k, e) in entries.iter().enumerate() {
+            let i = (n << tile::HEIGHT) + k as u64;
+            if i < index {
+                continue;
+            }
+            let leaf = Hash::leaf(e);
+            if hashes[k * 32..(k + 1) * 32] != leaf.0 {
+                findings.log_errors.push(format!(
+                    "{hash_tile}: hash {k} is not the leaf hash of entry {i}"
+                ));
+            }
+            range.push(leaf);
+            examine(i, e, policy, &mut findings);
+        }
+        index = (n << tile::HEIGHT) + u64::from(width);
+        bar.set_position(index);
+        let saved = Progress {
+            next_index: range.size(),
+            roots: range.roots().to_vec(),
+            findings: findings.clone(),
+        };
+        let _ = std::fs::create_dir_all(state_dir).and_then(|_| {
+            std::fs::write(
+                &progress_path,
+                serde_json::to_vec(&saved).unwrap_or_default(),
+            )
+        });
+    }
+    bar.finish_and_clear();
+    if findings.log_errors.is_empty() {
+        if range.root() != cp.root {
+            findings.log_errors.push(format!(
+                "entries hash to root {} but the checkpoint of size {} says {}",
+                range.root(),
+                cp.size,
+                cp.root
+            ));
+        } else if let Err(e) = memory.advance(key, &cp, &note, Some(&api)) {
+            findings.log_errors.push(e.to_string());
+        }
+    }
+    findings.disagreements = findings
+        .inputs
+        .iter()
+        .filter(|(_, by_rebuilt)| by_rebuilt.len() > 1)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    report.findings = findings;
+    Ok(report)
+}
+
+fn examine(index: u64, bytes: &[u8], policy: Option<&Policy>, f: &mut Findings) {
+    f.entries_checked += 1;
+    let (entry, st) = match Entry::parse_and_verify(bytes) {
+        Ok(x) => x,
+        Err(e) => {
+            f.malformed.push((index, e.to_string()));
+            return;
+        }
+    };
+    if let Some(p) = policy {
+        if p.rebuilder_for_key(&entry.key).is_none() {
+            *f.unknown_keys.entry(hex::encode(entry.key)).or_default() += 1;
+        }
+    }
+    let builder = st.predicate.run_details.builder.id.clone();
+    let subject = st.subject_digest().map(|h| h.to_hex()).unwrap_or_default();
+    let rebuilt = st.rebuilt_digest().map(|h| h.to_hex()).unwrap_or_default();
+    if st.reproduced() {
+        f.reproduced += 1;
+    } else {
+        let name = st
+            .subject
+            .first()
+            .map(|s| s.name.clone())
+            .unwrap_or_default();
+        f.mismatches.push((index, name, subject, builder.clone()));
+    }
+    f.inputs
+        .entry(st.inputs_digest().to_hex())
+        .or_default()
+        .entry(rebuilt)
+        .or_default()
+        .push(builder);
+}
+
+/// The audit as text for people.
+pub fn render(r: &AuditReport) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let status = if r.ok() { "OK" } else { "LOG ERROR" };
+    let _ = writeln!(
+        s,
+        "{status}  log size {} root {}",
+        r.checkpoint_size, r.checkpoint_root
+    );
+    match r.previous_size {
+        Some(p) => {
+            let _ = writeln!(s, "consistent with the previously audited size {p}");
+        }
+        None => {
+            let _ = writeln!(s, "first audit of this log: checkpoint remembered");
+        }
+    }
+    if r.full {
+        let f = &r.findings;
+        let _ = writeln!(
+            s,
+            "entries checked: {} ({} reproduced, {} mismatches, {} malformed)",
+            f.entries_checked,
+            f.reproduced,
+            f.mismatches.len(),
+            f.malformed.len()
+        );
+        for (i, name, subject, builder) in f.mismatches.iter().take(20) {
+            let _ = writeln!(
+                s,
+                "  mismatch  #{i} {name} sha256:{} by {builder}",
+                &subject[..subject.len().min(16)]
+            );
+        }
+        for (inputs, by) in &f.disagreements {
+            let _ = writeln!(
+                s,
+                "  rebuilders disagree on inputs {}: {}",
+                &inputs[..16],
+                by.iter()
+                    .map(|(d, b)| format!("{} by {}", &d[..d.len().min(16)], b.join(",")))
+                    .collect::<Vec<_>>()
+                    .join(" vs ")
+            );
+        }
+        for (k, n) in &f.unknown_keys {
+            let _ = writeln!(s, "  unknown key {} ({n} entries)", &k[..16]);
+        }
+        for (i, why) in f.malformed.iter().take(20) {
+            let _ = writeln!(s, "  malformed #{i}: {why}");
+        }
+    }
+    for e in &r.findings.log_errors {
+        let _ = writeln!(s, "log error: {e}");
+    }
+    s
+}

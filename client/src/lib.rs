@@ -1,0 +1,14 @@
+//! reprolog-client: answer "can I trust this file?" from proofs checked locally,
+//! and audit that a log only ever grows.
+//!
+//! - [`verify`]: the consensus verdict for a digest under a trust policy.
+//! - [`memory`]: remembered checkpoints; rollback and fork detection.
+//! - [`audit`]: consistency and full audits of a log.
+//! - [`logapi`]: the HTTP transport.
+//! - [`policy_template`]: the template `reprolog policy init` writes.
+
+pub mod audit;
+pub mod logapi;
+pub mod memory;
+pub mod policy_template;
+pub mod verify;

@@ -1,0 +1,153 @@
+//! Checkpoint memory: the newest verified checkpoint of each log, kept on disk.
+//!
+//! Every new checkpoint must extend the remembered one: same size and root, or a
+//! larger size with a valid consistency proof (RFC 9162 §2.1.4). A smaller size is
+//! a rollback, a different root or a failing proof is a fork; both are reported
+//! with the two checkpoints so the user can show them to anyone (they are signed
+//! by the log and together prove it misbehaved).
+
+use crate::logapi::{ApiError, LogApi};
+use reprolog_proto::checkpoint::Checkpoint;
+use reprolog_proto::merkle;
+use reprolog_proto::note::Verifier;
+use reprolog_proto::Hash;
+use std::path::{Path, PathBuf};
+
+/// A detected misbehaviour or an unusable memory.
+#[derive(Debug, thiserror::Error)]
+pub enum MemoryError {
+    #[error("rollback: the log now claims size {new_size} but earlier signed size {old_size} (remembered checkpoint root {old_root}, new root {new_root})")]
+    Rollback {
+        old_size: u64,
+        new_size: u64,
+        old_root: Hash,
+        new_root: Hash,
+    },
+    #[error("fork: checkpoint size {new_size} root {new_root} is not consistent with remembered size {old_size} root {old_root}: {why}")]
+    Fork {
+        old_size: u64,
+        old_root: Hash,
+        new_size: u64,
+        new_root: Hash,
+        why: String,
+    },
+    #[error("fetching a consistency proof: {0}")]
+    Api(#[from] ApiError),
+    #[error("checkpoint memory {path}: {message}")]
+    Store { path: PathBuf, message: String },
+}
+
+/// The remembered checkpoints, one file per log key.
+pub struct CheckpointMemory {
+    dir: PathBuf,
+}
+
+impl CheckpointMemory {
+    pub fn new(dir: &Path) -> CheckpointMemory {
+        CheckpointMemory {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn file(&self, key: &Verifier) -> PathBuf {
+        let id = Hash::of(key.to_key_text().as_bytes()).to_hex();
+        self.dir.join(format!("checkpoint-{}.txt", &id[..16]))
+    }
+
+    /// The remembered checkpoint for this log, if any. A stored note that no
+    /// longer verifies is an error: the memory was tampered with.
+    pub fn load(&self, key: &Verifier) -> Result<Option<(Checkpoint, Vec<u8>)>, MemoryError> {
+        let path = self.file(key);
+        match std::fs::read(&path) {
+            Ok(note) => {
+                let cp =
+                    Checkpoint::open(&note, key.name(), key).map_err(|e| MemoryError::Store {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })?;
+                Ok(Some((cp, note)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(MemoryError::Store {
+                path,
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// Checks that `new` (already verified) extends the remembered checkpoint,
+    /// fetching a consistency proof from `api` when needed, and remembers `new`
+    /// if it is larger. `api = None` (offline) skips the proof for larger trees.
+    pub fn advance(
+        &self,
+        key: &Verifier,
+        new: &Checkpoint,
+        note: &[u8],
+        api: Option<&LogApi>,
+    ) -> Result<(), MemoryError> {
+        if let Some((old, _)) = self.load(key)? {
+            check_extends(&old, new, api)?;
+            if new.size <= old.size {
+                return Ok(());
+            }
+        }
+        if api.is_none() {
+            return Ok(());
+        }
+        self.store(key, note)
+    }
+
+    fn store(&self, key: &Verifier, note: &[u8]) -> Result<(), MemoryError> {
+        let path = self.file(key);
+        let err = |e: std::io::Error| MemoryError::Store {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        std::fs::create_dir_all(&self.dir).map_err(err)?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, note).map_err(err)?;
+        std::fs::rename(&tmp, &path).map_err(err)
+    }
+}
+
+/// Whether `new` extends `old`; see the module doc.
+pub fn check_extends(
+    old: &Checkpoint,
+    new: &Checkpoint,
+    api: Option<&LogApi>,
+) -> Result<(), MemoryError> {
+    let fork = |why: String| MemoryError::Fork {
+        old_size: old.size,
+        old_root: old.root,
+        new_size: new.size,
+        new_root: new.root,
+        why,
+    };
+    if new.size < old.size {
+        return Err(MemoryError::Rollback {
+            old_size: old.size,
+            new_size: new.size,
+            old_root: old.root,
+            new_root: new.root,
+        });
+    }
+    if new.size == old.size {
+        return if new.root == old.root {
+            Ok(())
+        } else {
+            Err(fork("same size, different root".into()))
+        };
+    }
+    let Some(api) = api else {
+        return Ok(());
+    };
+    let proof = api.consistency(old.size, new.size)?;
+    if proof.old != old.size || proof.new != new.size {
+        return Err(fork(format!(
+            "the log answered a proof for {}→{}",
+            proof.old, proof.new
+        )));
+    }
+    merkle::verify_consistency(old.size, new.size, &old.root, &new.root, &proof.proof)
+        .map_err(|e| fork(e.to_string()))
+}

@@ -1,0 +1,332 @@
+//! "Can I trust this file?": the consensus verdict over a log's attestations.
+//!
+//! Every piece the log serves is verified here before it counts: the checkpoint
+//! signature and origin, consistency with the remembered checkpoint, each
+//! inclusion proof, each DSSE signature, and that each statement is about the
+//! digest asked for. Then distinct trusted rebuilder keys whose attestation says
+//! "reproduced" (rebuilt == subject) are counted against the policy's quorum.
+//! Untrusted keys are listed, never counted; a key counts once.
+
+use crate::logapi::{ApiError, LogApi};
+use crate::memory::{CheckpointMemory, MemoryError};
+use reprolog_proto::entry::Entry;
+use reprolog_proto::note::Verifier;
+use reprolog_proto::policy::{LogSpec, Policy};
+use reprolog_proto::statement::Statement;
+use reprolog_proto::wire::{LookupResponse, WireError};
+use reprolog_proto::Hash;
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::path::Path;
+
+/// The answer to "can I trust this file?".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Verdict {
+    /// The policy's quorum of trusted rebuilders reproduced it.
+    Reproduced,
+    /// Fewer trusted rebuilders than the quorum reproduced it.
+    Insufficient,
+    /// A trusted rebuilder logged a mismatch for it.
+    Contested,
+    /// Something the log served failed verification.
+    LogError,
+}
+
+impl Verdict {
+    /// Distinct process exit codes.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Reproduced => 0,
+            Verdict::Insufficient => 1,
+            Verdict::Contested => 2,
+            Verdict::LogError => 3,
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Reproduced => "REPRODUCED",
+            Verdict::Insufficient => "INSUFFICIENT",
+            Verdict::Contested => "CONTESTED",
+            Verdict::LogError => "LOG ERROR",
+        }
+    }
+}
+
+/// One attestation found in the log.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// The policy name of the rebuilder, or `untrusted:<key prefix>`.
+    pub rebuilder: String,
+    pub trusted: bool,
+    pub reproduced: bool,
+    pub go_version: String,
+    /// Module version or VCS revision the build used.
+    pub source: String,
+    pub log_index: u64,
+    pub log: String,
+}
+
+/// The full result.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub digest: Hash,
+    pub verdict: Verdict,
+    pub threshold: usize,
+    /// Distinct trusted rebuilders that reproduced the file.
+    pub reproduced_by: Vec<String>,
+    pub rows: Vec<Row>,
+    /// Why the verdict is LOG ERROR, one line each.
+    pub log_errors: Vec<String>,
+}
+
+/// Why verification could not start (bad input, not a bad log).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("offline bundle: {0}")]
+    Bundle(String),
+}
+
+/// SHA-256 of a file, streamed in 1 MiB blocks (sha2 picks SHA-NI when the CPU has it).
+pub fn hash_file(path: &Path) -> Result<Hash, VerifyError> {
+    use sha2::Digest;
+    let err = |source| VerifyError::Read {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(err)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(err)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(Hash(h.finalize().into()))
+}
+
+/// A 64-hex-digit digest, or the digest of the file at that path.
+pub fn digest_of(arg: &str) -> Result<Hash, VerifyError> {
+    if arg.len() == 64 && !Path::new(arg).exists() {
+        if let Ok(h) = Hash::from_hex(&arg.to_ascii_lowercase()) {
+            return Ok(h);
+        }
+    }
+    hash_file(Path::new(arg))
+}
+
+/// Where lookups come from.
+pub enum Source<'a> {
+    /// Ask each log of the policy over HTTP, with checkpoint memory.
+    Online { memory: &'a CheckpointMemory },
+    /// A saved lookup answer; no network.
+    Offline { bundle: &'a LookupResponse },
+}
+
+/// Verifies `digest` under `policy`. Log failures become the LOG ERROR verdict;
+/// only unusable local input is an `Err`.
+pub fn verify(
+    digest: Hash,
+    policy: &Policy,
+    source: Source,
+) -> Result<(Report, Vec<LookupResponse>), VerifyError> {
+    let mut rows = Vec::new();
+    let mut log_errors = Vec::new();
+    let mut answers = Vec::new();
+    match source {
+        Source::Online { memory } => {
+            for log in &policy.logs {
+                match fetch_online(log, &digest, memory) {
+                    Ok(resp) => {
+                        collect(&resp, log, &digest, policy, &mut rows, &mut log_errors);
+                        answers.push(resp);
+                    }
+                    Err(e) => log_errors.push(format!("{}: {e}", log.url)),
+                }
+            }
+        }
+        Source::Offline { bundle } => {
+            let log = policy
+                .logs
+                .iter()
+                .find(|l| {
+                    bundle
+                        .checkpoint
+                        .starts_with(&format!("{}\n", l.key.name()))
+                })
+                .ok_or_else(|| {
+                    VerifyError::Bundle("no log in the policy has this bundle's origin".into())
+                })?;
+            match bundle.verify(log.key.name(), &log.key) {
+                Ok(_) => collect(bundle, log, &digest, policy, &mut rows, &mut log_errors),
+                Err(e) => log_errors.push(format!("bundle: {e}")),
+            }
+        }
+    }
+    Ok((decide(digest, policy, rows, log_errors), answers))
+}
+
+/// Fetch, verify and remember: the lookup answer's checkpoint must verify, extend
+/// the remembered one, and prove every entry.
+fn fetch_online(
+    log: &LogSpec,
+    digest: &Hash,
+    memory: &CheckpointMemory,
+) -> Result<LookupResponse, String> {
+    let api = LogApi::new(&log.url);
+    let resp = api.lookup(digest).map_err(|e: ApiError| e.to_string())?;
+    let cp = resp
+        .verify(log.key.name(), &log.key)
+        .map_err(|e: WireError| e.to_string())?;
+    memory
+        .advance(&log.key, &cp, resp.checkpoint.as_bytes(), Some(&api))
+        .map_err(|e: MemoryError| e.to_string())?;
+    Ok(resp)
+}
+
+fn collect(
+    resp: &LookupResponse,
+    log: &LogSpec,
+    digest: &Hash,
+    policy: &Policy,
+    rows: &mut Vec<Row>,
+    errors: &mut Vec<String>,
+) {
+    for e in &resp.entries {
+        let (entry, st) = match Entry::parse_and_verify(&e.entry) {
+            Ok(x) => x,
+            Err(err) => {
+                errors.push(format!("{}: entry {}: {err}", log.url, e.index));
+                continue;
+            }
+        };
+        match st.subject_digest() {
+            Ok(s) if s == *digest => {}
+            _ => {
+                errors.push(format!(
+                    "{}: entry {} is about another file",
+                    log.url, e.index
+                ));
+                continue;
+            }
+        }
+        rows.push(row(&entry, &st, e.index, log, policy));
+    }
+}
+
+fn row(entry: &Entry, st: &Statement, index: u64, log: &LogSpec, policy: &Policy) -> Row {
+    let trusted = policy.rebuilder_for_key(&entry.key);
+    let params = &st.predicate.build_definition.external_parameters;
+    let source = st
+        .predicate
+        .build_definition
+        .resolved_dependencies
+        .iter()
+        .find(|d| d.name == "source")
+        .map(|d| {
+            d.digest
+                .get("gitCommit")
+                .map(|c| c[..c.len().min(12)].to_string())
+                .unwrap_or_else(|| d.uri.rsplit('@').next().unwrap_or("").to_string())
+        })
+        .unwrap_or_default();
+    Row {
+        rebuilder: trusted.map_or_else(
+            || format!("untrusted:{}", &hex::encode(entry.key)[..12]),
+            |r| r.name.clone(),
+        ),
+        trusted: trusted.is_some(),
+        reproduced: st.reproduced(),
+        go_version: params.go_version.clone(),
+        source,
+        log_index: index,
+        log: log.url.clone(),
+    }
+}
+
+fn decide(digest: Hash, policy: &Policy, rows: Vec<Row>, log_errors: Vec<String>) -> Report {
+    let reproduced_by: BTreeSet<String> = rows
+        .iter()
+        .filter(|r| r.trusted && r.reproduced)
+        .map(|r| r.rebuilder.clone())
+        .collect();
+    let contested = rows.iter().any(|r| r.trusted && !r.reproduced);
+    let verdict = if !log_errors.is_empty() {
+        Verdict::LogError
+    } else if contested {
+        Verdict::Contested
+    } else if policy.quorum_met(&reproduced_by) {
+        Verdict::Reproduced
+    } else {
+        Verdict::Insufficient
+    };
+    Report {
+        digest,
+        verdict,
+        threshold: policy.quorum_threshold(),
+        reproduced_by: reproduced_by.into_iter().collect(),
+        rows,
+        log_errors,
+    }
+}
+
+/// The report as a table for people.
+pub fn render(r: &Report) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "{}  sha256:{}", r.verdict.word(), r.digest);
+    let _ = writeln!(
+        s,
+        "reproduced by {} of the {} trusted rebuilders required",
+        r.reproduced_by.len(),
+        r.threshold
+    );
+    if !r.rows.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n{:<24} {:<10} {:<12} {:<14} {:>9}",
+            "REBUILDER", "RESULT", "GO", "SOURCE", "LOG INDEX"
+        );
+        for row in &r.rows {
+            let result = if row.reproduced { "match" } else { "MISMATCH" };
+            let note = if row.trusted { "" } else { "  (not counted)" };
+            let _ = writeln!(
+                s,
+                "{:<24} {:<10} {:<12} {:<14} {:>9}{note}",
+                row.rebuilder, result, row.go_version, row.source, row.log_index
+            );
+        }
+    }
+    for e in &r.log_errors {
+        let _ = writeln!(s, "log error: {e}");
+    }
+    s
+}
+
+/// Reads an offline bundle (a saved lookup answer).
+pub fn read_bundle(path: &Path) -> Result<LookupResponse, VerifyError> {
+    let bytes = std::fs::read(path).map_err(|source| VerifyError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| VerifyError::Bundle(format!("{}: {e}", path.display())))
+}
+
+/// The verifier key of a log in the policy, by URL.
+pub fn log_key<'a>(policy: &'a Policy, url: &str) -> Option<&'a Verifier> {
+    policy
+        .logs
+        .iter()
+        .find(|l| l.url == url.trim_end_matches('/'))
+        .map(|l| &l.key)
+}

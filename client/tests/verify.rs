@@ -1,0 +1,181 @@
+//! `reprolog verify` against a real log on 127.0.0.1: every verdict, untrusted
+//! keys, one key counting once, offline bundles, and checkpoint memory.
+
+mod common;
+
+use common::*;
+use reprolog_proto::note::Signer;
+use reprolog_proto::Hash;
+use reprolog_server::harness::LogHandle;
+
+fn post(url: &str, entry: &[u8]) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let resp = agent
+        .post(&format!("{url}/add-entry"))
+        .header("Content-Type", "application/cbor")
+        .send(entry)
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+}
+
+#[test]
+fn each_verdict_is_reached_from_a_real_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = LogHandle::start(&dir.path().join("log"), "test.localhost/log").unwrap();
+    let (alice, bob, carol) = (
+        Signer::generate("alice.test").unwrap(),
+        Signer::generate("bob.test").unwrap(),
+        Signer::generate("carol.test").unwrap(),
+    );
+    let mallory = Signer::generate("mallory.test").unwrap();
+    let policy_path = dir.path().join("policy");
+    std::fs::write(
+        &policy_path,
+        policy(
+            &log.vkey,
+            &log.url,
+            &[("alice", &alice), ("bob", &bob), ("carol", &carol)],
+            2,
+        ),
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+
+    let file = |name: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, format!("contents of {name}")).unwrap();
+        (p, Hash::of(format!("contents of {name}").as_bytes()))
+    };
+    let (good, good_d) = file("good");
+    let (lonely, lonely_d) = file("lonely");
+    let (_, disputed_d) = file("disputed");
+    let (unknown, _) = file("unknown");
+    post(&log.url, &attestation(&alice, "good", good_d, true));
+    post(&log.url, &attestation(&bob, "good", good_d, true));
+    post(&log.url, &attestation(&mallory, "good", good_d, true));
+    // Alice twice and Mallory: still one trusted key.
+    post(&log.url, &attestation(&alice, "lonely", lonely_d, true));
+    post(
+        &log.url,
+        &attestation(&alice, "lonely-renamed", lonely_d, true),
+    );
+    post(&log.url, &attestation(&mallory, "lonely", lonely_d, true));
+    post(&log.url, &attestation(&alice, "disputed", disputed_d, true));
+    post(&log.url, &attestation(&bob, "disputed", disputed_d, true));
+    post(
+        &log.url,
+        &attestation(&carol, "disputed", disputed_d, false),
+    );
+
+    let policy_arg = policy_path.to_str().unwrap();
+    let run = |target: &str| client(&state, &["verify", target, "--policy", policy_arg]);
+
+    let out = run(good.to_str().unwrap());
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("REPRODUCED"), "{text}");
+    assert!(
+        text.contains("(not counted)"),
+        "untrusted key listed: {text}"
+    );
+
+    let out = run(lonely.to_str().unwrap());
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("reproduced by 1 of the 2"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = run(&disputed_d.to_hex());
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stdout(&out).contains("MISMATCH"));
+
+    let out = run(unknown.to_str().unwrap());
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).starts_with("INSUFFICIENT"));
+
+    // JSON, and a saved answer that verifies offline once the log is gone.
+    let bundle = dir.path().join("good.bundle.json");
+    let out = client(
+        &state,
+        &[
+            "verify",
+            good.to_str().unwrap(),
+            "--policy",
+            policy_arg,
+            "--json",
+            "--save",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["verdict"], "REPRODUCED");
+    assert_eq!(json["reproduced_by"], serde_json::json!(["alice", "bob"]));
+    assert!(std::fs::read_dir(&state).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .starts_with("checkpoint-")));
+    log.stop().unwrap();
+    let out = client(
+        &state,
+        &[
+            "verify",
+            good.to_str().unwrap(),
+            "--policy",
+            policy_arg,
+            "--offline",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // The bundle does not vouch for another file.
+    let out = client(
+        &state,
+        &[
+            "verify",
+            lonely.to_str().unwrap(),
+            "--policy",
+            policy_arg,
+            "--offline",
+            bundle.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
+    assert!(stdout(&out).contains("about another file"));
+}
+
+#[test]
+fn bad_input_gets_one_line_and_exit_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let bad_policy = dir.path().join("p");
+    std::fs::write(&bad_policy, "log nonsense\n").unwrap();
+    for args in [
+        vec![
+            "verify",
+            "/no/such/file",
+            "--policy",
+            bad_policy.to_str().unwrap(),
+        ],
+        vec!["verify", "abc", "--policy", "/no/such/policy"],
+        vec![
+            "audit",
+            "--log",
+            "http://127.0.0.1:9",
+            "--log-key",
+            "garbage",
+        ],
+    ] {
+        let out = client(&state, &args);
+        assert_eq!(out.status.code(), Some(4), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    let out = client(&state, &["policy", "init"]);
+    assert!(stdout(&out).contains("quorum"));
+}
