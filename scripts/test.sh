@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: installs the Go toolchains the tests need, then runs every
-# crate's unit and integration tests.
+# The whole test suite: installs the Go toolchains the tests need, runs every
+# crate's unit and integration tests, then the end-to-end demo (which fails on
+# any unexpected verdict).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPROLOG_TOOLCHAINS=$(scripts/toolchains.sh)
 export REPROLOG_TOOLCHAINS
 cargo test --workspace --locked "$@"
+echo
+echo "== end-to-end: scripts/demo.sh"
+scripts/demo.sh

@@ -232,12 +232,7 @@ fn row(entry: &Entry, st: &Statement, index: u64, log: &LogSpec, policy: &Policy
         .resolved_dependencies
         .iter()
         .find(|d| d.name == "source")
-        .map(|d| {
-            d.digest
-                .get("gitCommit")
-                .map(|c| c[..c.len().min(12)].to_string())
-                .unwrap_or_else(|| d.uri.rsplit('@').next().unwrap_or("").to_string())
-        })
+        .map(describe_source)
         .unwrap_or_default();
     Row {
         rebuilder: trusted.map_or_else(
@@ -251,6 +246,17 @@ fn row(entry: &Entry, st: &Statement, index: u64, log: &LogSpec, policy: &Policy
         log_index: index,
         log: log.url.clone(),
     }
+}
+
+/// A short description of where the source came from, for the table.
+fn describe_source(d: &reprolog_proto::statement::ResourceDescriptor) -> String {
+    if let Some(commit) = d.digest.get("gitCommit") {
+        return format!("git {}", &commit[..commit.len().min(12)]);
+    }
+    if d.annotations.get("kind").map(String::as_str) == Some("go-distribution") {
+        return "Go source".to_string();
+    }
+    d.uri.rsplit('@').next().unwrap_or("").to_string()
 }
 
 fn decide(digest: Hash, policy: &Policy, rows: Vec<Row>, log_errors: Vec<String>) -> Report {
