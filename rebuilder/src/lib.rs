@@ -13,6 +13,7 @@ pub mod attest;
 pub mod build;
 pub mod buildinfo;
 pub mod diagnose;
+pub mod download;
 pub mod goquote;
 pub mod infer;
 pub mod logclient;

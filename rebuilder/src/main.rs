@@ -114,6 +114,13 @@ struct RebuildOpts {
     /// Keep each job's scratch directory.
     #[arg(long)]
     keep_scratch: bool,
+    /// Download missing toolchains (official archives, checked against the
+    /// SHA-256 the release index publishes) into CACHE/toolchains.
+    #[arg(long)]
+    download: bool,
+    /// Where official archives and their index live.
+    #[arg(long, default_value = reprolog_rebuilder::download::DEFAULT_BASE)]
+    download_base: String,
 }
 
 impl RebuildOpts {
@@ -143,6 +150,9 @@ impl RebuildOpts {
             source: self.source,
             user_ldflags: self.ldflags,
             keep_scratch: self.keep_scratch,
+            download: self
+                .download
+                .then(|| (self.download_base.clone(), cache.join("toolchains"))),
         }
     }
 }

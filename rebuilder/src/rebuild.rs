@@ -29,6 +29,8 @@ pub enum RebuildError {
     Toolchain(#[from] ToolchainError),
     #[error(transparent)]
     Build(#[from] BuildError),
+    #[error(transparent)]
+    Download(#[from] crate::download::DownloadError),
     #[error("this binary was built from a {vcs} checkout at {revision}; pass its repository with --source DIR")]
     NeedSource { vcs: String, revision: String },
     #[error("only git checkouts are supported, this binary records vcs={0}")]
@@ -61,6 +63,8 @@ pub struct RebuildConfig {
     pub user_ldflags: Option<String>,
     /// Keep scratch directories after the job (for debugging).
     pub keep_scratch: bool,
+    /// Fetch missing toolchains from this official-archive site into this store.
+    pub download: Option<(String, PathBuf)>,
 }
 
 /// One build attempt.
@@ -145,7 +149,17 @@ pub fn rebuild_target(
 ) -> Result<RebuildReport, RebuildError> {
     let started = now_rfc3339();
     let plan = BuildPlan::from_build_info(&target.info)?;
-    let toolchain = config.toolchains.find(&plan.go_version)?.clone();
+    let toolchain = match (config.toolchains.find(&plan.go_version), &config.download) {
+        (Ok(t), _) => t.clone(),
+        (Err(_), Some((base, store))) => {
+            let goroot = crate::download::install(&plan.go_version, base, store, progress)?;
+            Toolchain {
+                version: plan.go_version.clone(),
+                goroot,
+            }
+        }
+        (Err(e), None) => return Err(e.into()),
+    };
     progress(&format!(
         "toolchain {} at {}",
         toolchain.version,

@@ -172,5 +172,6 @@ pub fn rebuild_config(goproxy: Option<&Path>, source: Option<&Path>) -> RebuildC
         source: source.map(Path::to_path_buf),
         user_ldflags: None,
         keep_scratch: false,
+        download: None,
     }
 }
