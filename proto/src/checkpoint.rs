@@ -153,6 +153,14 @@ mod tests {
     }
 
     #[test]
+    fn signing_is_deterministic() {
+        // The log relies on this to re-sign a checkpoint lost in a crash and get
+        // the very note it already handed out.
+        let key = Signer::from_seed("log.example/reprolog", &[9; 32]).unwrap();
+        assert_eq!(sample().sign(&key).unwrap(), sample().sign(&key).unwrap());
+    }
+
+    #[test]
     fn malformed_bodies_are_rejected() {
         let root = Hash::of(b"r").to_base64();
         for bad in [
