@@ -18,7 +18,11 @@ fn timed(mut cmd: Command) -> Duration {
     let t = Instant::now();
     let out = cmd.output().expect("spawn");
     let d = t.elapsed();
-    assert!(out.status.code().is_some_and(|c| c <= 1), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     d
 }
 
@@ -32,7 +36,9 @@ fn main() {
     let file = dir.path().join("big.bin");
     {
         let mut f = std::fs::File::create(&file).unwrap();
-        let block: Vec<u8> = (0..1u32 << 20).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let block: Vec<u8> = (0..1u32 << 20)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
         for i in 0..200u32 {
             let mut b = block.clone();
             b[..4].copy_from_slice(&i.to_be_bytes());
@@ -44,12 +50,20 @@ fn main() {
         Hash(sha2::Sha256::digest(std::fs::read(&file).unwrap()).into())
     };
     let log = LogHandle::start(&dir.path().join("log"), "bench.localhost/log").unwrap();
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
     let mut policy = format!("log {} {}\n", log.vkey, log.url);
     for name in ["a", "b"] {
         let s = Signer::generate(&format!("{name}.bench")).unwrap();
-        let entry = Entry::sign(&Statement::minimal("big.bin", digest, digest, s.name()), &s).to_cbor();
-        let resp = agent.post(&format!("{}/add-entry", log.url)).header("Content-Type", "application/cbor").send(&entry[..]).unwrap();
+        let entry =
+            Entry::sign(&Statement::minimal("big.bin", digest, digest, s.name()), &s).to_cbor();
+        let resp = agent
+            .post(&format!("{}/add-entry", log.url))
+            .header("Content-Type", "application/cbor")
+            .send(&entry[..])
+            .unwrap();
         assert_eq!(resp.status().as_u16(), 200);
         policy += &format!("rebuilder {name} {}\n", s.verifier().to_key_text());
     }
@@ -59,29 +73,54 @@ fn main() {
     let state = dir.path().join("state");
     let verify = |target: &str| {
         let mut c = Command::new(CLIENT);
-        c.arg("--state").arg(&state).args(["verify", target, "--policy"]).arg(&policy_path);
+        c.arg("--state")
+            .arg(&state)
+            .args(["verify", target, "--policy"])
+            .arg(&policy_path);
         c
     };
 
     let runs = 7;
     // Warm the page cache first.
     timed(verify(file.to_str().unwrap()));
-    let ours = median((0..runs).map(|_| timed(verify(file.to_str().unwrap()))).collect());
-    let openssl = Command::new("openssl").arg("version").output().is_ok().then(|| {
-        median((0..runs).map(|_| {
-            let mut c = Command::new("openssl");
-            c.args(["dgst", "-sha256"]).arg(&file);
-            timed(c)
-        }).collect())
-    });
+    let ours = median(
+        (0..runs)
+            .map(|_| timed(verify(file.to_str().unwrap())))
+            .collect(),
+    );
+    let openssl = Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok()
+        .then(|| {
+            median(
+                (0..runs)
+                    .map(|_| {
+                        let mut c = Command::new("openssl");
+                        c.args(["dgst", "-sha256"]).arg(&file);
+                        timed(c)
+                    })
+                    .collect(),
+            )
+        });
     let p50 = median((0..51).map(|_| timed(verify(&digest.to_hex()))).collect());
 
     println!("| figure | median |");
     println!("|---|---|");
-    println!("| reprolog verify, 200 MB file, local log (hash + lookup + proofs) | {:.0} ms |", ours.as_secs_f64() * 1e3);
+    println!(
+        "| reprolog verify, 200 MB file, local log (hash + lookup + proofs) | {:.0} ms |",
+        ours.as_secs_f64() * 1e3
+    );
     match openssl {
-        Some(o) => println!("| openssl dgst -sha256, same file | {:.0} ms (ratio {:.2}×) |", o.as_secs_f64() * 1e3, ours.as_secs_f64() / o.as_secs_f64()),
+        Some(o) => println!(
+            "| openssl dgst -sha256, same file | {:.0} ms (ratio {:.2}×) |",
+            o.as_secs_f64() * 1e3,
+            ours.as_secs_f64() / o.as_secs_f64()
+        ),
         None => println!("| openssl dgst -sha256 | openssl not installed |"),
     }
-    println!("| reprolog verify of a known digest against a local log, p50 of 51 | {:.1} ms |", p50.as_secs_f64() * 1e3);
+    println!(
+        "| reprolog verify of a known digest against a local log, p50 of 51 | {:.1} ms |",
+        p50.as_secs_f64() * 1e3
+    );
 }

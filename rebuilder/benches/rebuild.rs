@@ -16,26 +16,41 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn time(runs: usize, mut f: impl FnMut()) -> Duration {
-    median((0..runs).map(|_| {
-        let t = Instant::now();
-        f();
-        t.elapsed()
-    }).collect())
+    median(
+        (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .collect(),
+    )
 }
 
 fn run(cmd: &mut Command) {
     let out = cmd.output().expect("spawn");
-    assert!(out.status.success(), "{:?}: {}", cmd, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn main() {
     let store = std::env::var_os("REPROLOG_TOOLCHAINS")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/toolchains"));
-    let goroot = std::fs::canonicalize(store.join("go1.27.3/go")).expect("run scripts/toolchains.sh first");
+    let goroot =
+        std::fs::canonicalize(store.join("go1.27.3/go")).expect("run scripts/toolchains.sh first");
     let cache = tempfile::tempdir().unwrap();
     let gocache = cache.path().join("gocache");
-    let targets = ["bin/gofmt", "pkg/tool/linux_amd64/vet", "pkg/tool/linux_amd64/link", "bin/go"];
+    let targets = [
+        "bin/gofmt",
+        "pkg/tool/linux_amd64/vet",
+        "pkg/tool/linux_amd64/link",
+        "bin/go",
+    ];
 
     println!("| binary | reprolog-rebuilder rebuild | plain go build | ratio |");
     println!("|---|---|---|---|");
@@ -56,7 +71,10 @@ fn main() {
             run(Command::new(goroot.join("bin/go"))
                 .env_clear()
                 .current_dir(goroot.join("src"))
-                .env("PATH", format!("{}:/usr/bin:/bin", goroot.join("bin").display()))
+                .env(
+                    "PATH",
+                    format!("{}:/usr/bin:/bin", goroot.join("bin").display()),
+                )
                 .env("HOME", cache.path())
                 .env("GOROOT", &goroot)
                 .env("GOCACHE", &gocache)
@@ -64,29 +82,60 @@ fn main() {
                 .env("GOTOOLCHAIN", "local")
                 .env("GOFLAGS", "")
                 .env("CGO_ENABLED", "0")
-                .args(["build", "-trimpath", "-gcflags=cmd/...=-dwarf=false", "-ldflags=-w", "-o"])
+                .args([
+                    "build",
+                    "-trimpath",
+                    "-gcflags=cmd/...=-dwarf=false",
+                    "-ldflags=-w",
+                    "-o",
+                ])
                 .arg(&out)
                 .arg(&pkg));
         };
         ours(); // warm GOCACHE and the toolchain digest cache
         plain();
         let (a, b) = (time(3, ours), time(3, plain));
-        println!("| go1.27.3 {t} | {:.2} s | {:.2} s | {:.2}× |", a.as_secs_f64(), b.as_secs_f64(), a.as_secs_f64() / b.as_secs_f64());
+        println!(
+            "| go1.27.3 {t} | {:.2} s | {:.2} s | {:.2}× |",
+            a.as_secs_f64(),
+            b.as_secs_f64(),
+            a.as_secs_f64() / b.as_secs_f64()
+        );
     }
 
     // inspect on the largest binary of the distribution.
-    let largest = targets.iter().map(|t| goroot.join(t)).max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)).unwrap();
+    let largest = targets
+        .iter()
+        .map(|t| goroot.join(t))
+        .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .unwrap();
     let size_mb = std::fs::metadata(&largest).unwrap().len() as f64 / 1e6;
     let lib = time(21, || {
         let data = std::fs::read(&largest).unwrap();
         BuildInfo::from_binary(&data).unwrap();
     });
-    let cli = time(21, || run(Command::new(REBUILDER).arg("inspect").arg(&largest)));
-    let go = time(21, || run(Command::new(goroot.join("bin/go")).env("GOTOOLCHAIN", "local").args(["version", "-m"]).arg(&largest)));
+    let cli = time(21, || {
+        run(Command::new(REBUILDER).arg("inspect").arg(&largest))
+    });
+    let go = time(21, || {
+        run(Command::new(goroot.join("bin/go"))
+            .env("GOTOOLCHAIN", "local")
+            .args(["version", "-m"])
+            .arg(&largest))
+    });
     println!();
-    println!("| inspect {} ({size_mb:.1} MB) | median of 21 |", largest.display());
+    println!(
+        "| inspect {} ({size_mb:.1} MB) | median of 21 |",
+        largest.display()
+    );
     println!("|---|---|");
-    println!("| library (read + parse) | {:.2} ms |", lib.as_secs_f64() * 1e3);
-    println!("| reprolog-rebuilder inspect | {:.2} ms |", cli.as_secs_f64() * 1e3);
+    println!(
+        "| library (read + parse) | {:.2} ms |",
+        lib.as_secs_f64() * 1e3
+    );
+    println!(
+        "| reprolog-rebuilder inspect | {:.2} ms |",
+        cli.as_secs_f64() * 1e3
+    );
     println!("| go version -m | {:.2} ms |", go.as_secs_f64() * 1e3);
 }
