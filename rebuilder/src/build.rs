@@ -10,7 +10,7 @@
 use crate::plan::BuildPlan;
 use crate::toolchain::Toolchain;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Where module downloads may come from.
@@ -31,6 +31,8 @@ pub enum BuildError {
         what: String,
         source: std::io::Error,
     },
+    #[error("{what} {why}")]
+    Limit { what: String, why: String },
     #[error("{what} failed: {stderr}")]
     Failed { what: String, stderr: String },
     #[error("scratch space {path}: {source}")]
@@ -111,20 +113,111 @@ pub fn go_command(
     cmd
 }
 
-/// Runs a command, returning its output on success and stderr on failure.
-pub fn run(mut cmd: Command, what: &str) -> Result<(Output, Duration), BuildError> {
+/// Bounds on one build command: wall time and bytes of output.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub timeout: Duration,
+    pub max_output: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: Duration::from_secs(3600),
+            max_output: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Keeps the last `KEEP` bytes of a stream and counts all of them.
+fn drain(
+    mut r: impl std::io::Read,
+    total: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> Vec<u8> {
+    const KEEP: usize = 64 * 1024;
+    let mut tail = Vec::new();
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = r.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        total.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        tail.extend_from_slice(&buf[..n]);
+        if tail.len() > 2 * KEEP {
+            tail.drain(..tail.len() - KEEP);
+        }
+    }
+    tail
+}
+
+/// Runs a command within `limits`: it is killed when it runs longer than the
+/// timeout or writes more than the output budget. Returns stdout (its last
+/// 64 KiB) on success; on failure the last lines of stderr.
+pub fn run(
+    mut cmd: Command,
+    what: &str,
+    limits: Limits,
+) -> Result<(Vec<u8>, Duration), BuildError> {
+    use std::process::Stdio;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
     let started = Instant::now();
-    let out = cmd.output().map_err(|source| BuildError::Spawn {
-        what: what.to_string(),
-        source,
-    })?;
-    if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| BuildError::Spawn {
+            what: what.to_string(),
+            source,
+        })?;
+    let total = Arc::new(AtomicU64::new(0));
+    let (out, err) = (child.stdout.take(), child.stderr.take());
+    let t1 = total.clone();
+    let out_thread = std::thread::spawn(move || out.map(|o| drain(o, t1)).unwrap_or_default());
+    let t2 = total.clone();
+    let err_thread = std::thread::spawn(move || err.map(|e| drain(e, t2)).unwrap_or_default());
+    let mut killed = None;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|source| BuildError::Spawn {
+            what: what.to_string(),
+            source,
+        })? {
+            break status;
+        }
+        if started.elapsed() > limits.timeout {
+            killed = Some(format!(
+                "took longer than {} s and was stopped",
+                limits.timeout.as_secs()
+            ));
+        } else if total.load(Ordering::Relaxed) > limits.max_output {
+            killed = Some(format!(
+                "wrote more than {} bytes of output and was stopped",
+                limits.max_output
+            ));
+        }
+        if killed.is_some() {
+            let _ = child.kill();
+            let _ = child.wait();
+            break std::process::ExitStatus::default();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = out_thread.join().unwrap_or_default();
+    let stderr = err_thread.join().unwrap_or_default();
+    if let Some(why) = killed {
+        return Err(BuildError::Limit {
+            what: what.to_string(),
+            why,
+        });
+    }
+    if !status.success() {
+        let stderr = String::from_utf8_lossy(&stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(12).collect();
         return Err(BuildError::Failed {
             what: what.to_string(),
             stderr: tail.into_iter().rev().collect::<Vec<_>>().join(" | "),
         });
     }
-    Ok((out, started.elapsed()))
+    Ok((stdout, started.elapsed()))
 }

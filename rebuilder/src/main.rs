@@ -118,6 +118,9 @@ struct RebuildOpts {
     /// SHA-256 the release index publishes) into CACHE/toolchains.
     #[arg(long)]
     download: bool,
+    /// Longest one build may run, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    build_timeout_secs: u64,
     /// Where official archives and their index live.
     #[arg(long, default_value = reprolog_rebuilder::download::DEFAULT_BASE)]
     download_base: String,
@@ -153,6 +156,10 @@ impl RebuildOpts {
             download: self
                 .download
                 .then(|| (self.download_base.clone(), cache.join("toolchains"))),
+            limits: reprolog_rebuilder::build::Limits {
+                timeout: Duration::from_secs(self.build_timeout_secs),
+                ..Default::default()
+            },
         }
     }
 }

@@ -2,7 +2,7 @@
 //! source, build with each -ldflags candidate until one is bit-identical, and
 //! diagnose if none is.
 
-use crate::build::{self, go_command, BuildError, ModuleConfig, Scratch};
+use crate::build::{self, go_command, BuildError, Limits, ModuleConfig, Scratch};
 use crate::buildinfo::{BuildInfo, BuildInfoError};
 use crate::diagnose::{self, Diagnosis};
 use crate::infer::{ldflags_candidates, LdflagsCandidate, LinkTraits};
@@ -65,6 +65,8 @@ pub struct RebuildConfig {
     pub keep_scratch: bool,
     /// Fetch missing toolchains from this official-archive site into this store.
     pub download: Option<(String, PathBuf)>,
+    /// Time and output bounds of each build.
+    pub limits: Limits,
 }
 
 /// One build attempt.
@@ -243,7 +245,7 @@ fn run_attempts(
             cmd.env(k, v);
         }
         let built = prepared.build(&mut cmd, plan, candidate.ldflags.as_deref(), &out);
-        let (_, took) = build::run(cmd, &format!("go build {}", plan.path))?;
+        let (_, took) = build::run(cmd, &format!("go build {}", plan.path), config.limits)?;
         let built = built.resolve(scratch, &out)?;
         let bytes = std::fs::read(&built).map_err(|source| RebuildError::Read {
             path: built.clone(),
@@ -515,13 +517,13 @@ fn git_checkout(
         ])
         .arg(source)
         .arg(checkout);
-    build::run(clone, "git clone")?;
+    build::run(clone, "git clone", Limits::default())?;
     let mut verify = git(scratch);
     verify
         .arg("-C")
         .arg(checkout)
         .args(["cat-file", "-e", &format!("{revision}^{{commit}}")]);
-    if build::run(verify, "git cat-file").is_err() {
+    if build::run(verify, "git cat-file", Limits::default()).is_err() {
         return Err(RebuildError::MissingRevision {
             revision: revision.to_string(),
             source_dir: source.display().to_string(),
@@ -536,7 +538,7 @@ fn git_checkout(
         "--detach",
         revision,
     ]);
-    build::run(co, "git checkout")?;
+    build::run(co, "git checkout", Limits::default())?;
     Ok(())
 }
 

@@ -303,3 +303,19 @@ fn cli_exit_codes() {
     assert!(err.contains("go1.27.3 is not installed"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn builds_are_stopped_at_their_time_limit() {
+    let mut config = rebuild_config(None, None);
+    config.limits.timeout = std::time::Duration::from_millis(1);
+    // A fresh GOCACHE so the build cannot finish within the limit from cache.
+    config.gocache = tempfile::tempdir().unwrap().keep();
+    let err = rebuild(
+        &goroot("1.27.3").join("pkg/tool/linux_amd64/vet"),
+        &config,
+        &mut quiet,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("took longer than"), "{err}");
+    let _ = std::fs::remove_dir_all(&config.gocache);
+}

@@ -173,5 +173,6 @@ pub fn rebuild_config(goproxy: Option<&Path>, source: Option<&Path>) -> RebuildC
         user_ldflags: None,
         keep_scratch: false,
         download: None,
+        limits: Default::default(),
     }
 }
