@@ -67,7 +67,10 @@ fn main() {
                 .stderr(std::process::Stdio::null()));
         };
         let out = cache.path().join("plain-out");
+        // A fresh output path each time, as a rebuild has: an existing up-to-date
+        // output would let `go build` skip the link.
         let plain = || {
+            let _ = std::fs::remove_file(&out);
             run(Command::new(goroot.join("bin/go"))
                 .env_clear()
                 .current_dir(goroot.join("src"))

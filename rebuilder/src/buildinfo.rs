@@ -21,6 +21,8 @@ const SEARCH_LIMIT: usize = 64 * 1024;
 /// Why build info could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BuildInfoError {
+    #[error("cannot read: {0}")]
+    Io(String),
     #[error("not an executable this tool can read (ELF, PE or Mach-O): {0}")]
     NotExecutable(String),
     #[error("not a Go binary: no Go build information found")]
@@ -64,7 +66,18 @@ pub struct BuildInfo {
 impl BuildInfo {
     /// Reads build info from the bytes of an executable.
     pub fn from_binary(data: &[u8]) -> Result<BuildInfo, BuildInfoError> {
-        let area = data_area(data)?;
+        BuildInfo::from_area(data_area(data)?)
+    }
+
+    /// Reads build info from a file, reading only the headers and the section
+    /// that holds it (as `go version -m` does) rather than the whole binary.
+    pub fn from_file(path: &std::path::Path) -> Result<BuildInfo, BuildInfoError> {
+        let file = std::fs::File::open(path).map_err(|e| BuildInfoError::Io(e.to_string()))?;
+        let cache = object::ReadCache::new(file);
+        BuildInfo::from_area(data_area(&cache)?)
+    }
+
+    fn from_area(area: &[u8]) -> Result<BuildInfo, BuildInfoError> {
         let header_at = (0..area.len().min(SEARCH_LIMIT))
             .step_by(ALIGN)
             .find(|&off| area[off..].starts_with(MAGIC))
@@ -287,7 +300,7 @@ fn read_bytes<'a>(cursor: &mut &'a [u8]) -> Result<&'a [u8], BuildInfoError> {
 }
 
 /// The bytes where the build info header lives, per object format.
-fn data_area(data: &[u8]) -> Result<&[u8], BuildInfoError> {
+fn data_area<'data, R: object::ReadRef<'data>>(data: R) -> Result<&'data [u8], BuildInfoError> {
     let file =
         object::File::parse(data).map_err(|e| BuildInfoError::NotExecutable(e.to_string()))?;
     for name in [".go.buildinfo", "__go_buildinfo"] {

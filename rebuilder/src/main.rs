@@ -36,7 +36,13 @@ enum Command {
     /// Rebuild a Go binary from source and compare it bit for bit.
     /// Exit status: 0 reproduced, 1 mismatch, 2 could not rebuild.
     Rebuild {
-        binary: PathBuf,
+        /// The binary to rebuild (or use --queue).
+        #[arg(required_unless_present = "queue")]
+        binary: Option<PathBuf>,
+        /// A file listing binaries to rebuild, one path per line; progress is
+        /// kept beside it so reruns skip what is done.
+        #[arg(long, conflicts_with = "binary")]
+        queue: Option<PathBuf>,
         #[command(flatten)]
         opts: RebuildOpts,
         /// Machine-readable output.
@@ -201,7 +207,7 @@ fn log_client(url: &str, log_key: &str) -> anyhow::Result<LogClient> {
     Ok(LogClient::new(url, key))
 }
 
-fn main() {
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -210,7 +216,15 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let code = match run(Cli::parse()) {
+}
+
+fn main() {
+    let cli = Cli::parse();
+    // `inspect` logs nothing; skip building the log filter for it.
+    if !matches!(cli.command, Command::Inspect { .. }) {
+        init_logging();
+    }
+    let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!(
@@ -226,9 +240,7 @@ fn main() {
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Inspect { binary, json } => {
-            let data =
-                std::fs::read(&binary).map_err(|e| anyhow::anyhow!("{}: {e}", binary.display()))?;
-            let info = BuildInfo::from_binary(&data)
+            let info = BuildInfo::from_file(&binary)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", binary.display()))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&info)?);
@@ -239,6 +251,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Rebuild {
             binary,
+            queue,
             opts,
             json,
             submit,
@@ -255,6 +268,28 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             };
             let config = opts.config();
             let mut progress = |line: &str| eprintln!("{line}");
+            if let Some(queue) = queue {
+                let submit = submitter.as_ref().map(|(s, l)| (s, l));
+                let outcomes = node::run_queue(&queue, &config, submit, &mut progress)?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&outcomes)?);
+                }
+                let results: Vec<&str> = outcomes.values().map(|o| o.result.as_str()).collect();
+                return Ok(
+                    if results
+                        .iter()
+                        .any(|r| r.starts_with("FAILED") || r.starts_with("RETRY"))
+                    {
+                        2
+                    } else if results.contains(&"MISMATCH") {
+                        1
+                    } else {
+                        0
+                    },
+                );
+            }
+            // clap guarantees a binary when there is no queue.
+            let binary = binary.unwrap_or_default();
             let report = rebuild::rebuild(&binary, &config, &mut progress)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", binary.display()))?;
             if json {

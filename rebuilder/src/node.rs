@@ -123,15 +123,10 @@ impl FollowState {
 
     /// Writes the state atomically (temporary file, fsync, rename).
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        use std::io::Write;
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let tmp = path.with_extension("tmp");
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        save_json(path, self)
     }
 
     fn knows(&self, subject: &str) -> bool {
@@ -357,4 +352,122 @@ fn run_job(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// What happened to one queued target.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct QueueOutcome {
+    pub sha256: String,
+    /// `REPRODUCED`, `MISMATCH` or `FAILED: <reason>`.
+    pub result: String,
+    /// Log index of this node's attestation, when submitted.
+    pub index: Option<u64>,
+}
+
+/// Rebuilds every binary listed in `queue_file` (one path per line, `#`
+/// comments), submitting each result when `submit` is given. Progress is kept
+/// in `<queue_file>.progress.json`, keyed by path and digest, so a rerun skips
+/// what is done; targets whose submission failed transiently are retried on the
+/// next run. Returns the outcomes of this run and earlier ones.
+pub fn run_queue(
+    queue_file: &Path,
+    config: &RebuildConfig,
+    submit: Option<(&Signer, &LogClient)>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<BTreeMap<String, QueueOutcome>, FollowError> {
+    let state_err = |source| FollowError::State {
+        path: queue_file.to_path_buf(),
+        source,
+    };
+    let text = std::fs::read_to_string(queue_file).map_err(state_err)?;
+    let progress_path = PathBuf::from(format!("{}.progress.json", queue_file.display()));
+    let mut done: BTreeMap<String, QueueOutcome> = match std::fs::read(&progress_path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map_err(|e| state_err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+        Err(e) => return Err(state_err(e)),
+    };
+    let base = queue_file.parent().unwrap_or(Path::new("."));
+    for line in text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+    {
+        let path = base.join(line);
+        let digest = match std::fs::read(&path) {
+            Ok(b) => Hash::of(&b).to_hex(),
+            Err(e) => {
+                progress(&format!("{line}: FAILED: {e}"));
+                done.insert(
+                    line.to_string(),
+                    QueueOutcome {
+                        sha256: String::new(),
+                        result: format!("FAILED: {e}"),
+                        index: None,
+                    },
+                );
+                continue;
+            }
+        };
+        if done
+            .get(line)
+            .is_some_and(|o| o.sha256 == digest && !o.result.starts_with("RETRY"))
+        {
+            progress(&format!("{line}: already done ({})", done[line].result));
+            continue;
+        }
+        let outcome = queue_one(&path, &digest, config, submit, progress);
+        progress(&format!(
+            "{line}: {}{}",
+            outcome.result,
+            outcome
+                .index
+                .map_or(String::new(), |i| format!(" (log index {i})"))
+        ));
+        done.insert(line.to_string(), outcome);
+        save_json(&progress_path, &done).map_err(state_err)?;
+    }
+    Ok(done)
+}
+
+fn queue_one(
+    path: &Path,
+    digest: &str,
+    config: &RebuildConfig,
+    submit: Option<(&Signer, &LogClient)>,
+    progress: &mut dyn FnMut(&str),
+) -> QueueOutcome {
+    let outcome = |result: String, index| QueueOutcome {
+        sha256: digest.to_string(),
+        result,
+        index,
+    };
+    let report = match crate::rebuild::rebuild(path, config, progress) {
+        Ok(r) => r,
+        Err(e) => return outcome(format!("FAILED: {e}"), None),
+    };
+    let verdict = if report.reproduced {
+        "REPRODUCED"
+    } else {
+        "MISMATCH"
+    };
+    let Some((signer, log)) = submit else {
+        return outcome(verdict.to_string(), None);
+    };
+    match submit_report(&report, signer, log) {
+        Ok((_, receipt)) => outcome(verdict.to_string(), Some(receipt.index)),
+        Err(e) if e.is_transient() => {
+            outcome(format!("RETRY: {verdict}, submission failed: {e}"), None)
+        }
+        Err(e) => outcome(format!("FAILED: {verdict}, submission rejected: {e}"), None),
+    }
+}
+
+fn save_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(&serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
 }

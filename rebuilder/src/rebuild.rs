@@ -457,7 +457,9 @@ fn prepare_source(
 }
 
 /// Go 1.22 distributions built their commands in GOPATH mode; the DefaultGODEBUG
-/// recorded in the binary tells which mode reproduces it.
+/// recorded in the binary tells which mode reproduces it. The answer depends only
+/// on the toolchain, the package and the recorded value, so it is cached beside
+/// the toolchain digests.
 fn module_mode_for_distribution(
     plan: &BuildPlan,
     toolchain: &Toolchain,
@@ -468,6 +470,20 @@ fn module_mode_for_distribution(
     let Some(want) = &plan.default_godebug else {
         return vec![];
     };
+    let cache_path = config.digest_cache.with_file_name("module-modes.json");
+    let key = format!(
+        "{}|{}|{}|{want}",
+        toolchain.goroot.display(),
+        toolchain.version,
+        plan.path
+    );
+    let mut cache: std::collections::BTreeMap<String, bool> = std::fs::read(&cache_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    if let Some(&gopath_mode) = cache.get(&key) {
+        return gopath_mode_env(gopath_mode);
+    }
     let godebug = |extra: Option<(&str, &str)>| -> Option<String> {
         let mut cmd = go_command(toolchain, plan, scratch, &config.gocache, &config.modules);
         if let Some((k, v)) = extra {
@@ -480,13 +496,30 @@ fn module_mode_for_distribution(
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
     };
-    if godebug(None).as_deref() == Some(want.as_str()) {
+    let gopath_mode = if godebug(None).as_deref() == Some(want.as_str()) {
+        false
+    } else if godebug(Some(("GO111MODULE", "off"))).as_deref() == Some(want.as_str()) {
+        true
+    } else {
+        // Neither matches: build in module mode and let the comparison speak.
         return vec![];
+    };
+    cache.insert(key, gopath_mode);
+    if let Ok(json) = serde_json::to_vec_pretty(&cache) {
+        let tmp = cache_path.with_extension("tmp");
+        if std::fs::write(&tmp, json).is_ok() {
+            let _ = std::fs::rename(&tmp, &cache_path);
+        }
     }
-    if godebug(Some(("GO111MODULE", "off"))).as_deref() == Some(want.as_str()) {
-        return vec![("GO111MODULE".into(), "off".into())];
+    gopath_mode_env(gopath_mode)
+}
+
+fn gopath_mode_env(gopath_mode: bool) -> Vec<(String, String)> {
+    if gopath_mode {
+        vec![("GO111MODULE".into(), "off".into())]
+    } else {
+        vec![]
     }
-    vec![]
 }
 
 fn git(scratch: &Scratch) -> Command {

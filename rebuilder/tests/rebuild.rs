@@ -319,3 +319,61 @@ fn builds_are_stopped_at_their_time_limit() {
     assert!(err.to_string().contains("took longer than"), "{err}");
     let _ = std::fs::remove_dir_all(&config.gocache);
 }
+
+#[test]
+fn queue_runs_resume_and_skip_what_is_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = goroot("1.27.3");
+    let queue = dir.path().join("targets.txt");
+    std::fs::write(
+        &queue,
+        format!(
+            "# release binaries\n{}\n{}\n/no/such/binary\n",
+            root.join("bin/gofmt").display(),
+            root.join("pkg/tool/linux_amd64/cover").display()
+        ),
+    )
+    .unwrap();
+    let run = || {
+        Command::new(REBUILDER)
+            .env_remove("REPROLOG_TOOLCHAINS")
+            .args(["rebuild", "--queue"])
+            .arg(&queue)
+            .arg("--toolchains")
+            .arg(toolchains())
+            .arg("--cache")
+            .arg(target_tmp().join("rebuilder-cache"))
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    // The missing file makes the run exit 2; the two binaries reproduce.
+    assert_eq!(
+        first.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let progress: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("targets.txt.progress.json")).unwrap(),
+    )
+    .unwrap();
+    let results: Vec<&str> = progress
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        results.iter().filter(|r| **r == "REPRODUCED").count(),
+        2,
+        "{progress}"
+    );
+    let second = run();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(err.matches("already done").count(), 2, "{err}");
+    assert!(
+        !err.contains("building cmd/"),
+        "nothing is rebuilt twice: {err}"
+    );
+}
