@@ -496,14 +496,10 @@ fn module_mode_for_distribution(
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
     };
-    let gopath_mode = if godebug(None).as_deref() == Some(want.as_str()) {
-        false
-    } else if godebug(Some(("GO111MODULE", "off"))).as_deref() == Some(want.as_str()) {
-        true
-    } else {
-        // Neither matches: build in module mode and let the comparison speak.
-        return vec![];
-    };
+    // When neither mode lists the recorded value (newer releases leave the
+    // field empty for commands), build in module mode and let the comparison speak.
+    let gopath_mode = godebug(None).as_deref() != Some(want.as_str())
+        && godebug(Some(("GO111MODULE", "off"))).as_deref() == Some(want.as_str());
     cache.insert(key, gopath_mode);
     if let Ok(json) = serde_json::to_vec_pretty(&cache) {
         let tmp = cache_path.with_extension("tmp");
