@@ -89,3 +89,46 @@ fn bad_inputs_get_one_line_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn pe_and_macho_binaries_match_go_version_m_and_rebuild() {
+    // Real PE and Mach-O binaries, cross-compiled by the real Go toolchain.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("go.mod"),
+        "module example.com/xplat\n\ngo 1.22\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("main.go"),
+        "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println(\"cross\") }\n",
+    )
+    .unwrap();
+    for (goos, goarch, name) in [
+        ("windows", "amd64", "xplat.exe"),
+        ("darwin", "arm64", "xplat-darwin"),
+    ] {
+        go(
+            "1.27.3",
+            dir.path(),
+            &["build", "-trimpath", "-o", name, "."],
+            &[("GOOS", goos), ("GOARCH", goarch)],
+        );
+        let bin = dir.path().join(name);
+        let info = BuildInfo::from_file(&bin).unwrap_or_else(|e| panic!("{goos}: {e}"));
+        assert_eq!(info.setting("GOOS"), Some(goos));
+        assert_eq!(
+            info.go_version_m(&bin.display().to_string()),
+            go_version_m("1.27.3", &bin),
+            "{goos}"
+        );
+        // And the CLI reads it too.
+        let out = Command::new(REBUILDER)
+            .env_remove("REPROLOG_TOOLCHAINS")
+            .args(["inspect", "--json"])
+            .arg(&bin)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{goos}");
+    }
+}
