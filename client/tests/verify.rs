@@ -8,19 +8,6 @@ use reprolog_proto::note::Signer;
 use reprolog_proto::Hash;
 use reprolog_server::harness::LogHandle;
 
-fn post(url: &str, entry: &[u8]) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let resp = agent
-        .post(&format!("{url}/add-entry"))
-        .header("Content-Type", "application/cbor")
-        .send(entry)
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-}
-
 #[test]
 fn each_verdict_is_reached_from_a_real_log() {
     let dir = tempfile::tempdir().unwrap();
