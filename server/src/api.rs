@@ -38,6 +38,8 @@ pub struct AppState {
     pub allowed_keys: Option<HashSet<[u8; 32]>>,
     /// Decoded rebuilder keys, so each submission skips point decompression.
     pub keys: KeyCache,
+    /// Longest a client may take to send an entry.
+    pub body_timeout: std::time::Duration,
 }
 
 /// A bounded cache of decoded Ed25519 public keys. Rebuilders are few; when an
@@ -222,8 +224,24 @@ async fn add_entry_inner(
             "add-entry needs Content-Type: application/cbor",
         ));
     }
-    let bytes: Bytes = axum::body::to_bytes(body, MAX_ENTRY_SIZE)
+    // A slow sender only holds its own request: the deadline ends it, and the
+    // sequencer never waits on a body.
+    let read = tokio::time::timeout(
+        state.body_timeout,
+        axum::body::to_bytes(body, MAX_ENTRY_SIZE),
+    );
+    let bytes: Bytes = read
         .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                Rejection::BadRequest,
+                format!(
+                    "request body not received within {} s",
+                    state.body_timeout.as_secs()
+                ),
+            )
+        })?
         .map_err(|_| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,

@@ -31,6 +31,7 @@ impl LogHandle {
                 ..BatchConfig::default()
             },
             allowed_keys: None,
+            body_timeout: Duration::from_secs(10),
         };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();

@@ -55,6 +55,9 @@ enum Command {
         /// A file of allowed rebuilder verifier keys, one per line.
         #[arg(long)]
         allow_keys_file: Option<PathBuf>,
+        /// Longest a client may take to send an entry, in seconds.
+        #[arg(long, default_value_t = 10)]
+        body_timeout_secs: u64,
     },
 }
 
@@ -88,6 +91,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             max_pending,
             allow_keys,
             allow_keys_file,
+            body_timeout_secs,
         } => {
             let mut keys = allow_keys;
             if let Some(file) = allow_keys_file {
@@ -110,6 +114,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     max_pending,
                 },
                 allowed_keys,
+                body_timeout: Duration::from_secs(body_timeout_secs),
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

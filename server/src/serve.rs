@@ -86,6 +86,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     pub batch: BatchConfig,
     pub allowed_keys: Option<HashSet<[u8; 32]>>,
+    /// Longest a client may take to send an entry's body.
+    pub body_timeout: std::time::Duration,
 }
 
 /// Opens the log, serves until `shutdown` resolves, then lets in-flight requests
@@ -114,6 +116,7 @@ pub async fn run(
         metrics,
         allowed_keys: config.allowed_keys,
         keys: Default::default(),
+        body_timeout: config.body_timeout,
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -220,3 +220,37 @@ fn tampered_storage_is_refused_at_startup() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("stored checkpoint does not verify"), "{err}");
 }
+
+#[test]
+fn a_slow_sender_times_out_without_stalling_others() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let key = init(dir.path());
+    let server = TestServer::start(dir.path(), &key, &["--body-timeout-secs", "1"]);
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    write!(slow, "POST /add-entry HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/cbor\r\nContent-Length: 1000\r\n\r\n").unwrap();
+    slow.write_all(&[0xa5; 10]).unwrap();
+
+    // Others are served meanwhile.
+    let started = std::time::Instant::now();
+    let signer = Signer::generate("r").unwrap();
+    let (status, _) = server.post_entry(
+        &entry_for(&signer, "p", Hash::of(b"x"), true),
+        "application/cbor",
+    );
+    assert_eq!(status, 200);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "submission waited on the slow client"
+    );
+
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = slow.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("not received within 1 s"), "{answer}");
+    assert_eq!(server.checkpoint().size, 1);
+    server.stop();
+}
