@@ -201,7 +201,8 @@ pub fn run(
             let _ = child.wait();
             break std::process::ExitStatus::default();
         }
-        std::thread::sleep(Duration::from_millis(20));
+        // Short: the end of a build is noticed within 2 ms.
+        std::thread::sleep(Duration::from_millis(2));
     };
     let stdout = out_thread.join().unwrap_or_default();
     let stderr = err_thread.join().unwrap_or_default();
