@@ -147,8 +147,46 @@ fn section_diffs(original: &[u8], rebuilt: &[u8]) -> Vec<SectionDiff> {
 
 /// Absolute directories of `.go` files named in the binary: a build without
 /// -trimpath records where GOROOT, the module cache and the source lived.
+///
+/// Files under a GOROOT (recognised by its `src/runtime/`) or a module cache
+/// are summarised by that root, and source directories nested in another
+/// source directory by the outer one, so the few lines shown name each
+/// place once.
 pub fn path_leaks(data: &[u8]) -> Vec<String> {
-    let mut dirs: BTreeSet<String> = BTreeSet::new();
+    let files = go_file_paths(data);
+    let goroots: BTreeSet<&str> = files
+        .iter()
+        .filter_map(|p| p.find("/src/runtime/").map(|i| &p[..i]))
+        .collect();
+    let mut caches = BTreeSet::new();
+    let mut sources = BTreeSet::new();
+    for path in &files {
+        if goroots.iter().any(|g| is_under(path, g)) {
+            continue;
+        }
+        if let Some(i) = path.find("/pkg/mod/") {
+            caches.insert(&path[..i + "/pkg/mod".len()]);
+        } else if let Some(dir) = path.rfind('/').map(|i| &path[..i]) {
+            if !dir.is_empty() {
+                sources.insert(dir);
+            }
+        }
+    }
+    let outermost: Vec<&str> = sources
+        .iter()
+        .copied()
+        .filter(|d| !sources.iter().any(|o| o != d && is_under(d, o)))
+        .collect();
+    let mut out: Vec<String> = outermost.iter().map(|d| format!("source {d}")).collect();
+    out.extend(goroots.iter().map(|g| format!("GOROOT {g}")));
+    out.extend(caches.iter().map(|c| format!("module cache {c}")));
+    out.truncate(20);
+    out
+}
+
+/// Every absolute `*.go` path that appears as a string in `data`.
+fn go_file_paths(data: &[u8]) -> BTreeSet<String> {
+    let mut files = BTreeSet::new();
     let mut i = 0;
     while i < data.len() {
         if data[i] != b'/' || (i > 0 && is_path_byte(data[i - 1])) {
@@ -162,30 +200,22 @@ pub fn path_leaks(data: &[u8]) -> Vec<String> {
         let s = &data[i..end];
         if s.ends_with(b".go") && s.len() > 4 {
             if let Ok(path) = std::str::from_utf8(s) {
-                if let Some(root) = leak_root(path) {
-                    dirs.insert(root);
-                }
+                files.insert(path.to_string());
             }
         }
         i = end.max(i + 1);
     }
-    dirs.into_iter().take(20).collect()
+    files
+}
+
+/// Whether `path` lies inside directory `dir`.
+fn is_under(path: &str, dir: &str) -> bool {
+    path.strip_prefix(dir)
+        .is_some_and(|rest| rest.starts_with('/'))
 }
 
 fn is_path_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"/._-+@~".contains(&c)
-}
-
-/// Summarises a leaked file path as the directory a user would recognise.
-fn leak_root(path: &str) -> Option<String> {
-    if let Some(i) = path.find("/src/runtime/") {
-        return Some(format!("GOROOT {}", &path[..i]));
-    }
-    if let Some(i) = path.find("/pkg/mod/") {
-        return Some(format!("module cache {}", &path[..i + "/pkg/mod".len()]));
-    }
-    let dir = &path[..path.rfind('/')?];
-    (!dir.is_empty()).then(|| format!("source {dir}"))
 }
 
 fn advice(d: &Diagnosis) -> Vec<String> {
@@ -237,8 +267,9 @@ mod tests {
 
     #[test]
     fn path_leaks_name_goroot_module_cache_and_source() {
-        let data = b"\x00/usr/local/go/src/runtime/proc.go\x00/root/go/pkg/mod/golang.org/x/text@v0.3.0/a.go\x00/home/alice/proj/main.go\x00not/a/path.go\x00";
+        let data = b"\x00/usr/local/go/src/runtime/proc.go\x00/usr/local/go/src/fmt/print.go\x00/root/go/pkg/mod/golang.org/x/text@v0.3.0/a.go\x00/home/alice/proj/main.go\x00/home/alice/proj/internal/x/x.go\x00not/a/path.go\x00";
         let leaks = path_leaks(data);
+        assert_eq!(leaks[0], "source /home/alice/proj", "source first");
         assert!(
             leaks.contains(&"GOROOT /usr/local/go".to_string()),
             "{leaks:?}"
