@@ -6,6 +6,7 @@
 
 use crate::log::Log;
 use crate::metrics::{Metrics, Rejection};
+use crate::ratelimit::RateLimiter;
 use crate::sequencer::{SequencerHandle, SubmitError};
 use crate::storage::{NewEntry, Snapshot, StorageError};
 use axum::body::{Body, Bytes};
@@ -40,6 +41,8 @@ pub struct AppState {
     pub keys: KeyCache,
     /// Longest a client may take to send an entry.
     pub body_timeout: std::time::Duration,
+    /// Per-key submission rate limits, when configured.
+    pub rate_limiter: Option<RateLimiter>,
 }
 
 /// A bounded cache of decoded Ed25519 public keys. Rebuilders are few; when an
@@ -224,6 +227,13 @@ async fn add_entry_inner(
             "add-entry needs Content-Type: application/cbor",
         ));
     }
+    if let Some(why) = state.log.read_only_reason() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::ReadOnly,
+            format!("log is read-only ({why}); it serves reads only"),
+        ));
+    }
     // A slow sender only holds its own request: the deadline ends it, and the
     // sequencer never waits on a body.
     let read = tokio::time::timeout(
@@ -270,6 +280,21 @@ async fn add_entry_inner(
             ));
         }
     }
+    if let Some(limiter) = &state.rate_limiter {
+        limiter
+            .check(&entry.key, std::time::Instant::now())
+            .map_err(|wait| ApiError {
+                retry_after: Some(wait.as_secs_f64().ceil().max(1.0) as u32),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Rejection::RateLimited,
+                    format!(
+                        "key {} is over its submission rate, retry later",
+                        hex::encode(entry.key)
+                    ),
+                )
+            })?;
+    }
     let subject = statement
         .subject_digest()
         .map_err(|e| entry_error(e.into()))?;
@@ -293,7 +318,17 @@ async fn add_entry_inner(
     let ack = rx
         .await
         .map_err(|_| ApiError::unavailable("log is shutting down, retry later"))?
-        .map_err(ApiError::unavailable)?;
+        .map_err(|refusal| match refusal.insufficient_storage {
+            true => ApiError {
+                retry_after: Some(60),
+                ..ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    Rejection::InsufficientStorage,
+                    refusal.message,
+                )
+            },
+            false => ApiError::unavailable(refusal.message),
+        })?;
     let receipt = Receipt {
         index: ack.placement.index(),
         checkpoint: ack.checkpoint.note.clone(),
@@ -452,7 +487,12 @@ async fn consistency(
 async fn healthz(State(state): State<Arc<AppState>>) -> Handler {
     let r = (|| {
         state.log.snapshot()?.size()?;
-        Ok(format!("ok {}\n", state.log.latest().checkpoint.size).into_response())
+        let size = state.log.latest().checkpoint.size;
+        Ok(match state.log.read_only_reason() {
+            None => format!("ok {size}\n"),
+            Some(why) => format!("ok {size} read-only: {why}\n"),
+        }
+        .into_response())
     })();
     with_metrics(&state, r)
 }

@@ -24,14 +24,11 @@ impl LogHandle {
         }
         let vkey = serve::load_key(data)?.verifier().to_key_text();
         let config = ServeConfig {
-            data: data.to_path_buf(),
-            listen: "127.0.0.1:0".parse()?,
             batch: BatchConfig {
                 max_wait: Duration::from_millis(5),
                 ..BatchConfig::default()
             },
-            allowed_keys: None,
-            body_timeout: Duration::from_secs(10),
+            ..ServeConfig::new(data.to_path_buf(), "127.0.0.1:0".parse()?)
         };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();

@@ -4,14 +4,20 @@
 //! - [`log`]: storage plus signing key; checkpoint invariants, startup checks.
 //! - [`sequencer`]: batching submissions into durable commits.
 //! - [`api`]: the HTTP wire API.
+//! - [`disk`]: free space on the data dir, file-size limits.
+//! - [`http`]: accepting connections (cap, header deadline, shutdown).
 //! - [`metrics`]: Prometheus counters.
+//! - [`ratelimit`]: per-key submission rate limits.
 //! - [`serve`]: wiring it together for the CLI and tests.
 //! - [`harness`]: an in-process log for other crates' tests and tools.
 
 pub mod api;
+pub mod disk;
 pub mod harness;
+pub mod http;
 pub mod log;
 pub mod metrics;
+pub mod ratelimit;
 pub mod sequencer;
 pub mod serve;
 pub mod storage;

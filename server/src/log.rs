@@ -5,7 +5,11 @@
 //! On open, the stored checkpoint is checked against a root recomputed from
 //! storage; a disagreement means the data dir was tampered with or corrupted and
 //! the log refuses to serve.
+//!
+//! Appends are refused, and reads go on, while the store is read-only or the
+//! data dir's disk has less free space than the configured reserve.
 
+use crate::disk::{free_bytes, human};
 use crate::storage::{NewEntry, Placement, Snapshot, StorageError, Store};
 use reprolog_proto::checkpoint::Checkpoint;
 use reprolog_proto::merkle;
@@ -33,6 +37,17 @@ pub enum LogError {
     },
     #[error("signing checkpoint: {0}")]
     Sign(String),
+    #[error("the data dir's disk has {} free, below the {} reserve", human(*free), human(*reserve))]
+    LowDisk { free: u64, reserve: u64 },
+}
+
+/// How the log opens its storage.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogOptions {
+    /// Serve reads only, even if the data dir is writable.
+    pub read_only: bool,
+    /// Refuse appends while the data dir's file system has less free space.
+    pub min_free_bytes: u64,
 }
 
 /// A checkpoint and its signed note text.
@@ -46,6 +61,7 @@ pub struct SignedCheckpoint {
 pub struct Log {
     store: Store,
     signer: Signer,
+    min_free_bytes: u64,
     latest: RwLock<Arc<SignedCheckpoint>>,
 }
 
@@ -53,8 +69,12 @@ impl Log {
     /// Opens the log database at `path`, verifies the stored checkpoint against
     /// storage and signs a fresh checkpoint if storage is ahead of it (a crash
     /// after a commit but before its checkpoint was stored).
-    pub fn open(path: &Path, signer: Signer) -> Result<Log, LogError> {
-        let store = Store::open(path)?;
+    pub fn open(path: &Path, signer: Signer, options: LogOptions) -> Result<Log, LogError> {
+        let store = if options.read_only {
+            Store::open_read_only(path)?
+        } else {
+            Store::open(path)?
+        };
         let snap = store.snapshot()?;
         let stored_size = snap.size()?;
         let origin = signer.name().to_string();
@@ -85,12 +105,17 @@ impl Log {
         let root = snap.with_hashes(|r| merkle::tree_hash(stored_size, r))?;
         drop(snap);
         let signed = sign(&signer, stored_size, root)?;
-        if stored_cp.as_ref().map(|c| c.size) != Some(stored_size) {
+        // A read-only store cannot keep the new checkpoint; it is re-signed
+        // from the same storage on every start, so nothing is lost.
+        if stored_cp.as_ref().map(|c| c.size) != Some(stored_size)
+            && store.read_only_reason().is_none()
+        {
             store.set_checkpoint(signed.note.as_bytes())?;
         }
         Ok(Log {
             store,
             signer,
+            min_free_bytes: options.min_free_bytes,
             latest: RwLock::new(Arc::new(signed)),
         })
     }
@@ -116,7 +141,22 @@ impl Log {
 
     /// Appends a batch durably, then signs and stores the checkpoint covering it.
     /// Only after both does the new checkpoint become visible.
+    ///
+    /// Refused while the disk is below its reserve. After a storage failure the
+    /// store is reopened, so reads continue from the last committed state.
     pub fn append(&self, batch: &[NewEntry]) -> Result<Vec<Placement>, LogError> {
+        self.check_free_space()?;
+        let result = self.append_and_sign(batch);
+        if let Err(LogError::Storage(StorageError::Io(e))) = &result {
+            tracing::error!("storage write failed: {e}; reopening the database");
+            if let Err(e) = self.store.reopen() {
+                tracing::error!("reopening failed: {e}; reads fail until restart");
+            }
+        }
+        result
+    }
+
+    fn append_and_sign(&self, batch: &[NewEntry]) -> Result<Vec<Placement>, LogError> {
         let (placements, size, root) = self.store.append(batch)?;
         if size != self.latest().checkpoint.size {
             let signed = sign(&self.signer, size, root)?;
@@ -124,6 +164,25 @@ impl Log {
             *self.latest.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(signed);
         }
         Ok(placements)
+    }
+
+    fn check_free_space(&self) -> Result<(), LogError> {
+        if self.min_free_bytes == 0 {
+            return Ok(());
+        }
+        let free = free_bytes(self.store.dir()).map_err(StorageError::Io)?;
+        if free < self.min_free_bytes {
+            return Err(LogError::LowDisk {
+                free,
+                reserve: self.min_free_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Why this log refuses every append (it is read-only), if it does.
+    pub fn read_only_reason(&self) -> Option<String> {
+        self.store.read_only_reason()
     }
 
     /// Inclusion proofs of `indices` in the tree of `size`, reading each shared

@@ -2,6 +2,9 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use reprolog_server::http::ConnectionLimits;
+use reprolog_server::log::LogOptions;
+use reprolog_server::ratelimit::RateConfig;
 use reprolog_server::sequencer::BatchConfig;
 use reprolog_server::serve::{self, ServeConfig};
 use std::net::SocketAddr;
@@ -58,10 +61,29 @@ enum Command {
         /// Longest a client may take to send an entry, in seconds.
         #[arg(long, default_value_t = 10)]
         body_timeout_secs: u64,
+        /// Longest a client may take to send a request's headers, in seconds.
+        #[arg(long, default_value_t = 10)]
+        header_timeout_secs: u64,
+        /// Most connections open at once; more wait in the listen backlog.
+        #[arg(long, default_value_t = 1024)]
+        max_connections: usize,
+        /// Entries per second each rebuilder key may add (sustained); 0 = no limit.
+        #[arg(long, default_value_t = 0.0)]
+        rate_per_key: f64,
+        /// Entries a rebuilder key may add in a burst above its rate.
+        #[arg(long, default_value_t = 100)]
+        burst_per_key: u32,
+        /// Refuse new entries (507) while the data dir's disk has less free, in MiB.
+        #[arg(long, default_value_t = serve::DEFAULT_MIN_FREE_BYTES >> 20)]
+        min_free_mib: u64,
+        /// Serve reads only; refuse every new entry.
+        #[arg(long)]
+        read_only: bool,
     },
 }
 
 fn main() {
+    reprolog_server::disk::survive_file_size_limit();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -92,6 +114,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             allow_keys,
             allow_keys_file,
             body_timeout_secs,
+            header_timeout_secs,
+            max_connections,
+            rate_per_key,
+            burst_per_key,
+            min_free_mib,
+            read_only,
         } => {
             let mut keys = allow_keys;
             if let Some(file) = allow_keys_file {
@@ -105,9 +133,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(serve::parse_allow_list(keys.iter().map(String::as_str))?)
             };
             anyhow::ensure!(max_batch >= 1, "--max-batch must be at least 1");
+            anyhow::ensure!(max_connections >= 1, "--max-connections must be at least 1");
+            anyhow::ensure!(
+                header_timeout_secs >= 1,
+                "--header-timeout-secs must be at least 1"
+            );
+            anyhow::ensure!(
+                rate_per_key.is_finite() && rate_per_key >= 0.0,
+                "--rate-per-key must be a number ≥ 0"
+            );
             let config = ServeConfig {
-                data,
-                listen,
                 batch: BatchConfig {
                     max_batch,
                     max_wait: Duration::from_millis(max_wait_ms),
@@ -115,6 +150,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 },
                 allowed_keys,
                 body_timeout: Duration::from_secs(body_timeout_secs),
+                log: LogOptions {
+                    read_only,
+                    min_free_bytes: min_free_mib.saturating_mul(1 << 20),
+                },
+                connections: ConnectionLimits {
+                    max_connections,
+                    header_timeout: Duration::from_secs(header_timeout_secs),
+                    ..ConnectionLimits::default()
+                },
+                rate_per_key: (rate_per_key > 0.0).then_some(RateConfig {
+                    per_second: rate_per_key,
+                    burst: burst_per_key,
+                }),
+                ..ServeConfig::new(data, listen)
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

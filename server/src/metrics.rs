@@ -16,11 +16,14 @@ pub enum Rejection {
     ForbiddenKey,
     PoolFull,
     Unavailable,
+    InsufficientStorage,
+    ReadOnly,
+    RateLimited,
     BadRequest,
     NotFound,
 }
 
-const REJECTIONS: [Rejection; 11] = [
+const REJECTIONS: [Rejection; 14] = [
     Rejection::Malformed,
     Rejection::NonCanonical,
     Rejection::TooLarge,
@@ -30,6 +33,9 @@ const REJECTIONS: [Rejection; 11] = [
     Rejection::ForbiddenKey,
     Rejection::PoolFull,
     Rejection::Unavailable,
+    Rejection::InsufficientStorage,
+    Rejection::ReadOnly,
+    Rejection::RateLimited,
     Rejection::BadRequest,
     Rejection::NotFound,
 ];
@@ -46,6 +52,9 @@ impl Rejection {
             Rejection::ForbiddenKey => "forbidden_key",
             Rejection::PoolFull => "pool_full",
             Rejection::Unavailable => "unavailable",
+            Rejection::InsufficientStorage => "insufficient_storage",
+            Rejection::ReadOnly => "read_only",
+            Rejection::RateLimited => "rate_limited",
             Rejection::BadRequest => "bad_request",
             Rejection::NotFound => "not_found",
         }

@@ -9,7 +9,7 @@
 
 use crate::log::{Log, LogError, SignedCheckpoint};
 use crate::metrics::Metrics;
-use crate::storage::{NewEntry, Placement};
+use crate::storage::{NewEntry, Placement, StorageError};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,7 +46,39 @@ pub struct Ack {
 /// A batch closes when no submission arrived for this long (or at `max_wait`).
 const IDLE_GAP: Duration = Duration::from_millis(2);
 
-type Reply = oneshot::Sender<Result<Ack, String>>;
+/// Why a batch was not committed, as told to each of its submitters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The disk (or the file-size limit) is full: HTTP 507.
+    pub insufficient_storage: bool,
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(insufficient_storage: bool, why: impl std::fmt::Display) -> Refusal {
+        Refusal {
+            insufficient_storage,
+            message: format!("{why}; the entry was not acknowledged, retry later"),
+        }
+    }
+
+    /// What a submitter may learn from a failed commit; internal details stay
+    /// in the operator's log.
+    fn from_log_error(e: &LogError) -> Refusal {
+        match e {
+            LogError::LowDisk { .. } => Refusal::new(true, format!("log refuses new entries: {e}")),
+            LogError::Storage(s) if s.is_full() => {
+                Refusal::new(true, format!("log storage is full ({s})"))
+            }
+            LogError::Storage(StorageError::ReadOnly(why)) => {
+                Refusal::new(false, format!("log is read-only ({why})"))
+            }
+            _ => Refusal::new(false, "log storage is unavailable"),
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<Ack, Refusal>>;
 
 /// Submits entries to the sequencer.
 #[derive(Clone)]
@@ -67,7 +99,7 @@ impl SequencerHandle {
     pub fn try_submit(
         &self,
         entry: NewEntry,
-    ) -> Result<oneshot::Receiver<Result<Ack, String>>, SubmitError> {
+    ) -> Result<oneshot::Receiver<Result<Ack, Refusal>>, SubmitError> {
         let (reply, rx) = oneshot::channel();
         self.tx.try_send((entry, reply)).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => SubmitError::PoolFull,
@@ -169,19 +201,16 @@ async fn commit(log: &Arc<Log>, metrics: &Arc<Metrics>, batch: Vec<(NewEntry, Re
         }
         Ok(Err(e)) => {
             tracing::error!(count, "batch not committed: {e}");
+            let refusal = Refusal::from_log_error(&e);
             for reply in replies {
-                let _ = reply.send(Err(
-                    "log storage is unavailable; the entry was not acknowledged, retry later"
-                        .into(),
-                ));
+                let _ = reply.send(Err(refusal.clone()));
             }
         }
         Err(e) => {
             tracing::error!(count, "commit task failed: {e}");
+            let refusal = Refusal::new(false, "internal error");
             for reply in replies {
-                let _ = reply.send(Err(
-                    "internal error; the entry was not acknowledged, retry later".into(),
-                ));
+                let _ = reply.send(Err(refusal.clone()));
             }
         }
     }

@@ -3,8 +3,10 @@
 //! A data directory holds `log.key` (the signing key, mode 0600) and `log.redb`.
 
 use crate::api::{self, AppState};
-use crate::log::Log;
+use crate::http::{self, ConnectionLimits};
+use crate::log::{Log, LogOptions};
 use crate::metrics::Metrics;
+use crate::ratelimit::{RateConfig, RateLimiter};
 use crate::sequencer::{self, BatchConfig};
 use anyhow::{bail, Context};
 use reprolog_proto::note::{Signer, Verifier};
@@ -88,7 +90,35 @@ pub struct ServeConfig {
     pub allowed_keys: Option<HashSet<[u8; 32]>>,
     /// Longest a client may take to send an entry's body.
     pub body_timeout: std::time::Duration,
+    /// Storage mode and free-space reserve.
+    pub log: LogOptions,
+    /// Open connections and header deadline.
+    pub connections: ConnectionLimits,
+    /// Per-key submission rate limit; none when `None`.
+    pub rate_per_key: Option<RateConfig>,
 }
+
+impl ServeConfig {
+    /// The defaults of `reprolog-server serve` for a data dir and address.
+    pub fn new(data: PathBuf, listen: SocketAddr) -> ServeConfig {
+        ServeConfig {
+            data,
+            listen,
+            batch: BatchConfig::default(),
+            allowed_keys: None,
+            body_timeout: std::time::Duration::from_secs(10),
+            log: LogOptions {
+                read_only: false,
+                min_free_bytes: DEFAULT_MIN_FREE_BYTES,
+            },
+            connections: ConnectionLimits::default(),
+            rate_per_key: None,
+        }
+    }
+}
+
+/// Appends stop while the data dir's disk has less than this free.
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 64 << 20;
 
 /// Opens the log, serves until `shutdown` resolves, then lets in-flight requests
 /// finish and the sequencer drain what it already accepted. Calls `on_listening`
@@ -100,7 +130,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let signer = load_key(&config.data)?;
     let db = config.data.join(DB_FILE);
-    let log = tokio::task::spawn_blocking(move || Log::open(&db, signer))
+    let options = config.log;
+    let log = tokio::task::spawn_blocking(move || Log::open(&db, signer, options))
         .await
         .context("opening log")?
         .context("opening log")?;
@@ -117,6 +148,7 @@ pub async fn run(
         allowed_keys: config.allowed_keys,
         keys: Default::default(),
         body_timeout: config.body_timeout,
+        rate_limiter: config.rate_per_key.map(RateLimiter::new),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -129,10 +161,7 @@ pub async fn run(
     );
     tracing::info!("verifier key: {}", log.verifier_key());
     on_listening(addr);
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving")?;
+    http::serve(listener, api::router(state), config.connections, shutdown).await;
     tracing::info!("stopped accepting requests; draining the sequencer");
     sequencer_task.await.context("sequencer")?;
     Ok(())

@@ -5,15 +5,24 @@
 //! and metadata (tree size, latest signed checkpoint). A batch of entries is
 //! written in one transaction committed with immediate durability; the
 //! checkpoint covering it is stored in a later transaction, after it was signed.
+//!
+//! A store whose file cannot be written (a read-only data dir or file system)
+//! opens read-only and refuses appends. redb refuses all further I/O on a
+//! handle once a write failed (disk full, file too large, EIO), so after such a
+//! failure [`Store::reopen`] replaces the handle, letting redb roll back to
+//! the last committed transaction, and reads go on.
 
 use redb::{
-    Database, MultimapTableDefinition, ReadTransaction, ReadableDatabase, ReadableTable,
-    TableDefinition,
+    Database, MultimapTableDefinition, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
+    ReadableTable, TableDefinition,
 };
 use reprolog_proto::merkle::{self, Appender, HashReader, MerkleError};
 use reprolog_proto::Hash;
 use std::collections::HashMap;
-use std::path::Path;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{RwLock, RwLockReadGuard};
+use std::time::Duration;
 
 const HASHES: TableDefinition<u64, [u8; 32]> = TableDefinition::new("hashes");
 const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
@@ -36,25 +45,58 @@ pub enum StorageError {
     Merkle(#[from] MerkleError),
     #[error("corrupt storage: {0}")]
     Corrupt(String),
+    /// The operating system refused a read or write of the database file.
+    #[error("i/o: {0}")]
+    Io(#[from] io::Error),
+    /// The store is open read-only; the reason says why.
+    #[error("read-only: {0}")]
+    ReadOnly(String),
+    /// No usable database handle after a failed reopen.
+    #[error("database closed after an i/o failure")]
+    Closed,
 }
 
+impl StorageError {
+    /// Whether the failure means the disk (or the file-size limit) is full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, StorageError::Io(e)
+            if matches!(e.kind(), io::ErrorKind::StorageFull | io::ErrorKind::FileTooLarge | io::ErrorKind::QuotaExceeded))
+    }
+}
+
+impl From<redb::StorageError> for StorageError {
+    fn from(e: redb::StorageError) -> Self {
+        match e {
+            redb::StorageError::Io(io) => StorageError::Io(io),
+            other => StorageError::Db(other.to_string()),
+        }
+    }
+}
+
+/// Keeps the `io::Error` inside redb's wrappers, so callers can tell a full
+/// disk from other failures.
 macro_rules! impl_from_redb {
-    ($($t:ty),*) => {$(
-        impl From<$t> for StorageError {
-            fn from(e: $t) -> Self {
-                StorageError::Db(e.to_string())
+    ($($t:ident),*) => {$(
+        impl From<redb::$t> for StorageError {
+            fn from(e: redb::$t) -> Self {
+                match e {
+                    redb::$t::Storage(s) => s.into(),
+                    other => StorageError::Db(other.to_string()),
+                }
             }
         }
     )*};
 }
-impl_from_redb!(
-    redb::Error,
-    redb::DatabaseError,
-    redb::TransactionError,
-    redb::TableError,
-    redb::StorageError,
-    redb::CommitError
-);
+impl_from_redb!(DatabaseError, TransactionError, TableError, CommitError);
+
+impl From<redb::Error> for StorageError {
+    fn from(e: redb::Error) -> Self {
+        match e {
+            redb::Error::Io(io) => StorageError::Io(io),
+            other => StorageError::Db(other.to_string()),
+        }
+    }
+}
 
 /// An entry ready to append: already validated by the caller.
 #[derive(Debug, Clone)]
@@ -80,41 +122,138 @@ impl Placement {
     }
 }
 
+/// The open database file.
+enum Handle {
+    Writable(Database),
+    ReadOnly(ReadOnlyDatabase),
+    /// A reopen after an I/O failure did not succeed.
+    Closed,
+}
+
 /// The log's database.
 pub struct Store {
-    db: Database,
+    path: PathBuf,
+    handle: RwLock<Handle>,
+    /// Why the store is read-only, when it is.
+    read_only: RwLock<Option<String>>,
 }
 
 impl Store {
-    /// Opens (or creates) the database file.
+    /// Opens (or creates) the database file for reading and writing. A file
+    /// the process may not write (permissions, a read-only file system) is
+    /// opened read-only instead: the log keeps serving what it has.
     pub fn open(path: &Path) -> Result<Store, StorageError> {
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(path)?;
-        let txn = db.begin_write()?;
-        {
-            txn.open_table(HASHES)?;
-            txn.open_table(ENTRIES)?;
-            txn.open_table(LEAVES)?;
-            txn.open_multimap_table(SUBJECTS)?;
-            txn.open_table(META)?;
+        match open_writable(path) {
+            Ok(db) => Ok(Store::with(path, Handle::Writable(db), None)),
+            Err(StorageError::Io(e)) if is_not_writable(&e) => {
+                let reason = format!("{} is not writable ({e})", path.display());
+                tracing::warn!("{reason}; serving read-only");
+                Store::open_read_only_because(path, reason)
+            }
+            Err(e) => Err(e),
         }
-        txn.commit()?;
-        Ok(Store { db })
+    }
+
+    /// Opens an existing database file read-only.
+    pub fn open_read_only(path: &Path) -> Result<Store, StorageError> {
+        Store::open_read_only_because(path, "started with --read-only".into())
+    }
+
+    fn open_read_only_because(path: &Path, reason: String) -> Result<Store, StorageError> {
+        let db = open_read_only(path)?;
+        Ok(Store::with(path, Handle::ReadOnly(db), Some(reason)))
+    }
+
+    fn with(path: &Path, handle: Handle, read_only: Option<String>) -> Store {
+        Store {
+            path: path.to_path_buf(),
+            handle: RwLock::new(handle),
+            read_only: RwLock::new(read_only),
+        }
+    }
+
+    /// Why appends are refused, if they are.
+    pub fn read_only_reason(&self) -> Option<String> {
+        self.read_only
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The directory holding the database file.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
+    fn handle(&self) -> RwLockReadGuard<'_, Handle> {
+        // A poisoned lock only means a panic elsewhere; the handle is still whole.
+        self.handle.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn begin_write(&self) -> Result<redb::WriteTransaction, StorageError> {
+        match &*self.handle() {
+            Handle::Writable(db) => Ok(db.begin_write()?),
+            Handle::ReadOnly(_) => Err(StorageError::ReadOnly(
+                self.read_only_reason().unwrap_or_default(),
+            )),
+            Handle::Closed => Err(StorageError::Closed),
+        }
     }
 
     /// A consistent read-only view.
     pub fn snapshot(&self) -> Result<Snapshot, StorageError> {
-        Ok(Snapshot {
-            txn: self.db.begin_read()?,
-        })
+        let txn = match &*self.handle() {
+            Handle::Writable(db) => db.begin_read()?,
+            Handle::ReadOnly(db) => db.begin_read()?,
+            Handle::Closed => return Err(StorageError::Closed),
+        };
+        Ok(Snapshot { txn })
+    }
+
+    /// Replaces the database handle after a failed write: redb refuses every
+    /// further I/O on a handle that saw one fail. Opening the file again rolls
+    /// it back to the last committed transaction; if that needs a write the
+    /// disk cannot take, the store stays closed and reads fail until restart.
+    pub fn reopen(&self) -> Result<(), StorageError> {
+        let mut handle = self.handle.write().unwrap_or_else(|e| e.into_inner());
+        // Dropping the old handle releases the file lock once the last read
+        // transaction on it ends.
+        *handle = Handle::Closed;
+        let mut last = StorageError::Closed;
+        for _ in 0..100 {
+            match open_writable(&self.path) {
+                Ok(db) => {
+                    *handle = Handle::Writable(db);
+                    return Ok(());
+                }
+                Err(StorageError::Db(e)) if e.contains("already open") => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => {
+                    last = e;
+                    break;
+                }
+            }
+        }
+        match open_read_only(&self.path) {
+            Ok(db) => {
+                *handle = Handle::ReadOnly(db);
+                *self.read_only.write().unwrap_or_else(|e| e.into_inner()) =
+                    Some(format!("reopened read-only after a failed write: {last}"));
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!("reopening {}: {last}; read-only: {e}", self.path.display());
+                Err(last)
+            }
+        }
     }
 
     /// Appends a batch in one durable transaction. Entries already in the log
     /// (or repeated within the batch) keep their first index. Returns the
     /// placements in input order, the new tree size and its root.
     pub fn append(&self, batch: &[NewEntry]) -> Result<(Vec<Placement>, u64, Hash), StorageError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         let result;
         {
             let mut hashes = txn.open_table(HASHES)?;
@@ -171,11 +310,48 @@ impl Store {
     /// (A variant that let it ride on the next batch's fsync measured slower
     /// ingest: redb cannot reuse pages freed by non-durable commits.)
     pub fn set_checkpoint(&self, note: &[u8]) -> Result<(), StorageError> {
-        let txn = self.db.begin_write()?;
+        let txn = self.begin_write()?;
         txn.open_table(META)?.insert(META_CHECKPOINT, note)?;
         txn.commit()?;
         Ok(())
     }
+}
+
+fn open_writable(path: &Path) -> Result<Database, StorageError> {
+    let db = Database::builder()
+        .set_cache_size(CACHE_BYTES)
+        .create(path)?;
+    let txn = db.begin_write()?;
+    {
+        txn.open_table(HASHES)?;
+        txn.open_table(ENTRIES)?;
+        txn.open_table(LEAVES)?;
+        txn.open_multimap_table(SUBJECTS)?;
+        txn.open_table(META)?;
+    }
+    txn.commit()?;
+    Ok(db)
+}
+
+fn open_read_only(path: &Path) -> Result<ReadOnlyDatabase, StorageError> {
+    match Database::builder()
+        .set_cache_size(CACHE_BYTES)
+        .open_read_only(path)
+    {
+        Ok(db) => Ok(db),
+        Err(redb::DatabaseError::RepairAborted) => Err(StorageError::ReadOnly(format!(
+            "{} needs recovery after an unclean stop, which needs a writable file",
+            path.display()
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn is_not_writable(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem
+    )
 }
 
 fn read_size(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64, StorageError> {

@@ -34,9 +34,7 @@ impl HashReader for HttpTiles<'_> {
 }
 
 fn submit(server: &TestServer, bytes: &[u8]) -> Receipt {
-    let (status, body) = server.post_entry(bytes, "application/cbor");
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    serde_json::from_slice(&body).expect("receipt JSON")
+    server.submit(bytes)
 }
 
 #[test]

@@ -3,8 +3,10 @@
 #![allow(dead_code)]
 
 use reprolog_proto::entry::Entry;
+use reprolog_proto::merkle;
 use reprolog_proto::note::{Signer, Verifier};
 use reprolog_proto::statement::Statement;
+use reprolog_proto::wire::{InclusionProof, Receipt};
 use reprolog_proto::Hash;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -40,7 +42,18 @@ pub fn init(data: &Path) -> Verifier {
 impl TestServer {
     /// Starts `reprolog-server serve` on an ephemeral port and waits for it.
     pub fn start(data: &Path, key: &Verifier, extra: &[&str]) -> TestServer {
-        let mut child = Command::new(BIN)
+        TestServer::start_via(Command::new(BIN), data, key, extra)
+    }
+
+    /// Like `start`, with `command` running the server binary: a wrapper
+    /// that sets resource limits, or a command set to run as another user.
+    pub fn start_via(
+        mut command: Command,
+        data: &Path,
+        key: &Verifier,
+        extra: &[&str],
+    ) -> TestServer {
+        let mut child = command
             .args([
                 "serve",
                 "--listen",
@@ -96,6 +109,24 @@ impl TestServer {
         assert_eq!(status, 200);
         reprolog_proto::checkpoint::Checkpoint::open(&body, ORIGIN, &self.key)
             .expect("checkpoint verifies")
+    }
+
+    /// Submits an entry that must be accepted; returns its receipt.
+    pub fn submit(&self, bytes: &[u8]) -> Receipt {
+        let (status, body) = self.post_entry(bytes, "application/cbor");
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        serde_json::from_slice(&body).expect("receipt JSON")
+    }
+
+    /// Asserts that `bytes` is entry `index` of the tree the server now serves,
+    /// by an inclusion proof against its verified checkpoint.
+    pub fn assert_included(&self, index: u64, bytes: &[u8]) {
+        let cp = self.checkpoint();
+        let (status, body) = self.get(&format!("/proof/inclusion?index={index}&size={}", cp.size));
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let p: InclusionProof = serde_json::from_slice(&body).expect("proof JSON");
+        merkle::verify_inclusion(index, cp.size, &Hash::leaf(bytes), &p.proof, &cp.root)
+            .expect("inclusion proof verifies");
     }
 
     pub fn post_entry(&self, body: &[u8], content_type: &str) -> (u16, Vec<u8>) {
