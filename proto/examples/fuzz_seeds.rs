@@ -1,0 +1,82 @@
+//! Writes the small seed corpus of the fuzz targets (fuzz/corpus/<target>/):
+//! one valid input of each format, so the fuzzers start from the real shape.
+//!
+//! Run: `cargo run -p reprolog-proto --example fuzz_seeds -- fuzz/corpus`
+//! (scripts/fuzz.sh does; the buildinfo seeds come from a Go binary there).
+
+use reprolog_proto::checkpoint::Checkpoint;
+use reprolog_proto::entry::Entry;
+use reprolog_proto::merkle::{self, Appender};
+use reprolog_proto::note::Signer;
+use reprolog_proto::statement::Statement;
+use reprolog_proto::tile;
+use reprolog_proto::Hash;
+use std::path::Path;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let out = std::env::args()
+        .nth(1)
+        .ok_or("usage: fuzz_seeds CORPUS_DIR")?;
+    let out = Path::new(&out);
+    let write = |target: &str, name: &str, bytes: &[u8]| -> std::io::Result<()> {
+        let dir = out.join(target);
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join(name), bytes)
+    };
+
+    // Fixed seeds, so the corpus is the same on every run.
+    let log = Signer::from_seed("fuzz.example/log", &[7; 32])?;
+    let rebuilder = Signer::from_seed("rebuilder.example", &[9; 32])?;
+
+    let subject = Hash::of(b"a go binary");
+    let st = Statement::minimal("gofmt", subject, subject, rebuilder.name());
+    write("entry", "match", &Entry::sign(&st, &rebuilder).to_cbor())?;
+    let st = Statement::minimal("vet", subject, Hash::of(b"other"), rebuilder.name());
+    write("entry", "mismatch", &Entry::sign(&st, &rebuilder).to_cbor())?;
+
+    let cp = Checkpoint {
+        origin: log.name().to_string(),
+        size: 1234,
+        root: Hash::of(b"root"),
+        extensions: vec!["ext line".into()],
+    };
+    write("note_checkpoint", "signed", cp.sign(&log)?.as_bytes())?;
+    write("note_checkpoint", "text", cp.to_text().as_bytes())?;
+
+    let policy = format!(
+        "# trust policy\nlog {} http://127.0.0.1:8080\nrebuilder alpha {}\nrebuilder beta {}\ngroup builders 2 alpha beta\nquorum builders\n",
+        log.verifier().to_key_text(),
+        rebuilder.verifier().to_key_text(),
+        Signer::from_seed("beta", &[3; 32])?.verifier().to_key_text(),
+    );
+    write("policy", "two-of-two", policy.as_bytes())?;
+
+    for (name, path) in [
+        ("full", "tile/0/x001/x234/067"),
+        ("partial", "tile/2/000.p/17"),
+        ("entries", "tile/entries/005.p/255"),
+    ] {
+        write("tile_path", name, path.as_bytes())?;
+    }
+    let bundle = tile::encode_bundle(&[b"one".as_slice(), b"two".as_slice()])?;
+    write("tile_path", "bundle", &bundle)?;
+
+    // Proof seeds: size byte, index bytes, then the real proof's hashes.
+    let empty: Vec<Hash> = Vec::new();
+    let mut app = Appender::new(&empty, 0);
+    for i in 0..13u64 {
+        app.push(Hash::leaf(&i.to_be_bytes()))?;
+    }
+    let hashes = app.new_hashes().to_vec();
+    let mut inclusion = vec![12, 5, 5];
+    for h in merkle::inclusion_proof(5, 13, &hashes)? {
+        inclusion.extend_from_slice(&h.0);
+    }
+    write("proofs", "inclusion", &inclusion)?;
+    let mut consistency = vec![12, 7, 7];
+    for h in merkle::consistency_proof(7, 13, &hashes)? {
+        consistency.extend_from_slice(&h.0);
+    }
+    write("proofs", "consistency", &consistency)?;
+    Ok(())
+}
