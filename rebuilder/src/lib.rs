@@ -4,6 +4,7 @@
 //! - [`buildinfo`]: Go build info from ELF / PE / Mach-O, like `go version -m`.
 //! - [`plan`]: build info → toolchain, source, flags, environment.
 //! - [`toolchain`]: the GOROOT store and the toolchain digest.
+//! - [`gover`]: Go version order; go.mod lines asking for a newer Go.
 //! - [`build`]: hermetic `go` invocations.
 //! - [`infer`]: -ldflags that Go did not record.
 //! - [`diagnose`]: why a rebuild differs.
@@ -15,6 +16,7 @@ pub mod buildinfo;
 pub mod diagnose;
 pub mod download;
 pub mod goquote;
+pub mod gover;
 pub mod infer;
 pub mod logclient;
 pub mod node;

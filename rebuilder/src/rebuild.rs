@@ -5,6 +5,7 @@
 use crate::build::{self, go_command, BuildError, Limits, ModuleConfig, Scratch};
 use crate::buildinfo::{BuildInfo, BuildInfoError};
 use crate::diagnose::{self, Diagnosis};
+use crate::gover;
 use crate::infer::{ldflags_candidates, LdflagsCandidate, LinkTraits};
 use crate::plan::{BuildPlan, PlanError, Source};
 use crate::toolchain::{DigestCache, Toolchain, ToolchainError, ToolchainStore};
@@ -42,6 +43,12 @@ pub enum RebuildError {
     },
     #[error("no go.mod for module {module} in {source_dir}")]
     NoModuleRoot { module: String, source_dir: String },
+    #[error("go.mod of {module} at the recorded revision says `{line}`, newer than the binary's {toolchain}: Go would switch toolchains to build it, which a rebuild never does")]
+    GoModNeedsNewerGo {
+        module: String,
+        line: String,
+        toolchain: String,
+    },
     #[error("the build produced no binary at {0}")]
     NoOutput(PathBuf),
 }
@@ -436,6 +443,20 @@ fn prepare_source(
                     module: module.clone(),
                     source_dir: source.display().to_string(),
                 })?;
+            let go_mod = module_root.join("go.mod");
+            let newer = gover::newer_requirement(&go_mod, &plan.go_version).map_err(|e| {
+                RebuildError::Read {
+                    path: go_mod.clone(),
+                    source: e,
+                }
+            })?;
+            if let Some(line) = newer {
+                return Err(RebuildError::GoModNeedsNewerGo {
+                    module: module.clone(),
+                    line,
+                    toolchain: plan.go_version.clone(),
+                });
+            }
             let rel = plan
                 .path
                 .strip_prefix(module.as_str())

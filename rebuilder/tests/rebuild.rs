@@ -152,6 +152,37 @@ fn git_checkout_with_vcs_stamping_reproduces() {
 }
 
 #[test]
+fn a_go_mod_asking_for_a_newer_toolchain_is_refused() {
+    // Built with Go 1.22.10 and GOTOOLCHAIN=local, although go.mod asks for
+    // 1.27.3: a rebuild would have to switch toolchains, so it refuses.
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("app");
+    let go_mod = "module example.com/app\n\ngo 1.22\n\ntoolchain go1.27.3\n";
+    git_repo(&repo, &[("go.mod", go_mod), ("main.go", APP_GO)]);
+    go(
+        "1.22.10",
+        &repo,
+        &["build", "-trimpath", "-o", "../app-bin", "."],
+        &[],
+    );
+    let err = rebuild(
+        &dir.path().join("app-bin"),
+        &rebuild_config(None, Some(&repo)),
+        &mut quiet,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, RebuildError::GoModNeedsNewerGo { ref line, .. } if line == "toolchain go1.27.3"),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("newer than the binary's go1.22.10"),
+        "{err}"
+    );
+}
+
+#[test]
 fn source_that_differs_from_its_revision_is_a_mismatch() {
     // A gitignored file is compiled in, yet vcs.modified stays false: the binary
     // claims a revision whose source does not produce it.
