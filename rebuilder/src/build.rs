@@ -51,11 +51,17 @@ pub struct Scratch {
 impl Scratch {
     /// Creates the scratch layout under `root`.
     pub fn create(root: &Path) -> Result<Scratch, BuildError> {
-        for sub in ["home", "tmp", "gopath", "out", "work"] {
+        for sub in ["home/.config/go/telemetry", "tmp", "gopath", "out", "work"] {
             let p = root.join(sub);
             std::fs::create_dir_all(&p)
                 .map_err(|source| BuildError::Scratch { path: p, source })?;
         }
+        // Go telemetry off (what `go telemetry off` writes): a fresh HOME
+        // would otherwise have every build set up counters and start the
+        // upload helper process. Neither affects the output.
+        let mode = root.join("home/.config/go/telemetry/mode");
+        std::fs::write(&mode, "off")
+            .map_err(|source| BuildError::Scratch { path: mode, source })?;
         Ok(Scratch {
             root: root.to_path_buf(),
         })
