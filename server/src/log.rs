@@ -16,7 +16,7 @@ use reprolog_proto::merkle;
 use reprolog_proto::note::Signer;
 use reprolog_proto::Hash;
 use std::path::Path;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 /// Why the log could not open or append.
 #[derive(Debug, thiserror::Error)]
@@ -62,8 +62,6 @@ pub struct Log {
     store: Store,
     signer: Signer,
     min_free_bytes: u64,
-    /// The newest checkpoint when it is not yet stored (see `save_checkpoint`).
-    unsaved: Mutex<Option<Arc<SignedCheckpoint>>>,
     latest: RwLock<Arc<SignedCheckpoint>>,
 }
 
@@ -118,7 +116,6 @@ impl Log {
             store,
             signer,
             min_free_bytes: options.min_free_bytes,
-            unsaved: Mutex::new(None),
             latest: RwLock::new(Arc::new(signed)),
         })
     }
@@ -142,9 +139,8 @@ impl Log {
             .clone()
     }
 
-    /// Appends a batch durably, then signs the checkpoint covering it, which
-    /// becomes visible only then; it is stored with the next batch or by
-    /// `save_checkpoint`.
+    /// Appends a batch durably, then signs and stores the checkpoint covering it.
+    /// Only after both does the new checkpoint become visible.
     ///
     /// Refused while the disk is below its reserve. After a storage failure the
     /// store is reopened, so reads continue from the last committed state.
@@ -161,31 +157,13 @@ impl Log {
     }
 
     fn append_and_sign(&self, batch: &[NewEntry]) -> Result<Vec<Placement>, LogError> {
-        let mut unsaved = self.unsaved.lock().unwrap_or_else(|e| e.into_inner());
-        let (placements, size, root) = self
-            .store
-            .append(batch, unsaved.as_ref().map(|s| s.note.as_bytes()))?;
-        *unsaved = None;
+        let (placements, size, root) = self.store.append(batch)?;
         if size != self.latest().checkpoint.size {
-            let signed = Arc::new(sign(&self.signer, size, root)?);
-            *self.latest.write().unwrap_or_else(|e| e.into_inner()) = signed.clone();
-            *unsaved = Some(signed);
+            let signed = sign(&self.signer, size, root)?;
+            self.store.set_checkpoint(signed.note.as_bytes())?;
+            *self.latest.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(signed);
         }
         Ok(placements)
-    }
-
-    /// Stores the newest checkpoint if only memory holds it. The sequencer
-    /// calls this when no batch follows; under load each checkpoint rides in
-    /// the next batch's transaction instead, so a batch costs one durable
-    /// commit. A checkpoint lost in a crash is re-signed on start from the
-    /// same durable entries (Ed25519 is deterministic: the same note).
-    pub fn save_checkpoint(&self) -> Result<(), LogError> {
-        let mut unsaved = self.unsaved.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(signed) = unsaved.as_ref() {
-            self.store.set_checkpoint(signed.note.as_bytes())?;
-            *unsaved = None;
-        }
-        Ok(())
     }
 
     fn check_free_space(&self) -> Result<(), LogError> {

@@ -2,9 +2,8 @@
 //!
 //! Submissions wait in a bounded pool (an mpsc channel). One task takes up to
 //! `max_batch` of them, lingering while more keep arriving but never longer than
-//! `max_wait` after the first, commits the batch (on a blocking thread), signs
-//! its checkpoint, then answers each waiter. The checkpoint is stored with the
-//! next batch, or on its own when no batch is waiting.
+//! `max_wait` after the first, commits the batch and its checkpoint (on a
+//! blocking thread), then answers each waiter.
 //! While one batch commits the next one fills, so throughput grows with load.
 //! When every handle is dropped the task drains what is queued and stops.
 
@@ -149,22 +148,8 @@ async fn run(
             }
         }
         commit(&log, &metrics, batch).await;
-        if rx.is_empty() {
-            save_checkpoint(&log).await;
-        }
     }
-    save_checkpoint(&log).await;
     tracing::info!("sequencer drained and stopped");
-}
-
-/// Stores the newest checkpoint when no batch is waiting to carry it.
-async fn save_checkpoint(log: &Arc<Log>) {
-    let log = log.clone();
-    match tokio::task::spawn_blocking(move || log.save_checkpoint()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!("storing the checkpoint: {e}; the next batch carries it"),
-        Err(e) => tracing::error!("checkpoint task failed: {e}"),
-    }
 }
 
 async fn commit(log: &Arc<Log>, metrics: &Arc<Metrics>, batch: Vec<(NewEntry, Reply)>) {
