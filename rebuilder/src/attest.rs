@@ -228,7 +228,7 @@ pub fn target_from_statement(st: &Statement) -> Result<Target, FromStatementErro
             .subject
             .first()
             .map_or_else(|| "binary".into(), |s| s.name.clone()),
-        subject,
+        subject: crate::rebuild::Digest::known(subject),
         info,
         original: None,
         ldflags_hint,

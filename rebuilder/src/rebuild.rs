@@ -13,6 +13,7 @@ use reprolog_proto::Hash;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 /// Why a rebuild could not be carried out (as opposed to: it ran and differed).
 #[derive(Debug, thiserror::Error)]
@@ -112,9 +113,9 @@ pub struct RebuildReport {
 #[derive(Debug, Clone)]
 pub struct Target {
     pub file_name: String,
-    pub subject: Hash,
+    pub subject: Digest,
     pub info: BuildInfo,
-    pub original: Option<Vec<u8>>,
+    pub original: Option<Arc<Vec<u8>>>,
     /// An -ldflags value another rebuilder inferred, tried first.
     pub ldflags_hint: Option<String>,
 }
@@ -131,13 +132,65 @@ impl Target {
             || "binary".to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
+        let original = Arc::new(original);
         Ok(Target {
             file_name,
-            subject: Hash::of(&original),
+            subject: Digest::compute(original.clone()),
             info,
             original: Some(original),
             ldflags_hint: None,
         })
+    }
+}
+
+/// A binary's SHA-256, known or still being computed on another thread: a
+/// rebuild needs it only to compare and report, so hashing the original runs
+/// while the toolchain builds.
+#[derive(Clone)]
+pub struct Digest(Arc<Mutex<DigestState>>);
+
+enum DigestState {
+    Known(Hash),
+    Hashing(std::thread::JoinHandle<Hash>, Arc<Vec<u8>>),
+    /// Only while `get` swaps a finished thread for its result.
+    Taken,
+}
+
+impl Digest {
+    /// A digest already known.
+    pub fn known(hash: Hash) -> Digest {
+        Digest(Arc::new(Mutex::new(DigestState::Known(hash))))
+    }
+
+    /// Starts hashing `bytes` on another thread.
+    pub fn compute(bytes: Arc<Vec<u8>>) -> Digest {
+        let for_thread = bytes.clone();
+        let handle = std::thread::spawn(move || Hash::of(&for_thread));
+        Digest(Arc::new(Mutex::new(DigestState::Hashing(handle, bytes))))
+    }
+
+    /// The digest, waiting for the hashing thread if it is still running.
+    pub fn get(&self) -> Hash {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let hash = match std::mem::replace(&mut *state, DigestState::Taken) {
+            DigestState::Known(h) => h,
+            // Hashing cannot panic; if the thread died anyway, hash here.
+            DigestState::Hashing(handle, bytes) => {
+                handle.join().unwrap_or_else(|_| Hash::of(&bytes))
+            }
+            DigestState::Taken => unreachable!("the lock is held while taken"),
+        };
+        *state = DigestState::Known(hash);
+        hash
+    }
+}
+
+impl std::fmt::Debug for Digest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &*self.0.lock().unwrap_or_else(|e| e.into_inner()) {
+            DigestState::Known(h) => write!(f, "Digest({h})"),
+            _ => f.write_str("Digest(computing)"),
+        }
     }
 }
 
@@ -186,7 +239,7 @@ pub fn rebuild_target(
     let best = winner.as_ref().map_or(0, |(i, _)| *i);
     Ok(RebuildReport {
         file_name: target.file_name.clone(),
-        subject: target.subject,
+        subject: target.subject.get(),
         rebuilt: attempts[best].sha256,
         reproduced: winner.is_some(),
         inferred: winner.and_then(|(_, c)| (!c.reason.is_empty()).then_some(c)),
@@ -217,7 +270,7 @@ fn run_attempts(
     progress: &mut dyn FnMut(&str),
 ) -> Result<AttemptsOutcome, RebuildError> {
     let prepared = prepare_source(plan, toolchain, scratch, config, progress)?;
-    let traits = target.original.as_deref().and_then(LinkTraits::of);
+    let traits = target.original.as_deref().and_then(|o| LinkTraits::of(o));
     let mut candidates = ldflags_candidates(
         plan.ldflags.as_deref(),
         plan.trimpath,
@@ -260,25 +313,22 @@ fn run_attempts(
         })?;
         // Comparing bytes is cheaper than hashing them; equal bytes have the
         // subject's digest.
+        let subject = target.subject.get();
         let digest = match &target.original {
-            Some(original) if *original == bytes => target.subject,
+            Some(original) if **original == bytes => subject,
             _ => Hash::of(&bytes),
         };
         progress(&format!(
             "  sha256 {digest} in {:.1}s{}",
             took.as_secs_f64(),
-            if digest == target.subject {
-                ": identical"
-            } else {
-                ""
-            }
+            if digest == subject { ": identical" } else { "" }
         ));
         attempts.push(Attempt {
             ldflags: candidate.ldflags.clone(),
             sha256: digest,
             seconds: took.as_secs_f64(),
         });
-        if digest == target.subject {
+        if digest == subject {
             return Ok((attempts, prepared.extra_env, Some((k, candidate)), None));
         }
         // Inferred -ldflags only change the link; if the build info already
