@@ -51,6 +51,10 @@ pub enum StorageError {
     /// The store is open read-only; the reason says why.
     #[error("read-only: {0}")]
     ReadOnly(String),
+    /// Another handle (in this process, until its last reader ends) still
+    /// holds the file.
+    #[error("database file is already open")]
+    AlreadyOpen,
     /// No usable database handle after a failed reopen.
     #[error("database closed after an i/o failure")]
     Closed,
@@ -226,7 +230,7 @@ impl Store {
                     *handle = Handle::Writable(db);
                     return Ok(());
                 }
-                Err(StorageError::Db(e)) if e.contains("already open") => {
+                Err(StorageError::AlreadyOpen) => {
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 Err(e) => {
@@ -318,9 +322,11 @@ impl Store {
 }
 
 fn open_writable(path: &Path) -> Result<Database, StorageError> {
-    let db = Database::builder()
-        .set_cache_size(CACHE_BYTES)
-        .create(path)?;
+    let db = match Database::builder().set_cache_size(CACHE_BYTES).create(path) {
+        Ok(db) => db,
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(StorageError::AlreadyOpen),
+        Err(e) => return Err(e.into()),
+    };
     let txn = db.begin_write()?;
     {
         txn.open_table(HASHES)?;
