@@ -493,6 +493,9 @@ fn prepare_source(
             let checkout = scratch.root.join("src");
             progress(&format!("cloning {} at {revision}", source.display()));
             git_checkout(source, &checkout, revision, scratch)?;
+            for note in working_tree_notes(source, revision, scratch) {
+                progress(&note);
+            }
             let module_root =
                 find_module_root(&checkout, module).ok_or_else(|| RebuildError::NoModuleRoot {
                     module: module.clone(),
@@ -602,6 +605,41 @@ fn git(scratch: &Scratch) -> Command {
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_TERMINAL_PROMPT", "0");
     cmd
+}
+
+/// What differs between `--source`'s working tree and the recorded revision.
+/// The build uses a clone at the revision, so neither HEAD nor local edits
+/// reach it; saying so keeps a user from thinking their edits were tested.
+/// A source that is not a working tree (a bare repository) has nothing to say.
+fn working_tree_notes(source: &Path, revision: &str, scratch: &Scratch) -> Vec<String> {
+    let git_out = |args: &[&str]| {
+        let mut cmd = git(scratch);
+        cmd.arg("--no-optional-locks")
+            .arg("-C")
+            .arg(source)
+            .args(args);
+        build::run(cmd, "git", Limits::default())
+            .ok()
+            .map(|(out, _)| String::from_utf8_lossy(&out).trim().to_string())
+    };
+    let mut notes = Vec::new();
+    if let Some(head) = git_out(&["rev-parse", "HEAD"]) {
+        if head != revision {
+            notes.push(format!(
+                "note: {} is at {head}, not the recorded revision; building the recorded revision from its history",
+                source.display()
+            ));
+        }
+    }
+    if let Some(status) = git_out(&["status", "--porcelain", "--untracked-files=no"]) {
+        if !status.is_empty() {
+            notes.push(format!(
+                "note: {} has uncommitted changes; they are not part of this rebuild",
+                source.display()
+            ));
+        }
+    }
+    notes
 }
 
 fn git_checkout(

@@ -136,6 +136,27 @@ fn git_checkout_with_vcs_stamping_reproduces() {
         matches!(r.plan.source, reprolog_rebuilder::plan::Source::Vcs { ref revision, .. } if *revision == rev)
     );
 
+    // Moving HEAD and editing the tree changes nothing: the recorded revision
+    // is built from history, and the user is told so.
+    std::fs::write(
+        repo.join("cmd/app/main.go"),
+        "package main\nfunc main() {}\n",
+    )
+    .unwrap();
+    git(&repo, &["commit", "-q", "-am", "later work"]);
+    std::fs::write(repo.join("go.mod"), "module example.com/app\n\ngo 1.27\n").unwrap();
+    let mut lines = Vec::new();
+    let r = rebuild(
+        &original,
+        &rebuild_config(None, Some(&repo)),
+        &mut |l: &str| lines.push(l.to_string()),
+    )
+    .unwrap();
+    assert!(r.reproduced, "{:?}", r.diagnosis);
+    let said = lines.join("\n");
+    assert!(said.contains("not the recorded revision"), "{said}");
+    assert!(said.contains("has uncommitted changes"), "{said}");
+
     // Without the repository, or with one lacking the revision: refused, clearly.
     let err = rebuild(&original, &rebuild_config(None, None), &mut quiet).unwrap_err();
     assert!(matches!(err, RebuildError::NeedSource { .. }), "{err}");
