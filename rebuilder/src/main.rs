@@ -100,6 +100,10 @@ struct RebuildOpts {
     /// A git repository with the source of VCS-stamped binaries.
     #[arg(long)]
     source: Option<PathBuf>,
+    /// Build the recorded revision from --source's history even when its HEAD
+    /// is elsewhere or its tracked files have local changes (refused otherwise).
+    #[arg(long)]
+    from_history: bool,
     /// GOPROXY for module downloads (file:// URLs work offline).
     #[arg(long)]
     goproxy: Option<String>,
@@ -157,6 +161,7 @@ impl RebuildOpts {
                 gonosumdb: None,
             },
             source: self.source,
+            source_from_history: self.from_history,
             user_ldflags: self.ldflags,
             keep_scratch: self.keep_scratch,
             download: self

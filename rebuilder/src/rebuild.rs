@@ -42,6 +42,14 @@ pub enum RebuildError {
         revision: String,
         source_dir: String,
     },
+    #[error("{source_dir} is at {head}, not the recorded revision {revision}: check that revision out, or pass --from-history to build it from the repository's history")]
+    SourceNotAtRevision {
+        source_dir: String,
+        head: String,
+        revision: String,
+    },
+    #[error("{source_dir} has uncommitted changes to tracked files: commit or stash them, or pass --from-history to build the recorded revision from the repository's history")]
+    SourceDirty { source_dir: String },
     #[error("no go.mod for module {module} in {source_dir}")]
     NoModuleRoot { module: String, source_dir: String },
     #[error("go.mod of {module} at the recorded revision says `{line}`, newer than the binary's {toolchain}: Go would switch toolchains to build it, which a rebuild never does")]
@@ -67,6 +75,11 @@ pub struct RebuildConfig {
     pub modules: ModuleConfig,
     /// A local git repository holding the source of VCS-stamped binaries.
     pub source: Option<PathBuf>,
+    /// Build the recorded revision from `source`'s history even when its HEAD
+    /// is elsewhere or its tree has local changes. Off, such a `source` is
+    /// refused: the user meant to check *that* tree, and it is not the one the
+    /// binary claims.
+    pub source_from_history: bool,
     /// An -ldflags value to try first when Go did not record one.
     pub user_ldflags: Option<String>,
     /// Keep scratch directories after the job (for debugging).
@@ -493,8 +506,13 @@ fn prepare_source(
             let checkout = scratch.root.join("src");
             progress(&format!("cloning {} at {revision}", source.display()));
             git_checkout(source, &checkout, revision, scratch)?;
-            for note in working_tree_notes(source, revision, scratch) {
-                progress(&note);
+            let state = WorkingTree::read(source, scratch);
+            if config.source_from_history {
+                for note in state.notes(source, revision) {
+                    progress(&note);
+                }
+            } else {
+                state.require_exact(source, revision)?;
             }
             let module_root =
                 find_module_root(&checkout, module).ok_or_else(|| RebuildError::NoModuleRoot {
@@ -611,35 +629,68 @@ fn git(scratch: &Scratch) -> Command {
 /// The build uses a clone at the revision, so neither HEAD nor local edits
 /// reach it; saying so keeps a user from thinking their edits were tested.
 /// A source that is not a working tree (a bare repository) has nothing to say.
-fn working_tree_notes(source: &Path, revision: &str, scratch: &Scratch) -> Vec<String> {
-    let git_out = |args: &[&str]| {
-        let mut cmd = git(scratch);
-        cmd.arg("--no-optional-locks")
-            .arg("-C")
-            .arg(source)
-            .args(args);
-        build::run(cmd, "git", Limits::default())
-            .ok()
-            .map(|(out, _)| String::from_utf8_lossy(&out).trim().to_string())
-    };
-    let mut notes = Vec::new();
-    if let Some(head) = git_out(&["rev-parse", "HEAD"]) {
-        if head != revision {
+/// What the user's `--source` working tree looks like, apart from its history.
+/// Read with `git` from the scratch environment; a field is `None` when git
+/// cannot say (a bare repository has no working tree to be dirty).
+struct WorkingTree {
+    head: Option<String>,
+    dirty: bool,
+}
+
+impl WorkingTree {
+    fn read(source: &Path, scratch: &Scratch) -> WorkingTree {
+        let git_out = |args: &[&str]| {
+            let mut cmd = git(scratch);
+            cmd.arg("--no-optional-locks")
+                .arg("-C")
+                .arg(source)
+                .args(args);
+            build::run(cmd, "git", Limits::default())
+                .ok()
+                .map(|(out, _)| String::from_utf8_lossy(&out).trim().to_string())
+        };
+        WorkingTree {
+            head: git_out(&["rev-parse", "HEAD"]),
+            // Untracked files are left out: build outputs and editor files are
+            // common, and like every local change they never reach the build,
+            // which works on a clone of the recorded revision.
+            dirty: git_out(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty()),
+        }
+    }
+
+    /// Refuses a tree whose HEAD is not `revision` or that has local changes:
+    /// a user who points at a checkout believes that tree is what gets checked.
+    fn require_exact(&self, source: &Path, revision: &str) -> Result<(), RebuildError> {
+        let source_dir = source.display().to_string();
+        match &self.head {
+            Some(head) if head != revision => Err(RebuildError::SourceNotAtRevision {
+                source_dir,
+                head: head.clone(),
+                revision: revision.to_string(),
+            }),
+            _ if self.dirty => Err(RebuildError::SourceDirty { source_dir }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The same facts as progress notes, for `--from-history` runs.
+    fn notes(&self, source: &Path, revision: &str) -> Vec<String> {
+        let mut notes = Vec::new();
+        if let Some(head) = self.head.as_ref().filter(|h| *h != revision) {
             notes.push(format!(
                 "note: {} is at {head}, not the recorded revision; building the recorded revision from its history",
                 source.display()
             ));
         }
-    }
-    if let Some(status) = git_out(&["status", "--porcelain", "--untracked-files=no"]) {
-        if !status.is_empty() {
+        if self.dirty {
             notes.push(format!(
                 "note: {} has uncommitted changes; they are not part of this rebuild",
                 source.display()
             ));
         }
+        notes
     }
-    notes
 }
 
 fn git_checkout(

@@ -136,22 +136,33 @@ fn git_checkout_with_vcs_stamping_reproduces() {
         matches!(r.plan.source, reprolog_rebuilder::plan::Source::Vcs { ref revision, .. } if *revision == rev)
     );
 
-    // Moving HEAD and editing the tree changes nothing: the recorded revision
-    // is built from history, and the user is told so.
+    // A tree with local changes is not the tree the binary claims: refused.
+    std::fs::write(repo.join("go.mod"), "module example.com/app\n\ngo 1.27\n").unwrap();
+    let err = rebuild(&original, &rebuild_config(None, Some(&repo)), &mut quiet).unwrap_err();
+    assert!(matches!(err, RebuildError::SourceDirty { .. }), "{err}");
+    assert!(err.to_string().contains("--from-history"), "{err}");
+
+    // So is a HEAD that moved on, named with both revisions.
     std::fs::write(
         repo.join("cmd/app/main.go"),
         "package main\nfunc main() {}\n",
     )
     .unwrap();
     git(&repo, &["commit", "-q", "-am", "later work"]);
-    std::fs::write(repo.join("go.mod"), "module example.com/app\n\ngo 1.27\n").unwrap();
+    let later = git(&repo, &["rev-parse", "HEAD"]);
+    let err = rebuild(&original, &rebuild_config(None, Some(&repo)), &mut quiet).unwrap_err();
+    assert!(
+        matches!(err, RebuildError::SourceNotAtRevision { ref head, ref revision, .. } if *head == later && *revision == rev),
+        "{err}"
+    );
+
+    // Asked to build from history, the recorded revision is cloned and built:
+    // local state never reaches the build, and the user is told about it.
+    std::fs::write(repo.join("go.mod"), "module example.com/app\n\ngo 1.26\n").unwrap();
+    let mut config = rebuild_config(None, Some(&repo));
+    config.source_from_history = true;
     let mut lines = Vec::new();
-    let r = rebuild(
-        &original,
-        &rebuild_config(None, Some(&repo)),
-        &mut |l: &str| lines.push(l.to_string()),
-    )
-    .unwrap();
+    let r = rebuild(&original, &config, &mut |l: &str| lines.push(l.to_string())).unwrap();
     assert!(r.reproduced, "{:?}", r.diagnosis);
     let said = lines.join("\n");
     assert!(said.contains("not the recorded revision"), "{said}");

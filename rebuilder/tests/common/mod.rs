@@ -170,6 +170,7 @@ pub fn rebuild_config(goproxy: Option<&Path>, source: Option<&Path>) -> RebuildC
             gonosumdb: None,
         },
         source: source.map(Path::to_path_buf),
+        source_from_history: false,
         user_ldflags: None,
         keep_scratch: false,
         download: None,
