@@ -625,13 +625,11 @@ fn git(scratch: &Scratch) -> Command {
     cmd
 }
 
-/// What differs between `--source`'s working tree and the recorded revision.
-/// The build uses a clone at the revision, so neither HEAD nor local edits
-/// reach it; saying so keeps a user from thinking their edits were tested.
-/// A source that is not a working tree (a bare repository) has nothing to say.
-/// What the user's `--source` working tree looks like, apart from its history.
-/// Read with `git` from the scratch environment; a field is `None` when git
-/// cannot say (a bare repository has no working tree to be dirty).
+/// The state of `--source`'s working tree: its HEAD and whether tracked files
+/// have local changes. The build uses a clone at the recorded revision, so
+/// neither reaches it; they matter because the user believes that tree is what
+/// gets checked. Read with `git` in the scratch environment; what git cannot
+/// say (a bare repository has no working tree) counts as nothing to report.
 struct WorkingTree {
     head: Option<String>,
     dirty: bool,
