@@ -9,6 +9,7 @@
 //! - [`tile`]: C2SP tlog-tiles coordinates, paths and entry bundles.
 //! - [`note`]: C2SP signed notes with Ed25519 keys.
 //! - [`checkpoint`]: C2SP tlog-checkpoint bodies.
+//! - [`display`]: text from log entries escaped and bounded for terminals and reports.
 //! - [`dsse`]: the DSSE envelope and its pre-authentication encoding.
 //! - [`statement`]: in-toto Statement v1 with the Go rebuild provenance predicate.
 //! - [`entry`]: the canonical CBOR log entry.
@@ -16,6 +17,7 @@
 //! - [`wire`]: the bodies of the log's HTTP API and their verification.
 
 pub mod checkpoint;
+pub mod display;
 pub mod dsse;
 pub mod entry;
 pub mod hash;

@@ -8,6 +8,7 @@
 //! between jobs, which is safe because Go keys it by every input.
 
 use crate::plan::BuildPlan;
+use crate::sandbox::{Mounts, Sandbox};
 use crate::toolchain::Toolchain;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,6 +22,72 @@ pub struct ModuleConfig {
     /// GOSUMDB; `off` when unset (a file:// proxy has no checksum database).
     pub gosumdb: Option<String>,
     pub gonosumdb: Option<String>,
+}
+
+impl ModuleConfig {
+    fn proxy_entries(&self) -> impl Iterator<Item = &str> {
+        self.goproxy
+            .as_deref()
+            .unwrap_or("off")
+            .split([',', '|'])
+            .map(str::trim)
+    }
+
+    /// Directories of `file://` GOPROXY entries: builds read them.
+    pub fn local_dirs(&self) -> Vec<PathBuf> {
+        self.proxy_entries()
+            .filter_map(|e| e.strip_prefix("file://"))
+            .map(PathBuf::from)
+            .collect()
+    }
+
+    /// Whether module downloads or checksum lookups reach the network
+    /// (a remote proxy, `direct`, or a checksum database).
+    pub fn is_remote(&self) -> bool {
+        let remote_proxy = self
+            .proxy_entries()
+            .any(|e| e == "direct" || e.starts_with("https://") || e.starts_with("http://"));
+        let sumdb = self
+            .gosumdb
+            .as_deref()
+            .is_some_and(|s| !s.is_empty() && s != "off");
+        remote_proxy || sumdb
+    }
+}
+
+/// What the commands of one job may see and change: the toolchain, the
+/// source repository and a local GOPROXY read-only; the scratch space and the
+/// shared GOCACHE writable; the network only for remote module sources.
+pub fn job_mounts(
+    toolchain: &Toolchain,
+    scratch: &Scratch,
+    gocache: &Path,
+    modules: &ModuleConfig,
+    source: Option<&Path>,
+) -> Mounts {
+    let mut read_only = vec![toolchain.goroot.clone()];
+    read_only.extend(source.map(Path::to_path_buf));
+    read_only.extend(modules.local_dirs());
+    Mounts {
+        read_only,
+        writable: vec![scratch.root.clone(), gocache.to_path_buf()],
+        network: modules.is_remote(),
+    }
+}
+
+/// How every command of one job runs: in its sandbox, within its limits.
+#[derive(Debug, Clone)]
+pub struct Confined {
+    pub sandbox: Sandbox,
+    pub mounts: Mounts,
+    pub limits: Limits,
+}
+
+impl Confined {
+    /// Runs `cmd` confined (see [`run`]).
+    pub fn run(&self, cmd: Command, what: &str) -> Result<(Vec<u8>, Duration), BuildError> {
+        run(self.sandbox.wrap(cmd, &self.mounts), what, self.limits)
+    }
 }
 
 /// Why a build could not run.

@@ -3,6 +3,8 @@
 //!
 //! - [`buildinfo`]: Go build info from ELF / PE / Mach-O, like `go version -m`.
 //! - [`plan`]: build info → toolchain, source, flags, environment.
+//! - [`flags`], [`modpath`]: recorded flags, paths and versions checked before use.
+//! - [`sandbox`]: every build confined with bubblewrap.
 //! - [`toolchain`]: the GOROOT store and the toolchain digest.
 //! - [`gover`]: Go version order; go.mod lines asking for a newer Go.
 //! - [`build`]: hermetic `go` invocations.
@@ -15,12 +17,15 @@ pub mod build;
 pub mod buildinfo;
 pub mod diagnose;
 pub mod download;
+pub mod flags;
 pub mod goquote;
 pub mod gover;
 pub mod infer;
 pub mod logclient;
+pub mod modpath;
 pub mod node;
 pub mod plan;
 pub mod rebuild;
 pub mod report;
+pub mod sandbox;
 pub mod toolchain;

@@ -9,6 +9,7 @@ use reprolog_rebuilder::logclient::LogClient;
 use reprolog_rebuilder::node;
 use reprolog_rebuilder::rebuild::{self, RebuildConfig};
 use reprolog_rebuilder::report;
+use reprolog_rebuilder::sandbox::SandboxMode;
 use reprolog_rebuilder::toolchain::ToolchainStore;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -131,6 +132,10 @@ struct RebuildOpts {
     /// Longest one build may run, in seconds.
     #[arg(long, default_value_t = 3600)]
     build_timeout_secs: u64,
+    /// Build without the bubblewrap sandbox (only where none can run: builds
+    /// then run with this user's rights on source and flags strangers wrote).
+    #[arg(long)]
+    no_sandbox: bool,
     /// Where official archives and their index live.
     #[arg(long, default_value = reprolog_rebuilder::download::DEFAULT_BASE)]
     download_base: String,
@@ -170,6 +175,11 @@ impl RebuildOpts {
             limits: reprolog_rebuilder::build::Limits {
                 timeout: Duration::from_secs(self.build_timeout_secs),
                 ..Default::default()
+            },
+            sandbox: if self.no_sandbox {
+                SandboxMode::Off
+            } else {
+                SandboxMode::Required
             },
         }
     }

@@ -4,6 +4,9 @@
 //! reason.
 
 use crate::buildinfo::{BuildInfo, Module, Setting};
+use crate::flags::{self, Tool};
+use crate::modpath;
+use reprolog_proto::display;
 use serde::Serialize;
 
 /// Why a binary cannot be rebuilt.
@@ -25,6 +28,18 @@ pub enum PlanError {
     },
     #[error("cannot tell where the source comes from: main module {0:?} has no version and no VCS revision")]
     UnknownSource(String),
+    /// An input that could make the build reach outside its scratch space, or
+    /// that no real build has (flags.rs, modpath.rs). Attacker text in `what`
+    /// and `why` is already escaped and bounded.
+    #[error("{what} refused: {why}")]
+    Refused { what: String, why: String },
+}
+
+impl PlanError {
+    fn refused(what: impl Into<String>) -> impl FnOnce(String) -> PlanError {
+        let what = what.into();
+        move |why| PlanError::Refused { what, why }
+    }
 }
 
 /// Where the source of the main package comes from.
@@ -73,10 +88,6 @@ pub struct BuildPlan {
 /// Settings that are environment variables of the build.
 const ENV_SETTINGS: &[&str] = &[
     "CGO_ENABLED",
-    "CGO_CFLAGS",
-    "CGO_CPPFLAGS",
-    "CGO_CXXFLAGS",
-    "CGO_LDFLAGS",
     "GOOS",
     "GOARCH",
     "GO386",
@@ -103,6 +114,7 @@ impl BuildPlan {
         if info.path.is_empty() {
             return Err(PlanError::NoPath);
         }
+        check_inputs(info)?;
         let mut flags = Vec::new();
         let mut env = Vec::new();
         let mut ldflags = None;
@@ -187,6 +199,112 @@ impl BuildPlan {
     }
 }
 
+/// Refuses build info that could make a rebuild reach outside its scratch
+/// space, before anything of it is used: the Go version (it names a toolchain
+/// directory), every module path, version and sum, and every build setting
+/// (tool flags are parsed and allow-listed, see [`flags`]).
+pub fn check_inputs(info: &BuildInfo) -> Result<(), PlanError> {
+    modpath::check_go_version(&info.go_version).map_err(PlanError::refused("Go version"))?;
+    modpath::check_path(&info.path).map_err(PlanError::refused("main package"))?;
+    let modules = info.main.iter().map(|m| ("main module", m));
+    for (role, m) in modules.chain(info.deps.iter().map(|m| ("dependency", m))) {
+        check_module(m, role)?;
+        if let Some(r) = &m.replace {
+            modpath::check_replacement(&r.path)
+                .and_then(|()| modpath::check_version(&r.version))
+                .and_then(|()| modpath::check_sum(&r.sum))
+                .map_err(PlanError::refused(format!(
+                    "replacement of {role} {}",
+                    shown(&m.path)
+                )))?;
+        }
+    }
+    for s in &info.settings {
+        check_setting(&s.key, &s.value).map_err(|why| PlanError::Refused {
+            what: format!("build setting {}={}", shown(&s.key), shown(&s.value)),
+            why,
+        })?;
+    }
+    Ok(())
+}
+
+fn check_module(m: &Module, role: &str) -> Result<(), PlanError> {
+    modpath::check_path(&m.path)
+        .and_then(|()| modpath::check_version(&m.version))
+        .and_then(|()| modpath::check_sum(&m.sum))
+        .map_err(PlanError::refused(role))
+}
+
+/// Checks an -ldflags value that was not recorded: given by the user or
+/// inferred by another rebuilder (`origin` says which).
+pub fn check_ldflags(value: &str, origin: &str) -> Result<(), PlanError> {
+    flags::check_tool_flags(Tool::Link, value).map_err(|why| PlanError::Refused {
+        what: format!("-ldflags={} ({origin})", shown(value)),
+        why,
+    })
+}
+
+/// Checks one recorded build setting; `Err` says why it is refused. Keys this
+/// function does not know are never used by a rebuild and pass.
+fn check_setting(key: &str, value: &str) -> Result<(), String> {
+    let one_of = |allowed: &[&str]| {
+        if allowed.contains(&value) {
+            Ok(())
+        } else {
+            Err(format!("expected one of {}", allowed.join(", ")))
+        }
+    };
+    let charset = |max: usize, extra: &str| {
+        let ok = value.len() <= max
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || extra.contains(c));
+        ok.then_some(())
+            .ok_or_else(|| "contains characters no such setting has".to_string())
+    };
+    match key {
+        "-gcflags" => flags::check_tool_flags(Tool::Compile, value),
+        "-asmflags" => flags::check_tool_flags(Tool::Asm, value),
+        "-ldflags" => flags::check_tool_flags(Tool::Link, value),
+        "-tags" => flags::check_tags(value),
+        "-buildmode" => one_of(&["exe", "pie", "default"]),
+        "-compiler" => one_of(&["gc", "gccgo"]),
+        "-covermode" => one_of(&["set", "count", "atomic"]),
+        "-coverpkg" => value
+            .split(',')
+            .try_for_each(flags::check_pattern)
+            .map_err(str::to_string),
+        "-trimpath" | "-race" | "-msan" | "-asan" | "-cover" | "vcs.modified" => {
+            one_of(&["true", "false"])
+        }
+        // Only compared with a fixed suffix, never opened.
+        "-pgo" => charset(512, "/._-+~"),
+        "CGO_ENABLED" => one_of(&["0", "1"]),
+        "CGO_CFLAGS" | "CGO_CPPFLAGS" | "CGO_CXXFLAGS" | "CGO_FFLAGS" | "CGO_LDFLAGS" => {
+            Err("cgo flags are inputs of the host's C toolchain; cgo builds are not rebuilt".into())
+        }
+        "GOOS" | "GOARCH" => charset(16, ""),
+        k if ENV_SETTINGS.contains(&k) => charset(256, "_,.-"),
+        "DefaultGODEBUG" => charset(4096, "=,_."),
+        "vcs" => charset(16, ""),
+        "vcs.revision" => {
+            let hex = matches!(value.len(), 40 | 64)
+                && value
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+            hex.then_some(())
+                .ok_or_else(|| "not a git commit hash".to_string())
+        }
+        "vcs.time" => charset(64, ":-+.TZ"),
+        _ => Ok(()),
+    }
+}
+
+/// Attacker text inside an error message: escaped and bounded.
+fn shown(s: &str) -> String {
+    format!("{:?}", display::escape(s, 80))
+}
+
 /// What `-buildmode=default` means for a main package on `goos`
 /// (cmd/go/internal/work/init.go: PIE where the platform requires it).
 fn default_buildmode(goos: &str) -> &'static str {
@@ -252,8 +370,10 @@ mod tests {
         let m = BuildPlan::from_build_info(&info("path\texample.com/a/cmd/x\nmod\texample.com/a\tv1.0.0\th1:x=\nbuild\t-ldflags=\"-s -w\"\n")).unwrap();
         assert!(matches!(m.source, Source::Module { ref version, .. } if version == "v1.0.0"));
         assert_eq!(m.ldflags.as_deref(), Some("-s -w"));
-        let v = BuildPlan::from_build_info(&info("path\texample.com/a\nmod\texample.com/a\t(devel)\t\nbuild\tvcs=git\nbuild\tvcs.revision=abc\nbuild\tvcs.modified=false\n")).unwrap();
-        assert!(matches!(v.source, Source::Vcs { ref revision, .. } if revision == "abc"));
+        let v = BuildPlan::from_build_info(&info("path\texample.com/a\nmod\texample.com/a\t(devel)\t\nbuild\tvcs=git\nbuild\tvcs.revision=0123456789abcdef0123456789abcdef01234567\nbuild\tvcs.modified=false\n")).unwrap();
+        assert!(
+            matches!(v.source, Source::Vcs { ref revision, .. } if revision == "0123456789abcdef0123456789abcdef01234567")
+        );
     }
 
     #[test]
@@ -265,7 +385,7 @@ mod tests {
                 "gccgo",
             ),
             (
-                "path\tx\nmod\tx\t(devel)\t\nbuild\tvcs.revision=a\nbuild\tvcs.modified=true\n",
+                "path\tx\nmod\tx\t(devel)\t\nbuild\tvcs.revision=0123456789abcdef0123456789abcdef01234567\nbuild\tvcs.modified=true\n",
                 "modified",
             ),
             ("path\tx\nmod\tx\t(devel)\t\n", "no version"),

@@ -2,12 +2,13 @@
 //! source, build with each -ldflags candidate until one is bit-identical, and
 //! diagnose if none is.
 
-use crate::build::{self, go_command, BuildError, Limits, ModuleConfig, Scratch};
+use crate::build::{self, go_command, BuildError, Confined, Limits, ModuleConfig, Scratch};
 use crate::buildinfo::{BuildInfo, BuildInfoError};
 use crate::diagnose::{self, Diagnosis};
 use crate::gover;
 use crate::infer::{ldflags_candidates, LdflagsCandidate, LinkTraits};
-use crate::plan::{BuildPlan, PlanError, Source};
+use crate::plan::{self, BuildPlan, PlanError, Source};
+use crate::sandbox::{Sandbox, SandboxError, SandboxMode};
 use crate::toolchain::{DigestCache, Toolchain, ToolchainError, ToolchainStore};
 use reprolog_proto::Hash;
 use serde::Serialize;
@@ -33,6 +34,8 @@ pub enum RebuildError {
     Build(#[from] BuildError),
     #[error(transparent)]
     Download(#[from] crate::download::DownloadError),
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
     #[error("this binary was built from a {vcs} checkout at {revision}; pass its repository with --source DIR")]
     NeedSource { vcs: String, revision: String },
     #[error("only git checkouts are supported, this binary records vcs={0}")]
@@ -88,6 +91,8 @@ pub struct RebuildConfig {
     pub download: Option<(String, PathBuf)>,
     /// Time and output bounds of each build.
     pub limits: Limits,
+    /// Whether builds run confined (see `sandbox.rs`).
+    pub sandbox: SandboxMode,
 }
 
 /// One build attempt.
@@ -224,6 +229,7 @@ pub fn rebuild_target(
 ) -> Result<RebuildReport, RebuildError> {
     let started = now_rfc3339();
     let plan = BuildPlan::from_build_info(&target.info)?;
+    let sandbox = Sandbox::new(config.sandbox)?;
     let toolchain = match (config.toolchains.find(&plan.go_version), &config.download) {
         (Ok(t), _) => t.clone(),
         (Err(_), Some((base, store))) => {
@@ -244,7 +250,20 @@ pub fn rebuild_target(
 
     let scratch_dir = unique_dir(&config.scratch_root);
     let scratch = Scratch::create(&scratch_dir)?;
-    let result = run_attempts(target, &plan, &toolchain, &scratch, config, progress);
+    let confined = Confined {
+        sandbox,
+        mounts: build::job_mounts(
+            &toolchain,
+            &scratch,
+            &config.gocache,
+            &config.modules,
+            config.source.as_deref(),
+        ),
+        limits: config.limits,
+    };
+    let result = run_attempts(
+        target, &plan, &toolchain, &scratch, config, &confined, progress,
+    );
     if !config.keep_scratch {
         let _ = std::fs::remove_dir_all(&scratch_dir);
     }
@@ -280,9 +299,17 @@ fn run_attempts(
     toolchain: &Toolchain,
     scratch: &Scratch,
     config: &RebuildConfig,
+    confined: &Confined,
     progress: &mut dyn FnMut(&str),
 ) -> Result<AttemptsOutcome, RebuildError> {
-    let prepared = prepare_source(plan, toolchain, scratch, config, progress)?;
+    // Flags not recorded in the binary get the same checks as recorded ones.
+    if let Some(user) = &config.user_ldflags {
+        plan::check_ldflags(user, "given with --ldflags")?;
+    }
+    if let Some(hint) = &target.ldflags_hint {
+        plan::check_ldflags(hint, "inferred by the attesting rebuilder")?;
+    }
+    let prepared = prepare_source(plan, toolchain, scratch, config, confined, progress)?;
     let traits = target.original.as_deref().and_then(|o| LinkTraits::of(o));
     let mut candidates = ldflags_candidates(
         plan.ldflags.as_deref(),
@@ -318,7 +345,7 @@ fn run_attempts(
             cmd.env(k, v);
         }
         let built = prepared.build(&mut cmd, plan, candidate.ldflags.as_deref(), &out);
-        let (_, took) = build::run(cmd, &format!("go build {}", plan.path), config.limits)?;
+        let (_, took) = confined.run(cmd, &format!("go build {}", plan.path))?;
         let built = built.resolve(scratch, &out)?;
         let bytes = std::fs::read(&built).map_err(|source| RebuildError::Read {
             path: built.clone(),
@@ -458,12 +485,14 @@ fn prepare_source(
     toolchain: &Toolchain,
     scratch: &Scratch,
     config: &RebuildConfig,
+    confined: &Confined,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Prepared, RebuildError> {
     match &plan.source {
         Source::Distribution => {
             let dir = toolchain.goroot.join("src");
-            let extra_env = module_mode_for_distribution(plan, toolchain, scratch, config, &dir);
+            let extra_env =
+                module_mode_for_distribution(plan, toolchain, scratch, config, confined, &dir);
             if !extra_env.is_empty() {
                 progress("the original's DefaultGODEBUG matches a GOPATH-mode build: using GO111MODULE=off");
             }
@@ -505,8 +534,8 @@ fn prepare_source(
                 })?;
             let checkout = scratch.root.join("src");
             progress(&format!("cloning {} at {revision}", source.display()));
-            git_checkout(source, &checkout, revision, scratch)?;
-            let state = WorkingTree::read(source, scratch);
+            git_checkout(source, &checkout, revision, scratch, confined)?;
+            let state = WorkingTree::read(source, scratch, confined);
             if config.source_from_history {
                 for note in state.notes(source, revision) {
                     progress(&note);
@@ -562,6 +591,7 @@ fn module_mode_for_distribution(
     toolchain: &Toolchain,
     scratch: &Scratch,
     config: &RebuildConfig,
+    confined: &Confined,
     dir: &Path,
 ) -> Vec<(String, String)> {
     let Some(want) = &plan.default_godebug else {
@@ -588,10 +618,8 @@ fn module_mode_for_distribution(
         }
         cmd.current_dir(dir)
             .args(["list", "-f", "{{.DefaultGODEBUG}}", &plan.path]);
-        let out = cmd.output().ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        let (out, _) = confined.run(cmd, "go list").ok()?;
+        Some(String::from_utf8_lossy(&out).trim().to_string())
     };
     // When neither mode lists the recorded value (newer releases leave the
     // field empty for commands), build in module mode and let the comparison speak.
@@ -636,14 +664,15 @@ struct WorkingTree {
 }
 
 impl WorkingTree {
-    fn read(source: &Path, scratch: &Scratch) -> WorkingTree {
+    fn read(source: &Path, scratch: &Scratch, confined: &Confined) -> WorkingTree {
         let git_out = |args: &[&str]| {
             let mut cmd = git(scratch);
             cmd.arg("--no-optional-locks")
                 .arg("-C")
                 .arg(source)
                 .args(args);
-            build::run(cmd, "git", Limits::default())
+            confined
+                .run(cmd, "git")
                 .ok()
                 .map(|(out, _)| String::from_utf8_lossy(&out).trim().to_string())
         };
@@ -696,6 +725,7 @@ fn git_checkout(
     checkout: &Path,
     revision: &str,
     scratch: &Scratch,
+    confined: &Confined,
 ) -> Result<(), RebuildError> {
     let mut clone = git(scratch);
     clone
@@ -709,13 +739,13 @@ fn git_checkout(
         ])
         .arg(source)
         .arg(checkout);
-    build::run(clone, "git clone", Limits::default())?;
+    confined.run(clone, "git clone")?;
     let mut verify = git(scratch);
     verify
         .arg("-C")
         .arg(checkout)
         .args(["cat-file", "-e", &format!("{revision}^{{commit}}")]);
-    if build::run(verify, "git cat-file", Limits::default()).is_err() {
+    if confined.run(verify, "git cat-file").is_err() {
         return Err(RebuildError::MissingRevision {
             revision: revision.to_string(),
             source_dir: source.display().to_string(),
@@ -730,7 +760,7 @@ fn git_checkout(
         "--detach",
         revision,
     ]);
-    build::run(co, "git checkout", Limits::default())?;
+    confined.run(co, "git checkout")?;
     Ok(())
 }
 

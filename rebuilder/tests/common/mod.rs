@@ -175,5 +175,6 @@ pub fn rebuild_config(goproxy: Option<&Path>, source: Option<&Path>) -> RebuildC
         keep_scratch: false,
         download: None,
         limits: Default::default(),
+        sandbox: Default::default(),
     }
 }

@@ -1,0 +1,254 @@
+//! Builds run confined.
+//!
+//! A rebuild runs the Go toolchain on source and flags that strangers wrote.
+//! Flags are checked before use (`flags.rs`), and as a second wall every `go`
+//! and `git` command of a rebuild runs under bubblewrap (`bwrap`), which builds
+//! a fresh mount namespace from nothing:
+//!
+//! - visible read-only: the host's `/usr` (with `/bin`, `/lib`, … as on the
+//!   host), a handful of `/etc` files name resolution and TLS need, the
+//!   toolchain, the source and a `file://` GOPROXY;
+//! - writable: the job's scratch directory and the shared GOCACHE, nothing else;
+//!   `/tmp` is an empty tmpfs that vanishes with the build;
+//! - its own PID, IPC, UTS and cgroup namespaces (other processes cannot be
+//!   seen), a new session (no terminal injection), every capability dropped
+//!   (root could otherwise remount the read-only binds), and killed with its
+//!   parent;
+//! - no network, unless the configured GOPROXY or GOSUMDB is remote.
+//!
+//! Paths inside are the same as outside, so environment variables and error
+//! messages need no translation. Where bubblewrap is missing or the kernel
+//! refuses its namespaces, rebuilds are refused unless the operator asked for
+//! unconfined builds (`--no-sandbox`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Whether builds must be confined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SandboxMode {
+    /// Confine every build; refuse to build where that is impossible.
+    #[default]
+    Required,
+    /// Build unconfined (`--no-sandbox`).
+    Off,
+}
+
+/// Why builds cannot be confined.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("builds cannot be confined: {0}; install bubblewrap (Debian: apt install bubblewrap) or pass --no-sandbox to build unconfined")]
+pub struct SandboxError(pub String);
+
+/// What one confined command may see and change.
+#[derive(Debug, Clone, Default)]
+pub struct Mounts {
+    pub read_only: Vec<PathBuf>,
+    pub writable: Vec<PathBuf>,
+    pub network: bool,
+}
+
+/// Runs commands confined, or as they are when the sandbox is off.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    bwrap: Option<PathBuf>,
+}
+
+/// Host directories every command may read: programs and their libraries.
+const SYSTEM_DIRS: &[&str] = &[
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+];
+
+/// Host files under /etc that name resolution, TLS and git need.
+const ETC_FILES: &[&str] = &[
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/nsswitch.conf",
+    "/etc/hosts",
+    "/etc/resolv.conf",
+    "/etc/ssl",
+    "/etc/ca-certificates",
+    "/etc/pki",
+    "/etc/localtime",
+];
+
+impl Sandbox {
+    /// The sandbox for `mode`. Required: finds `bwrap` (`$REPROLOG_BWRAP`, then
+    /// `PATH`) and checks once per process that it can start a confined
+    /// command here.
+    pub fn new(mode: SandboxMode) -> Result<Sandbox, SandboxError> {
+        if mode == SandboxMode::Off {
+            return Ok(Sandbox { bwrap: None });
+        }
+        static PROBED: OnceLock<Result<PathBuf, SandboxError>> = OnceLock::new();
+        let bwrap = PROBED.get_or_init(probe).clone()?;
+        Ok(Sandbox { bwrap: Some(bwrap) })
+    }
+
+    /// Whether commands run confined.
+    pub fn is_confined(&self) -> bool {
+        self.bwrap.is_some()
+    }
+
+    /// `cmd` confined to `mounts`: the same program, arguments, environment
+    /// and working directory, run by bwrap. Unchanged when the sandbox is off.
+    /// `cmd`'s environment must be explicit (built after `env_clear`).
+    pub fn wrap(&self, cmd: Command, mounts: &Mounts) -> Command {
+        let Some(bwrap) = &self.bwrap else {
+            return cmd;
+        };
+        let mut out = Command::new(bwrap);
+        out.env_clear();
+        for (k, v) in cmd.get_envs() {
+            if let Some(v) = v {
+                out.env(k, v);
+            }
+        }
+        out.args(base_args(mounts.network));
+        for (path, writable) in ordered_mounts(mounts) {
+            let flag = if writable { "--bind" } else { "--ro-bind" };
+            out.arg(flag).arg(&path).arg(&path);
+        }
+        if let Some(dir) = cmd.get_current_dir() {
+            out.arg("--chdir").arg(absolute(dir));
+        }
+        out.arg("--").arg(cmd.get_program()).args(cmd.get_args());
+        out
+    }
+}
+
+/// The fixed part of every bwrap command line: namespaces, capabilities, the
+/// system directories and a private /dev, /proc and /tmp.
+fn base_args(network: bool) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--die-with-parent",
+        "--new-session",
+        "--unshare-user-try",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--cap-drop",
+        "ALL",
+    ]
+    .map(String::from)
+    .to_vec();
+    if !network {
+        args.push("--unshare-net".into());
+    }
+    for dir in SYSTEM_DIRS {
+        let path = Path::new(dir);
+        match std::fs::read_link(path) {
+            // Merged /usr: /bin -> usr/bin stays a symlink inside.
+            Ok(target) => args.extend([
+                "--symlink".into(),
+                target.display().to_string(),
+                dir.to_string(),
+            ]),
+            Err(_) if path.is_dir() => {
+                args.extend(["--ro-bind".into(), dir.to_string(), dir.to_string()])
+            }
+            Err(_) => {}
+        }
+    }
+    for f in ETC_FILES {
+        args.extend(["--ro-bind-try".into(), f.to_string(), f.to_string()]);
+    }
+    args.extend(["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"].map(String::from));
+    args
+}
+
+/// Mounts parents before children, so a directory's own mode wins over its
+/// parent's; writable directories are created first (bwrap binds only what
+/// exists). Duplicates keep their most restrictive mode.
+fn ordered_mounts(mounts: &Mounts) -> Vec<(PathBuf, bool)> {
+    let mut all: Vec<(PathBuf, bool)> = Vec::new();
+    for p in &mounts.writable {
+        let _ = std::fs::create_dir_all(p);
+    }
+    let listed = mounts
+        .writable
+        .iter()
+        .map(|p| (p, true))
+        .chain(mounts.read_only.iter().map(|p| (p, false)));
+    for (p, writable) in listed {
+        let p = absolute(p);
+        if !p.exists() {
+            continue;
+        }
+        match all.iter_mut().find(|(q, _)| *q == p) {
+            Some(existing) => existing.1 &= writable,
+            None => all.push((p, writable)),
+        }
+    }
+    all.sort_by_key(|(p, _)| p.components().count());
+    all
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn find_bwrap() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("REPROLOG_BWRAP") {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/bin")])
+        .map(|d| d.join("bwrap"))
+        .find(|p| p.is_file())
+}
+
+/// Starts `true` confined, the way builds will be.
+fn probe() -> Result<PathBuf, SandboxError> {
+    let bwrap = find_bwrap().ok_or_else(|| SandboxError("bwrap was not found".into()))?;
+    let sandbox = Sandbox {
+        bwrap: Some(bwrap.clone()),
+    };
+    let mut cmd = Command::new("true");
+    cmd.env_clear().env("PATH", "/usr/bin:/bin");
+    let out = sandbox
+        .wrap(cmd, &Mounts::default())
+        .output()
+        .map_err(|e| SandboxError(format!("{} cannot run: {e}", bwrap.display())))?;
+    if out.status.success() {
+        return Ok(bwrap);
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let first = stderr.lines().next().unwrap_or("no error message").trim();
+    Err(SandboxError(format!(
+        "{} failed to start a confined process ({first})",
+        bwrap.display()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parents_are_mounted_before_children() {
+        let dir = tempfile_dir();
+        let (a, b) = (dir.join("a"), dir.join("a/b"));
+        std::fs::create_dir_all(&b).unwrap();
+        let m = Mounts {
+            read_only: vec![b.clone(), a.clone(), dir.join("missing")],
+            writable: vec![b.clone()],
+            network: false,
+        };
+        let order = ordered_mounts(&m);
+        assert_eq!(
+            order,
+            vec![(a, false), (b, false)],
+            "read-only wins, missing skipped"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("reprolog-sandbox-test-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+}
