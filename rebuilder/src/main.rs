@@ -81,6 +81,14 @@ enum Command {
         key: PathBuf,
         #[command(flatten)]
         opts: RebuildOpts,
+        /// Repeat only the rebuilders this trust policy lists (the client's
+        /// policy format).
+        #[arg(long, required_unless_present = "any_rebuilder")]
+        policy: Option<PathBuf>,
+        /// Repeat every key's builds; keys not in --policy get a bounded share
+        /// of the queue and run after the listed ones.
+        #[arg(long)]
+        any_rebuilder: bool,
         /// Progress file (default: CACHE/follow-<key name>.json).
         #[arg(long)]
         state: Option<PathBuf>,
@@ -343,12 +351,27 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             log_key,
             key,
             opts,
+            policy,
+            any_rebuilder,
             state,
             jobs,
             once,
             poll_secs,
         } => {
             let signer = load_signer(&key)?;
+            let repeat = match &policy {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("reading policy {}", path.display()))?;
+                    let policy = reprolog_proto::policy::Policy::parse(&text)
+                        .with_context(|| format!("policy {}", path.display()))?;
+                    node::Repeat::from_policy(&policy, any_rebuilder)
+                }
+                None => node::Repeat {
+                    anyone: true,
+                    ..Default::default()
+                },
+            };
             let log = log_client(&log_url, &log_key)?;
             let state_file = state.unwrap_or_else(|| {
                 opts.cache_dir()
@@ -357,15 +380,19 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             let config = opts.config();
             let follow_opts = node::FollowOptions {
                 state_file,
+                repeat,
                 jobs,
                 once,
                 poll: Duration::from_secs(poll_secs),
             };
             let st = node::follow(&log, &signer, &config, &follow_opts)?;
             eprintln!(
-                "caught up at log size {}; {} subjects handled",
+                "caught up at log size {}; {} subjects handled; entries not repeated: {} by policy, {} over their key's share, {} malformed",
                 st.next_index,
-                st.done.len()
+                st.done.len(),
+                st.skipped_by_policy,
+                st.skipped_over_share,
+                st.skipped_malformed
             );
             Ok(0)
         }

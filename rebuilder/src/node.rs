@@ -7,16 +7,26 @@
 //! change, so a restart resumes where it stopped; before rebuilding a subject the
 //! node asks the log whether it already attested it, so a crash between submit
 //! and save never leads to a second attestation.
+//!
+//! Anyone can add an entry to a log, so a follower chooses whom to repeat
+//! ([`Repeat`]): by default only the rebuilders of a trust policy. Opened to
+//! every key, it gives each unlisted key a small share of the queue and runs
+//! listed rebuilders' builds first, so a flood from one key cannot starve the
+//! rest. Skipped entries are counted in the state. Builds an entry describes
+//! that may not run (refused flags or paths, see `plan.rs`) are recorded as
+//! "could not rebuild" in the state and the node's log; nothing is submitted,
+//! since a refusal says nothing about the binary.
 
 use crate::attest;
 use crate::logclient::{LogClient, LogClientError};
 use crate::rebuild::{rebuild_target, RebuildConfig, RebuildReport};
+use reprolog_proto::display;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::note::Signer;
 use reprolog_proto::wire::{LookupEntry, LookupResponse, Receipt};
 use reprolog_proto::Hash;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -67,10 +77,43 @@ pub fn with_retries<T>(
     }
 }
 
+/// Whose attestations a follower repeats.
+#[derive(Debug, Clone, Default)]
+pub struct Repeat {
+    /// Rebuilder keys whose builds are always repeated (a policy's `rebuilder` lines).
+    pub trusted: BTreeSet<[u8; 32]>,
+    /// Repeat every key's builds too, each unlisted key within its share.
+    pub anyone: bool,
+}
+
+/// Most queued builds one unlisted key may hold.
+pub const UNTRUSTED_SHARE_PER_KEY: usize = 8;
+/// Most queued builds all unlisted keys together may hold.
+pub const UNTRUSTED_SHARE_TOTAL: usize = 64;
+
+impl Repeat {
+    /// Repeats the rebuilders a trust policy lists.
+    pub fn from_policy(policy: &reprolog_proto::policy::Policy, anyone: bool) -> Repeat {
+        Repeat {
+            trusted: policy
+                .rebuilders
+                .iter()
+                .map(|r| r.key.public_key())
+                .collect(),
+            anyone,
+        }
+    }
+
+    fn trusts(&self, key: &[u8; 32]) -> bool {
+        self.trusted.contains(key)
+    }
+}
+
 /// Follow-mode settings.
 #[derive(Debug, Clone)]
 pub struct FollowOptions {
     pub state_file: PathBuf,
+    pub repeat: Repeat,
     pub jobs: usize,
     /// Stop once caught up with the log and the queue is empty.
     pub once: bool,
@@ -83,6 +126,12 @@ struct Job {
     /// Log index of the attestation that described the build.
     index: u64,
     subject: String,
+    /// Hex public key of the attesting rebuilder.
+    #[serde(default)]
+    key: String,
+    /// Whether that key is one the follower trusts.
+    #[serde(default)]
+    trusted: bool,
     /// The statement JSON of that attestation.
     statement: String,
 }
@@ -104,6 +153,15 @@ pub struct FollowState {
     queued: Vec<Job>,
     /// Subjects finished (attested, or permanently failed), by hex digest.
     pub done: BTreeMap<String, Outcome>,
+    /// Entries by keys the follower does not repeat.
+    #[serde(default)]
+    pub skipped_by_policy: u64,
+    /// Entries by unlisted keys that had used up their queue share.
+    #[serde(default)]
+    pub skipped_over_share: u64,
+    /// Entries that failed to parse or verify.
+    #[serde(default)]
+    pub skipped_malformed: u64,
 }
 
 impl FollowState {
@@ -165,19 +223,29 @@ pub fn follow(
         if cp.size > start {
             let entries = with_retries(5, || log.entries(start, cp.size, &cp))?;
             let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+            let skipped = st.skipped_by_policy + st.skipped_over_share;
             for (index, bytes) in entries {
-                scan_entry(&mut st, index, &bytes, &own_key);
+                scan_entry(&mut st, index, &bytes, &own_key, &opts.repeat);
+            }
+            let newly = st.skipped_by_policy + st.skipped_over_share - skipped;
+            if newly > 0 {
+                tracing::info!(
+                    skipped = newly,
+                    by_policy_total = st.skipped_by_policy,
+                    over_share_total = st.skipped_over_share,
+                    "entries not repeated: their keys are not in the policy or used up their share"
+                );
             }
             st.next_index = cp.size;
             st.save(&opts.state_file).map_err(state_err)?;
         }
-        let jobs: VecDeque<Job> = state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .queued
-            .iter()
-            .cloned()
-            .collect();
+        let jobs = schedule(
+            state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .queued
+                .clone(),
+        );
         if !jobs.is_empty() {
             tracing::info!(jobs = jobs.len(), size = cp.size, "repeating builds");
             run_jobs(jobs, log, signer, config, opts, &state)?;
@@ -191,13 +259,19 @@ pub fn follow(
     }
 }
 
-/// Queues the build an entry describes, unless this node already knows it.
-fn scan_entry(st: &mut FollowState, index: u64, bytes: &[u8], own_key: &[u8; 32]) {
+/// Queues the build an entry describes, unless this node already knows it or
+/// does not repeat that entry's key (see [`Repeat`]).
+fn scan_entry(st: &mut FollowState, index: u64, bytes: &[u8], own_key: &[u8; 32], repeat: &Repeat) {
     let parsed = Entry::parse_and_verify(bytes);
     let (entry, statement) = match parsed {
         Ok(x) => x,
         Err(e) => {
-            tracing::warn!(index, "skipping entry: {e}");
+            st.skipped_malformed += 1;
+            tracing::warn!(
+                index,
+                "skipping entry: {}",
+                display::escape(&e.to_string(), 200)
+            );
             return;
         }
     };
@@ -214,13 +288,53 @@ fn scan_entry(st: &mut FollowState, index: u64, bytes: &[u8], own_key: &[u8; 32]
         st.queued.retain(|j| j.index != index);
         return;
     }
+    let key = hex::encode(entry.key);
+    let trusted = repeat.trusts(&entry.key);
+    if !trusted {
+        if !repeat.anyone {
+            st.skipped_by_policy += 1;
+            return;
+        }
+        let untrusted = st.queued.iter().filter(|j| !j.trusted);
+        let (mut total, mut this_key) = (0, 0);
+        for j in untrusted {
+            total += 1;
+            this_key += usize::from(j.key == key);
+        }
+        if this_key >= UNTRUSTED_SHARE_PER_KEY || total >= UNTRUSTED_SHARE_TOTAL {
+            st.skipped_over_share += 1;
+            return;
+        }
+    }
     if !st.knows(&subject) {
         st.queued.push(Job {
             index,
             subject,
+            key,
+            trusted,
             statement: String::from_utf8_lossy(&entry.payload).into_owned(),
         });
     }
+}
+
+/// The order queued builds run in: trusted keys' first, in log order; then
+/// unlisted keys' taking turns, one build per key per round.
+fn schedule(jobs: Vec<Job>) -> VecDeque<Job> {
+    let (trusted, untrusted): (Vec<Job>, Vec<Job>) = jobs.into_iter().partition(|j| j.trusted);
+    let mut by_key: Vec<(String, VecDeque<Job>)> = Vec::new();
+    for job in untrusted {
+        match by_key.iter_mut().find(|(k, _)| *k == job.key) {
+            Some((_, q)) => q.push_back(job),
+            None => by_key.push((job.key.clone(), VecDeque::from([job]))),
+        }
+    }
+    let mut order: VecDeque<Job> = trusted.into();
+    while by_key.iter().any(|(_, q)| !q.is_empty()) {
+        for (_, q) in by_key.iter_mut() {
+            order.extend(q.pop_front());
+        }
+    }
+    order
 }
 
 fn run_jobs(
@@ -304,7 +418,10 @@ fn run_job(
             return Ok(Some(Outcome {
                 index: None,
                 reproduced: None,
-                note: format!("unusable attestation: {e}"),
+                note: format!(
+                    "unusable attestation: {}",
+                    display::escape(&e.to_string(), 400)
+                ),
             }))
         }
     };
@@ -314,20 +431,21 @@ fn run_job(
             return Ok(Some(Outcome {
                 index: None,
                 reproduced: None,
-                note: e.to_string(),
+                note: display::escape(&e.to_string(), 400),
             }))
         }
     };
-    let name = target.file_name.clone();
-    let mut progress = |line: &str| tracing::debug!("{name}: {line}");
+    let name = display::escape(&target.file_name, 80);
+    let mut progress = |line: &str| tracing::debug!("{name}: {}", display::escape(line, 400));
     let report = match rebuild_target(&target, config, &mut progress) {
         Ok(r) => r,
         Err(e) => {
-            tracing::warn!(file = %name, subject = %job.subject, "could not rebuild: {e}");
+            let why = display::escape(&e.to_string(), 400);
+            tracing::warn!(file = %name, subject = %job.subject, index = job.index, "could not rebuild: {why}");
             return Ok(Some(Outcome {
                 index: None,
                 reproduced: None,
-                note: format!("could not rebuild: {e}"),
+                note: format!("could not rebuild: {why}"),
             }));
         }
     };

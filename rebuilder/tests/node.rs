@@ -108,6 +108,10 @@ fn two_nodes_agree_and_a_tampered_target_is_logged_as_mismatch_by_both() {
     let state_file = dir.path().join("b-state.json");
     let opts = FollowOptions {
         state_file: state_file.clone(),
+        repeat: node::Repeat {
+            trusted: [a.verifier().public_key()].into(),
+            anyone: false,
+        },
         jobs: 2,
         once: true,
         poll: Duration::from_millis(50),
@@ -213,6 +217,7 @@ fn restarting_follow_neither_loses_nor_repeats_work() {
                 "--log-key",
                 &server.vkey,
                 "--once",
+                "--any-rebuilder",
                 "--jobs",
                 "1",
                 "--key",
