@@ -68,6 +68,15 @@ impl AuditReport {
     pub fn ok(&self) -> bool {
         self.findings.log_errors.is_empty()
     }
+
+    /// The process exit status: 0 OK, 3 LOG ERROR (as `reprolog verify`).
+    pub fn exit_code(&self) -> i32 {
+        if self.ok() {
+            0
+        } else {
+            crate::verify::Verdict::LogError.exit_code()
+        }
+    }
 }
 
 /// Audits the log at `url` signed by `key`, remembering state in `state_dir`.

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use reprolog_client::verify::{self, Source, Verdict};
+use reprolog_client::verify::{self, Source};
 use reprolog_client::{audit, memory::CheckpointMemory, policy_template};
 use reprolog_proto::note::Verifier;
 use reprolog_proto::policy::Policy;
@@ -147,11 +147,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             } else {
                 print!("{}", audit::render(&report));
             }
-            Ok(if report.ok() {
-                0
-            } else {
-                Verdict::LogError.exit_code()
-            })
+            Ok(report.exit_code())
         }
         Command::Policy {
             command: PolicyCommand::Init { out },

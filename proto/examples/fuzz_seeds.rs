@@ -33,6 +33,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     write("entry", "match", &Entry::sign(&st, &rebuilder).to_cbor())?;
     let st = Statement::minimal("vet", subject, Hash::of(b"other"), rebuilder.name());
     write("entry", "mismatch", &Entry::sign(&st, &rebuilder).to_cbor())?;
+    // verdict: a statement as JSON, and fields separated by 0xff.
+    write("verdict", "statement.json", &st.to_json())?;
+    let parts: [&str; 9] = [
+        "\u{0}app\u{202e}exe",
+        "go1.22\x1b[2J",
+        "example.com/x",
+        "-ldflags",
+        "-s -w",
+        "a\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}\u{e9}",
+        "builder\r",
+        "git+example.com/x@y",
+        "",
+    ];
+    write("verdict", "fields", &parts.map(str::as_bytes).join(&0xffu8))?;
 
     let cp = Checkpoint {
         origin: log.name().to_string(),

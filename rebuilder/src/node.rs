@@ -589,3 +589,63 @@ fn save_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     f.sync_all()?;
     std::fs::rename(&tmp, path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reprolog_proto::statement::Statement;
+
+    fn entry(signer: &Signer, subject: &str) -> Vec<u8> {
+        let d = Hash::of(subject.as_bytes());
+        Entry::sign(&Statement::minimal(subject, d, d, signer.name()), signer).to_cbor()
+    }
+
+    #[test]
+    fn a_flood_from_one_key_gets_its_share_and_runs_after_trusted_keys() {
+        let own = [0u8; 32];
+        let trusted = Signer::generate("trusted.test").unwrap();
+        let flooder = Signer::generate("flood.test").unwrap();
+        let other = Signer::generate("other.test").unwrap();
+        let repeat = Repeat {
+            trusted: [trusted.verifier().public_key()].into(),
+            anyone: true,
+        };
+        let mut st = FollowState::default();
+        let mut index = 0;
+        let mut scan = |st: &mut FollowState, signer: &Signer, subject: String| {
+            scan_entry(st, index, &entry(signer, &subject), &own, &repeat);
+            index += 1;
+        };
+        for i in 0..100 {
+            scan(&mut st, &flooder, format!("flood-{i}"));
+        }
+        scan(&mut st, &other, "other-1".into());
+        scan(&mut st, &other, "other-2".into());
+        scan(&mut st, &trusted, "trusted-1".into());
+        assert_eq!(st.skipped_over_share, 100 - UNTRUSTED_SHARE_PER_KEY as u64);
+        assert_eq!(st.queued.len(), UNTRUSTED_SHARE_PER_KEY + 3);
+        let order: Vec<String> = schedule(st.queued.clone())
+            .into_iter()
+            .map(|j| j.subject)
+            .collect();
+        let pos = |name: &str| {
+            let hex = Hash::of(name.as_bytes()).to_hex();
+            order.iter().position(|s| *s == hex).unwrap()
+        };
+        assert_eq!(pos("trusted-1"), 0, "trusted keys first");
+        assert!(
+            pos("other-1") <= 2 && pos("other-2") <= 4,
+            "keys take turns: {order:?}"
+        );
+
+        // Without --any-rebuilder, unlisted keys are skipped and counted.
+        let policy_only = Repeat {
+            anyone: false,
+            ..repeat.clone()
+        };
+        let mut st = FollowState::default();
+        scan_entry(&mut st, 0, &entry(&flooder, "x"), &own, &policy_only);
+        scan_entry(&mut st, 1, &entry(&trusted, "y"), &own, &policy_only);
+        assert_eq!((st.skipped_by_policy, st.queued.len()), (1, 1));
+    }
+}

@@ -229,6 +229,13 @@ pub fn rebuild_target(
 ) -> Result<RebuildReport, RebuildError> {
     let started = now_rfc3339();
     let plan = BuildPlan::from_build_info(&target.info)?;
+    // Flags not recorded in the binary get the same checks as recorded ones.
+    if let Some(user) = &config.user_ldflags {
+        plan::check_ldflags(user, "given with --ldflags")?;
+    }
+    if let Some(hint) = &target.ldflags_hint {
+        plan::check_ldflags(hint, "inferred by the attesting rebuilder")?;
+    }
     let sandbox = Sandbox::new(config.sandbox)?;
     let toolchain = match (config.toolchains.find(&plan.go_version), &config.download) {
         (Ok(t), _) => t.clone(),
@@ -302,13 +309,6 @@ fn run_attempts(
     confined: &Confined,
     progress: &mut dyn FnMut(&str),
 ) -> Result<AttemptsOutcome, RebuildError> {
-    // Flags not recorded in the binary get the same checks as recorded ones.
-    if let Some(user) = &config.user_ldflags {
-        plan::check_ldflags(user, "given with --ldflags")?;
-    }
-    if let Some(hint) = &target.ldflags_hint {
-        plan::check_ldflags(hint, "inferred by the attesting rebuilder")?;
-    }
     let prepared = prepare_source(plan, toolchain, scratch, config, confined, progress)?;
     let traits = target.original.as_deref().and_then(|o| LinkTraits::of(o));
     let mut candidates = ldflags_candidates(

@@ -1,0 +1,356 @@
+//! Hostile inputs never reach the host: crafted settings and module paths in
+//! attestations a follower repeats and in binaries Go built itself are refused
+//! with a one-line reason, nothing is written outside scratch, and the sandbox
+//! stops a build that writes elsewhere even when the checks are bypassed.
+
+mod common;
+
+use common::*;
+use reprolog_proto::entry::Entry;
+use reprolog_proto::note::{Signer, Verifier};
+use reprolog_proto::statement::{Setting, Statement};
+use reprolog_proto::Hash;
+use reprolog_rebuilder::attest;
+use reprolog_rebuilder::build::{self, go_command, Confined, Scratch};
+use reprolog_rebuilder::buildinfo::BuildInfo;
+use reprolog_rebuilder::logclient::LogClient;
+use reprolog_rebuilder::plan::BuildPlan;
+use reprolog_rebuilder::rebuild::rebuild;
+use reprolog_rebuilder::sandbox::{Sandbox, SandboxMode};
+use reprolog_rebuilder::toolchain::ToolchainStore;
+use reprolog_server::harness::LogHandle;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A crafted attestation: what it changes in a genuine statement.
+type Edit = Box<dyn Fn(&mut Statement)>;
+
+fn setting(key: &'static str, value: String) -> Edit {
+    Box::new(move |st| {
+        st.predicate
+            .build_definition
+            .external_parameters
+            .settings
+            .push(Setting {
+                key: key.into(),
+                value: value.clone(),
+            })
+    })
+}
+
+/// Every spelling of "write a file there" the issue lists, aimed at `target(i)`.
+fn hostile_edits(target: &dyn Fn(usize) -> String) -> Vec<(String, Edit)> {
+    let mut edits: Vec<(String, Edit)> = Vec::new();
+    let flag_cases: Vec<(&'static str, String)> = vec![
+        ("-gcflags", format!("-o={}", target(0))),
+        ("-gcflags", format!("-o {}", target(1))),
+        ("-gcflags", format!("'-o' '{}'", target(2))),
+        ("-gcflags", format!("pattern=-o={}", target(3))),
+        ("-asmflags", format!("-o={}", target(4))),
+        ("-asmflags", format!("cmd/...=-o {}", target(5))),
+        ("-ldflags", format!("-o {}", target(6))),
+        ("-ldflags", format!("-s '-o' '{}'", target(7))),
+        (
+            "-ldflags",
+            format!("-extld={} -linkmode=external", target(8)),
+        ),
+    ];
+    for (key, value) in flag_cases {
+        edits.push((format!("{key}={value}"), setting(key, value)));
+    }
+    let hint = format!("-w -o {}", target(9));
+    edits.push((
+        format!("inferred -ldflags {hint}"),
+        Box::new(move |st| {
+            st.predicate.build_definition.external_parameters.inferred[0].value = hint.clone()
+        }),
+    ));
+    for path in ["../x", "/abs/cmd/x", "example.com/a\0b"] {
+        edits.push((
+            format!("module path {path:?}"),
+            Box::new(move |st| {
+                let p = &mut st.predicate.build_definition.external_parameters;
+                p.path = path.into();
+                p.main_module.path = path.into();
+                p.main_module.version = "v1.0.0".into();
+            }),
+        ));
+    }
+    edits
+}
+
+fn assert_one_line_refusal(out: &Output, what: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{what}: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "{what}: {err}");
+    assert!(err.contains("refused"), "{what}: {err}");
+}
+
+#[test]
+fn followers_refuse_crafted_attestations_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::create_dir_all(&victim).unwrap();
+    let target = |i: usize| victim.join(format!("pwned-{i}")).display().to_string();
+    let server = LogHandle::start(&dir.path().join("log"), "test.localhost/log").unwrap();
+    let log = LogClient::new(&server.url, Verifier::from_key_text(&server.vkey).unwrap());
+
+    // A genuine attestation of gofmt is the template each attacker edits; each
+    // crafted entry has its own subject and its own fresh, unlisted key.
+    let gofmt = goroot("1.27.3").join("bin/gofmt");
+    let report = rebuild(&gofmt, &rebuild_config(None, None), &mut |_| {}).unwrap();
+    assert!(report.reproduced);
+    let template = attest::statement(&report, "template");
+    let edits = hostile_edits(&target);
+    for (i, (what, edit)) in edits.iter().enumerate() {
+        let mut st = template.clone();
+        st.subject[0].digest = [("sha256".to_string(), Hash::of(what.as_bytes()).to_hex())].into();
+        edit(&mut st);
+        let attacker = Signer::generate(&format!("attacker-{i}.test")).unwrap();
+        log.submit(&Entry::sign(&st, &attacker).to_cbor())
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+    }
+
+    let key = dir.path().join("node.key");
+    let keygen = Command::new(REBUILDER)
+        .args(["keygen", "--name", "node.test", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(keygen.status.success());
+    let follow = |state: &Path, who: &[&str]| {
+        Command::new(REBUILDER)
+            .env_remove("REPROLOG_TOOLCHAINS")
+            .args(["follow", &server.url, "--log-key", &server.vkey, "--once"])
+            .args(who)
+            .arg("--key")
+            .arg(&key)
+            .arg("--state")
+            .arg(state)
+            .arg("--toolchains")
+            .arg(toolchains())
+            .arg("--cache")
+            .arg(target_tmp().join("rebuilder-cache"))
+            .output()
+            .unwrap()
+    };
+
+    // By default a follower repeats only its policy's rebuilders: all skipped.
+    let policy = dir.path().join("policy");
+    let someone = Signer::generate("trusted.test").unwrap();
+    std::fs::write(
+        &policy,
+        format!(
+            "log {} {}\nrebuilder trusted {}\ngroup g 1 trusted\nquorum g\n",
+            server.vkey,
+            server.url,
+            someone.verifier().to_key_text()
+        ),
+    )
+    .unwrap();
+    let out = follow(
+        &dir.path().join("policy-state.json"),
+        &["--policy", policy.to_str().unwrap()],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("entries not repeated: {} by policy", edits.len())),
+        "{err}"
+    );
+
+    // Opened to every key, each crafted build is refused before it runs.
+    let state = dir.path().join("any-state.json");
+    let out = follow(&state, &["--any-rebuilder"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let st: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    for (what, _) in &edits {
+        let subject = Hash::of(what.as_bytes()).to_hex();
+        let note = st["done"][&subject]["note"].as_str().unwrap_or("");
+        assert!(
+            note.starts_with("could not rebuild")
+                && note.contains("refused")
+                && !note.contains('\n'),
+            "{what}: {note:?}"
+        );
+        let (found, _) = log.lookup(&Hash::from_hex(&subject).unwrap()).unwrap();
+        assert_eq!(
+            found.entries.len(),
+            1,
+            "{what}: nothing submitted for a refusal"
+        );
+    }
+    assert!(
+        !err.contains('\0'),
+        "attacker text is escaped in the node's log"
+    );
+    for i in 0..10 {
+        assert!(!Path::new(&target(i)).exists(), "{} was written", target(i));
+    }
+    assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 0);
+}
+
+#[test]
+fn rebuild_refuses_binaries_whose_recorded_flags_name_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("app");
+    git_repo(
+        &repo,
+        &[
+            ("go.mod", "module example.com/app\n\ngo 1.22\n"),
+            (
+                "main.go",
+                "package main\n\nfunc main() { println(\"app\") }\n",
+            ),
+        ],
+    );
+    let victim = dir.path().join("victim");
+    std::fs::create_dir_all(&victim).unwrap();
+    let p = |i: usize| victim.join(format!("pwned-{i}")).display().to_string();
+    // Scoped to a package that does not exist, so Go builds and records them.
+    let builds: Vec<Vec<String>> = vec![
+        vec![
+            "-trimpath".into(),
+            format!("-gcflags=example.com/none=-o={}", p(0)),
+        ],
+        vec!["-trimpath".into(), format!("-gcflags=pattern=-o={}", p(1))],
+        vec![
+            "-trimpath".into(),
+            format!("-asmflags=example.com/none=-o {}", p(2)),
+        ],
+        vec![format!("-ldflags=example.com/none='-o' '{}'", p(3))],
+        vec![format!(
+            "-ldflags=example.com/none=-extld={} -linkmode=external",
+            p(4)
+        )],
+    ];
+    for (i, flags) in builds.iter().enumerate() {
+        let bin = dir.path().join(format!("app-{i}"));
+        let mut args: Vec<&str> = vec!["build"];
+        args.extend(flags.iter().map(String::as_str));
+        args.extend(["-o", bin.to_str().unwrap(), "."]);
+        go("1.27.3", &repo, &args, &[]);
+        let recorded = go_version_m("1.27.3", &bin);
+        assert!(
+            recorded.contains("pwned-"),
+            "Go recorded the flag: {recorded}"
+        );
+        let out = Command::new(REBUILDER)
+            .args(["rebuild", "--toolchains"])
+            .arg(toolchains())
+            .arg("--cache")
+            .arg(target_tmp().join("rebuilder-cache"))
+            .arg("--source")
+            .arg(&repo)
+            .arg(&bin)
+            .output()
+            .unwrap();
+        assert_one_line_refusal(&out, &flags.join(" "));
+    }
+    // Flags given on the command line get the same checks.
+    let clean = dir.path().join("app-clean");
+    go(
+        "1.27.3",
+        &repo,
+        &["build", "-trimpath", "-o", clean.to_str().unwrap(), "."],
+        &[],
+    );
+    let out = Command::new(REBUILDER)
+        .args(["rebuild", "--toolchains"])
+        .arg(toolchains())
+        .arg("--cache")
+        .arg(target_tmp().join("rebuilder-cache"))
+        .arg("--source")
+        .arg(&repo)
+        .arg(format!("--ldflags=-s -w -o {}", p(5)))
+        .arg(&clean)
+        .output()
+        .unwrap();
+    assert_one_line_refusal(&out, "--ldflags");
+    assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 0);
+}
+
+/// The second wall: a build told to write into the source (read-only), into a
+/// host directory the sandbox does not show, or into /tmp (a private tmpfs)
+/// leaves the host untouched. The same command unconfined does write, so the
+/// test would notice a sandbox that lets it through.
+#[test]
+fn the_sandbox_stops_writes_outside_scratch_when_checks_are_bypassed() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("app");
+    git_repo(
+        &source,
+        &[
+            ("go.mod", "module example.com/app\n\ngo 1.22\n"),
+            (
+                "main.go",
+                "package main\n\nfunc main() { println(\"app\") }\n",
+            ),
+        ],
+    );
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let tmp_target = PathBuf::from(format!("/tmp/reprolog-pwned-{}", std::process::id()));
+    let targets = [
+        source.join("pwned"),
+        elsewhere.join("pwned"),
+        tmp_target.clone(),
+    ];
+
+    // A plan for a benign build of this module; the attack is added below,
+    // straight into the go command, so no check ever sees it.
+    let original = dir.path().join("app-bin");
+    go(
+        "1.27.3",
+        &source,
+        &["build", "-trimpath", "-o", original.to_str().unwrap(), "."],
+        &[],
+    );
+    let plan = BuildPlan::from_build_info(&BuildInfo::from_file(&original).unwrap()).unwrap();
+    let store = ToolchainStore::scan(&[toolchains()]);
+    let toolchain = store.find("go1.27.3").unwrap().clone();
+    let config = rebuild_config(None, Some(&source));
+    let attempt = |mode: SandboxMode, target: &Path, n: usize| -> bool {
+        let scratch = Scratch::create(&dir.path().join(format!("scratch-{n}"))).unwrap();
+        let confined = Confined {
+            sandbox: Sandbox::new(mode).unwrap(),
+            mounts: build::job_mounts(
+                &toolchain,
+                &scratch,
+                &config.gocache,
+                &config.modules,
+                Some(&source),
+            ),
+            limits: config.limits,
+        };
+        let mut cmd = go_command(
+            &toolchain,
+            &plan,
+            &scratch,
+            &config.gocache,
+            &config.modules,
+        );
+        cmd.current_dir(&source).args([
+            "build".to_string(),
+            "-trimpath".to_string(),
+            format!("-gcflags=-o={}", target.display()),
+            "-o".to_string(),
+            scratch.out().join("bin").display().to_string(),
+            ".".to_string(),
+        ]);
+        let _ = confined.run(cmd, "go build");
+        target.exists()
+    };
+    for (n, target) in targets.iter().enumerate() {
+        assert!(
+            !attempt(SandboxMode::Required, target, n),
+            "sandboxed build wrote {}",
+            target.display()
+        );
+    }
+    // Control: unconfined, the same attack writes the file.
+    let wrote = attempt(SandboxMode::Off, &elsewhere.join("pwned"), 9);
+    assert!(wrote, "the attack works without the sandbox");
+    let _ = std::fs::remove_file(tmp_target);
+}
