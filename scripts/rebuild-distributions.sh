@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 store=$(REPROLOG_GO_VERSIONS="${*:-1.22.10 1.27.3}" scripts/toolchains.sh)
+REPROLOG_BWRAP=$(scripts/bubblewrap.sh)
+export REPROLOG_BWRAP
 cargo build --release --locked -q -p reprolog-rebuilder
 bin=target/release/reprolog-rebuilder
 cache=${REPROLOG_CACHE:-.cache/rebuilder}

@@ -1,5 +1,6 @@
 //! Rebuild wall time against a plain `go build` with the same flags and a warm
-//! GOCACHE, and `inspect` against `go version -m`. Prints the BENCHMARKS.md rows.
+//! GOCACHE, the same rebuild without its bubblewrap sandbox (the sandbox's
+//! overhead), and `inspect` against `go version -m`. Prints the BENCHMARKS.md rows.
 //!
 //! Run: `REPROLOG_TOOLCHAINS=$(scripts/toolchains.sh) cargo bench -p reprolog-rebuilder --bench rebuild`
 
@@ -52,20 +53,23 @@ fn main() {
         "bin/go",
     ];
 
-    println!("| binary | reprolog-rebuilder rebuild | plain go build | ratio |");
-    println!("|---|---|---|---|");
+    println!("| binary | reprolog-rebuilder rebuild (sandboxed) | rebuild --no-sandbox | plain go build | ratio to go build | sandbox overhead |");
+    println!("|---|---|---|---|---|---|");
     for t in targets {
         let bin = goroot.join(t);
         let pkg = format!("cmd/{}", bin.file_name().unwrap().to_string_lossy());
-        let ours = || {
+        let rebuild = |extra: &[&str]| {
             run(Command::new(REBUILDER)
                 .args(["rebuild", "--toolchains"])
                 .arg(&store)
                 .arg("--cache")
                 .arg(cache.path())
+                .args(extra)
                 .arg(&bin)
                 .stderr(std::process::Stdio::null()));
         };
+        let ours = || rebuild(&[]);
+        let unconfined = || rebuild(&["--no-sandbox"]);
         let out = cache.path().join("plain-out");
         // A fresh output path each time, as a rebuild has: an existing up-to-date
         // output would let `go build` skip the link.
@@ -97,12 +101,14 @@ fn main() {
         };
         ours(); // warm GOCACHE and the toolchain digest cache
         plain();
-        let (a, b) = (time(7, ours), time(7, plain));
+        let (a, u, b) = (time(7, ours), time(7, unconfined), time(7, plain));
         println!(
-            "| go1.27.3 {t} | {:.3} s | {:.3} s | {:.2}× |",
+            "| go1.27.3 {t} | {:.3} s | {:.3} s | {:.3} s | {:.2}× | {:+.1}% |",
             a.as_secs_f64(),
+            u.as_secs_f64(),
             b.as_secs_f64(),
-            a.as_secs_f64() / b.as_secs_f64()
+            a.as_secs_f64() / b.as_secs_f64(),
+            (a.as_secs_f64() / u.as_secs_f64() - 1.0) * 100.0
         );
     }
 

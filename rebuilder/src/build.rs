@@ -202,6 +202,17 @@ impl Default for Limits {
     }
 }
 
+/// Sends SIGKILL to the process group `leader` leads.
+fn kill_group(leader: u32) {
+    if let Ok(pgid) = libc::pid_t::try_from(leader) {
+        // SAFETY: kill(2) takes plain integers and touches no memory; a
+        // negative pid names the process group the child leads (process_group(0)).
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+}
+
 /// Keeps the last `KEEP` bytes of a stream and counts all of them.
 fn drain(
     mut r: impl std::io::Read,
@@ -226,16 +237,23 @@ fn drain(
 /// Runs a command within `limits`: it is killed when it runs longer than the
 /// timeout or writes more than the output budget. Returns stdout (its last
 /// 64 KiB) on success; on failure the last lines of stderr.
+///
+/// The command leads a process group of its own and the whole group is
+/// killed: `go` leaves compilers behind, and bwrap's `--die-with-parent`
+/// cannot protect the moment between its fork and its `prctl` (seen: a build
+/// killed at 2 ms ran on for a minute, holding the output pipes).
 pub fn run(
     mut cmd: Command,
     what: &str,
     limits: Limits,
 ) -> Result<(Vec<u8>, Duration), BuildError> {
+    use std::os::unix::process::CommandExt;
     use std::process::Stdio;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
     let started = Instant::now();
     let mut child = cmd
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -270,6 +288,7 @@ pub fn run(
             ));
         }
         if killed.is_some() {
+            kill_group(child.id());
             let _ = child.kill();
             let _ = child.wait();
             break std::process::ExitStatus::default();
