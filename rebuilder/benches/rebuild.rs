@@ -101,7 +101,14 @@ fn main() {
         };
         ours(); // warm GOCACHE and the toolchain digest cache
         plain();
-        let (a, u, b) = (time(7, ours), time(7, unconfined), time(7, plain));
+        // Interleaved rounds, so drift in the machine's speed hits all three alike.
+        let mut rounds = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..9 {
+            rounds.0.push(time(1, ours));
+            rounds.1.push(time(1, unconfined));
+            rounds.2.push(time(1, plain));
+        }
+        let (a, u, b) = (median(rounds.0), median(rounds.1), median(rounds.2));
         println!(
             "| go1.27.3 {t} | {:.3} s | {:.3} s | {:.3} s | {:.2}× | {:+.1}% |",
             a.as_secs_f64(),

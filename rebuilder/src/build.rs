@@ -84,9 +84,20 @@ pub struct Confined {
 }
 
 impl Confined {
-    /// Runs `cmd` confined (see [`run`]).
+    /// Runs `cmd` confined (see [`run`]). A sandbox that cannot start is
+    /// reported as such, not as a failed build.
     pub fn run(&self, cmd: Command, what: &str) -> Result<(Vec<u8>, Duration), BuildError> {
-        run(self.sandbox.wrap(cmd, &self.mounts), what, self.limits)
+        match run(self.sandbox.wrap(cmd, &self.mounts), what, self.limits) {
+            Err(BuildError::Spawn { source, what }) => Err(self
+                .sandbox
+                .diagnose(Some(&source), "")
+                .map_or(BuildError::Spawn { what, source }, BuildError::Sandbox)),
+            Err(BuildError::Failed { stderr, what }) => Err(self
+                .sandbox
+                .diagnose(None, &stderr)
+                .map_or(BuildError::Failed { what, stderr }, BuildError::Sandbox)),
+            other => other,
+        }
     }
 }
 
@@ -100,6 +111,8 @@ pub enum BuildError {
     },
     #[error("{what} {why}")]
     Limit { what: String, why: String },
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
     #[error("{what} failed: {stderr}")]
     Failed { what: String, stderr: String },
     #[error("scratch space {path}: {source}")]

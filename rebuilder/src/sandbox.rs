@@ -20,10 +20,11 @@
 //! messages need no translation. Where bubblewrap is missing or the kernel
 //! refuses its namespaces, rebuilds are refused unless the operator asked for
 //! unconfined builds (`--no-sandbox`).
+//!
+//! Starting bwrap costs about 5 ms per command (BENCHMARKS.md).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 /// Whether builds must be confined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -74,15 +75,36 @@ const ETC_FILES: &[&str] = &[
 
 impl Sandbox {
     /// The sandbox for `mode`. Required: finds `bwrap` (`$REPROLOG_BWRAP`, then
-    /// `PATH`) and checks once per process that it can start a confined
-    /// command here.
+    /// `PATH`). Whether the kernel lets it build namespaces shows on the first
+    /// confined command ([`Sandbox::diagnose`]): a separate trial run would
+    /// cost every rebuild another process start.
     pub fn new(mode: SandboxMode) -> Result<Sandbox, SandboxError> {
         if mode == SandboxMode::Off {
             return Ok(Sandbox { bwrap: None });
         }
-        static PROBED: OnceLock<Result<PathBuf, SandboxError>> = OnceLock::new();
-        let bwrap = PROBED.get_or_init(probe).clone()?;
+        let bwrap = find_bwrap().ok_or_else(|| SandboxError("bwrap was not found".into()))?;
         Ok(Sandbox { bwrap: Some(bwrap) })
+    }
+
+    /// Whether a failed command failed because the sandbox could not start:
+    /// bwrap could not be run, or bwrap itself reported the error (its
+    /// messages start with `bwrap: `; a build's never do).
+    pub fn diagnose(
+        &self,
+        spawn_error: Option<&std::io::Error>,
+        stderr: &str,
+    ) -> Option<SandboxError> {
+        let bwrap = self.bwrap.as_ref()?;
+        if let Some(e) = spawn_error {
+            return Some(SandboxError(format!("{} cannot run: {e}", bwrap.display())));
+        }
+        stderr.trim_start().starts_with("bwrap: ").then(|| {
+            SandboxError(format!(
+                "{} failed to start a confined process ({})",
+                bwrap.display(),
+                stderr.trim().lines().next().unwrap_or_default()
+            ))
+        })
     }
 
     /// Whether commands run confined.
@@ -198,29 +220,6 @@ fn find_bwrap() -> Option<PathBuf> {
         .chain([PathBuf::from("/usr/bin")])
         .map(|d| d.join("bwrap"))
         .find(|p| p.is_file())
-}
-
-/// Starts `true` confined, the way builds will be.
-fn probe() -> Result<PathBuf, SandboxError> {
-    let bwrap = find_bwrap().ok_or_else(|| SandboxError("bwrap was not found".into()))?;
-    let sandbox = Sandbox {
-        bwrap: Some(bwrap.clone()),
-    };
-    let mut cmd = Command::new("true");
-    cmd.env_clear().env("PATH", "/usr/bin:/bin");
-    let out = sandbox
-        .wrap(cmd, &Mounts::default())
-        .output()
-        .map_err(|e| SandboxError(format!("{} cannot run: {e}", bwrap.display())))?;
-    if out.status.success() {
-        return Ok(bwrap);
-    }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let first = stderr.lines().next().unwrap_or("no error message").trim();
-    Err(SandboxError(format!(
-        "{} failed to start a confined process ({first})",
-        bwrap.display()
-    )))
 }
 
 #[cfg(test)]

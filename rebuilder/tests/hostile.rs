@@ -354,3 +354,50 @@ fn the_sandbox_stops_writes_outside_scratch_when_checks_are_bypassed() {
     assert!(wrote, "the attack works without the sandbox");
     let _ = std::fs::remove_file(tmp_target);
 }
+
+/// Where no sandbox can start, rebuilds are refused in one line unless the
+/// operator asks for unconfined builds.
+#[test]
+fn no_sandbox_means_no_build_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    // A bwrap that fails the way it does where the kernel refuses namespaces.
+    let refusing = dir.path().join("bwrap");
+    std::fs::write(
+        &refusing,
+        "#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&refusing, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let gofmt = goroot("1.27.3").join("bin/gofmt");
+    let rebuild_with = |bwrap: &Path, extra: &[&str]| {
+        Command::new(REBUILDER)
+            .env("REPROLOG_BWRAP", bwrap)
+            .args(["rebuild", "--toolchains"])
+            .arg(toolchains())
+            .arg("--cache")
+            .arg(target_tmp().join("rebuilder-cache"))
+            .args(extra)
+            .arg(&gofmt)
+            .output()
+            .unwrap()
+    };
+    for bwrap in [refusing.clone(), dir.path().join("missing-bwrap")] {
+        let out = rebuild_with(&bwrap, &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        let last = err.trim().lines().last().unwrap_or_default();
+        assert!(
+            last.contains("builds cannot be confined") && last.contains("--no-sandbox"),
+            "{err}"
+        );
+        assert!(err.lines().all(|l| !l.contains("REPRODUCED")), "{err}");
+    }
+    let out = rebuild_with(&refusing, &["--no-sandbox"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
