@@ -338,8 +338,8 @@ fn link_x(v: &str) -> Result<(), &'static str> {
     if check_pattern(pkg).is_err() || pkg.contains("...") || !ident {
         return Err("expected importpath.name=value");
     }
-    if value.len() > 4096 || value.chars().any(|c| c.is_control()) {
-        return Err("the value is too long or holds control characters");
+    if value.len() > 4096 || value.chars().any(display::is_unsafe) {
+        return Err("the value is too long or holds control or bidi characters");
     }
     Ok(())
 }
@@ -453,6 +453,7 @@ mod tests {
             "-X main.v",
             "-X ../x.v=1",
             "-B 0xzz",
+            "-X main.v=a\u{202e}b",
         ] {
             assert!(check_tool_flags(Tool::Link, v).is_err(), "{v}");
         }

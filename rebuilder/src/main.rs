@@ -268,7 +268,15 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&info)?);
             } else {
-                print!("{}", info.go_version_m(&binary.display().to_string()));
+                // Go's own format, with any control or bidi character a
+                // crafted binary carries escaped (tabs separate the fields).
+                for line in info.go_version_m(&binary.display().to_string()).lines() {
+                    let fields: Vec<String> = line
+                        .split('\t')
+                        .map(|f| reprolog_proto::display::escape(f, usize::MAX))
+                        .collect();
+                    println!("{}", fields.join("\t"));
+                }
             }
             Ok(0)
         }
