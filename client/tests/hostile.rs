@@ -182,18 +182,10 @@ fn crafted_fields_reach_the_screen_escaped_and_exit_codes_hold() {
         }
     }
 
+    let audit_args = ["audit", "--log", &log.url, "--log-key", &log.vkey, "--full"];
     let audit = client(
         &state,
-        &[
-            "audit",
-            "--log",
-            &log.url,
-            "--log-key",
-            &log.vkey,
-            "--full",
-            "--policy",
-            policy_arg,
-        ],
+        &[&audit_args[..], &["--policy", policy_arg]].concat(),
     );
     let text = stdout(&audit);
     assert_eq!(audit.status.code(), Some(0), "{text}");
@@ -206,18 +198,7 @@ fn crafted_fields_reach_the_screen_escaped_and_exit_codes_hold() {
         text.contains("entries checked: 5 (4 reproduced, 1 mismatches"),
         "{text}"
     );
-    let json = client(
-        &state,
-        &[
-            "audit",
-            "--log",
-            &log.url,
-            "--log-key",
-            &log.vkey,
-            "--full",
-            "--json",
-        ],
-    );
+    let json = client(&state, &[&audit_args[..], &["--json"]].concat());
     assert_eq!(json.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_safe(&v.to_string(), 1_000_000);

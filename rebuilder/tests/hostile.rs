@@ -119,18 +119,13 @@ fn followers_refuse_crafted_attestations_and_write_nothing() {
         .unwrap();
     assert!(keygen.status.success());
     let follow = |state: &Path, who: &[&str]| {
-        Command::new(REBUILDER)
-            .env_remove("REPROLOG_TOOLCHAINS")
-            .args(["follow", &server.url, "--log-key", &server.vkey, "--once"])
+        rebuilder_command("follow")
+            .args([&server.url, "--log-key", &server.vkey, "--once"])
             .args(who)
             .arg("--key")
             .arg(&key)
             .arg("--state")
             .arg(state)
-            .arg("--toolchains")
-            .arg(toolchains())
-            .arg("--cache")
-            .arg(target_tmp().join("rebuilder-cache"))
             .output()
             .unwrap()
     };
@@ -195,16 +190,7 @@ fn followers_refuse_crafted_attestations_and_write_nothing() {
 fn rebuild_refuses_binaries_whose_recorded_flags_name_paths() {
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("app");
-    git_repo(
-        &repo,
-        &[
-            ("go.mod", "module example.com/app\n\ngo 1.22\n"),
-            (
-                "main.go",
-                "package main\n\nfunc main() { println(\"app\") }\n",
-            ),
-        ],
-    );
+    small_app(&repo);
     let victim = dir.path().join("victim");
     std::fs::create_dir_all(&victim).unwrap();
     let p = |i: usize| victim.join(format!("pwned-{i}")).display().to_string();
@@ -236,11 +222,7 @@ fn rebuild_refuses_binaries_whose_recorded_flags_name_paths() {
             recorded.contains("pwned-"),
             "Go recorded the flag: {recorded}"
         );
-        let out = Command::new(REBUILDER)
-            .args(["rebuild", "--toolchains"])
-            .arg(toolchains())
-            .arg("--cache")
-            .arg(target_tmp().join("rebuilder-cache"))
+        let out = rebuilder_command("rebuild")
             .arg("--source")
             .arg(&repo)
             .arg(&bin)
@@ -256,11 +238,7 @@ fn rebuild_refuses_binaries_whose_recorded_flags_name_paths() {
         &["build", "-trimpath", "-o", clean.to_str().unwrap(), "."],
         &[],
     );
-    let out = Command::new(REBUILDER)
-        .args(["rebuild", "--toolchains"])
-        .arg(toolchains())
-        .arg("--cache")
-        .arg(target_tmp().join("rebuilder-cache"))
+    let out = rebuilder_command("rebuild")
         .arg("--source")
         .arg(&repo)
         .arg(format!("--ldflags=-s -w -o {}", p(5)))
@@ -279,16 +257,7 @@ fn rebuild_refuses_binaries_whose_recorded_flags_name_paths() {
 fn the_sandbox_stops_writes_outside_scratch_when_checks_are_bypassed() {
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("app");
-    git_repo(
-        &source,
-        &[
-            ("go.mod", "module example.com/app\n\ngo 1.22\n"),
-            (
-                "main.go",
-                "package main\n\nfunc main() { println(\"app\") }\n",
-            ),
-        ],
-    );
+    small_app(&source);
     let elsewhere = dir.path().join("elsewhere");
     std::fs::create_dir_all(&elsewhere).unwrap();
     let tmp_target = PathBuf::from(format!("/tmp/reprolog-pwned-{}", std::process::id()));
@@ -371,12 +340,8 @@ fn no_sandbox_means_no_build_unless_asked() {
     std::fs::set_permissions(&refusing, std::fs::Permissions::from_mode(0o755)).unwrap();
     let gofmt = goroot("1.27.3").join("bin/gofmt");
     let rebuild_with = |bwrap: &Path, extra: &[&str]| {
-        Command::new(REBUILDER)
+        rebuilder_command("rebuild")
             .env("REPROLOG_BWRAP", bwrap)
-            .args(["rebuild", "--toolchains"])
-            .arg(toolchains())
-            .arg("--cache")
-            .arg(target_tmp().join("rebuilder-cache"))
             .args(extra)
             .arg(&gofmt)
             .output()

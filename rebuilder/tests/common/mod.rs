@@ -178,3 +178,29 @@ pub fn rebuild_config(goproxy: Option<&Path>, source: Option<&Path>) -> RebuildC
         sandbox: Default::default(),
     }
 }
+
+/// `reprolog-rebuilder SUBCOMMAND` with the tests' toolchains and cache.
+pub fn rebuilder_command(subcommand: &str) -> Command {
+    let mut cmd = Command::new(REBUILDER);
+    cmd.env_remove("REPROLOG_TOOLCHAINS")
+        .arg(subcommand)
+        .arg("--toolchains")
+        .arg(toolchains())
+        .arg("--cache")
+        .arg(target_tmp().join("rebuilder-cache"));
+    cmd
+}
+
+/// A one-package module `example.com/app` committed in a git repository at `dir`.
+pub fn small_app(dir: &Path) -> String {
+    git_repo(
+        dir,
+        &[
+            ("go.mod", "module example.com/app\n\ngo 1.22\n"),
+            (
+                "main.go",
+                "package main\n\nfunc main() { println(\"app\") }\n",
+            ),
+        ],
+    )
+}
