@@ -41,24 +41,30 @@ fn setting(key: &'static str, value: String) -> Edit {
 /// Every spelling of "write a file there" the issue lists, aimed at `target(i)`.
 fn hostile_edits(target: &dyn Fn(usize) -> String) -> Vec<(String, Edit)> {
     let mut edits: Vec<(String, Edit)> = Vec::new();
-    let flag_cases: Vec<(&'static str, String)> = vec![
-        ("-gcflags", format!("-o={}", target(0))),
-        ("-gcflags", format!("-o {}", target(1))),
-        ("-gcflags", format!("'-o' '{}'", target(2))),
-        ("-gcflags", format!("pattern=-o={}", target(3))),
-        ("-asmflags", format!("-o={}", target(4))),
-        ("-asmflags", format!("cmd/...=-o {}", target(5))),
-        ("-ldflags", format!("-o {}", target(6))),
-        ("-ldflags", format!("-s '-o' '{}'", target(7))),
-        (
-            "-ldflags",
-            format!("-extld={} -linkmode=external", target(8)),
-        ),
+    // Each spelling inside each of the three flag settings, then -extld.
+    let spellings: [fn(&str) -> String; 4] = [
+        |p| format!("-o={p}"),
+        |p| format!("-o {p}"),
+        |p| format!("'-o' '{p}'"),
+        |p| format!("pattern=-o={p}"),
     ];
+    let mut flag_cases: Vec<(&'static str, String)> = Vec::new();
+    for (k, key) in ["-gcflags", "-asmflags", "-ldflags"]
+        .into_iter()
+        .enumerate()
+    {
+        for (i, spell) in spellings.iter().enumerate() {
+            flag_cases.push((key, spell(&target(k * 4 + i))));
+        }
+    }
+    flag_cases.push((
+        "-ldflags",
+        format!("-extld={} -linkmode=external", target(12)),
+    ));
     for (key, value) in flag_cases {
         edits.push((format!("{key}={value}"), setting(key, value)));
     }
-    let hint = format!("-w -o {}", target(9));
+    let hint = format!("-w -o {}", target(13));
     edits.push((
         format!("inferred -ldflags {hint}"),
         Box::new(move |st| {
@@ -180,7 +186,7 @@ fn followers_refuse_crafted_attestations_and_write_nothing() {
         !err.contains('\0'),
         "attacker text is escaped in the node's log"
     );
-    for i in 0..10 {
+    for i in 0..14 {
         assert!(!Path::new(&target(i)).exists(), "{} was written", target(i));
     }
     assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 0);
