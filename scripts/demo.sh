@@ -7,10 +7,11 @@
 #      go1.22.10 vet) and submit attestations; node gamma follows the log and
 #      repeats the builds it finds there, without being told the targets;
 #   2. a small Go release served from a file GOPROXY is built by its publisher
-#      and rebuilt by the nodes (one variant carries an -X flag Go did not record:
-#      only alpha is told it, so beta logs a mismatch);
+#      and rebuilt by the nodes; one variant carries an -X flag Go did not record
+#      (alpha is told it, beta infers it from the binary), and one was built
+#      from a tampered copy of the module that the published source does not match;
 #   3. `reprolog verify` says REPRODUCED for the genuine binaries, INSUFFICIENT for
-#      a copy with one flipped byte, CONTESTED for the release beta could not match;
+#      a copy with one flipped byte, CONTESTED for the tampered release;
 #   4. `reprolog audit --full` recomputes the log;
 #   5. prints a summary and stops everything it started.
 # Exits non-zero if any verdict differs from the expected one.
@@ -62,22 +63,25 @@ echo "log $url key $logkey"
 cat "$work/policy"
 
 step "4/7 a publisher releases example.com/hello v1.0.0 through a file GOPROXY"
-python3 scripts/demo_release.py "$work/proxy"
+python3 scripts/demo_release.py "$work/proxy" "$work/tampered-proxy"
 goroot=$store/go1.27.3/go
-publish() { # OUTDIR LDFLAGS
+publish() { # OUTDIR LDFLAGS [PROXY]
   mkdir -p "$1" "$work/publisher/home"
   env -i PATH="$goroot/bin:/usr/bin:/bin" HOME="$work/publisher/home" GOROOT="$goroot" \
-    GOPATH="$work/publisher/gopath" GOCACHE="$caches/publisher-gocache" GOFLAGS=-modcacherw \
-    GOTOOLCHAIN=local GOENV=off GOPROXY="file://$work/proxy" GOSUMDB=off CGO_ENABLED=0 GOBIN="$1" \
+    GOPATH="$work/publisher/gopath-$(basename "$1")" GOCACHE="$caches/publisher-gocache" GOFLAGS=-modcacherw \
+    GOTOOLCHAIN=local GOENV=off GOPROXY="file://${3:-$work/proxy}" GOSUMDB=off CGO_ENABLED=0 GOBIN="$1" \
     "$goroot/bin/go" install -trimpath "-ldflags=$2" example.com/hello@v1.0.0
 }
 publish "$work/release" "-s -w"
 publish "$work/release-stamped" "-s -w -X main.version=1.0.0"
+publish "$work/release-tampered" "-s -w" "$work/tampered-proxy"
 "$work/release-stamped/hello"
+"$work/release-tampered/hello"
 gofmt=$store/go1.27.3/go/bin/gofmt
 vet=$store/go1.22.10/go/pkg/tool/linux_amd64/vet
 hello=$work/release/hello
 stamped=$work/release-stamped/hello
+tampered=$work/release-tampered/hello
 
 step "5/7 nodes alpha and beta rebuild and attest; gamma follows the log"
 rebuild() { # NODE BINARY [extra args...]
@@ -95,9 +99,13 @@ for node in alpha beta; do
   rebuild "$node" "$hello"
 done
 # The release's -X flag is not in its build info (-trimpath drops -ldflags):
-# alpha read it in the release notes, beta did not.
+# alpha read it in the release notes, beta finds it in the binary itself.
 rebuild alpha "$stamped" --ldflags "-s -w -X main.version=1.0.0"
 rebuild beta "$stamped"
+# Built from a module its publisher's machine had tampered with: the
+# published source does not produce it, and both nodes say so.
+rebuild alpha "$tampered"
+rebuild beta "$tampered"
 echo "  gamma  following $url ..."
 "$bin/reprolog-rebuilder" follow "$url" --log-key "$logkey" --key "$work/gamma.key" --policy "$work/policy" --once --jobs 2 \
   --toolchains "$store" --cache "$caches/gamma" --goproxy "file://$work/proxy" --state "$work/gamma-state.json" \
@@ -119,7 +127,8 @@ expect 0 "gofmt (go1.27.3)" "$gofmt"
 expect 0 "vet (go1.22.10)" "$vet"
 expect 0 "hello v1.0.0" "$hello"
 expect 1 "gofmt, one byte flipped" "$work/gofmt-tampered"
-expect 2 "hello with -X" "$stamped"
+expect 0 "hello with -X" "$stamped"
+expect 2 "hello, tampered module" "$tampered"
 
 step "7/7 reprolog audit --full"
 code=0
@@ -128,9 +137,9 @@ code=0
 
 step "summary"
 echo "log: $(head -n 1 "$work/audit.out")"
-echo "attestations: alpha and beta were told 4 targets each; gamma found and repeated $(grep -c 'attested file=' "$work/gamma.err") on its own"
+echo "attestations: alpha and beta were told 5 targets each; gamma found and repeated $(grep -c 'attested file=' "$work/gamma.err") on its own"
 if [ "$failures" -eq 0 ]; then
-  echo "demo passed: 3 REPRODUCED, 1 INSUFFICIENT, 1 CONTESTED, audit OK"
+  echo "demo passed: 4 REPRODUCED (one with a hidden -X flag inferred), 1 INSUFFICIENT, 1 CONTESTED, audit OK"
 else
   echo "demo FAILED: $failures unexpected result(s)"
   exit 1

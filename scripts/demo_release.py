@@ -5,7 +5,10 @@ Two modules, in the layout of https://go.dev/ref/mod#goproxy-protocol:
   example.com/greet v1.0.0   a library
   example.com/hello v1.0.0   a command that depends on it (its go.sum pins greet)
 h1: sums are computed as golang.org/x/mod/sumdb/dirhash.Hash1 does.
-Usage: demo_release.py PROXY_DIR
+A second directory, if given, gets a tampered copy of example.com/hello v1.0.0
+(one changed line that the published source does not have), as a compromised
+proxy or build machine would serve it.
+Usage: demo_release.py PROXY_DIR [TAMPERED_PROXY_DIR]
 """
 import base64
 import hashlib
@@ -46,20 +49,30 @@ def publish(proxy, path, version, files):
     return f"{path} {version} {h1(prefixed)}\n{path} {version}/go.mod {mod_sum}\n"
 
 
-def main():
-    proxy = sys.argv[1]
-    greet_sums = publish(proxy, "example.com/greet", "v1.0.0", {
-        "go.mod": "module example.com/greet\n\ngo 1.22\n",
-        "greet.go": 'package greet\n\n// Hello greets.\nfunc Hello(who string) string { return "hello, " + who }\n',
-    })
-    publish(proxy, "example.com/hello", "v1.0.0", {
+def hello_files(greet_sums, extra=""):
+    return {
         "go.mod": "module example.com/hello\n\ngo 1.22\n\nrequire example.com/greet v1.0.0\n",
         "go.sum": greet_sums,
         "main.go": 'package main\n\nimport (\n\t"fmt"\n\n\t"example.com/greet"\n)\n\n'
                    '// version is set at release time with -ldflags=-X main.version=...\n'
                    'var version = "dev"\n\n'
-                   'func main() { fmt.Println(greet.Hello("reprolog"), version) }\n',
-    })
+                   'func main() { fmt.Println(greet.Hello("reprolog"), version)' + extra + ' }\n',
+    }
+
+
+def main():
+    greet = {
+        "go.mod": "module example.com/greet\n\ngo 1.22\n",
+        "greet.go": 'package greet\n\n// Hello greets.\nfunc Hello(who string) string { return "hello, " + who }\n',
+    }
+    proxy = sys.argv[1]
+    greet_sums = publish(proxy, "example.com/greet", "v1.0.0", greet)
+    publish(proxy, "example.com/hello", "v1.0.0", hello_files(greet_sums))
+    if len(sys.argv) > 2:
+        tampered = sys.argv[2]
+        publish(tampered, "example.com/greet", "v1.0.0", greet)
+        publish(tampered, "example.com/hello", "v1.0.0",
+                hello_files(greet_sums, '; fmt.Println("(and something the source does not say)")'))
 
 
 if __name__ == "__main__":

@@ -65,55 +65,11 @@ pub fn diagnose(original: &[u8], rebuilt: &[u8]) -> Diagnosis {
     d
 }
 
-/// The Go build ID: the `.note.go.buildid` ELF note, or for other formats the
-/// `\xff Go build ID: "..."` string at the start of the text.
-pub fn go_build_id(data: &[u8]) -> Option<String> {
-    if let Some(id) = elf_note_build_id(data) {
-        return Some(id);
-    }
-    const MARKER: &[u8] = b"\xff Go build ID: \"";
-    let window = &data[..data.len().min(1 << 20)];
-    let start = window.windows(MARKER.len()).position(|w| w == MARKER)? + MARKER.len();
-    let end = window[start..].iter().position(|&c| c == b'"')? + start;
-    String::from_utf8(window[start..end].to_vec()).ok()
-}
+pub use crate::buildid::go_build_id;
 
-/// ELF note layout: namesz, descsz, type (u32 each, little-endian on every Go
-/// ELF target we rebuild), name padded to 4 bytes, then the descriptor.
-fn elf_note_build_id(data: &[u8]) -> Option<String> {
-    let file = object::File::parse(data).ok()?;
-    let note = file.section_by_name(".note.go.buildid")?.data().ok()?;
-    let word = |i: usize| {
-        note.get(i..i + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-    };
-    let (namesz, descsz) = (word(0)?, word(4)?);
-    let desc_start = 12 + namesz.div_ceil(4) * 4;
-    let desc = note.get(desc_start..desc_start.checked_add(descsz)?)?;
-    String::from_utf8(desc.to_vec()).ok()
-}
-
-/// Explains which parts of `actionID/contentID/...` build IDs differ.
+/// Explains which parts of two build IDs differ (see [`crate::buildid::explain`]).
 fn build_id_note(a: Option<&str>, b: Option<&str>) -> Option<String> {
-    let (a, b) = (a?, b?);
-    if a == b {
-        return Some("Go build IDs are identical: the compiler and linker saw the same inputs; the difference comes after linking".into());
-    }
-    let pa: Vec<&str> = a.split('/').collect();
-    let pb: Vec<&str> = b.split('/').collect();
-    if pa.len() != 4 || pb.len() != 4 {
-        return Some(format!("Go build IDs differ ({a} vs {b})"));
-    }
-    let note = if pa[0] != pb[0] {
-        "the main package's compile inputs differ (source files, dependencies, compiler flags or Go version)"
-    } else if pa[1] != pb[1] {
-        "the main package compiled to different output from the same inputs"
-    } else if pa[2] != pb[2] {
-        "the main package is identical but the link inputs differ (linker flags, dependency packages or build settings)"
-    } else {
-        "all inputs agree but the linked output differs"
-    };
-    Some(format!("Go build IDs differ: {note}"))
+    Some(crate::buildid::explain(a?, b?))
 }
 
 fn section_map(data: &[u8]) -> BTreeMap<String, (u64, String)> {
@@ -277,13 +233,5 @@ mod tests {
         assert!(leaks.contains(&"module cache /root/go/pkg/mod".to_string()));
         assert!(leaks.contains(&"source /home/alice/proj".to_string()));
         assert_eq!(leaks.len(), 3);
-    }
-
-    #[test]
-    fn build_id_parts_are_explained() {
-        let n = build_id_note(Some("a/b/c/d"), Some("a/b/x/y")).unwrap();
-        assert!(n.contains("link inputs differ"));
-        let n = build_id_note(Some("a/b/c/d"), Some("z/b/c/d")).unwrap();
-        assert!(n.contains("compile inputs differ"));
     }
 }

@@ -14,6 +14,8 @@ use serde::Serialize;
 pub struct LinkTraits {
     pub has_dwarf: bool,
     pub has_symtab: bool,
+    /// Whether the binary carries a Go build ID (`-buildid=` removes it).
+    pub has_build_id: bool,
 }
 
 impl LinkTraits {
@@ -23,6 +25,7 @@ impl LinkTraits {
         let mut traits = LinkTraits {
             has_dwarf: false,
             has_symtab: file.symbol_table().is_some(),
+            has_build_id: crate::buildid::go_build_id(data).is_some_and(|id| !id.is_empty()),
         };
         for s in file.sections() {
             let name = s.name().unwrap_or("");
@@ -99,7 +102,19 @@ pub fn ldflags_candidates(
     };
     match traits {
         Some(t) => {
-            let reason = why(&t);
+            let mut reason = why(&t);
+            // An empty Go build ID is what -buildid= leaves.
+            let with_id = |l: Option<&str>| -> Option<String> {
+                match (t.has_build_id, l) {
+                    (true, l) => l.map(str::to_string),
+                    (false, None) => Some("-buildid=".to_string()),
+                    (false, Some(l)) => Some(format!("{l} -buildid=")),
+                }
+            };
+            if !t.has_build_id {
+                reason.push_str(" and no Go build ID (-buildid=)");
+            }
+            let mut push = |l: Option<&str>, r: String| push(with_id(l).as_deref(), r);
             match (t.has_symtab, t.has_dwarf) {
                 (true, true) => push(None, reason.clone()),
                 (true, false) => push(Some("-w"), reason.clone()),
@@ -134,6 +149,7 @@ mod tests {
         let no_dwarf = LinkTraits {
             has_dwarf: false,
             has_symtab: true,
+            has_build_id: true,
         };
         let c = ldflags_candidates(None, true, Some(no_dwarf), None);
         assert_eq!(c[0].ldflags.as_deref(), Some("-w"));
@@ -141,6 +157,7 @@ mod tests {
         let stripped = LinkTraits {
             has_dwarf: false,
             has_symtab: false,
+            has_build_id: true,
         };
         assert_eq!(
             ldflags_candidates(None, true, Some(stripped), None)[0]
@@ -151,6 +168,7 @@ mod tests {
         let full = LinkTraits {
             has_dwarf: true,
             has_symtab: true,
+            has_build_id: true,
         };
         assert_eq!(
             ldflags_candidates(None, true, Some(full), None)[0].ldflags,

@@ -9,11 +9,13 @@
 //! - [`gover`]: Go version order; go.mod lines asking for a newer Go.
 //! - [`build`]: hermetic `go` invocations.
 //! - [`infer`]: -ldflags that Go did not record.
+//! - [`buildid`], [`search`]: build IDs masked; flag orders and hidden `-X` values searched.
 //! - [`diagnose`]: why a rebuild differs.
 //! - [`rebuild`]: the whole job and its report.
 
 pub mod attest;
 pub mod build;
+pub mod buildid;
 pub mod buildinfo;
 pub mod diagnose;
 pub mod download;
@@ -28,4 +30,5 @@ pub mod plan;
 pub mod rebuild;
 pub mod report;
 pub mod sandbox;
+pub mod search;
 pub mod toolchain;

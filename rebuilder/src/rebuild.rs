@@ -3,12 +3,14 @@
 //! diagnose if none is.
 
 use crate::build::{self, go_command, BuildError, Confined, Limits, ModuleConfig, Scratch};
+use crate::buildid;
 use crate::buildinfo::{BuildInfo, BuildInfoError};
 use crate::diagnose::{self, Diagnosis};
 use crate::gover;
 use crate::infer::{ldflags_candidates, LdflagsCandidate, LinkTraits};
 use crate::plan::{self, BuildPlan, PlanError, Source};
 use crate::sandbox::{Sandbox, SandboxError, SandboxMode};
+use crate::search;
 use crate::toolchain::{DigestCache, Toolchain, ToolchainError, ToolchainStore};
 use reprolog_proto::Hash;
 use serde::Serialize;
@@ -327,34 +329,146 @@ fn run_attempts(
             },
         );
     }
-    let mut attempts = Vec::new();
-    let mut first_output: Option<Vec<u8>> = None;
-    for (k, candidate) in candidates.into_iter().enumerate() {
-        let out = scratch.out().join(format!("attempt-{k}"));
+    let mut builder = Attempter {
+        target,
+        plan,
+        toolchain,
+        scratch,
+        config,
+        confined,
+        prepared: &prepared,
+        attempts: Vec::new(),
+        first_output: None,
+    };
+    let won = |b: Attempter, c: LdflagsCandidate| {
+        let k = b.attempts.len() - 1;
+        Ok((b.attempts, prepared.extra_env.clone(), Some((k, c)), None))
+    };
+    // Searching needs the original (to compare) and an -ldflags Go left out.
+    let mut searchable = plan.ldflags.is_none() && plan.trimpath && target.original.is_some();
+    let mut link_only = None;
+    let first_reason = candidates
+        .first()
+        .map(|c| c.reason.clone())
+        .unwrap_or_default();
+    let base = candidates.first().and_then(|c| c.ldflags.clone());
+    for candidate in candidates {
+        match builder.try_ldflags(candidate.ldflags.as_deref(), progress)? {
+            Tried::Identical => return won(builder, candidate),
+            // Other candidates may still match exactly (`-s` and `-s -w` link
+            // the same code since Go 1.22); search orders after them.
+            Tried::LinkOnly => {
+                link_only.get_or_insert(candidate);
+            }
+            // Inferred -ldflags only change the link; if the build info
+            // already differs, no other candidate can help.
+            Tried::InfoDiffers => {
+                searchable = false;
+                break;
+            }
+            Tried::Differs => {}
+        }
+    }
+    let mut notes = Vec::new();
+    if searchable {
+        let started = std::time::Instant::now();
+        let before = builder.attempts.len();
+        let found = match &link_only {
+            Some(c) => builder.search_orders(c, progress)?,
+            None => builder.search_x(base.as_deref(), &first_reason, progress)?,
+        };
+        let (n, secs) = (
+            builder.attempts.len() - before,
+            started.elapsed().as_secs_f64(),
+        );
+        match found {
+            Some(c) => return won(builder, c),
+            None => notes.push(match &link_only {
+                Some(c) => format!(
+                    "Only the link step differs: with -ldflags {:?} the code and data equal the original's, but none of {n} orders tried ({secs:.1} s) gave the exact flag string; pass the release's exact -ldflags with --ldflags.",
+                    c.ldflags.as_deref().unwrap_or("")
+                ),
+                None => format!(
+                    "Hidden -X flags searched: {n} builds ({secs:.1} s) from values standing alone in the binary; none matched. Pass the release's -ldflags with --ldflags."
+                ),
+            }),
+        }
+    }
+    let diagnosis = match (&target.original, builder.first_output) {
+        (Some(original), Some(rebuilt)) => {
+            let mut d = diagnose::diagnose(original, &rebuilt);
+            d.advice.splice(0..0, notes);
+            Some(d)
+        }
+        _ => None,
+    };
+    Ok((builder.attempts, prepared.extra_env, None, diagnosis))
+}
+
+/// How one build compared with the original.
+enum Tried {
+    Identical,
+    /// Equal once the Go and GNU build IDs are masked: only the -ldflags
+    /// string (its order or spelling) differs.
+    LinkOnly,
+    /// The build info differs: not an -ldflags matter.
+    InfoDiffers,
+    Differs,
+}
+
+/// Runs the builds of one job and keeps what they produced.
+struct Attempter<'a> {
+    target: &'a Target,
+    plan: &'a BuildPlan,
+    toolchain: &'a Toolchain,
+    scratch: &'a Scratch,
+    config: &'a RebuildConfig,
+    confined: &'a Confined,
+    prepared: &'a Prepared,
+    attempts: Vec<Attempt>,
+    /// The first differing output, for the diagnosis.
+    first_output: Option<Vec<u8>>,
+}
+
+impl Attempter<'_> {
+    /// Builds with `ldflags` and compares the result with the subject.
+    fn try_ldflags(
+        &mut self,
+        ldflags: Option<&str>,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Tried, RebuildError> {
+        let (plan, scratch) = (self.plan, self.scratch);
+        let out = scratch
+            .out()
+            .join(format!("attempt-{}", self.attempts.len()));
         progress(&format!(
             "building {} with {} (-ldflags {})",
             plan.path,
-            toolchain.version,
-            candidate
-                .ldflags
-                .as_deref()
-                .map_or("none".to_string(), |l| format!("{l:?}"))
+            self.toolchain.version,
+            ldflags.map_or("none".to_string(), |l| format!("{l:?}"))
         ));
-        let mut cmd = go_command(toolchain, plan, scratch, &config.gocache, &config.modules);
-        for (k, v) in &prepared.extra_env {
+        let mut cmd = go_command(
+            self.toolchain,
+            plan,
+            scratch,
+            &self.config.gocache,
+            &self.config.modules,
+        );
+        for (k, v) in &self.prepared.extra_env {
             cmd.env(k, v);
         }
-        let built = prepared.build(&mut cmd, plan, candidate.ldflags.as_deref(), &out);
-        let (_, took) = confined.run(cmd, &format!("go build {}", plan.path))?;
+        let built = self.prepared.build(&mut cmd, plan, ldflags, &out);
+        let (_, took) = self.confined.run(cmd, &format!("go build {}", plan.path))?;
         let built = built.resolve(scratch, &out)?;
         let bytes = std::fs::read(&built).map_err(|source| RebuildError::Read {
             path: built.clone(),
             source,
         })?;
+        let _ = std::fs::remove_file(&built);
         // Comparing bytes is cheaper than hashing them; equal bytes have the
         // subject's digest.
-        let subject = target.subject.get();
-        let digest = match &target.original {
+        let subject = self.target.subject.get();
+        let digest = match &self.target.original {
             Some(original) if **original == bytes => subject,
             _ => Hash::of(&bytes),
         };
@@ -363,30 +477,170 @@ fn run_attempts(
             took.as_secs_f64(),
             if digest == subject { ": identical" } else { "" }
         ));
-        attempts.push(Attempt {
-            ldflags: candidate.ldflags.clone(),
+        self.attempts.push(Attempt {
+            ldflags: ldflags.map(str::to_string),
             sha256: digest,
             seconds: took.as_secs_f64(),
         });
         if digest == subject {
-            return Ok((attempts, prepared.extra_env, Some((k, candidate)), None));
+            return Ok(Tried::Identical);
         }
-        // Inferred -ldflags only change the link; if the build info already
-        // differs, other candidates cannot help.
         let same_info = BuildInfo::from_binary(&bytes).map(|i| i.modinfo_text())
-            == Ok(target.info.modinfo_text());
-        if first_output.is_none() {
-            first_output = Some(bytes);
+            == Ok(self.target.info.modinfo_text());
+        let link_only = self
+            .target
+            .original
+            .as_deref()
+            .is_some_and(|o| buildid::equal_but_build_ids(o, &bytes));
+        if self.first_output.is_none() {
+            self.first_output = Some(bytes);
         }
-        if !same_info {
-            break;
+        Ok(if !same_info {
+            Tried::InfoDiffers
+        } else if link_only {
+            Tried::LinkOnly
+        } else {
+            Tried::Differs
+        })
+    }
+
+    fn budget_left(&self) -> usize {
+        search::MAX_LINKS.saturating_sub(self.attempts.len())
+    }
+
+    /// Relinks with the other orders of `candidate`'s flags.
+    fn search_orders(
+        &mut self,
+        candidate: &LdflagsCandidate,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Option<LdflagsCandidate>, RebuildError> {
+        let given = candidate.ldflags.clone().unwrap_or_default();
+        let orders = search::orders(&search::units(&given), self.budget_left() + 1);
+        progress(&format!(
+            "code and data match with -ldflags {given:?}; searching {} flag orders by relinking",
+            orders.len().saturating_sub(1)
+        ));
+        for (n, order) in orders.iter().enumerate().skip(1) {
+            if self.budget_left() == 0 {
+                break;
+            }
+            if let Tried::Identical = self.try_ldflags(Some(order), progress)? {
+                let why = if candidate.reason.is_empty() {
+                    "not recorded under -trimpath (go.dev/issue/52372)".to_string()
+                } else {
+                    candidate.reason.clone()
+                };
+                return Ok(Some(LdflagsCandidate {
+                    ldflags: Some(order.clone()),
+                    reason: format!(
+                        "{why}; the code and data matched with {given:?} and the exact order was found by relinking ({} of {} orders tried)",
+                        n + 1,
+                        orders.len()
+                    ),
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Looks for hidden `-X` flags: values standing alone in the binary
+    /// paired with string variables of the source (see `search.rs`).
+    fn search_x(
+        &mut self,
+        base: Option<&str>,
+        base_reason: &str,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Option<LdflagsCandidate>, RebuildError> {
+        let Some(original) = self.target.original.clone() else {
+            return Ok(None);
+        };
+        let Some((module_root, module_path, main_dir)) = self.source_tree() else {
+            return Ok(None);
+        };
+        let vars = search::settable_vars(&module_root, &module_path, &main_dir);
+        let revision = match &self.plan.source {
+            Source::Vcs { revision, .. } => Some(revision.as_str()),
+            _ => None,
+        };
+        let version = self.plan.main_module.as_ref().map(|m| m.version.as_str());
+        let values =
+            search::classify_values(&search::standalone_strings(&original), version, revision);
+        let sets = search::x_assignments(&vars, &values, 40);
+        progress(&format!(
+            "searching hidden -X flags: {} string variables in the source, {} candidate sets from the binary",
+            vars.len(),
+            sets.len()
+        ));
+        let base_units: Vec<Vec<String>> = search::units(base.unwrap_or_default());
+        for set in sets {
+            if self.budget_left() == 0 {
+                break;
+            }
+            let mut units = base_units.clone();
+            units.extend(
+                set.iter()
+                    .map(|(x, v)| vec!["-X".to_string(), format!("{}={v}", x.symbol)]),
+            );
+            let ldflags = search::join(&units);
+            let described: Vec<String> = set
+                .iter()
+                .map(|(x, v)| format!("{}={v}", x.symbol))
+                .collect();
+            let candidate = LdflagsCandidate {
+                ldflags: Some(ldflags.clone()),
+                reason: format!(
+                    "{base_reason}; -X values found standing alone in the binary's read-only data and matched by name to string variables of the source ({})",
+                    described.join(", ")
+                ),
+            };
+            match self.try_ldflags(Some(&ldflags), progress)? {
+                Tried::Identical => return Ok(Some(candidate)),
+                Tried::LinkOnly => return self.search_orders(&candidate, progress),
+                Tried::InfoDiffers | Tried::Differs => {}
+            }
+        }
+        Ok(None)
+    }
+
+    /// The main module's root, its path and the main package's directory, as
+    /// the build saw them.
+    fn source_tree(&self) -> Option<(PathBuf, String, PathBuf)> {
+        let module = self.plan.main_module.as_ref()?;
+        let root = match &self.plan.source {
+            Source::Vcs { .. } => self.prepared.dir.clone(),
+            Source::Module { path, version, .. } => self.scratch.gopath().join("pkg/mod").join(
+                format!("{}@{}", escape_module(path), escape_module(version)),
+            ),
+            Source::Distribution => return None,
+        };
+        let rel = self
+            .plan
+            .path
+            .strip_prefix(module.path.as_str())
+            .unwrap_or("")
+            .trim_start_matches('/');
+        let main_dir = if rel.is_empty() {
+            root.clone()
+        } else {
+            root.join(rel)
+        };
+        Some((root, module.path.clone(), main_dir))
+    }
+}
+
+/// The module cache's case escaping (golang.org/x/mod/module.EscapePath):
+/// each upper-case letter becomes `!` and its lower case.
+fn escape_module(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('!');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
         }
     }
-    let diagnosis = match (&target.original, first_output) {
-        (Some(original), Some(rebuilt)) => Some(diagnose::diagnose(original, &rebuilt)),
-        _ => None,
-    };
-    Ok((attempts, prepared.extra_env, None, diagnosis))
+    out
 }
 
 /// The source, ready to build.

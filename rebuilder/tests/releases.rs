@@ -1,0 +1,126 @@
+//! Release builds reproduced with no `--ldflags`: flag orders Go did not
+//! record, `-buildid=`, and hidden `-X` flags (goreleaser's defaults, a
+//! package other than main, a variable initialised to "dev", an unusual
+//! order), each built here by Go 1.27.3 from a tagged git repository.
+
+mod common;
+
+use common::*;
+use reprolog_rebuilder::rebuild::{rebuild, RebuildReport};
+use std::path::Path;
+
+const MAIN_GO: &str = r#"package main
+
+import (
+	"fmt"
+
+	"example.com/app/internal/build"
+)
+
+var (
+	version = "dev"
+	commit  = "none"
+	date    = "unknown"
+	builtBy = "unknown"
+)
+
+func main() {
+	fmt.Println("app", version, commit, date, builtBy, build.Version)
+}
+"#;
+
+const BUILD_GO: &str = "package build\n\n// Version is set at link time.\nvar Version = \"dev\"\n";
+
+/// A tagged repository of example.com/app; returns its revision.
+fn tagged_repo(dir: &Path) -> String {
+    let rev = git_repo(
+        dir,
+        &[
+            ("go.mod", "module example.com/app\n\ngo 1.22\n"),
+            ("main.go", MAIN_GO),
+            ("internal/build/build.go", BUILD_GO),
+        ],
+    );
+    git(dir, &["tag", "v1.2.3"]);
+    rev
+}
+
+/// Builds the repository with `ldflags` as a release would, then rebuilds it
+/// with nothing but the binary and the source.
+fn release_and_rebuild(repo: &Path, name: &str, ldflags: &str) -> RebuildReport {
+    let out = repo.parent().unwrap().join(name);
+    go(
+        "1.27.3",
+        repo,
+        &[
+            "build",
+            "-trimpath",
+            &format!("-ldflags={ldflags}"),
+            "-o",
+            out.to_str().unwrap(),
+            ".",
+        ],
+        &[],
+    );
+    let report = rebuild(&out, &rebuild_config(None, Some(repo)), &mut |_| {})
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let seconds: f64 = report.attempts.iter().map(|a| a.seconds).sum();
+    eprintln!(
+        "SHAPE {name}: reproduced={} attempts={} build-seconds={seconds:.1} ldflags={:?}",
+        report.reproduced,
+        report.attempts.len(),
+        report.inferred.as_ref().and_then(|c| c.ldflags.clone())
+    );
+    assert!(report.reproduced, "{name}: {:#?}", report.diagnosis);
+    let inferred = report.inferred.as_ref().expect("inferred -ldflags");
+    assert_eq!(inferred.ldflags.as_deref(), Some(ldflags), "{name}");
+    assert!(report.attempts.len() <= 64, "{name}: search bounded");
+    report
+}
+
+#[test]
+fn flag_orders_and_buildid_are_found_by_relinking() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("app");
+    tagged_repo(&repo);
+    let r = release_and_rebuild(&repo, "w-s", "-w -s");
+    assert!(r
+        .inferred
+        .unwrap()
+        .reason
+        .contains("order was found by relinking"));
+    release_and_rebuild(&repo, "s-w-buildid", "-s -w -buildid=");
+}
+
+#[test]
+fn goreleaser_defaults_are_inferred_from_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("app");
+    let rev = tagged_repo(&repo);
+    // goreleaser's default: the tag without "v", the full commit, the build
+    // date (not the commit's, 2026-01-02), and its own name.
+    let flags = format!(
+        "-s -w -X main.version=1.2.3 -X main.commit={rev} -X main.date=2026-03-04T05:06:07Z -X main.builtBy=goreleaser"
+    );
+    let r = release_and_rebuild(&repo, "goreleaser", &flags);
+    let reason = r.inferred.unwrap().reason;
+    assert!(reason.contains("main.builtBy=goreleaser"), "{reason}");
+}
+
+#[test]
+fn x_on_other_packages_and_in_unusual_orders_is_inferred() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("app");
+    let rev = tagged_repo(&repo);
+    let short = &rev[..8];
+    release_and_rebuild(
+        &repo,
+        "other-package",
+        "-s -w -X example.com/app/internal/build.Version=v1.2.3",
+    );
+    release_and_rebuild(
+        &repo,
+        "unusual-order",
+        &format!("-X example.com/app/internal/build.Version=v1.2.3 -X main.commit={short} -w -s"),
+    );
+}
