@@ -71,6 +71,7 @@ pub fn job_mounts(
     Mounts {
         read_only,
         writable: vec![scratch.root.clone(), gocache.to_path_buf()],
+        mapped: vec![],
         network: modules.is_remote(),
     }
 }

@@ -141,7 +141,7 @@ pub fn path_leaks(data: &[u8]) -> Vec<String> {
 }
 
 /// Every absolute `*.go` path that appears as a string in `data`.
-fn go_file_paths(data: &[u8]) -> BTreeSet<String> {
+pub(crate) fn go_file_paths(data: &[u8]) -> BTreeSet<String> {
     let mut files = BTreeSet::new();
     let mut i = 0;
     while i < data.len() {
@@ -165,7 +165,7 @@ fn go_file_paths(data: &[u8]) -> BTreeSet<String> {
 }
 
 /// Whether `path` lies inside directory `dir`.
-fn is_under(path: &str, dir: &str) -> bool {
+pub(crate) fn is_under(path: &str, dir: &str) -> bool {
     path.strip_prefix(dir)
         .is_some_and(|rest| rest.starts_with('/'))
 }

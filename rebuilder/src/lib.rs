@@ -26,6 +26,7 @@ pub mod infer;
 pub mod logclient;
 pub mod modpath;
 pub mod node;
+pub mod paths;
 pub mod plan;
 pub mod rebuild;
 pub mod report;

@@ -8,6 +8,7 @@ use crate::buildinfo::{BuildInfo, BuildInfoError};
 use crate::diagnose::{self, Diagnosis};
 use crate::gover;
 use crate::infer::{ldflags_candidates, LdflagsCandidate, LinkTraits};
+use crate::paths::BuildPaths;
 use crate::plan::{self, BuildPlan, PlanError, Source};
 use crate::sandbox::{Sandbox, SandboxError, SandboxMode};
 use crate::search;
@@ -312,6 +313,9 @@ fn run_attempts(
     progress: &mut dyn FnMut(&str),
 ) -> Result<AttemptsOutcome, RebuildError> {
     let prepared = prepare_source(plan, toolchain, scratch, config, confined, progress)?;
+    let relocation = relocate(
+        target, plan, toolchain, scratch, &prepared, confined, progress,
+    );
     let traits = target.original.as_deref().and_then(|o| LinkTraits::of(o));
     let mut candidates = ldflags_candidates(
         plan.ldflags.as_deref(),
@@ -337,6 +341,7 @@ fn run_attempts(
         config,
         confined,
         prepared: &prepared,
+        relocation: relocation.as_ref(),
         attempts: Vec::new(),
         first_output: None,
     };
@@ -405,6 +410,96 @@ fn run_attempts(
     Ok((builder.attempts, prepared.extra_env, None, diagnosis))
 }
 
+/// A build without -trimpath repeated at the paths it ran in (`paths.rs`):
+/// inside the sandbox the toolchain, the module cache and the checkout are
+/// bound where the original build had them.
+struct Relocation {
+    confined: Confined,
+    /// The toolchain as seen inside: GOROOT at the original's path.
+    toolchain: Toolchain,
+    module_cache: Option<PathBuf>,
+    /// The working directory inside, for a checkout.
+    dir: Option<PathBuf>,
+}
+
+/// The relocation a build without -trimpath needs, when its binary names the
+/// paths and the sandbox can bind them.
+fn relocate(
+    target: &Target,
+    plan: &BuildPlan,
+    toolchain: &Toolchain,
+    scratch: &Scratch,
+    prepared: &Prepared,
+    confined: &Confined,
+    progress: &mut dyn FnMut(&str),
+) -> Option<Relocation> {
+    if plan.trimpath || !confined.sandbox.is_confined() {
+        return None;
+    }
+    let original = target.original.as_deref()?;
+    let rel = plan
+        .main_module
+        .as_ref()
+        .and_then(|m| plan.path.strip_prefix(m.path.as_str()))
+        .unwrap_or("")
+        .trim_start_matches('/');
+    let paths = BuildPaths::of(original, rel);
+    if paths.is_empty() {
+        return None;
+    }
+    let mut mounts = confined.mounts.clone();
+    let mut inside = toolchain.clone();
+    let mut said = Vec::new();
+    if let Some(goroot) = &paths.goroot {
+        mounts
+            .mapped
+            .push((toolchain.goroot.clone(), goroot.clone(), false));
+        inside.goroot = goroot.clone();
+        said.push(format!("GOROOT at {}", goroot.display()));
+    }
+    // Dependencies whose code was all inlined leave no file name behind, yet
+    // their directory is part of the main package's action ID: guess the
+    // module cache from where the source was (GOPATH defaults to ~/go).
+    let guessed = (paths.module_cache.is_none() && !plan.deps.is_empty())
+        .then(|| {
+            paths
+                .module_root
+                .as_deref()
+                .and_then(crate::paths::guess_module_cache)
+        })
+        .flatten();
+    let module_cache = paths.module_cache.clone().or(guessed.clone()).map(|cache| {
+        let host = scratch.gopath().join("pkg/mod");
+        let _ = std::fs::create_dir_all(&host);
+        mounts.mapped.push((host, cache.clone(), true));
+        let how = if guessed.is_some() { "guessed" } else { "at" };
+        said.push(format!("module cache {how} {}", cache.display()));
+        cache
+    });
+    let mut dir = None;
+    if let (Some(root), Source::Vcs { .. }) = (&paths.module_root, &plan.source) {
+        let checkout = scratch.root.join("src");
+        let in_repo = prepared.dir.strip_prefix(&checkout).ok()?;
+        let at = crate::paths::strip_suffix(root, in_repo)?;
+        mounts.mapped.push((checkout, at.clone(), true));
+        dir = Some(at.join(in_repo));
+        said.push(format!("source at {}", root.display()));
+    }
+    progress(&format!(
+        "built without -trimpath: rebuilding with {}",
+        said.join(", ")
+    ));
+    Some(Relocation {
+        confined: Confined {
+            mounts,
+            ..confined.clone()
+        },
+        toolchain: inside,
+        module_cache,
+        dir,
+    })
+}
+
 /// How one build compared with the original.
 enum Tried {
     Identical,
@@ -425,6 +520,7 @@ struct Attempter<'a> {
     config: &'a RebuildConfig,
     confined: &'a Confined,
     prepared: &'a Prepared,
+    relocation: Option<&'a Relocation>,
     attempts: Vec<Attempt>,
     /// The first differing output, for the diagnosis.
     first_output: Option<Vec<u8>>,
@@ -447,8 +543,12 @@ impl Attempter<'_> {
             self.toolchain.version,
             ldflags.map_or("none".to_string(), |l| format!("{l:?}"))
         ));
+        let (toolchain, confined) = match self.relocation {
+            Some(r) => (&r.toolchain, &r.confined),
+            None => (self.toolchain, self.confined),
+        };
         let mut cmd = go_command(
-            self.toolchain,
+            toolchain,
             plan,
             scratch,
             &self.config.gocache,
@@ -458,7 +558,15 @@ impl Attempter<'_> {
             cmd.env(k, v);
         }
         let built = self.prepared.build(&mut cmd, plan, ldflags, &out);
-        let (_, took) = self.confined.run(cmd, &format!("go build {}", plan.path))?;
+        if let Some(r) = self.relocation {
+            if let Some(cache) = &r.module_cache {
+                cmd.env("GOMODCACHE", cache);
+            }
+            if let Some(dir) = &r.dir {
+                cmd.current_dir(dir);
+            }
+        }
+        let (_, took) = confined.run(cmd, &format!("go build {}", plan.path))?;
         let built = built.resolve(scratch, &out)?;
         let bytes = std::fs::read(&built).map_err(|source| RebuildError::Read {
             path: built.clone(),

@@ -46,6 +46,9 @@ pub struct SandboxError(pub String);
 pub struct Mounts {
     pub read_only: Vec<PathBuf>,
     pub writable: Vec<PathBuf>,
+    /// Host directories shown at another path: (host, inside, writable).
+    /// A build without -trimpath is repeated at its original paths this way.
+    pub mapped: Vec<(PathBuf, PathBuf, bool)>,
     pub network: bool,
 }
 
@@ -127,9 +130,9 @@ impl Sandbox {
             }
         }
         out.args(base_args(mounts.network));
-        for (path, writable) in ordered_mounts(mounts) {
+        for (host, inside, writable) in ordered_mounts(mounts) {
             let flag = if writable { "--bind" } else { "--ro-bind" };
-            out.arg(flag).arg(&path).arg(&path);
+            out.arg(flag).arg(&host).arg(&inside);
         }
         if let Some(dir) = cmd.get_current_dir() {
             out.arg("--chdir").arg(absolute(dir));
@@ -182,28 +185,35 @@ fn base_args(network: bool) -> Vec<String> {
 
 /// Mounts parents before children, so a directory's own mode wins over its
 /// parent's; writable directories are created first (bwrap binds only what
-/// exists). Duplicates keep their most restrictive mode.
-fn ordered_mounts(mounts: &Mounts) -> Vec<(PathBuf, bool)> {
-    let mut all: Vec<(PathBuf, bool)> = Vec::new();
+/// exists). Duplicates keep their most restrictive mode. Returns (host path,
+/// path inside, writable).
+fn ordered_mounts(mounts: &Mounts) -> Vec<(PathBuf, PathBuf, bool)> {
+    let mut all: Vec<(PathBuf, PathBuf, bool)> = Vec::new();
     for p in &mounts.writable {
         let _ = std::fs::create_dir_all(p);
     }
     let listed = mounts
         .writable
         .iter()
-        .map(|p| (p, true))
-        .chain(mounts.read_only.iter().map(|p| (p, false)));
-    for (p, writable) in listed {
-        let p = absolute(p);
-        if !p.exists() {
+        .map(|p| (p.clone(), p.clone(), true))
+        .chain(
+            mounts
+                .read_only
+                .iter()
+                .map(|p| (p.clone(), p.clone(), false)),
+        )
+        .chain(mounts.mapped.iter().cloned());
+    for (host, inside, writable) in listed {
+        let (host, inside) = (absolute(&host), absolute(&inside));
+        if !host.exists() {
             continue;
         }
-        match all.iter_mut().find(|(q, _)| *q == p) {
-            Some(existing) => existing.1 &= writable,
-            None => all.push((p, writable)),
+        match all.iter_mut().find(|(_, q, _)| *q == inside) {
+            Some(existing) => existing.2 &= writable,
+            None => all.push((host, inside, writable)),
         }
     }
-    all.sort_by_key(|(p, _)| p.components().count());
+    all.sort_by_key(|(_, inside, _)| inside.components().count());
     all
 }
 
@@ -234,13 +244,18 @@ mod tests {
         let m = Mounts {
             read_only: vec![b.clone(), a.clone(), dir.join("missing")],
             writable: vec![b.clone()],
+            mapped: vec![(a.clone(), PathBuf::from("/elsewhere/x/y/z"), true)],
             network: false,
         };
         let order = ordered_mounts(&m);
         assert_eq!(
             order,
-            vec![(a, false), (b, false)],
-            "read-only wins, missing skipped"
+            vec![
+                (a.clone(), a.clone(), false),
+                (b.clone(), b, false),
+                (a, PathBuf::from("/elsewhere/x/y/z"), true)
+            ],
+            "read-only wins, missing skipped, parents first"
         );
         let _ = std::fs::remove_dir_all(dir);
     }

@@ -46,7 +46,8 @@ const GREET_GO: &str =
 const HELLO_GO: &str =
     "package main\n\nimport \"example.com/greet\"\n\nfunc main() { println(greet.Hello()) }\n";
 
-/// A file GOPROXY with example.com/greet v1.0.0 and example.com/hello v1.0.0.
+/// A file GOPROXY with example.com/greet v1.0.0 and example.com/hello v1.0.0
+/// (greet's go.sum lines are kept beside it in `go.sum.greet`).
 fn module_proxy(dir: &Path) -> std::path::PathBuf {
     let proxy = dir.join("proxy");
     let greet_sums = goproxy::publish(
@@ -55,6 +56,7 @@ fn module_proxy(dir: &Path) -> std::path::PathBuf {
         "v1.0.0",
         &[("go.mod", GREET_MOD), ("greet.go", GREET_GO)],
     );
+    std::fs::write(proxy.join("go.sum.greet"), &greet_sums).unwrap();
     let hello_mod = "module example.com/hello\n\ngo 1.22\n\nrequire example.com/greet v1.0.0\n";
     goproxy::publish(
         &proxy,
@@ -305,10 +307,13 @@ fn tampered_byte_and_non_trimpath_builds_are_diagnosed() {
         d.build_id_note
     );
 
-    // Built without -trimpath in the repository directory: paths leak.
+    // Built without -trimpath in the repository directory: paths leak. Without
+    // the sandbox the rebuild cannot run at those paths, so it differs, and
+    // the diagnosis names them (with it, see
+    // `non_trimpath_builds_reproduce_at_their_original_paths`).
     go("1.22.10", &repo, &["build", "-o", "../app-paths", "."], &[]);
     let out = Command::new(REBUILDER)
-        .args(["rebuild", "--json", "--toolchains"])
+        .args(["rebuild", "--no-sandbox", "--json", "--toolchains"])
         .arg(toolchains())
         .arg("--cache")
         .arg(target_tmp().join("rebuilder-cache"))
@@ -438,5 +443,85 @@ fn queue_runs_resume_and_skip_what_is_done() {
     assert!(
         !err.contains("building cmd/"),
         "nothing is rebuilt twice: {err}"
+    );
+}
+
+#[test]
+fn non_trimpath_builds_reproduce_at_their_original_paths() {
+    // A CI-like build: its own GOROOT path (a copy of Go 1.22.10), a module
+    // cache and a checkout at directories the rebuilder never uses itself.
+    let dir = tempfile::tempdir().unwrap();
+    let ci = dir.path().join("home/runner");
+    let ci_goroot = ci.join("hostedtoolcache/go/1.22.10/x64");
+    std::fs::create_dir_all(ci_goroot.parent().unwrap()).unwrap();
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(goroot("1.22.10"))
+        .arg(&ci_goroot)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let proxy = module_proxy(dir.path());
+    let repo = ci.join("work/app/app");
+    git_repo(
+        &repo,
+        &[
+            (
+                "go.mod",
+                "module example.com/app\n\ngo 1.22\n\nrequire example.com/greet v1.0.0\n",
+            ),
+            (
+                "go.sum",
+                &std::fs::read_to_string(proxy.join("go.sum.greet")).unwrap(),
+            ),
+            ("cmd/app/main.go", HELLO_GO),
+        ],
+    );
+    let original = dir.path().join("app-ci");
+    let goproxy = format!("file://{}", proxy.display());
+    let status = Command::new(ci_goroot.join("bin/go"))
+        .current_dir(&repo)
+        .env_clear()
+        .env(
+            "PATH",
+            format!("{}:/usr/bin:/bin", ci_goroot.join("bin").display()),
+        )
+        .env("HOME", ci.join("home"))
+        .env("GOROOT", &ci_goroot)
+        .env("GOPATH", ci.join("go"))
+        .env("GOCACHE", target_tmp().join("gocache"))
+        .env("GOTOOLCHAIN", "local")
+        .env("GOPROXY", &goproxy)
+        .env("GOSUMDB", "off")
+        .env("CGO_ENABLED", "0")
+        .args(["build", "-ldflags=-s", "-o"])
+        .arg(&original)
+        .arg("./cmd/app")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let leaks = reprolog_rebuilder::diagnose::path_leaks(&std::fs::read(&original).unwrap());
+    assert!(
+        leaks.iter().any(|l| l.contains("home/runner/work/app/app"))
+            && leaks
+                .iter()
+                .any(|l| l.contains("home/runner/hostedtoolcache")),
+        "{leaks:?}"
+    );
+
+    let mut lines = Vec::new();
+    let r = rebuild(
+        &original,
+        &rebuild_config(Some(&proxy), Some(&repo)),
+        &mut |l: &str| lines.push(l.to_string()),
+    )
+    .unwrap();
+    assert!(r.reproduced, "{:#?}\n{}", r.diagnosis, lines.join("\n"));
+    assert!(r.inferred.is_none(), "Go recorded -ldflags itself");
+    let said = lines.join("\n");
+    assert!(
+        said.contains("built without -trimpath: rebuilding with GOROOT at")
+            && said.contains("module cache guessed"),
+        "{said}"
     );
 }
