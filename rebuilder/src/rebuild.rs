@@ -468,14 +468,14 @@ fn relocate(
                 .and_then(crate::paths::guess_module_cache)
         })
         .flatten();
-    let module_cache = paths.module_cache.clone().or(guessed.clone()).map(|cache| {
+    let module_cache = paths.module_cache.clone().or(guessed.clone());
+    if let Some(cache) = &module_cache {
         let host = scratch.gopath().join("pkg/mod");
         let _ = std::fs::create_dir_all(&host);
         mounts.mapped.push((host, cache.clone(), true));
         let how = if guessed.is_some() { "guessed" } else { "at" };
         said.push(format!("module cache {how} {}", cache.display()));
-        cache
-    });
+    }
     let mut dir = None;
     if let (Some(root), Source::Vcs { .. }) = (&paths.module_root, &plan.source) {
         let checkout = scratch.root.join("src");
