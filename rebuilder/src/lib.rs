@@ -11,6 +11,7 @@
 //! - [`infer`]: -ldflags that Go did not record.
 //! - [`buildid`], [`search`]: build IDs masked; flag orders and hidden `-X` values searched.
 //! - [`diagnose`]: why a rebuild differs.
+//! - [`vcs`]: the repository of a VCS-stamped binary, found and fetched.
 //! - [`rebuild`]: the whole job and its report.
 
 pub mod attest;
@@ -33,3 +34,4 @@ pub mod report;
 pub mod sandbox;
 pub mod search;
 pub mod toolchain;
+pub mod vcs;

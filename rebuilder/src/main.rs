@@ -113,6 +113,11 @@ struct RebuildOpts {
     /// is elsewhere or its tracked files have local changes (refused otherwise).
     #[arg(long)]
     from_history: bool,
+    /// Where to find the repositories of VCS-stamped binaries instead of their
+    /// origin: a directory holding them at their root paths
+    /// (DIR/github.com/owner/repo) or a URL template with {repo}; repeatable.
+    #[arg(long = "vcs-mirror")]
+    vcs_mirror: Vec<String>,
     /// GOPROXY for module downloads (file:// URLs work offline).
     #[arg(long)]
     goproxy: Option<String>,
@@ -175,6 +180,12 @@ impl RebuildOpts {
             },
             source: self.source,
             source_from_history: self.from_history,
+            vcs_mirrors: self
+                .vcs_mirror
+                .iter()
+                .map(|m| reprolog_rebuilder::vcs::Mirror::parse(m))
+                .collect(),
+            source_cache: cache.join("sources"),
             user_ldflags: self.ldflags,
             keep_scratch: self.keep_scratch,
             download: self

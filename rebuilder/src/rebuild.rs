@@ -39,8 +39,8 @@ pub enum RebuildError {
     Download(#[from] crate::download::DownloadError),
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
-    #[error("this binary was built from a {vcs} checkout at {revision}; pass its repository with --source DIR")]
-    NeedSource { vcs: String, revision: String },
+    #[error(transparent)]
+    Vcs(#[from] crate::vcs::VcsError),
     #[error("only git checkouts are supported, this binary records vcs={0}")]
     UnsupportedVcs(String),
     #[error("revision {revision} is not in {source_dir}")]
@@ -94,6 +94,11 @@ pub struct RebuildConfig {
     pub download: Option<(String, PathBuf)>,
     /// Time and output bounds of each build.
     pub limits: Limits,
+    /// Where repositories are looked for before their origin (`--vcs-mirror`);
+    /// when any is given, only these are used.
+    pub vcs_mirrors: Vec<crate::vcs::Mirror>,
+    /// Clones of fetched repositories.
+    pub source_cache: PathBuf,
     /// Whether builds run confined (see `sandbox.rs`).
     pub sandbox: SandboxMode,
 }
@@ -887,24 +892,38 @@ fn prepare_source(
             if vcs != "git" {
                 return Err(RebuildError::UnsupportedVcs(vcs.clone()));
             }
-            let source = config
-                .source
-                .as_ref()
-                .ok_or_else(|| RebuildError::NeedSource {
-                    vcs: vcs.clone(),
-                    revision: revision.clone(),
-                })?;
             let checkout = scratch.root.join("src");
-            progress(&format!("cloning {} at {revision}", source.display()));
-            git_checkout(source, &checkout, revision, scratch, confined)?;
-            let state = WorkingTree::read(source, scratch, confined);
-            if config.source_from_history {
-                for note in state.notes(source, revision) {
-                    progress(&note);
+            let source = match &config.source {
+                Some(source) => {
+                    progress(&format!("cloning {} at {revision}", source.display()));
+                    git_checkout(source, &checkout, revision, scratch, confined)?;
+                    let state = WorkingTree::read(source, scratch, confined);
+                    if config.source_from_history {
+                        for note in state.notes(source, revision) {
+                            progress(&note);
+                        }
+                    } else {
+                        state.require_exact(source, revision)?;
+                    }
+                    source.clone()
                 }
-            } else {
-                state.require_exact(source, revision)?;
-            }
+                // No --source: the module's own repository, through the cache.
+                None => {
+                    let url = crate::vcs::locate(module, &config.vcs_mirrors)?;
+                    let fetched = crate::vcs::fetch(
+                        &url,
+                        revision,
+                        &config.source_cache,
+                        confined,
+                        progress,
+                    )?;
+                    let mut reading = confined.clone();
+                    reading.mounts.read_only.push(fetched.clone());
+                    progress(&format!("checking out {revision} of {url}"));
+                    git_checkout(&fetched, &checkout, revision, scratch, &reading)?;
+                    fetched
+                }
+            };
             let module_root =
                 find_module_root(&checkout, module).ok_or_else(|| RebuildError::NoModuleRoot {
                     module: module.clone(),

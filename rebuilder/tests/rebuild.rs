@@ -172,7 +172,11 @@ fn git_checkout_with_vcs_stamping_reproduces() {
 
     // Without the repository, or with one lacking the revision: refused, clearly.
     let err = rebuild(&original, &rebuild_config(None, None), &mut quiet).unwrap_err();
-    assert!(matches!(err, RebuildError::NeedSource { .. }), "{err}");
+    assert!(matches!(err, RebuildError::Vcs(_)), "{err}");
+    assert!(
+        err.to_string().contains("--source DIR or --vcs-mirror"),
+        "{err}"
+    );
     let other = dir.path().join("other");
     git_repo(
         &other,

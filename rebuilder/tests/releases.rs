@@ -124,3 +124,59 @@ fn x_on_other_packages_and_in_unusual_orders_is_inferred() {
         &format!("-X example.com/app/internal/build.Version=v1.2.3 -X main.commit={short} -w -s"),
     );
 }
+
+#[test]
+fn sources_are_fetched_through_a_vcs_mirror_with_their_tags() {
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = dir.path().join("mirror");
+    // A tagged module at the mirror's example.com/app: Go stamps v1.2.3.
+    let repo = mirror.join("example.com/app");
+    tagged_repo(&repo);
+    let bin = dir.path().join("app-tagged");
+    go(
+        "1.27.3",
+        &repo,
+        &["build", "-trimpath", "-o", bin.to_str().unwrap(), "."],
+        &[],
+    );
+    assert!(go_version_m("1.27.3", &bin).contains("example.com/app\tv1.2.3"));
+    let mut config = rebuild_config(None, None);
+    config.vcs_mirrors = vec![reprolog_rebuilder::vcs::Mirror::Dir(mirror.clone())];
+    config.source_cache = dir.path().join("sources");
+    let mut lines = Vec::new();
+    let r = rebuild(&bin, &config, &mut |l: &str| lines.push(l.to_string())).unwrap();
+    assert!(r.reproduced, "{:#?}", r.diagnosis);
+    assert!(lines.join("\n").contains("cloning "), "{lines:?}");
+
+    // A module in a subdirectory of its repository, tagged tools/v0.1.0.
+    let mono = mirror.join("example.com/mono");
+    git_repo(
+        &mono,
+        &[
+            ("README", "a repository holding several modules\n"),
+            ("tools/go.mod", "module example.com/mono/tools\n\ngo 1.22\n"),
+            (
+                "tools/cmd/t/main.go",
+                "package main\n\nfunc main() { println(\"t\") }\n",
+            ),
+        ],
+    );
+    git(&mono, &["tag", "tools/v0.1.0"]);
+    let tool = dir.path().join("t");
+    go(
+        "1.27.3",
+        &mono.join("tools"),
+        &[
+            "build",
+            "-trimpath",
+            "-ldflags=-s -w",
+            "-o",
+            tool.to_str().unwrap(),
+            "./cmd/t",
+        ],
+        &[],
+    );
+    assert!(go_version_m("1.27.3", &tool).contains("vcs.revision="));
+    let r = rebuild(&tool, &config, &mut |_| {}).unwrap();
+    assert!(r.reproduced, "{:#?}", r.diagnosis);
+}

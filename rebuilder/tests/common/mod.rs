@@ -176,6 +176,11 @@ pub fn rebuild_config(goproxy: Option<&Path>, source: Option<&Path>) -> RebuildC
         download: None,
         limits: Default::default(),
         sandbox: Default::default(),
+        // An empty mirror: tests never reach for a network.
+        vcs_mirrors: vec![reprolog_rebuilder::vcs::Mirror::Dir(
+            target_tmp().join("no-mirror"),
+        )],
+        source_cache: cache.join("sources"),
     }
 }
 

@@ -1,0 +1,261 @@
+//! Finding and fetching the repository a VCS-stamped binary was built from.
+//!
+//! A binary stamped by Go names its main module and the git revision, not the
+//! repository. The repository is found as `go get` finds it
+//! (https://go.dev/ref/mod#vcs-find): for well-known hosts the first path
+//! elements name it (`github.com/<owner>/<repo>`), elsewhere the module path's
+//! `?go-get=1` page names it in a `go-import` meta tag. `--vcs-mirror` puts a
+//! directory or URL template first, for offline and air-gapped nodes (and the
+//! tests). The repository is cloned once, with all its tags, into the cache
+//! and fetched again when a revision is missing; the module may live in any
+//! subdirectory of it.
+
+use crate::build::Confined;
+use crate::sandbox::Mounts;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where repositories may be found before their origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mirror {
+    /// A directory holding repositories at their root paths
+    /// (`DIR/github.com/owner/repo`, `DIR/example.com/app`).
+    Dir(PathBuf),
+    /// A URL with `{repo}` standing for the repository root path.
+    Template(String),
+}
+
+impl Mirror {
+    /// `--vcs-mirror` text: a template if it holds `{repo}`, else a directory.
+    pub fn parse(text: &str) -> Mirror {
+        if text.contains("{repo}") {
+            Mirror::Template(text.to_string())
+        } else {
+            Mirror::Dir(PathBuf::from(text))
+        }
+    }
+}
+
+/// Why no repository could be found or fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum VcsError {
+    #[error("no repository found for module {module}: {why}; pass --source DIR or --vcs-mirror")]
+    NotFound { module: String, why: String },
+    #[error("fetching {url}: {why}")]
+    Fetch { url: String, why: String },
+}
+
+/// Hosts whose repositories are the first `n` path elements.
+const KNOWN_HOSTS: &[(&str, usize)] = &[
+    ("github.com", 3),
+    ("gitlab.com", 3),
+    ("bitbucket.org", 3),
+    ("codeberg.org", 3),
+    ("git.sr.ht", 3),
+];
+
+/// The repository root path of a module on a well-known host.
+pub fn known_root(module: &str) -> Option<String> {
+    let host = module.split('/').next()?;
+    let (_, n) = KNOWN_HOSTS.iter().find(|(h, _)| *h == host)?;
+    let parts: Vec<&str> = module.split('/').take(*n).collect();
+    (parts.len() == *n).then(|| parts.join("/"))
+}
+
+/// The module path and its parents, longest first.
+fn prefixes(module: &str) -> Vec<String> {
+    let parts: Vec<&str> = module.split('/').collect();
+    (1..=parts.len())
+        .rev()
+        .map(|n| parts[..n].join("/"))
+        .collect()
+}
+
+/// Where to clone from: the mirrors when any is given (nothing else is then
+/// asked: mirrors are how offline nodes work), else the origin.
+pub fn locate(module: &str, mirrors: &[Mirror]) -> Result<String, VcsError> {
+    for m in mirrors {
+        match m {
+            Mirror::Dir(dir) => {
+                if let Some(found) = prefixes(module)
+                    .into_iter()
+                    .map(|p| dir.join(p))
+                    .find(|d| d.join(".git").exists() || d.join("HEAD").is_file())
+                {
+                    return Ok(found.display().to_string());
+                }
+            }
+            Mirror::Template(t) => {
+                let root = known_root(module).unwrap_or_else(|| module.to_string());
+                return Ok(t.replace("{repo}", &root));
+            }
+        }
+    }
+    if !mirrors.is_empty() {
+        return Err(VcsError::NotFound {
+            module: module.to_string(),
+            why: "no --vcs-mirror holds it".into(),
+        });
+    }
+    if let Some(root) = known_root(module) {
+        return Ok(format!("https://{root}"));
+    }
+    go_import(module)
+}
+
+/// Reads the `go-import` meta tag of `https://<module>?go-get=1`.
+fn go_import(module: &str) -> Result<String, VcsError> {
+    let not_found = |why: String| VcsError::NotFound {
+        module: module.to_string(),
+        why,
+    };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into();
+    let url = format!("https://{module}?go-get=1");
+    let body = agent
+        .get(&url)
+        .call()
+        .map_err(|e| not_found(format!("{url}: {e}")))?
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_string()
+        .map_err(|e| not_found(format!("{url}: {e}")))?;
+    for tag in body.split("<meta").skip(1) {
+        let tag = &tag[..tag.find('>').unwrap_or(tag.len())];
+        if !tag.contains("go-import") {
+            continue;
+        }
+        let Some(content) = tag.split("content=").nth(1) else {
+            continue;
+        };
+        let quote = content.chars().next().unwrap_or('"');
+        let value = content
+            .trim_start_matches(quote)
+            .split(quote)
+            .next()
+            .unwrap_or("");
+        let fields: Vec<&str> = value.split_whitespace().collect();
+        if let [prefix, "git", repo] = fields[..] {
+            if (module == prefix || module.starts_with(&format!("{prefix}/")))
+                && repo.starts_with("https://")
+            {
+                return Ok(repo.to_string());
+            }
+        }
+    }
+    Err(not_found(format!("{url} has no git go-import meta tag")))
+}
+
+/// A clone of `url` with every branch and tag in `cache`, holding `revision`
+/// (fetched again if it is missing). Runs git confined: it may write only the
+/// cache, read a mirror directory, and reach the network for a remote URL.
+pub fn fetch(
+    url: &str,
+    revision: &str,
+    cache: &Path,
+    confined: &Confined,
+    progress: &mut dyn FnMut(&str),
+) -> Result<PathBuf, VcsError> {
+    let fail = |why: String| VcsError::Fetch {
+        url: url.to_string(),
+        why,
+    };
+    std::fs::create_dir_all(cache).map_err(|e| fail(e.to_string()))?;
+    let key = reprolog_proto::Hash::of(url.as_bytes()).to_hex();
+    let clone = cache.join(&key[..16]);
+    let remote = url.starts_with("https://");
+    let mut mounts = Mounts {
+        writable: vec![cache.to_path_buf()],
+        network: remote,
+        ..Mounts::default()
+    };
+    if !remote {
+        mounts.read_only.push(PathBuf::from(url));
+    }
+    let job = Confined {
+        mounts,
+        ..confined.clone()
+    };
+    let git = |args: &[&str]| {
+        let mut cmd = Command::new("git");
+        cmd.env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("HOME", cache)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            // Only https and local repositories: no ext::, ssh or git:// helpers.
+            .args([
+                "-c",
+                "protocol.allow=never",
+                "-c",
+                "protocol.https.allow=always",
+                "-c",
+                "protocol.file.allow=always",
+            ])
+            .args(args);
+        cmd
+    };
+    let has_revision = |dir: &Path| {
+        let mut cmd = git(&["cat-file", "-e"]);
+        cmd.arg(format!("{revision}^{{commit}}")).current_dir(dir);
+        job.run(cmd, "git cat-file").is_ok()
+    };
+    if !clone.join("HEAD").is_file() {
+        progress(&format!("cloning {url} into {}", clone.display()));
+        let tmp = cache.join(format!("{}.tmp", &key[..16]));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let mut cmd = git(&["clone", "--quiet", "--mirror", "--", url]);
+        cmd.arg(&tmp);
+        job.run(cmd, "git clone").map_err(|e| fail(e.to_string()))?;
+        std::fs::rename(&tmp, &clone).map_err(|e| fail(e.to_string()))?;
+    } else if !has_revision(&clone) {
+        progress(&format!("fetching {url} into {}", clone.display()));
+        let mut cmd = git(&["fetch", "--quiet", "--tags", "--prune", "origin"]);
+        cmd.current_dir(&clone);
+        job.run(cmd, "git fetch").map_err(|e| fail(e.to_string()))?;
+    }
+    if !has_revision(&clone) {
+        return Err(fail(format!(
+            "revision {revision} is not in the repository"
+        )));
+    }
+    Ok(clone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repositories_are_found_like_go_get_finds_them() {
+        assert_eq!(
+            known_root("github.com/junegunn/fzf/src").as_deref(),
+            Some("github.com/junegunn/fzf")
+        );
+        assert_eq!(known_root("github.com/x"), None);
+        assert_eq!(known_root("example.com/a/b"), None);
+        assert_eq!(
+            prefixes("example.com/mono/tools"),
+            vec!["example.com/mono/tools", "example.com/mono", "example.com"]
+        );
+        assert_eq!(
+            Mirror::parse("https://mirror.example/{repo}.git"),
+            Mirror::Template("https://mirror.example/{repo}.git".into())
+        );
+        assert_eq!(
+            locate(
+                "github.com/o/r/sub",
+                &[Mirror::parse("https://m.example/{repo}")]
+            )
+            .unwrap(),
+            "https://m.example/github.com/o/r"
+        );
+        assert_eq!(
+            locate("github.com/o/r", &[]).unwrap(),
+            "https://github.com/o/r"
+        );
+    }
+}
