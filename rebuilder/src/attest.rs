@@ -78,6 +78,12 @@ pub fn statement(report: &RebuildReport, builder_id: &str) -> Statement {
             },
             annotations: BTreeMap::from([("kind".into(), "module".into())]),
         },
+        Source::Unidentified { module } => ResourceDescriptor {
+            name: "source".into(),
+            uri: format!("pkg:golang/{module}@(devel)"),
+            digest: DigestSet::new(),
+            annotations: BTreeMap::from([("kind".into(), "unidentified".into())]),
+        },
         Source::Vcs {
             vcs,
             revision,

@@ -54,6 +54,13 @@ pub enum Source {
         version: String,
         sum: String,
     },
+    /// Nothing in the binary says where the source is (main module `(devel)`,
+    /// no VCS stamp): only a directory the user names can be tried, and a match
+    /// shows only that this directory builds the binary.
+    Unidentified {
+        /// The main module path.
+        module: String,
+    },
     /// A version-control checkout at a recorded revision.
     Vcs {
         vcs: String,
@@ -339,7 +346,9 @@ fn source_of(
             sum: main.sum.clone(),
         });
     }
-    Err(PlanError::UnknownSource(main.path.clone()))
+    Ok(Source::Unidentified {
+        module: main.path.clone(),
+    })
 }
 
 #[cfg(test)]
@@ -388,7 +397,6 @@ mod tests {
                 "path\tx\nmod\tx\t(devel)\t\nbuild\tvcs.revision=0123456789abcdef0123456789abcdef01234567\nbuild\tvcs.modified=true\n",
                 "modified",
             ),
-            ("path\tx\nmod\tx\t(devel)\t\n", "no version"),
             (
                 "path\tx\nmod\tx\tv1.0.0\t\nbuild\t-pgo=/tmp/p.prof\n",
                 "default.pgo",

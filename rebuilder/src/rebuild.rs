@@ -41,6 +41,8 @@ pub enum RebuildError {
     Sandbox(#[from] SandboxError),
     #[error(transparent)]
     Vcs(#[from] crate::vcs::VcsError),
+    #[error("the binary does not identify its source: main module {0} is (devel) with no VCS revision; pass the source directory with --source DIR to check whether it builds this binary")]
+    SourceUnidentified(String),
     #[error("only git checkouts are supported, this binary records vcs={0}")]
     UnsupportedVcs(String),
     #[error("revision {revision} is not in {source_dir}")]
@@ -725,6 +727,7 @@ impl Attempter<'_> {
                 format!("{}@{}", escape_module(path), escape_module(version)),
             ),
             Source::Distribution => return None,
+            Source::Unidentified { .. } => self.prepared.dir.clone(),
         };
         let rel = self
             .plan
@@ -884,6 +887,27 @@ fn prepare_source(
                 extra_env: vec![],
             })
         }
+        Source::Unidentified { module } => {
+            let dir = config
+                .source
+                .as_ref()
+                .ok_or_else(|| RebuildError::SourceUnidentified(module.clone()))?;
+            progress(&format!(
+                "the binary does not identify its source (main module {module} is (devel), no VCS revision): building from {} as given; a match shows only that this directory builds the binary",
+                dir.display()
+            ));
+            let module_root =
+                find_module_root(dir, module).ok_or_else(|| RebuildError::NoModuleRoot {
+                    module: module.clone(),
+                    source_dir: dir.display().to_string(),
+                })?;
+            Ok(Prepared {
+                target: main_package_target(&plan.path, module),
+                dir: module_root,
+                install: false,
+                extra_env: vec![],
+            })
+        }
         Source::Vcs {
             vcs,
             revision,
@@ -943,23 +967,26 @@ fn prepare_source(
                     toolchain: plan.go_version.clone(),
                 });
             }
-            let rel = plan
-                .path
-                .strip_prefix(module.as_str())
-                .unwrap_or("")
-                .trim_start_matches('/');
-            let target = if rel.is_empty() {
-                ".".to_string()
-            } else {
-                format!("./{rel}")
-            };
             Ok(Prepared {
                 dir: module_root,
-                target,
+                target: main_package_target(&plan.path, module),
                 install: false,
                 extra_env: vec![],
             })
         }
+    }
+}
+
+/// The main package as `go build` names it from the module root: `.` or `./rel`.
+fn main_package_target(path: &str, module: &str) -> String {
+    let rel = path
+        .strip_prefix(module)
+        .unwrap_or("")
+        .trim_start_matches('/');
+    if rel.is_empty() {
+        ".".to_string()
+    } else {
+        format!("./{rel}")
     }
 }
 

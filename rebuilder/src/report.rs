@@ -22,6 +22,9 @@ pub fn human(r: &RebuildReport) -> String {
     );
     let source = match &r.plan.source {
         Source::Distribution => format!("Go distribution source ({})", r.plan.path),
+        Source::Unidentified { module } => {
+            format!("{module} from the directory given (the binary does not identify its source)")
+        }
         Source::Module { path, version, .. } => {
             format!("module {path}@{version} ({})", r.plan.path)
         }

@@ -180,3 +180,40 @@ fn sources_are_fetched_through_a_vcs_mirror_with_their_tags() {
     let r = rebuild(&tool, &config, &mut |_| {}).unwrap();
     assert!(r.reproduced, "{:#?}", r.diagnosis);
 }
+
+#[test]
+fn a_binary_that_names_no_source_is_built_from_the_directory_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("plain");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("go.mod"), "module example.com/plain\n\ngo 1.22\n").unwrap();
+    std::fs::write(
+        src.join("main.go"),
+        "package main\n\nfunc main() { println(\"plain\") }\n",
+    )
+    .unwrap();
+    let bin = dir.path().join("plain-bin");
+    go(
+        "1.27.3",
+        &src,
+        &["build", "-trimpath", "-o", bin.to_str().unwrap(), "."],
+        &[],
+    );
+    assert!(go_version_m("1.27.3", &bin).contains("(devel)"));
+
+    let err = rebuild(&bin, &rebuild_config(None, None), &mut |_| {}).unwrap_err();
+    assert!(
+        err.to_string().contains("does not identify its source"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--source DIR"), "{err}");
+    let mut lines = Vec::new();
+    let r = rebuild(&bin, &rebuild_config(None, Some(&src)), &mut |l: &str| {
+        lines.push(l.to_string())
+    })
+    .unwrap();
+    assert!(r.reproduced, "{:#?}", r.diagnosis);
+    assert!(lines
+        .join("\n")
+        .contains("a match shows only that this directory builds the binary"));
+}
