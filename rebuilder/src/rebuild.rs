@@ -948,11 +948,24 @@ fn prepare_source(
                     fetched
                 }
             };
-            let module_root =
-                find_module_root(&checkout, module).ok_or_else(|| RebuildError::NoModuleRoot {
-                    module: module.clone(),
-                    source_dir: source.display().to_string(),
-                })?;
+            // Go before 1.24 stamps a module built inside a git submodule with
+            // the outer repository's revision: the module is then in a
+            // submodule of this checkout.
+            let module_root = match find_module_root(&checkout, module) {
+                Some(root) => Some(root),
+                None if checkout.join(".gitmodules").is_file() => {
+                    progress(
+                        "the module is not in the checkout itself: checking out its git submodules",
+                    );
+                    init_submodules(&source, &checkout, scratch, confined)?;
+                    find_module_root(&checkout, module)
+                }
+                None => None,
+            };
+            let module_root = module_root.ok_or_else(|| RebuildError::NoModuleRoot {
+                module: module.clone(),
+                source_dir: source.display().to_string(),
+            })?;
             let go_mod = module_root.join("go.mod");
             let newer = gover::newer_requirement(&go_mod, &plan.go_version).map_err(|e| {
                 RebuildError::Read {
@@ -1169,6 +1182,50 @@ fn git_checkout(
         revision,
     ]);
     confined.run(co, "git checkout")?;
+    Ok(())
+}
+
+/// Checks out the submodules of `checkout` (a clone of `source`), confined:
+/// local submodule URLs (relative ones resolved against `source`) are shown
+/// read-only, https ones open the network, other protocols are refused.
+fn init_submodules(
+    source: &Path,
+    checkout: &Path,
+    scratch: &Scratch,
+    confined: &Confined,
+) -> Result<(), RebuildError> {
+    let gitmodules = std::fs::read_to_string(checkout.join(".gitmodules")).unwrap_or_default();
+    let mut job = confined.clone();
+    for url in gitmodules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("url"))
+        .filter_map(|l| l.trim_start().strip_prefix('='))
+        .map(str::trim)
+    {
+        if url.starts_with("https://") {
+            job.mounts.network = true;
+        } else if url.starts_with('/') || url.starts_with("../") || url.starts_with("./") {
+            let path = source.join(url);
+            job.mounts
+                .read_only
+                .push(std::fs::canonicalize(&path).unwrap_or(path));
+        }
+    }
+    let mut cmd = git(scratch);
+    cmd.arg("-C").arg(checkout).args([
+        "-c",
+        "protocol.allow=never",
+        "-c",
+        "protocol.https.allow=always",
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "update",
+        "--init",
+        "--recursive",
+        "--quiet",
+    ]);
+    job.run(cmd, "git submodule update")?;
     Ok(())
 }
 

@@ -217,3 +217,59 @@ fn a_binary_that_names_no_source_is_built_from_the_directory_given() {
         .join("\n")
         .contains("a match shows only that this directory builds the binary"));
 }
+
+#[test]
+fn a_module_built_inside_a_git_submodule_is_found_there() {
+    // A repackager's repository holds the module's own repository as a git
+    // submodule; Go 1.22 stamps the outer repository's revision.
+    let dir = tempfile::tempdir().unwrap();
+    let inner = dir.path().join("tool");
+    git_repo(
+        &inner,
+        &[
+            ("go.mod", "module example.com/tool\n\ngo 1.22\n"),
+            (
+                "main.go",
+                "package main\n\nfunc main() { println(\"tool\") }\n",
+            ),
+        ],
+    );
+    let outer = dir.path().join("repackaged");
+    git_repo(&outer, &[("README", "packages example.com/tool\n")]);
+    git(
+        &outer,
+        &[
+            "-c",
+            "protocol.file.allow=always",
+            "submodule",
+            "add",
+            "-q",
+            inner.to_str().unwrap(),
+            "upstream",
+        ],
+    );
+    git(&outer, &["commit", "-q", "-m", "add upstream"]);
+    let outer_rev = git(&outer, &["rev-parse", "HEAD"]);
+    let bin = dir.path().join("tool-bin");
+    go(
+        "1.22.10",
+        &outer.join("upstream"),
+        &[
+            "build",
+            "-trimpath",
+            "-ldflags=-s -w",
+            "-o",
+            bin.to_str().unwrap(),
+            ".",
+        ],
+        &[],
+    );
+    assert!(go_version_m("1.22.10", &bin).contains(&format!("vcs.revision={outer_rev}")));
+    let mut lines = Vec::new();
+    let r = rebuild(&bin, &rebuild_config(None, Some(&outer)), &mut |l: &str| {
+        lines.push(l.to_string())
+    })
+    .unwrap();
+    assert!(r.reproduced, "{:#?}", r.diagnosis);
+    assert!(lines.join("\n").contains("git submodules"), "{lines:?}");
+}
