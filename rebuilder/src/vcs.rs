@@ -219,7 +219,7 @@ pub fn fetch(
     }
     if !has_revision(&clone) {
         return Err(fail(format!(
-            "revision {revision} is not in the repository"
+            "revision {revision} is not in the repository (Go before 1.24 stamps a module built inside a git submodule with the outer repository's revision: pass that repository with --source)"
         )));
     }
     Ok(clone)
