@@ -396,10 +396,19 @@ fn run_attempts(
         match found {
             Some(c) => return won(builder, c),
             None => notes.push(match &link_only {
-                Some(c) => format!(
-                    "Only the link step differs: with -ldflags {:?} the code and data equal the original's, but none of {n} orders tried ({secs:.1} s) gave the exact flag string; pass the release's exact -ldflags with --ldflags.",
-                    c.ldflags.as_deref().unwrap_or("")
-                ),
+                Some(c) => {
+                    let tried: Vec<String> = builder.attempts[before..]
+                        .iter()
+                        .take(8)
+                        .map(|a| format!("{:?}", a.ldflags.as_deref().unwrap_or("")))
+                        .collect();
+                    format!(
+                        "Only the link step differs: with -ldflags {:?} the code and data equal the original's, but none of {n} orders tried ({secs:.1} s) gave the exact flag string (tried {}{}); pass the release's exact -ldflags with --ldflags.",
+                        c.ldflags.as_deref().unwrap_or(""),
+                        tried.join(", "),
+                        if n > 8 { ", …" } else { "" }
+                    )
+                }
                 None => format!(
                     "Hidden -X flags searched: {n} builds ({secs:.1} s) from values standing alone in the binary; none matched. Pass the release's -ldflags with --ldflags."
                 ),

@@ -273,3 +273,42 @@ fn a_module_built_inside_a_git_submodule_is_found_there() {
     assert!(r.reproduced, "{:#?}", r.diagnosis);
     assert!(lines.join("\n").contains("git submodules"), "{lines:?}");
 }
+
+#[test]
+fn a_flag_string_no_search_finds_is_diagnosed_as_a_link_difference() {
+    // "-s -w -s": the code and data of "-s -w", a flag list no order of it gives.
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("app");
+    tagged_repo(&repo);
+    let bin = dir.path().join("odd");
+    go(
+        "1.27.3",
+        &repo,
+        &[
+            "build",
+            "-trimpath",
+            "-ldflags=-s -w -s",
+            "-o",
+            bin.to_str().unwrap(),
+            ".",
+        ],
+        &[],
+    );
+    let r = rebuild(&bin, &rebuild_config(None, Some(&repo)), &mut |_| {}).unwrap();
+    assert!(!r.reproduced);
+    let d = r.diagnosis.expect("diagnosis");
+    assert!(
+        d.advice[0].starts_with("Only the link step differs")
+            && d.advice[0].contains("tried \"-w -s\""),
+        "{:?}",
+        d.advice
+    );
+    assert!(
+        d.build_id_note
+            .as_deref()
+            .unwrap_or("")
+            .contains("only the link inputs differ"),
+        "{:?}",
+        d.build_id_note
+    );
+}
