@@ -1221,19 +1221,10 @@ fn init_submodules(
         }
     }
     let mut cmd = git(scratch);
-    cmd.arg("-C").arg(checkout).args([
-        "-c",
-        "protocol.allow=never",
-        "-c",
-        "protocol.https.allow=always",
-        "-c",
-        "protocol.file.allow=always",
-        "submodule",
-        "update",
-        "--init",
-        "--recursive",
-        "--quiet",
-    ]);
+    cmd.arg("-C")
+        .arg(checkout)
+        .args(crate::vcs::ONLY_HTTPS_AND_FILES)
+        .args(["submodule", "update", "--init", "--recursive", "--quiet"]);
     job.run(cmd, "git submodule update")?;
     Ok(())
 }

@@ -45,6 +45,17 @@ pub enum VcsError {
     Fetch { url: String, why: String },
 }
 
+/// git options allowing only https and local repositories: no `ext::`, ssh,
+/// `git://` or other transport helpers a crafted URL could name.
+pub const ONLY_HTTPS_AND_FILES: [&str; 6] = [
+    "-c",
+    "protocol.allow=never",
+    "-c",
+    "protocol.https.allow=always",
+    "-c",
+    "protocol.file.allow=always",
+];
+
 /// Hosts whose repositories are the first `n` path elements.
 const KNOWN_HOSTS: &[(&str, usize)] = &[
     ("github.com", 3),
@@ -186,15 +197,7 @@ pub fn fetch(
             .env("HOME", cache)
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_TERMINAL_PROMPT", "0")
-            // Only https and local repositories: no ext::, ssh or git:// helpers.
-            .args([
-                "-c",
-                "protocol.allow=never",
-                "-c",
-                "protocol.https.allow=always",
-                "-c",
-                "protocol.file.allow=always",
-            ])
+            .args(ONLY_HTTPS_AND_FILES)
             .args(args);
         cmd
     };
