@@ -88,6 +88,8 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// Why the verdict is LOG ERROR, one line each.
     pub log_errors: Vec<String>,
+    /// The logs asked, by URL.
+    pub logs: Vec<String>,
 }
 
 /// Why verification could not start (bad input, not a bad log).
@@ -150,9 +152,11 @@ pub fn verify(
     let mut rows = Vec::new();
     let mut log_errors = Vec::new();
     let mut answers = Vec::new();
+    let mut logs = Vec::new();
     match source {
         Source::Online { memory } => {
             for log in &policy.logs {
+                logs.push(log.url.clone());
                 match fetch_online(log, &digest, memory) {
                     Ok(resp) => {
                         collect(&resp, log, &digest, policy, &mut rows, &mut log_errors);
@@ -177,6 +181,7 @@ pub fn verify(
                 .ok_or_else(|| {
                     VerifyError::Bundle("no log in the policy has this bundle's origin".into())
                 })?;
+            logs.push(log.url.clone());
             match bundle.verify(log.key.name(), &log.key) {
                 Ok(_) => collect(bundle, log, &digest, policy, &mut rows, &mut log_errors),
                 Err(e) => {
@@ -185,7 +190,7 @@ pub fn verify(
             }
         }
     }
-    Ok((decide(digest, policy, rows, log_errors), answers))
+    Ok((decide(digest, policy, rows, log_errors, logs), answers))
 }
 
 /// Fetch, verify and remember: the lookup answer's checkpoint must verify, extend
@@ -223,7 +228,7 @@ fn collect(
 pub fn assess(digest: Hash, policy: &Policy, log: &LogSpec, entries: &[LookupEntry]) -> Report {
     let (mut rows, mut errors) = (Vec::new(), Vec::new());
     collect_entries(entries, log, &digest, policy, &mut rows, &mut errors);
-    decide(digest, policy, rows, errors)
+    decide(digest, policy, rows, errors, vec![log.url.clone()])
 }
 
 fn collect_entries(
@@ -295,7 +300,13 @@ fn describe_source(d: &reprolog_proto::statement::ResourceDescriptor) -> String 
     d.uri.rsplit('@').next().unwrap_or("").to_string()
 }
 
-fn decide(digest: Hash, policy: &Policy, rows: Vec<Row>, log_errors: Vec<String>) -> Report {
+fn decide(
+    digest: Hash,
+    policy: &Policy,
+    rows: Vec<Row>,
+    log_errors: Vec<String>,
+    logs: Vec<String>,
+) -> Report {
     let reproduced_by: BTreeSet<String> = rows
         .iter()
         .filter(|r| r.trusted && r.reproduced)
@@ -318,24 +329,44 @@ fn decide(digest: Hash, policy: &Policy, rows: Vec<Row>, log_errors: Vec<String>
         reproduced_by: reproduced_by.into_iter().collect(),
         rows,
         log_errors,
+        logs,
     }
 }
 
-/// The report as a table for people.
+/// The report as text for people: the verdict, its reason, then the table.
+/// A LOG ERROR's reason is the log error (no count: nothing was decided); an
+/// INSUFFICIENT with no attestation says so; otherwise "n of k".
 pub fn render(r: &Report) -> String {
     use std::fmt::Write;
     let mut s = String::new();
     let _ = writeln!(s, "{}  sha256:{}", r.verdict.word(), r.digest);
-    let _ = writeln!(
-        s,
-        "reproduced by {} of the {} trusted rebuilders required",
-        r.reproduced_by.len(),
-        r.threshold
-    );
-    if !r.rows.is_empty() {
+    if r.verdict == Verdict::LogError {
+        for e in &r.log_errors {
+            let _ = writeln!(s, "log error: {e}");
+        }
+    } else if r.rows.is_empty() {
         let _ = writeln!(
             s,
-            "\n{:<24} {:<10} {:<12} {:<14} {:>9}",
+            "no attestation for this digest in {}",
+            if r.logs.is_empty() {
+                "the policy's logs".to_string()
+            } else {
+                r.logs.join(", ")
+            }
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "reproduced by {} of the {} trusted rebuilders required",
+            r.reproduced_by.len(),
+            r.threshold
+        );
+    }
+    if !r.rows.is_empty() {
+        let _ = writeln!(s);
+        let _ = writeln!(
+            s,
+            "{:<24} {:<10} {:<12} {:<14} {:>9}",
             "REBUILDER", "RESULT", "GO", "SOURCE", "LOG INDEX"
         );
         for row in &r.rows {
@@ -348,10 +379,8 @@ pub fn render(r: &Report) -> String {
             );
         }
     }
-    for e in &r.log_errors {
-        let _ = writeln!(s, "log error: {e}");
-    }
-    s
+    // No line ends in padding.
+    s.lines().map(|l| l.trim_end().to_string() + "\n").collect()
 }
 
 /// Reads an offline bundle (a saved lookup answer).
@@ -371,4 +400,72 @@ pub fn log_key<'a>(policy: &'a Policy, url: &str) -> Option<&'a Verifier> {
         .iter()
         .find(|l| l.url == url.trim_end_matches('/'))
         .map(|l| &l.key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIGEST: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+    fn policy() -> Policy {
+        let log = reprolog_proto::note::Signer::from_seed("log.test", &[1; 32]).unwrap();
+        let alice = reprolog_proto::note::Signer::from_seed("alice.test", &[2; 32]).unwrap();
+        Policy::parse(&format!(
+            "log {} http://log.test\nrebuilder alice {}\ngroup g 1 alice\nquorum g\n",
+            log.verifier().to_key_text(),
+            alice.verifier().to_key_text()
+        ))
+        .unwrap()
+    }
+
+    fn report(rows: Vec<Row>, errors: Vec<String>) -> String {
+        let digest = Hash::from_hex(DIGEST).unwrap();
+        render(&decide(
+            digest,
+            &policy(),
+            rows,
+            errors,
+            vec!["http://log.test".into()],
+        ))
+    }
+
+    #[test]
+    fn log_error_gives_the_error_as_its_reason_and_no_count() {
+        assert_eq!(
+            report(vec![], vec!["http://log.test: checkpoint signature does not verify".into()]),
+            format!("LOG ERROR  sha256:{DIGEST}\nlog error: http://log.test: checkpoint signature does not verify\n")
+        );
+    }
+
+    #[test]
+    fn insufficient_without_attestations_says_there_are_none() {
+        assert_eq!(
+            report(vec![], vec![]),
+            format!("INSUFFICIENT  sha256:{DIGEST}\nno attestation for this digest in http://log.test\n")
+        );
+    }
+
+    #[test]
+    fn attestations_give_the_count_and_a_table_without_trailing_spaces() {
+        let row = Row {
+            rebuilder: "untrusted:0123456789ab".into(),
+            trusted: false,
+            reproduced: true,
+            go_version: "go1.27.3".into(),
+            source: "v1.0.0".into(),
+            log_index: 7,
+            log: "http://log.test".into(),
+        };
+        assert_eq!(
+            report(vec![row], vec![]),
+            format!(
+                "INSUFFICIENT  sha256:{DIGEST}\n\
+                 reproduced by 0 of the 1 trusted rebuilders required\n\
+                 \n\
+                 REBUILDER                RESULT     GO           SOURCE         LOG INDEX\n\
+                 untrusted:0123456789ab   match      go1.27.3     v1.0.0                 7  (not counted)\n"
+            )
+        );
+    }
 }

@@ -59,16 +59,28 @@ impl ToolchainStore {
             dirs: dirs.to_vec(),
             found: BTreeMap::new(),
         };
+        let mut visited = std::collections::BTreeSet::new();
         for d in dirs {
             // Absolute paths: builds run with other working directories.
             if let Ok(d) = std::fs::canonicalize(d) {
-                store.scan_dir(&d, 0);
+                store.scan_dir(&d, 0, &mut visited);
             }
         }
         store
     }
 
-    fn scan_dir(&mut self, dir: &Path, depth: usize) {
+    /// Looks for GOROOTs in `dir` and below. Directory symlinks are followed
+    /// (operators link toolchains into a store); every directory is visited
+    /// once by its canonical path, so a symlink cycle ends the walk.
+    fn scan_dir(
+        &mut self,
+        dir: &Path,
+        depth: usize,
+        visited: &mut std::collections::BTreeSet<PathBuf>,
+    ) {
+        if !visited.insert(dir.to_path_buf()) {
+            return;
+        }
         if let Some(version) = goroot_version(dir) {
             self.found.entry(version.clone()).or_insert(Toolchain {
                 version,
@@ -84,12 +96,12 @@ impl ToolchainStore {
         };
         let mut subdirs: Vec<PathBuf> = entries
             .filter_map(Result::ok)
-            .filter(|e| e.file_type().map(|t| t.is_dir()).unwrap_or(false))
-            .map(|e| e.path())
+            .filter_map(|e| std::fs::canonicalize(e.path()).ok())
+            .filter(|p| p.is_dir())
             .collect();
         subdirs.sort();
         for sub in subdirs {
-            self.scan_dir(&sub, depth + 1);
+            self.scan_dir(&sub, depth + 1, visited);
         }
     }
 
