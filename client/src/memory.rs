@@ -7,8 +7,7 @@
 //! by the log and together prove it misbehaved).
 
 use crate::logapi::{ApiError, LogApi};
-use reprolog_proto::checkpoint::Checkpoint;
-use reprolog_proto::merkle;
+use reprolog_proto::checkpoint::{self, Checkpoint, ExtendError};
 use reprolog_proto::note::Verifier;
 use reprolog_proto::Hash;
 use std::path::{Path, PathBuf};
@@ -16,21 +15,8 @@ use std::path::{Path, PathBuf};
 /// A detected misbehaviour or an unusable memory.
 #[derive(Debug, thiserror::Error)]
 pub enum MemoryError {
-    #[error("rollback: the log now claims size {new_size} but earlier signed size {old_size} (remembered checkpoint root {old_root}, new root {new_root})")]
-    Rollback {
-        old_size: u64,
-        new_size: u64,
-        old_root: Hash,
-        new_root: Hash,
-    },
-    #[error("fork: checkpoint size {new_size} root {new_root} is not consistent with remembered size {old_size} root {old_root}: {why}")]
-    Fork {
-        old_size: u64,
-        old_root: Hash,
-        new_size: u64,
-        new_root: Hash,
-        why: String,
-    },
+    #[error(transparent)]
+    Extend(#[from] ExtendError),
     #[error("fetching a consistency proof: {0}")]
     Api(#[from] ApiError),
     #[error("checkpoint memory {path}: {message}")]
@@ -116,38 +102,10 @@ pub fn check_extends(
     new: &Checkpoint,
     api: Option<&LogApi>,
 ) -> Result<(), MemoryError> {
-    let fork = |why: String| MemoryError::Fork {
-        old_size: old.size,
-        old_root: old.root,
-        new_size: new.size,
-        new_root: new.root,
-        why,
+    let proof = match api {
+        Some(api) if new.size > old.size => Some(api.consistency(old.size, new.size)?),
+        _ => None,
     };
-    if new.size < old.size {
-        return Err(MemoryError::Rollback {
-            old_size: old.size,
-            new_size: new.size,
-            old_root: old.root,
-            new_root: new.root,
-        });
-    }
-    if new.size == old.size {
-        return if new.root == old.root {
-            Ok(())
-        } else {
-            Err(fork("same size, different root".into()))
-        };
-    }
-    let Some(api) = api else {
-        return Ok(());
-    };
-    let proof = api.consistency(old.size, new.size)?;
-    if proof.old != old.size || proof.new != new.size {
-        return Err(fork(format!(
-            "the log answered a proof for {}→{}",
-            proof.old, proof.new
-        )));
-    }
-    merkle::verify_consistency(old.size, new.size, &old.root, &new.root, &proof.proof)
-        .map_err(|e| fork(e.to_string()))
+    let proof = proof.as_ref().map(|p| (p.old, p.new, p.proof.as_slice()));
+    Ok(checkpoint::check_extends(old, new, proof)?)
 }

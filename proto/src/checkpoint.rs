@@ -119,6 +119,71 @@ fn parse_size(s: &str) -> Option<u64> {
     s.parse().ok()
 }
 
+/// Why a checkpoint does not extend an earlier one of the same log. Both
+/// checkpoints are named: signed by the log, together they prove it
+/// misbehaved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExtendError {
+    #[error("rollback: the log now claims size {new_size} but earlier signed size {old_size} (remembered checkpoint root {old_root}, new root {new_root})")]
+    Rollback {
+        old_size: u64,
+        new_size: u64,
+        old_root: Hash,
+        new_root: Hash,
+    },
+    #[error("fork: checkpoint size {new_size} root {new_root} is not consistent with remembered size {old_size} root {old_root}: {why}")]
+    Fork {
+        old_size: u64,
+        old_root: Hash,
+        new_size: u64,
+        new_root: Hash,
+        why: String,
+    },
+}
+
+/// Whether `new` extends `old` (RFC 9162 §2.1.4): the same size and root, or
+/// a larger size whose consistency proof (`proof`: old size, new size and
+/// hashes, as the log answered) verifies. Without a proof a larger size is
+/// accepted: the caller could not ask for one.
+pub fn check_extends(
+    old: &Checkpoint,
+    new: &Checkpoint,
+    proof: Option<(u64, u64, &[Hash])>,
+) -> Result<(), ExtendError> {
+    let fork = |why: String| ExtendError::Fork {
+        old_size: old.size,
+        old_root: old.root,
+        new_size: new.size,
+        new_root: new.root,
+        why,
+    };
+    if new.size < old.size {
+        return Err(ExtendError::Rollback {
+            old_size: old.size,
+            new_size: new.size,
+            old_root: old.root,
+            new_root: new.root,
+        });
+    }
+    if new.size == old.size {
+        return if new.root == old.root {
+            Ok(())
+        } else {
+            Err(fork("same size, different root".into()))
+        };
+    }
+    let Some((proof_old, proof_new, hashes)) = proof else {
+        return Ok(());
+    };
+    if proof_old != old.size || proof_new != new.size {
+        return Err(fork(format!(
+            "the log answered a proof for {proof_old}→{proof_new}"
+        )));
+    }
+    crate::merkle::verify_consistency(old.size, new.size, &old.root, &new.root, hashes)
+        .map_err(|e| fork(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

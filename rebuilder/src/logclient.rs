@@ -6,7 +6,7 @@ use reprolog_proto::hash::Hash;
 use reprolog_proto::merkle;
 use reprolog_proto::note::Verifier;
 use reprolog_proto::tile::{self, Tile, TileKind};
-use reprolog_proto::wire::{InclusionProof, LookupResponse, Receipt, WireError};
+use reprolog_proto::wire::{ConsistencyProof, InclusionProof, LookupResponse, Receipt, WireError};
 use std::time::Duration;
 
 /// Why talking to the log failed.
@@ -82,8 +82,30 @@ impl LogClient {
 
     /// The latest checkpoint, verified.
     pub fn checkpoint(&self) -> Result<Checkpoint, LogClientError> {
+        Ok(self.checkpoint_note()?.0)
+    }
+
+    /// The latest checkpoint, verified, with its signed note.
+    pub fn checkpoint_note(&self) -> Result<(Checkpoint, Vec<u8>), LogClientError> {
         let body = self.get("/checkpoint")?;
-        Ok(Checkpoint::open(&body, self.origin(), &self.key).map_err(WireError::from)?)
+        let cp = Checkpoint::open(&body, self.origin(), &self.key).map_err(WireError::from)?;
+        Ok((cp, body))
+    }
+
+    /// Opens a signed checkpoint note of this log (one kept from earlier).
+    pub fn open_checkpoint(&self, note: &[u8]) -> Result<Checkpoint, LogClientError> {
+        Ok(Checkpoint::open(note, self.origin(), &self.key).map_err(WireError::from)?)
+    }
+
+    /// The log's key text: what a follower's state belongs to.
+    pub fn key_text(&self) -> String {
+        self.key.to_key_text()
+    }
+
+    /// The consistency proof between two tree sizes, as the log answers it.
+    pub fn consistency(&self, old: u64, new: u64) -> Result<ConsistencyProof, LogClientError> {
+        let body = self.get(&format!("/proof/consistency?old={old}&new={new}"))?;
+        serde_json::from_slice(&body).map_err(|e| LogClientError::Malformed(e.to_string()))
     }
 
     /// Submits an entry; returns the verified receipt and its checkpoint.

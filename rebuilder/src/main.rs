@@ -89,7 +89,8 @@ enum Command {
         /// of the queue and run after the listed ones.
         #[arg(long)]
         any_rebuilder: bool,
-        /// Progress file (default: CACHE/follow-<key name>.json).
+        /// Progress file (default: CACHE/follow-<key name>-<log id>.json, one
+        /// per log).
         #[arg(long)]
         state: Option<PathBuf>,
         /// Builds to run at once.
@@ -392,9 +393,15 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 },
             };
             let log = log_client(&log_url, &log_key)?;
+            // One state per node and log (origin and key), so following another
+            // log, or a log re-created at the same URL, starts afresh.
             let state_file = state.unwrap_or_else(|| {
-                opts.cache_dir()
-                    .join(format!("follow-{}.json", signer.name().replace('/', "_")))
+                let log_id = reprolog_proto::Hash::of(log.key_text().as_bytes()).to_hex();
+                opts.cache_dir().join(format!(
+                    "follow-{}-{}.json",
+                    signer.name().replace('/', "_"),
+                    &log_id[..16]
+                ))
             });
             let config = opts.config();
             let follow_opts = node::FollowOptions {

@@ -145,9 +145,17 @@ pub struct Outcome {
     pub note: String,
 }
 
-/// Persistent progress of `follow`.
+/// Persistent progress of `follow` in one log: what was read, queued and done
+/// there, and the newest checkpoint verified, which every later one must
+/// extend.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FollowState {
+    /// The log's verifier key (its origin and key): the state belongs to it.
+    #[serde(default)]
+    pub log: String,
+    /// The newest checkpoint note verified.
+    #[serde(default)]
+    pub checkpoint: Option<String>,
     /// Entries below this index have been read.
     pub next_index: u64,
     queued: Vec<Job>,
@@ -202,6 +210,21 @@ pub enum FollowError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("follow state {path} belongs to log {has}, not {wants}: pass another --state")]
+    WrongLog {
+        path: PathBuf,
+        has: String,
+        wants: String,
+    },
+    /// Not a `#[source]`: the message already carries it, once.
+    #[error("the log misbehaved, following stopped: {0}")]
+    Misbehaved(reprolog_proto::checkpoint::ExtendError),
+}
+
+impl From<reprolog_proto::checkpoint::ExtendError> for FollowError {
+    fn from(e: reprolog_proto::checkpoint::ExtendError) -> Self {
+        FollowError::Misbehaved(e)
+    }
 }
 
 /// Tails the log and repeats other rebuilders' builds (see the module doc).
@@ -215,11 +238,31 @@ pub fn follow(
         path: opts.state_file.clone(),
         source,
     };
-    let state = Mutex::new(FollowState::load(&opts.state_file).map_err(state_err)?);
+    let mut loaded = FollowState::load(&opts.state_file).map_err(state_err)?;
+    let log_key = log.key_text();
+    if loaded.log.is_empty() && loaded.next_index == 0 && loaded.done.is_empty() {
+        loaded.log = log_key.clone();
+    } else if loaded.log != log_key {
+        return Err(FollowError::WrongLog {
+            path: opts.state_file.clone(),
+            has: if loaded.log.is_empty() {
+                "(none recorded)".into()
+            } else {
+                loaded.log.clone()
+            },
+            wants: log_key,
+        });
+    }
+    let state = Mutex::new(loaded);
     let own_key = signer.verifier().public_key();
     loop {
-        let cp = with_retries(5, || log.checkpoint())?;
+        let (cp, note) = with_retries(5, || log.checkpoint_note())?;
+        check_extends_remembered(log, &state, &cp)?;
         let start = state.lock().unwrap_or_else(|e| e.into_inner()).next_index;
+        {
+            let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+            st.checkpoint = Some(String::from_utf8_lossy(&note).into_owned());
+        }
         if cp.size > start {
             let entries = with_retries(5, || log.entries(start, cp.size, &cp))?;
             let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
@@ -257,6 +300,33 @@ pub fn follow(
         drop(st);
         std::thread::sleep(opts.poll);
     }
+}
+
+/// Checks that `cp` extends the newest checkpoint this state verified: the
+/// same tree, or a larger one with a valid consistency proof. A rollback or a
+/// fork stops the follower, naming both checkpoints, with the state untouched.
+fn check_extends_remembered(
+    log: &LogClient,
+    state: &Mutex<FollowState>,
+    cp: &reprolog_proto::checkpoint::Checkpoint,
+) -> Result<(), FollowError> {
+    let remembered = state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .checkpoint
+        .clone();
+    let Some(note) = remembered else {
+        return Ok(());
+    };
+    let old = log.open_checkpoint(note.as_bytes())?;
+    let proof = if cp.size > old.size {
+        Some(with_retries(5, || log.consistency(old.size, cp.size))?)
+    } else {
+        None
+    };
+    let proof = proof.as_ref().map(|p| (p.old, p.new, p.proof.as_slice()));
+    reprolog_proto::checkpoint::check_extends(&old, cp, proof)?;
+    Ok(())
 }
 
 /// Queues the build an entry describes, unless this node already knows it or

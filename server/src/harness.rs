@@ -19,6 +19,16 @@ impl LogHandle {
     /// Serves the log in `data` (created with origin `origin` if new) on an
     /// ephemeral port, batching with a short linger.
     pub fn start(data: &Path, origin: &str) -> anyhow::Result<LogHandle> {
+        LogHandle::start_on(data, origin, "127.0.0.1:0".parse()?)
+    }
+
+    /// Like [`LogHandle::start`], listening on `addr` (to bring a log back,
+    /// or another one, at the same URL).
+    pub fn start_on(
+        data: &Path,
+        origin: &str,
+        addr: std::net::SocketAddr,
+    ) -> anyhow::Result<LogHandle> {
         if !data.join("log.key").exists() {
             serve::init(data, origin)?;
         }
@@ -28,7 +38,7 @@ impl LogHandle {
                 max_wait: Duration::from_millis(5),
                 ..BatchConfig::default()
             },
-            ..ServeConfig::new(data.to_path_buf(), "127.0.0.1:0".parse()?)
+            ..ServeConfig::new(data.to_path_buf(), addr)
         };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
