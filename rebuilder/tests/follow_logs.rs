@@ -54,6 +54,7 @@ fn a_new_log_at_the_same_url_starts_afresh_and_a_fork_stops_the_follower() {
     let dir = tempfile::tempdir().unwrap();
     let addr = free_addr();
     let alice = Signer::generate("alice.test").unwrap();
+    let bob = Signer::generate("bob.test").unwrap();
     let mallory = Signer::generate("mallory.test").unwrap();
     let gofmt = goroot("1.27.3").join("bin/gofmt");
     let gofmt_digest = Hash::of(&std::fs::read(&gofmt).unwrap());
@@ -72,17 +73,17 @@ fn a_new_log_at_the_same_url_starts_afresh_and_a_fork_stops_the_follower() {
         .verifier()
         .public_key();
     let cache = dir.path().join("node-cache");
-    let policy_for = |log: &LogHandle| {
+    let policy_for = |log: &LogHandle, rebuilder: &Signer| {
         let p = dir
             .path()
             .join(format!("policy-{}", &log.vkey[..20].replace('/', "_")));
         std::fs::write(
             &p,
             format!(
-                "log {} {}\nrebuilder alice {}\ngroup g 1 alice\nquorum g\n",
+                "log {} {}\nrebuilder r {}\ngroup g 1 r\nquorum g\n",
                 log.vkey,
                 log.url,
-                alice.verifier().to_key_text()
+                rebuilder.verifier().to_key_text()
             ),
         )
         .unwrap();
@@ -93,7 +94,7 @@ fn a_new_log_at_the_same_url_starts_afresh_and_a_fork_stops_the_follower() {
     let a = LogHandle::start_on(&dir.path().join("a"), "test.localhost/log", addr).unwrap();
     let client_a = LogClient::new(&a.url, Verifier::from_key_text(&a.vkey).unwrap());
     node::submit_report(&report, &alice, &client_a).unwrap();
-    let out = follow(&a, &key, &policy_for(&a), &cache);
+    let out = follow(&a, &key, &policy_for(&a, &alice), &cache);
     assert!(
         out.status.success(),
         "{}",
@@ -102,12 +103,13 @@ fn a_new_log_at_the_same_url_starts_afresh_and_a_fork_stops_the_follower() {
     assert_eq!(by(&a, gofmt_digest, &node_key), 1);
     a.stop().unwrap();
 
-    // Log B, fresh, at the same URL: the node attests gofmt there too.
+    // Log B, fresh, at the same URL, with bob's attestation of gofmt: the
+    // node attests gofmt there too.
     let b_data = dir.path().join("b");
     let b = LogHandle::start_on(&b_data, "test.localhost/log", addr).unwrap();
     let client_b = LogClient::new(&b.url, Verifier::from_key_text(&b.vkey).unwrap());
-    node::submit_report(&report, &alice, &client_b).unwrap();
-    let policy_b = policy_for(&b);
+    node::submit_report(&report, &bob, &client_b).unwrap();
+    let policy_b = policy_for(&b, &bob);
     let out = follow(&b, &key, &policy_b, &cache);
     assert!(
         out.status.success(),
