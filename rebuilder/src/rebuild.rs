@@ -966,7 +966,10 @@ fn prepare_source(
                     progress(
                         "the module is not in the checkout itself: checking out its git submodules",
                     );
-                    init_submodules(&source, &checkout, scratch, confined)?;
+                    // Local submodule URLs only in a repository the user named:
+                    // one fetched for a binary may point anywhere on this host.
+                    let local_urls = config.source.is_some();
+                    init_submodules(&source, &checkout, local_urls, scratch, confined)?;
                     find_module_root(&checkout, module)
                 }
                 None => None,
@@ -1195,11 +1198,13 @@ fn git_checkout(
 }
 
 /// Checks out the submodules of `checkout` (a clone of `source`), confined:
-/// local submodule URLs (relative ones resolved against `source`) are shown
-/// read-only, https ones open the network, other protocols are refused.
+/// https URLs open the network; with `local_urls`, local ones (relative ones
+/// resolved against `source`) are shown read-only, else refused like every
+/// other protocol.
 fn init_submodules(
     source: &Path,
     checkout: &Path,
+    local_urls: bool,
     scratch: &Scratch,
     confined: &Confined,
 ) -> Result<(), RebuildError> {
@@ -1213,7 +1218,9 @@ fn init_submodules(
     {
         if url.starts_with("https://") {
             job.mounts.network = true;
-        } else if url.starts_with('/') || url.starts_with("../") || url.starts_with("./") {
+        } else if local_urls
+            && (url.starts_with('/') || url.starts_with("../") || url.starts_with("./"))
+        {
             let path = source.join(url);
             job.mounts
                 .read_only
@@ -1223,8 +1230,11 @@ fn init_submodules(
     let mut cmd = git(scratch);
     cmd.arg("-C")
         .arg(checkout)
-        .args(crate::vcs::ONLY_HTTPS_AND_FILES)
-        .args(["submodule", "update", "--init", "--recursive", "--quiet"]);
+        .args(crate::vcs::ONLY_HTTPS_AND_FILES);
+    if !local_urls {
+        cmd.args(["-c", "protocol.file.allow=never"]);
+    }
+    cmd.args(["submodule", "update", "--init", "--recursive", "--quiet"]);
     job.run(cmd, "git submodule update")?;
     Ok(())
 }

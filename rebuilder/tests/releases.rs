@@ -272,6 +272,19 @@ fn a_module_built_inside_a_git_submodule_is_found_there() {
     .unwrap();
     assert!(r.reproduced, "{:#?}", r.diagnosis);
     assert!(lines.join("\n").contains("git submodules"), "{lines:?}");
+
+    // Fetched rather than named, the repository's local submodule URL could
+    // point anywhere on this host: it is not followed.
+    let mirror = dir.path().join("mirror/example.com/tool");
+    std::fs::create_dir_all(mirror.parent().unwrap()).unwrap();
+    std::fs::rename(&outer, &mirror).unwrap();
+    let mut config = rebuild_config(None, None);
+    config.vcs_mirrors = vec![reprolog_rebuilder::vcs::Mirror::Dir(
+        dir.path().join("mirror"),
+    )];
+    config.source_cache = dir.path().join("sources");
+    let err = rebuild(&bin, &config, &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("git submodule update"), "{err}");
 }
 
 #[test]
