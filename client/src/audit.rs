@@ -1,20 +1,20 @@
 //! The auditor's view: the log only grows, and (with `--full`) every entry it
 //! holds is well-formed, signed and hashes to the root it signed.
 //!
-//! A full audit downloads every entry bundle and level-0 hash tile, checks that
-//! the tiles hold exactly the entries' leaf hashes, recomputes the root with a
-//! [`CompactRange`] (O(log n) memory) and compares it with the checkpoint. It
-//! saves its progress after every bundle, so an interrupted audit resumes.
+//! A full audit reads every entry bundle through proto's verified
+//! [`TileReader`](reprolog_proto::reader::TileReader) (each bundle's leaf
+//! hashes authenticated against the checkpoint), and independently recomputes
+//! the root with a [`CompactRange`] (O(log n) memory) from the entries it saw.
+//! It saves its progress after every bundle, so an interrupted audit resumes.
 
-use crate::logapi::LogApi;
+use crate::http;
 use crate::memory::{check_extends, CheckpointMemory};
-use reprolog_proto::checkpoint::Checkpoint;
 use reprolog_proto::display;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::merkle::CompactRange;
 use reprolog_proto::note::Verifier;
 use reprolog_proto::policy::Policy;
-use reprolog_proto::tile::{self, Tile, TileKind};
+use reprolog_proto::tile;
 use reprolog_proto::Hash;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -87,7 +87,7 @@ pub fn audit(
     full: bool,
     policy: Option<&Policy>,
 ) -> Result<AuditReport, AuditError> {
-    let api = LogApi::new(url);
+    let log = http::connect(url, key.clone());
     let memory = CheckpointMemory::new(&state_dir.join("audit"));
     let mut report = AuditReport {
         checkpoint_size: 0,
@@ -96,17 +96,10 @@ pub fn audit(
         full,
         findings: Findings::default(),
     };
-    let note = match api.checkpoint() {
-        Ok(n) => n,
+    let (cp, note) = match log.checkpoint_note() {
+        Ok(x) => x,
         Err(e) => {
             report.findings.log_errors.push(e.to_string());
-            return Ok(report);
-        }
-    };
-    let cp = match Checkpoint::open(&note, key.name(), key) {
-        Ok(cp) => cp,
-        Err(e) => {
-            report.findings.log_errors.push(format!("checkpoint: {e}"));
             return Ok(report);
         }
     };
@@ -118,13 +111,13 @@ pub fn audit(
     })?;
     if let Some((old, _)) = &previous {
         report.previous_size = Some(old.size);
-        if let Err(e) = check_extends(old, &cp, Some(&api)) {
+        if let Err(e) = check_extends(old, &cp, Some(&log)) {
             report.findings.log_errors.push(e.to_string());
             return Ok(report);
         }
     }
     if !full {
-        if let Err(e) = memory.advance(key, &cp, &note, Some(&api)) {
+        if let Err(e) = memory.advance(key, &cp, &note, Some(&log)) {
             report.findings.log_errors.push(e.to_string());
         }
         return Ok(report);
@@ -154,60 +147,26 @@ pub fn audit(
     );
     bar.set_position(progress.next_index);
     let mut findings = progress.findings.clone();
+    let tiles = log.tiles(&cp);
     let mut index = progress.next_index;
     while index < cp.size {
         let n = index >> tile::HEIGHT;
-        let width = (cp.size - (n << tile::HEIGHT)).min(u64::from(tile::FULL_WIDTH)) as u32;
-        let bundle_tile = Tile {
-            kind: TileKind::Entries,
-            n,
-            width,
-        };
-        let hash_tile = Tile {
-            kind: TileKind::Hash { level: 0 },
-            n,
-            width,
-        };
-        let fetched = api
-            .get(&format!("/{}", bundle_tile.path()))
-            .and_then(|b| Ok((b, api.get(&format!("/{}", hash_tile.path()))?)));
-        let (bundle, hashes) = match fetched {
-            Ok(x) => x,
+        let entries = match tiles.bundle(n) {
+            Ok(e) => e,
             Err(e) => {
                 findings.log_errors.push(e.to_string());
                 break;
             }
         };
-        let entries = match tile::decode_bundle_for(&bundle_tile, &bundle) {
-            Ok(e) => e,
-            Err(e) => {
-                findings.log_errors.push(format!("{bundle_tile}: {e}"));
-                break;
-            }
-        };
-        if hashes.len() != hash_tile.hash_data_len() {
-            findings.log_errors.push(format!(
-                "{hash_tile}: {} bytes, expected {}",
-                hashes.len(),
-                hash_tile.hash_data_len()
-            ));
-            break;
-        }
         for (k, e) in entries.iter().enumerate() {
             let i = (n << tile::HEIGHT) + k as u64;
             if i < index {
                 continue;
             }
-            let leaf = Hash::leaf(e);
-            if hashes[k * 32..(k + 1) * 32] != leaf.0 {
-                findings.log_errors.push(format!(
-                    "{hash_tile}: hash {k} is not the leaf hash of entry {i}"
-                ));
-            }
-            range.push(leaf);
+            range.push(Hash::leaf(e));
             examine(i, e, policy, &mut findings);
         }
-        index = (n << tile::HEIGHT) + u64::from(width);
+        index = (n << tile::HEIGHT) + entries.len() as u64;
         bar.set_position(index);
         let saved = Progress {
             next_index: range.size(),
@@ -230,7 +189,7 @@ pub fn audit(
                 cp.size,
                 cp.root
             ));
-        } else if let Err(e) = memory.advance(key, &cp, &note, Some(&api)) {
+        } else if let Err(e) = memory.advance(key, &cp, &note, Some(&log)) {
             findings.log_errors.push(e.to_string());
         }
     }

@@ -4,11 +4,11 @@
 //! - [`verify`]: the consensus verdict for a digest under a trust policy.
 //! - [`memory`]: remembered checkpoints; rollback and fork detection.
 //! - [`audit`]: consistency and full audits of a log.
-//! - [`logapi`]: the HTTP transport.
+//! - [`http`]: the HTTP transport under proto's verified log client.
 //! - [`policy_template`]: the template `reprolog policy init` writes.
 
 pub mod audit;
-pub mod logapi;
+pub mod http;
 pub mod memory;
 pub mod policy_template;
 pub mod verify;

@@ -6,7 +6,7 @@
 //! with the two checkpoints so the user can show them to anyone (they are signed
 //! by the log and together prove it misbehaved).
 
-use crate::logapi::{ApiError, LogApi};
+use crate::http::{LogClient, LogError};
 use reprolog_proto::checkpoint::{self, Checkpoint, ExtendError};
 use reprolog_proto::note::Verifier;
 use reprolog_proto::Hash;
@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 pub enum MemoryError {
     #[error(transparent)]
     Extend(#[from] ExtendError),
-    #[error("fetching a consistency proof: {0}")]
-    Api(#[from] ApiError),
+    #[error("proving consistency: {0}")]
+    Log(LogError),
     #[error("checkpoint memory {path}: {message}")]
     Store { path: PathBuf, message: String },
 }
@@ -62,22 +62,22 @@ impl CheckpointMemory {
     }
 
     /// Checks that `new` (already verified) extends the remembered checkpoint,
-    /// fetching a consistency proof from `api` when needed, and remembers `new`
-    /// if it is larger. `api = None` (offline) skips the proof for larger trees.
+    /// proving consistency from `log`'s tiles when needed, and remembers `new`
+    /// if it is larger. `log = None` (offline) skips the proof for larger trees.
     pub fn advance(
         &self,
         key: &Verifier,
         new: &Checkpoint,
         note: &[u8],
-        api: Option<&LogApi>,
+        log: Option<&LogClient>,
     ) -> Result<(), MemoryError> {
         if let Some((old, _)) = self.load(key)? {
-            check_extends(&old, new, api)?;
+            check_extends(&old, new, log)?;
             if new.size <= old.size {
                 return Ok(());
             }
         }
-        if api.is_none() {
+        if log.is_none() {
             return Ok(());
         }
         self.store(key, note)
@@ -100,12 +100,13 @@ impl CheckpointMemory {
 pub fn check_extends(
     old: &Checkpoint,
     new: &Checkpoint,
-    api: Option<&LogApi>,
+    log: Option<&LogClient>,
 ) -> Result<(), MemoryError> {
-    let proof = match api {
-        Some(api) if new.size > old.size => Some(api.consistency(old.size, new.size)?),
-        _ => None,
+    let Some(log) = log else {
+        return Ok(checkpoint::check_extends(old, new, None)?);
     };
-    let proof = proof.as_ref().map(|p| (p.old, p.new, p.proof.as_slice()));
-    Ok(checkpoint::check_extends(old, new, proof)?)
+    log.check_extends(old, new).map_err(|e| match e {
+        LogError::Extend(e) => MemoryError::Extend(e),
+        other => MemoryError::Log(other),
+    })
 }

@@ -7,14 +7,14 @@
 //! "reproduced" (rebuilt == subject) are counted against the policy's quorum.
 //! Untrusted keys are listed, never counted; a key counts once.
 
-use crate::logapi::{ApiError, LogApi};
+use crate::http;
 use crate::memory::{CheckpointMemory, MemoryError};
 use reprolog_proto::display;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::note::Verifier;
 use reprolog_proto::policy::{LogSpec, Policy};
 use reprolog_proto::statement::Statement;
-use reprolog_proto::wire::{LookupEntry, LookupResponse, WireError};
+use reprolog_proto::wire::{LookupEntry, LookupResponse};
 use reprolog_proto::Hash;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -200,13 +200,10 @@ fn fetch_online(
     digest: &Hash,
     memory: &CheckpointMemory,
 ) -> Result<LookupResponse, String> {
-    let api = LogApi::new(&log.url);
-    let resp = api.lookup(digest).map_err(|e: ApiError| e.to_string())?;
-    let cp = resp
-        .verify(log.key.name(), &log.key)
-        .map_err(|e: WireError| e.to_string())?;
+    let client = http::connect(&log.url, log.key.clone());
+    let (resp, cp) = client.lookup(digest).map_err(|e| e.to_string())?;
     memory
-        .advance(&log.key, &cp, resp.checkpoint.as_bytes(), Some(&api))
+        .advance(&log.key, &cp, resp.checkpoint.as_bytes(), Some(&client))
         .map_err(|e: MemoryError| e.to_string())?;
     Ok(resp)
 }

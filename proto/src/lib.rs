@@ -15,17 +15,24 @@
 //! - [`entry`]: the canonical CBOR log entry.
 //! - [`policy`]: the client's trust-policy file.
 //! - [`wire`]: the bodies of the log's HTTP API and their verification.
+//! - [`transport`]: the trait a binary implements to move bytes to a log.
+//! - [`reader`]: a log's tiles and entry bundles, verified against a checkpoint;
+//!   inclusion and consistency proofs built from them.
+//! - [`logclient`]: the log's API over a transport, every answer verified.
 
 pub mod checkpoint;
 pub mod display;
 pub mod dsse;
 pub mod entry;
 pub mod hash;
+pub mod logclient;
 pub mod merkle;
 pub mod note;
 pub mod policy;
+pub mod reader;
 pub mod statement;
 pub mod tile;
+pub mod transport;
 pub mod wire;
 
 pub use hash::Hash;

@@ -21,7 +21,7 @@ pub const MAX_ENTRY_SIZE: usize = u16::MAX as usize;
 const MAX_LEVEL: u8 = 7;
 
 /// Which kind of tile a path names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TileKind {
     /// Hashes at tree level `8·level`.
     Hash { level: u8 },
@@ -30,7 +30,7 @@ pub enum TileKind {
 }
 
 /// A tile: its kind, index `n` and width (1..=256).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Tile {
     pub kind: TileKind,
     pub n: u64,
@@ -182,8 +182,10 @@ impl Tile {
     }
 
     /// Whether this tile exists in a tree of `size` records, i.e. its records are
-    /// all present: full tiles once complete, partial tiles of exactly the width
-    /// of the tree's right edge.
+    /// all present. A partial tile is a prefix of its full tile, and stays
+    /// readable after the tree grows past it, so a reader holding an older
+    /// checkpoint can still read it (C2SP tlog-tiles lets a server drop it only
+    /// once the full tile exists).
     pub fn exists_in_tree(&self, size: u64) -> bool {
         let level = match self.kind {
             TileKind::Hash { level } => u32::from(level),
@@ -195,11 +197,12 @@ impl Tile {
             return false;
         };
         let start = self.n << HEIGHT;
-        let end = start + u64::from(self.width);
-        if end > count || start >> HEIGHT != self.n {
+        if start >> HEIGHT != self.n {
             return false;
         }
-        self.is_full() || end == count
+        start
+            .checked_add(u64::from(self.width))
+            .is_some_and(|end| end <= count)
     }
 }
 
@@ -210,8 +213,9 @@ impl fmt::Display for Tile {
 }
 
 /// RFC 6962 hash of a complete subtree whose level-0 (within the tile) hashes are
-/// concatenated in `data` (a power-of-two count).
-fn subtree_of_slice(data: &[u8]) -> Hash {
+/// concatenated in `data` (a power-of-two count). For a full tile it is the
+/// stored hash eight levels up, which its parent tile holds.
+pub(crate) fn subtree_of_slice(data: &[u8]) -> Hash {
     if data.len() == Hash::SIZE {
         let mut h = [0u8; 32];
         h.copy_from_slice(data);
@@ -468,7 +472,7 @@ mod tests {
     }
 
     #[test]
-    fn tiles_exist_only_when_complete() {
+    fn tiles_exist_once_their_records_do() {
         let full = Tile {
             kind: TileKind::Hash { level: 0 },
             n: 0,
@@ -478,7 +482,8 @@ mod tests {
         assert!(full.exists_in_tree(256));
         let partial = Tile { width: 10, ..full };
         assert!(partial.exists_in_tree(10));
-        assert!(!partial.exists_in_tree(11));
+        assert!(partial.exists_in_tree(11), "a prefix of a wider tile");
+        assert!(!partial.exists_in_tree(9));
         let level1 = Tile {
             kind: TileKind::Hash { level: 1 },
             n: 0,

@@ -32,6 +32,7 @@ pub mod plan;
 pub mod rebuild;
 pub mod report;
 pub mod sandbox;
+pub mod statefile;
 pub mod search;
 pub mod toolchain;
 pub mod vcs;

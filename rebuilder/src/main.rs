@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use reprolog_proto::note::{Signer, Verifier};
 use reprolog_rebuilder::build::ModuleConfig;
 use reprolog_rebuilder::buildinfo::BuildInfo;
-use reprolog_rebuilder::logclient::LogClient;
+use reprolog_rebuilder::logclient::{self, LogClient};
 use reprolog_rebuilder::node;
 use reprolog_rebuilder::rebuild::{self, RebuildConfig};
 use reprolog_rebuilder::report;
@@ -239,7 +239,7 @@ fn load_signer(path: &std::path::Path) -> anyhow::Result<Signer> {
 
 fn log_client(url: &str, log_key: &str) -> anyhow::Result<LogClient> {
     let key = Verifier::from_key_text(log_key).context("--log-key")?;
-    Ok(LogClient::new(url, key))
+    Ok(logclient::connect(url, key))
 }
 
 fn init_logging() {

@@ -3,10 +3,14 @@
 //!
 //! `follow` tails the log, and for every subject another rebuilder attested that
 //! this node has not, repeats the build from the attestation alone and submits its
-//! own attestation. Progress lives in a state file written atomically after every
-//! change, so a restart resumes where it stopped; before rebuilding a subject the
-//! node asks the log whether it already attested it, so a crash between submit
-//! and save never leads to a second attestation.
+//! own attestation. It reads the log one entry bundle at a time through proto's
+//! verified [`TileReader`](reprolog_proto::reader::TileReader): no proof requests,
+//! one request per 256 entries, memory flat in the log's size. Progress (the
+//! next index, the queue) is saved atomically after every bundle and every
+//! finished build; finished subjects are appended to a journal beside it. A
+//! restart resumes at the bundle where it stopped. Before rebuilding a subject
+//! the node asks the log whether it already attested it, so a crash between
+//! submit and save never leads to a second attestation.
 //!
 //! Anyone can add an entry to a log, so a follower chooses whom to repeat
 //! ([`Repeat`]): by default only the rebuilders of a trust policy. Opened to
@@ -18,12 +22,14 @@
 //! since a refusal says nothing about the binary.
 
 use crate::attest;
-use crate::logclient::{LogClient, LogClientError};
+use crate::logclient::{LogClient, LogError};
+use crate::statefile;
 use crate::rebuild::{rebuild_target, RebuildConfig, RebuildReport};
 use reprolog_proto::display;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::note::Signer;
 use reprolog_proto::wire::{LookupEntry, LookupResponse, Receipt};
+use reprolog_proto::tile;
 use reprolog_proto::Hash;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -37,7 +43,7 @@ pub fn submit_report(
     report: &RebuildReport,
     signer: &Signer,
     log: &LogClient,
-) -> Result<(Vec<u8>, Receipt), LogClientError> {
+) -> Result<(Vec<u8>, Receipt), LogError> {
     let statement = attest::statement(report, signer.name());
     let entry = Entry::sign(&statement, signer).to_cbor();
     let (receipt, _) = with_retries(4, || log.submit(&entry))?;
@@ -60,8 +66,8 @@ pub fn proof_bundle(entry: &[u8], receipt: &Receipt) -> LookupResponse {
 /// waits 0.5 s, 1 s, 2 s, ... between transient failures.
 pub fn with_retries<T>(
     attempts: u32,
-    mut f: impl FnMut() -> Result<T, LogClientError>,
-) -> Result<T, LogClientError> {
+    mut f: impl FnMut() -> Result<T, LogError>,
+) -> Result<T, LogError> {
     let mut delay = Duration::from_millis(500);
     let mut left = attempts.max(1);
     loop {
@@ -122,18 +128,43 @@ pub struct FollowOptions {
 
 /// A build waiting to be repeated.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-struct Job {
+pub struct Job {
     /// Log index of the attestation that described the build.
-    index: u64,
-    subject: String,
+    pub index: u64,
+    /// Hex SHA-256 of the binary.
+    pub subject: String,
     /// Hex public key of the attesting rebuilder.
     #[serde(default)]
-    key: String,
+    pub key: String,
     /// Whether that key is one the follower trusts.
     #[serde(default)]
-    trusted: bool,
+    pub trusted: bool,
     /// The statement JSON of that attestation.
-    statement: String,
+    pub statement: String,
+}
+
+/// Builds queued before they run, unless the follower has caught up first:
+/// enough to keep `--jobs` workers busy, few enough to keep memory flat.
+const QUEUE_BATCH: usize = 64;
+
+/// What a follower does with a queued build. [`BuildAndSubmit`] is the real
+/// thing; benchmarks of the reading path substitute a stub.
+pub trait Repeater: Sync {
+    /// `Ok(Some)` when finished for good, `Ok(None)` to retry in a later round.
+    fn repeat(&self, job: &Job) -> Result<Option<Outcome>, FollowError>;
+}
+
+/// Repeats a build from its attestation and submits this node's own.
+pub struct BuildAndSubmit<'a> {
+    pub log: &'a LogClient,
+    pub signer: &'a Signer,
+    pub config: &'a RebuildConfig,
+}
+
+impl Repeater for BuildAndSubmit<'_> {
+    fn repeat(&self, job: &Job) -> Result<Option<Outcome>, FollowError> {
+        run_job(job, self.log, self.signer, self.config)
+    }
 }
 
 /// What this node did about a subject.
@@ -147,7 +178,9 @@ pub struct Outcome {
 
 /// Persistent progress of `follow` in one log: what was read, queued and done
 /// there, and the newest checkpoint verified, which every later one must
-/// extend.
+/// extend. The cursor (everything but `done`) is one small file rewritten
+/// atomically; `done` grows with the subjects repeated, so it lives in an
+/// append-only journal beside it ([`statefile::Journal`]).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FollowState {
     /// The log's verifier key (its origin and key): the state belongs to it.
@@ -160,6 +193,8 @@ pub struct FollowState {
     pub next_index: u64,
     queued: Vec<Job>,
     /// Subjects finished (attested, or permanently failed), by hex digest.
+    /// Read from older state files that kept it inline; written to the journal.
+    #[serde(default, skip_serializing)]
     pub done: BTreeMap<String, Outcome>,
     /// Entries by keys the follower does not repeat.
     #[serde(default)]
@@ -170,29 +205,57 @@ pub struct FollowState {
     /// Entries that failed to parse or verify.
     #[serde(default)]
     pub skipped_malformed: u64,
+    /// Finished subjects not yet appended to the journal.
+    #[serde(skip)]
+    unjournaled: Vec<(String, Outcome)>,
+}
+
+/// One line of the journal of finished subjects.
+#[derive(Serialize, Deserialize)]
+struct Finished {
+    subject: String,
+    outcome: Outcome,
 }
 
 impl FollowState {
-    /// Loads the state, or starts afresh if the file does not exist.
+    /// Loads the state and its journal, or starts afresh if there is none.
     pub fn load(path: &Path) -> std::io::Result<FollowState> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+        let mut st: FollowState = statefile::load_json(path)?.unwrap_or_default();
+        for line in statefile::Journal::new(&journal_path(path)).read()? {
+            let f: Finished = serde_json::from_slice(&line).map_err(|e| {
                 std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", path.display()),
+                    format!("{}: {e}", journal_path(path).display()),
                 )
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(FollowState::default()),
-            Err(e) => Err(e),
+            })?;
+            st.done.insert(f.subject, f.outcome);
         }
+        Ok(st)
     }
 
-    /// Writes the state atomically (temporary file, fsync, rename).
-    pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+    /// Journals newly finished subjects, then replaces the cursor atomically.
+    pub fn save(&mut self, path: &Path) -> std::io::Result<()> {
+        if !self.unjournaled.is_empty() {
+            let lines: Vec<Vec<u8>> = self
+                .unjournaled
+                .iter()
+                .map(|(subject, outcome)| {
+                    serde_json::to_vec(&Finished {
+                        subject: subject.clone(),
+                        outcome: outcome.clone(),
+                    })
+                })
+                .collect::<Result<_, _>>()
+                .map_err(std::io::Error::other)?;
+            statefile::Journal::new(&journal_path(path)).append(&lines)?;
+            self.unjournaled.clear();
         }
-        save_json(path, self)
+        statefile::save_json(path, self)
+    }
+
+    fn finish(&mut self, subject: String, outcome: Outcome) {
+        self.unjournaled.push((subject.clone(), outcome.clone()));
+        self.done.insert(subject, outcome);
     }
 
     fn knows(&self, subject: &str) -> bool {
@@ -200,11 +263,16 @@ impl FollowState {
     }
 }
 
+/// The journal of finished subjects beside a follow state file.
+fn journal_path(state_file: &Path) -> PathBuf {
+    state_file.with_extension("done.jsonl")
+}
+
 /// Why following stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum FollowError {
     #[error(transparent)]
-    Log(#[from] LogClientError),
+    Log(#[from] LogError),
     #[error("follow state {path}: {source}")]
     State {
         path: PathBuf,
@@ -234,6 +302,22 @@ pub fn follow(
     config: &RebuildConfig,
     opts: &FollowOptions,
 ) -> Result<FollowState, FollowError> {
+    let repeater = BuildAndSubmit {
+        log,
+        signer,
+        config,
+    };
+    follow_with(log, &signer.verifier().public_key(), opts, &repeater)
+}
+
+/// [`follow`] with the builds left to `repeater`; `own_key` is the key whose
+/// entries are this node's own.
+pub fn follow_with(
+    log: &LogClient,
+    own_key: &[u8; 32],
+    opts: &FollowOptions,
+    repeater: &dyn Repeater,
+) -> Result<FollowState, FollowError> {
     let state_err = |source| FollowError::State {
         path: opts.state_file.clone(),
         source,
@@ -254,46 +338,43 @@ pub fn follow(
         });
     }
     let state = Mutex::new(loaded);
-    let own_key = signer.verifier().public_key();
+    let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
     loop {
         let (cp, note) = with_retries(5, || log.checkpoint_note())?;
-        check_extends_remembered(log, &state, &cp)?;
-        let start = state.lock().unwrap_or_else(|e| e.into_inner()).next_index;
-        {
-            let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-            st.checkpoint = Some(String::from_utf8_lossy(&note).into_owned());
-        }
-        if cp.size > start {
-            let entries = with_retries(5, || log.entries(start, cp.size, &cp))?;
-            let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+        check_extends_remembered(log, &lock().checkpoint, &cp)?;
+        lock().checkpoint = Some(String::from_utf8_lossy(&note).into_owned());
+        let tiles = log.tiles(&cp);
+        while lock().next_index < cp.size {
+            let next = lock().next_index;
+            let n = next >> tile::HEIGHT;
+            let entries = with_retries(5, || Ok(tiles.bundle(n)?))?;
+            let mut st = lock();
             let skipped = st.skipped_by_policy + st.skipped_over_share;
-            for (index, bytes) in entries {
-                scan_entry(&mut st, index, &bytes, &own_key, &opts.repeat);
+            for (k, bytes) in entries.iter().enumerate() {
+                let index = (n << tile::HEIGHT) + k as u64;
+                if index >= next {
+                    scan_entry(&mut st, index, bytes, own_key, &opts.repeat);
+                }
             }
             let newly = st.skipped_by_policy + st.skipped_over_share - skipped;
             if newly > 0 {
-                tracing::info!(
+                tracing::debug!(
                     skipped = newly,
                     by_policy_total = st.skipped_by_policy,
                     over_share_total = st.skipped_over_share,
                     "entries not repeated: their keys are not in the policy or used up their share"
                 );
             }
-            st.next_index = cp.size;
+            st.next_index = (n << tile::HEIGHT) + entries.len() as u64;
             st.save(&opts.state_file).map_err(state_err)?;
+            let batch_ready = st.queued.len() >= QUEUE_BATCH;
+            drop(st);
+            if batch_ready {
+                run_queued(repeater, opts, &state, cp.size)?;
+            }
         }
-        let jobs = schedule(
-            state
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .queued
-                .clone(),
-        );
-        if !jobs.is_empty() {
-            tracing::info!(jobs = jobs.len(), size = cp.size, "repeating builds");
-            run_jobs(jobs, log, signer, config, opts, &state)?;
-        }
-        let st = state.lock().unwrap_or_else(|e| e.into_inner());
+        run_queued(repeater, opts, &state, cp.size)?;
+        let st = lock();
         if opts.once && st.queued.is_empty() && st.next_index >= cp.size {
             return Ok(st.clone());
         }
@@ -302,31 +383,38 @@ pub fn follow(
     }
 }
 
+/// Runs the queued builds, if any, in schedule order.
+fn run_queued(
+    repeater: &dyn Repeater,
+    opts: &FollowOptions,
+    state: &Mutex<FollowState>,
+    size: u64,
+) -> Result<(), FollowError> {
+    let queued = state.lock().unwrap_or_else(|e| e.into_inner()).queued.clone();
+    if queued.is_empty() {
+        return Ok(());
+    }
+    tracing::info!(jobs = queued.len(), size, "repeating builds");
+    run_jobs(schedule(queued), repeater, opts, state)
+}
+
 /// Checks that `cp` extends the newest checkpoint this state verified: the
-/// same tree, or a larger one with a valid consistency proof. A rollback or a
-/// fork stops the follower, naming both checkpoints, with the state untouched.
+/// same tree, or a larger one, proven consistent from its tiles. A rollback
+/// or a fork stops the follower, naming both checkpoints, with the state
+/// untouched.
 fn check_extends_remembered(
     log: &LogClient,
-    state: &Mutex<FollowState>,
+    remembered: &Option<String>,
     cp: &reprolog_proto::checkpoint::Checkpoint,
 ) -> Result<(), FollowError> {
-    let remembered = state
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .checkpoint
-        .clone();
     let Some(note) = remembered else {
         return Ok(());
     };
     let old = log.open_checkpoint(note.as_bytes())?;
-    let proof = if cp.size > old.size {
-        Some(with_retries(5, || log.consistency(old.size, cp.size))?)
-    } else {
-        None
-    };
-    let proof = proof.as_ref().map(|p| (p.old, p.new, p.proof.as_slice()));
-    reprolog_proto::checkpoint::check_extends(&old, cp, proof)?;
-    Ok(())
+    match with_retries(5, || log.check_extends(&old, cp)) {
+        Err(LogError::Extend(e)) => Err(e.into()),
+        other => Ok(other?),
+    }
 }
 
 /// Queues the build an entry describes, unless this node already knows it or
@@ -350,11 +438,16 @@ fn scan_entry(st: &mut FollowState, index: u64, bytes: &[u8], own_key: &[u8; 32]
     };
     let subject = subject.to_hex();
     if &entry.key == own_key {
-        st.done.entry(subject).or_insert(Outcome {
-            index: Some(index),
-            reproduced: Some(statement.reproduced()),
-            note: "attested by this node".into(),
-        });
+        if !st.done.contains_key(&subject) {
+            st.finish(
+                subject,
+                Outcome {
+                    index: Some(index),
+                    reproduced: Some(statement.reproduced()),
+                    note: "attested by this node".into(),
+                },
+            );
+        }
         st.queued.retain(|j| j.index != index);
         return;
     }
@@ -409,9 +502,7 @@ fn schedule(jobs: Vec<Job>) -> VecDeque<Job> {
 
 fn run_jobs(
     jobs: VecDeque<Job>,
-    log: &LogClient,
-    signer: &Signer,
-    config: &RebuildConfig,
+    repeater: &dyn Repeater,
     opts: &FollowOptions,
     state: &Mutex<FollowState>,
 ) -> Result<(), FollowError> {
@@ -423,11 +514,11 @@ fn run_jobs(
                 let Some(job) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else {
                     return;
                 };
-                match run_job(&job, log, signer, config) {
+                match repeater.repeat(&job) {
                     Ok(Some(outcome)) => {
                         let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
                         st.queued.retain(|j| j != &job);
-                        st.done.insert(job.subject.clone(), outcome);
+                        st.finish(job.subject.clone(), outcome);
                         if let Err(e) = st.save(&opts.state_file) {
                             *failure.lock().unwrap_or_else(|e| e.into_inner()) =
                                 Some(FollowError::State {
@@ -613,7 +704,7 @@ pub fn run_queue(
                 .map_or(String::new(), |i| format!(" (log index {i})"))
         ));
         done.insert(line.to_string(), outcome);
-        save_json(&progress_path, &done).map_err(state_err)?;
+        statefile::save_json(&progress_path, &done).map_err(state_err)?;
     }
     Ok(done)
 }
@@ -649,15 +740,6 @@ fn queue_one(
         }
         Err(e) => outcome(format!("FAILED: {verdict}, submission rejected: {e}"), None),
     }
-}
-
-fn save_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]

@@ -1,0 +1,73 @@
+//! The client's connection to a log: proto's verified [`LogClient`] over
+//! HTTP. Only the moving of bytes is here; what is believed is decided in
+//! `reprolog_proto::logclient` and `reprolog_proto::reader`.
+
+use reprolog_proto::note::Verifier;
+use reprolog_proto::transport::{self, FetchError, Transport};
+use std::time::Duration;
+
+pub use reprolog_proto::logclient::LogError;
+
+/// A verified client of one log over HTTP.
+pub type LogClient = reprolog_proto::logclient::LogClient<Http>;
+
+/// The log at `url` whose checkpoints `key` signs.
+pub fn connect(url: &str, key: Verifier) -> LogClient {
+    LogClient::new(Http::new(url), key)
+}
+
+/// Blocking HTTP(S) with ureq and rustls: answers bounded in size and time.
+pub struct Http {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Http {
+    pub fn new(url: &str) -> Http {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(transport::REQUEST_TIMEOUT_SECS)))
+            .build()
+            .into();
+        Http {
+            base: url.trim_end_matches('/').to_string(),
+            agent,
+        }
+    }
+}
+
+impl Transport for Http {
+    fn get(&self, path: &str) -> Result<Vec<u8>, FetchError> {
+        let url = format!("{}{path}", self.base);
+        finish(&url, self.agent.get(&url).call())
+    }
+
+    fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Result<Vec<u8>, FetchError> {
+        let url = format!("{}{path}", self.base);
+        let sent = self
+            .agent
+            .post(&url)
+            .header("Content-Type", content_type)
+            .send(body);
+        finish(&url, sent)
+    }
+
+    fn base(&self) -> &str {
+        &self.base
+    }
+}
+
+fn finish(
+    url: &str,
+    answer: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<Vec<u8>, FetchError> {
+    let mut resp = answer.map_err(|e| FetchError::network(url, e))?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(transport::MAX_RESPONSE_BYTES)
+        .read_to_vec()
+        .map_err(|e| FetchError::network(url, e))?;
+    transport::check_answer(url, status, body)
+}

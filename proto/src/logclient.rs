@@ -1,0 +1,155 @@
+//! The log's HTTP API (README "Wire API") as every reader and writer uses it,
+//! over any [`Transport`], believing nothing it has not verified:
+//!
+//! - checkpoints are opened with the log key (C2SP signed note);
+//! - receipts and lookup answers carry proofs checked against their checkpoint;
+//! - consistency between two checkpoints is proven from tiles on this side
+//!   ([`TileReader::consistency_proof`]), so a static tile server suffices;
+//! - entries are read bundle by bundle through a [`TileReader`].
+//!
+//! The rebuilder (submit, follow) and the client (verify, audit) both use it;
+//! each supplies a transport (see `ARCHITECTURE.md`, "One log reader").
+
+use crate::checkpoint::{self, Checkpoint, ExtendError};
+use crate::hash::Hash;
+use crate::note::Verifier;
+use crate::reader::{ReadError, TileReader};
+use crate::transport::{FetchError, Transport};
+use crate::wire::{LookupResponse, Receipt, WireError};
+
+/// Why a request to the log failed or its answer was not believed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LogError {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The answer parsed but failed verification: the log misbehaved.
+    #[error("log answer failed verification: {0}")]
+    Verify(String),
+    #[error("{url}: malformed answer: {message}")]
+    Malformed { url: String, message: String },
+    #[error(transparent)]
+    Extend(#[from] ExtendError),
+}
+
+impl LogError {
+    /// Worth retrying later (see [`FetchError::is_transient`]).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, LogError::Fetch(e) if e.is_transient())
+    }
+}
+
+impl From<WireError> for LogError {
+    fn from(e: WireError) -> Self {
+        LogError::Verify(e.to_string())
+    }
+}
+
+impl From<ReadError> for LogError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Fetch(f) => LogError::Fetch(f),
+            other => LogError::Verify(other.to_string()),
+        }
+    }
+}
+
+/// One log: where it is (the transport) and the key that signs its checkpoints.
+pub struct LogClient<T: Transport> {
+    transport: T,
+    key: Verifier,
+}
+
+impl<T: Transport> LogClient<T> {
+    /// A client of the log behind `transport` whose checkpoints `key` signs;
+    /// the log's origin is the key's name.
+    pub fn new(transport: T, key: Verifier) -> Self {
+        LogClient { transport, key }
+    }
+
+    pub fn origin(&self) -> &str {
+        self.key.name()
+    }
+
+    pub fn key(&self) -> &Verifier {
+        &self.key
+    }
+
+    /// The log key's text: what local state about this log belongs to.
+    pub fn key_text(&self) -> String {
+        self.key.to_key_text()
+    }
+
+    /// The transport's base address.
+    pub fn url(&self) -> &str {
+        self.transport.base()
+    }
+
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// The latest checkpoint, verified.
+    pub fn checkpoint(&self) -> Result<Checkpoint, LogError> {
+        Ok(self.checkpoint_note()?.0)
+    }
+
+    /// The latest checkpoint, verified, with its signed note.
+    pub fn checkpoint_note(&self) -> Result<(Checkpoint, Vec<u8>), LogError> {
+        let note = self.transport.get("/checkpoint")?;
+        let cp = self.open_checkpoint(&note)?;
+        Ok((cp, note))
+    }
+
+    /// Opens a signed checkpoint note of this log (a fresh one, or one kept).
+    pub fn open_checkpoint(&self, note: &[u8]) -> Result<Checkpoint, LogError> {
+        Ok(Checkpoint::open(note, self.origin(), &self.key).map_err(WireError::from)?)
+    }
+
+    /// A reader of the tree `cp` (verified) describes.
+    pub fn tiles(&self, cp: &Checkpoint) -> TileReader<'_, T> {
+        TileReader::new(&self.transport, cp)
+    }
+
+    /// Checks that `new` extends `old` (RFC 9162 §2.1.4), proving it from the
+    /// new tree's tiles when it is larger. [`LogError::Extend`] is proof that
+    /// the log misbehaved: a rollback or a fork, naming both checkpoints.
+    pub fn check_extends(&self, old: &Checkpoint, new: &Checkpoint) -> Result<(), LogError> {
+        if new.size <= old.size {
+            return Ok(checkpoint::check_extends(old, new, None)?);
+        }
+        let proof = self.tiles(new).consistency_proof(old.size)?;
+        Ok(checkpoint::check_extends(
+            old,
+            new,
+            Some((old.size, new.size, &proof)),
+        )?)
+    }
+
+    /// Submits an entry (its CBOR bytes); returns the verified receipt and
+    /// the checkpoint it proves inclusion under.
+    pub fn submit(&self, entry: &[u8]) -> Result<(Receipt, Checkpoint), LogError> {
+        let body = self
+            .transport
+            .post("/add-entry", "application/cbor", entry)?;
+        let receipt: Receipt = self.json("/add-entry", &body)?;
+        let cp = receipt.verify(entry, self.origin(), &self.key)?;
+        Ok((receipt, cp))
+    }
+
+    /// Every entry about `digest` the log lists, each proven included under
+    /// the answer's checkpoint, which is returned verified.
+    pub fn lookup(&self, digest: &Hash) -> Result<(LookupResponse, Checkpoint), LogError> {
+        let path = format!("/lookup/{}", digest.to_hex());
+        let body = self.transport.get(&path)?;
+        let resp: LookupResponse = self.json(&path, &body)?;
+        let cp = resp.verify(self.origin(), &self.key)?;
+        Ok((resp, cp))
+    }
+
+    fn json<R: serde::de::DeserializeOwned>(&self, path: &str, body: &[u8]) -> Result<R, LogError> {
+        serde_json::from_slice(body).map_err(|e| LogError::Malformed {
+            url: format!("{}{path}", self.url()),
+            message: e.to_string(),
+        })
+    }
+}
