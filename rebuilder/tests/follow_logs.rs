@@ -153,7 +153,8 @@ fn a_new_log_at_the_same_url_starts_afresh_and_a_fork_stops_the_follower() {
                 .starts_with("follow-node.test-")
         })
         .collect();
-    assert_eq!(states.len(), 2, "one state per log: {states:?}");
+    // Per log: the cursor and the journal of finished subjects.
+    assert_eq!(states.len(), 4, "one state per log: {states:?}");
     let before: Vec<Vec<u8>> = states.iter().map(|p| std::fs::read(p).unwrap()).collect();
 
     let forked = LogHandle::start_on(&fork_data, "test.localhost/log", addr).unwrap();

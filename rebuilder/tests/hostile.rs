@@ -165,10 +165,10 @@ fn followers_refuse_crafted_attestations_and_write_nothing() {
     let out = follow(&state, &["--any-rebuilder"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    let st: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    let st = reprolog_rebuilder::node::FollowState::load(&state).unwrap();
     for (what, _) in &edits {
         let subject = Hash::of(what.as_bytes()).to_hex();
-        let note = st["done"][&subject]["note"].as_str().unwrap_or("");
+        let note = st.done.get(&subject).map_or("", |o| o.note.as_str());
         assert!(
             note.starts_with("could not rebuild")
                 && note.contains("refused")

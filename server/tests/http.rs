@@ -4,34 +4,12 @@ mod common;
 
 use common::*;
 use reprolog_proto::checkpoint::Checkpoint;
-use reprolog_proto::merkle::{self, HashReader, MerkleError};
+use reprolog_proto::merkle;
 use reprolog_proto::note::Signer;
-use reprolog_proto::tile::{self, Tile, TileKind};
 use reprolog_proto::wire::{ConsistencyProof, InclusionProof, LookupResponse, Receipt};
 use reprolog_proto::Hash;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// Reads stored hashes from the server's tiles as they exist at `size`.
-struct HttpTiles<'a> {
-    url: &'a str,
-    size: u64,
-}
-
-impl HashReader for HttpTiles<'_> {
-    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MerkleError> {
-        indexes
-            .iter()
-            .map(|&i| {
-                let tile = Tile::for_stored_hash_in_tree(i, self.size)
-                    .ok_or_else(|| MerkleError::Storage(format!("hash {i} beyond tree")))?;
-                let (status, data) = http_get(&format!("{}/{}", self.url, tile.path()));
-                assert_eq!(status, 200, "GET {tile}");
-                tile.hash_at(&data, i)
-            })
-            .collect()
-    }
-}
 
 fn submit(server: &TestServer, bytes: &[u8]) -> Receipt {
     server.submit(bytes)
@@ -84,24 +62,15 @@ fn concurrent_submissions_verify_end_to_end_and_survive_restart() {
     let last = server.checkpoint();
     assert_eq!(last.size, 320);
 
-    // Tiles over HTTP reproduce the checkpoint root; entry bundles hold the entries.
-    let tiles = HttpTiles {
-        url: &server.url,
-        size: last.size,
-    };
-    assert_eq!(merkle::tree_hash(last.size, &tiles).unwrap(), last.root);
+    // The client's verified tile reader reads every entry back from the
+    // bundles, each authenticated against the checkpoint.
+    let log = reprolog_client::http::connect(&server.url, key.clone());
+    let tiles = log.tiles(&last);
     let mut bundled = Vec::new();
-    for n in 0..=(last.size / 256) {
-        let width = (last.size - n * 256).min(256) as u32;
-        let t = Tile {
-            kind: TileKind::Entries,
-            n,
-            width,
-        };
-        let (status, data) = server.get(&format!("/{}", t.path()));
-        assert_eq!(status, 200);
-        bundled.extend(tile::decode_bundle_for(&t, &data).unwrap());
+    for n in 0..tiles.bundle_count() {
+        bundled.extend(tiles.bundle(n).expect("bundle verifies"));
     }
+    assert_eq!(bundled.len(), 320);
     for (i, e) in bundled.iter().enumerate() {
         assert_eq!(by_index[&(i as u64)], e, "bundle entry {i}");
     }
@@ -117,6 +86,9 @@ fn concurrent_submissions_verify_end_to_end_and_survive_restart() {
             let p: ConsistencyProof = serde_json::from_slice(&body).unwrap();
             merkle::verify_consistency(old, new, &seen[&old], &seen[&new], &p.proof)
                 .unwrap_or_else(|e| panic!("{old}->{new}: {e}"));
+            if new == last.size {
+                assert_eq!(tiles.consistency_proof(old).unwrap(), p.proof, "{old}->{new}");
+            }
         }
     }
 

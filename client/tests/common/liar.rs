@@ -1,7 +1,7 @@
 //! A small log server that serves a tree held in memory and can be switched to
 //! lie in specific ways, to test that the client catches each lie.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -10,7 +10,8 @@ use reprolog_proto::checkpoint::Checkpoint;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::merkle::{self, Appender};
 use reprolog_proto::note::Signer;
-use reprolog_proto::wire::{ConsistencyProof, LookupEntry, LookupResponse};
+use reprolog_proto::tile::{self, Tile, TileKind};
+use reprolog_proto::wire::{LookupEntry, LookupResponse};
 use reprolog_proto::Hash;
 use std::sync::{Arc, Mutex};
 
@@ -104,22 +105,30 @@ async fn lookup(State(s): State<Shared>, Path(digest): Path<String>) -> Response
     .into_response()
 }
 
-async fn consistency(State(s): State<Shared>, RawQuery(q): RawQuery) -> Response {
+/// Serves hash tiles and entry bundles of the tree it currently claims.
+async fn tile(State(s): State<Shared>, Path(path): Path<String>) -> Response {
     let s = s.lock().unwrap();
-    let q = q.unwrap_or_default();
-    let param = |name: &str| {
-        q.split('&')
-            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-            .and_then(|v| v.parse::<u64>().ok())
-    };
-    let (Some(old), Some(new)) = (param("old"), param("new")) else {
+    let Ok(t) = Tile::parse_path(&format!("tile/{path}")) else {
         return StatusCode::BAD_REQUEST.into_response();
     };
-    let stored = tree(&s.entries);
-    match merkle::consistency_proof(old, new, &stored) {
-        Ok(proof) => axum::Json(ConsistencyProof { old, new, proof }).into_response(),
-        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    let size = s.entries.len() as u64;
+    if !t.exists_in_tree(size) {
+        return StatusCode::NOT_FOUND.into_response();
     }
+    let start = (t.n << tile::HEIGHT) as usize;
+    let data = match t.kind {
+        TileKind::Entries => {
+            tile::encode_bundle(&s.entries[start..start + t.width as usize]).unwrap()
+        }
+        TileKind::Hash { .. } => {
+            let stored = tree(&s.entries);
+            t.stored_hash_indexes()
+                .iter()
+                .flat_map(|&i| stored[i as usize].0)
+                .collect()
+        }
+    };
+    data.into_response()
 }
 
 /// Serves `state` on 127.0.0.1; returns the URL. The server lives as long as the
@@ -137,7 +146,7 @@ pub fn serve(state: Shared) -> String {
             let app = Router::new()
                 .route("/checkpoint", get(checkpoint))
                 .route("/lookup/{digest}", get(lookup))
-                .route("/proof/consistency", get(consistency))
+                .route("/tile/{*path}", get(tile))
                 .with_state(state);
             axum::serve(listener, app).await.unwrap();
         });
