@@ -237,12 +237,7 @@ fn restarting_follow_neither_loses_nor_repeats_work() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let done_count = || -> usize {
-        std::fs::read(&state)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .map_or(0, |v| v["done"].as_object().map_or(0, |m| m.len()))
-    };
+    let done_count = || -> usize { node::FollowState::load(&state).map_or(0, |s| s.done.len()) };
     let deadline = std::time::Instant::now() + Duration::from_secs(600);
     while done_count() < 1 && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));

@@ -18,7 +18,8 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 const KEY_FILE: &str = "log.key";
-const DB_FILE: &str = "log.redb";
+/// The log database inside a data dir.
+pub const DB_FILE: &str = "log.redb";
 
 /// Creates a data directory with a new signing key named `origin`; returns the
 /// verifier key text. Refuses to overwrite an existing key.
