@@ -1,7 +1,7 @@
 //! Writes the small seed corpus of the fuzz targets (fuzz/corpus/<target>/):
 //! one valid input of each format, so the fuzzers start from the real shape.
 //!
-//! Run: `cargo run -p reprolog-proto --example fuzz_seeds -- fuzz/corpus`
+//! Run: `cargo run -p reprolog-proto --features test-support --example fuzz_seeds -- fuzz/corpus`
 //! (scripts/fuzz.sh does; the buildinfo seeds come from a Go binary there).
 
 use reprolog_proto::checkpoint::Checkpoint;

@@ -150,6 +150,7 @@ impl Statement {
     /// The smallest valid Go rebuild statement: a subject, the rebuilt digest and
     /// the builder, with placeholder build parameters. For tests and load
     /// generators; real rebuilders fill every field.
+    #[cfg(any(test, feature = "test-support"))]
     pub fn minimal(file_name: &str, subject: Hash, rebuilt: Hash, builder_id: &str) -> Statement {
         let digest = |h: Hash| DigestSet::from([("sha256".to_string(), h.to_hex())]);
         Statement {

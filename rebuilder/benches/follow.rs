@@ -42,7 +42,7 @@ fn main() {
         .unwrap_or(1_000_000);
     let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("follow-bench");
     for n in [entries / 10, entries] {
-        let data = work.join(format!("log-{n}"));
+        let data = work.join(format!("log-v2-{n}"));
         build_log(&data, n);
         let server = LogHandle::start(&data, ORIGIN).expect("log starts");
         let state = work.join(format!("state-{n}.json"));
@@ -118,7 +118,9 @@ fn make_entries(keys: &[Signer], start: u64, end: u64) -> Vec<NewEntry> {
         .map(|i| {
             let key = &keys[i as usize % KEYS];
             let subject = Hash::of(format!("binary {}", i as usize % SUBJECTS).as_bytes());
-            let st = Statement::minimal("prog", subject, subject, key.name());
+            // The index in the name keeps every entry unique (signatures are
+            // deterministic, and the log stores equal entries once).
+            let st = Statement::minimal(&format!("prog-{i}"), subject, subject, key.name());
             let bytes = Entry::sign(&st, key).to_cbor();
             NewEntry {
                 leaf: Hash::leaf(&bytes),

@@ -177,6 +177,19 @@ fn with_metrics<T>(state: &AppState, r: Result<T, ApiError>) -> Result<T, Reject
     r.map_err(|e| Rejected(e, state.metrics.clone()))
 }
 
+/// Runs a read (redb, proof building) on tokio's blocking pool, so slow disks
+/// or large answers never stall the async workers that accept connections.
+async fn off_thread(
+    state: &Arc<AppState>,
+    read: impl FnOnce(&AppState) -> Result<Response, ApiError> + Send + 'static,
+) -> Handler {
+    let s = state.clone();
+    let r = tokio::task::spawn_blocking(move || read(&s))
+        .await
+        .unwrap_or_else(|e| Err(ApiError::unavailable(format!("read failed: {e}"))));
+    with_metrics(state, r)
+}
+
 /// JSON, or CBOR when the client asks for it.
 fn encode<T: serde::Serialize>(headers: &HeaderMap, value: &T) -> Response {
     let wants_cbor = headers
@@ -349,8 +362,7 @@ async fn checkpoint(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn tile_handler(State(state): State<Arc<AppState>>, Path(path): Path<String>) -> Handler {
-    let r = tile_inner(&state, &path);
-    with_metrics(&state, r)
+    off_thread(&state, move |s| tile_inner(s, &path)).await
 }
 
 fn tile_inner(state: &AppState, path: &str) -> Result<Response, ApiError> {
@@ -391,8 +403,7 @@ async fn lookup(
     Path(digest): Path<String>,
     headers: HeaderMap,
 ) -> Handler {
-    let r = lookup_inner(&state, &digest, &headers);
-    with_metrics(&state, r)
+    off_thread(&state, move |s| lookup_inner(s, &digest, &headers)).await
 }
 
 fn lookup_inner(state: &AppState, digest: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
@@ -402,12 +413,14 @@ fn lookup_inner(state: &AppState, digest: &str, headers: &HeaderMap) -> Result<R
     let size = latest.checkpoint.size;
     let snap = state.log.snapshot()?;
     let indices = snap.lookup(&digest, size, MAX_LOOKUP_ENTRIES)?;
+    drop(snap);
+    let proofs = state.log.inclusion_proofs(&indices, size)?;
+    let snap = state.log.snapshot()?;
     let mut entries = Vec::with_capacity(indices.len());
-    for index in indices {
+    for (index, inclusion_proof) in indices.into_iter().zip(proofs) {
         let entry = snap.entry(index)?.ok_or_else(|| {
             ApiError::from(StorageError::Corrupt(format!("entry {index} missing")))
         })?;
-        let inclusion_proof = snap.with_hashes(|r| merkle::inclusion_proof(index, size, r))?;
         entries.push(LookupEntry {
             index,
             entry,
@@ -457,15 +470,15 @@ async fn inclusion(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Handler {
-    let r = (|| {
+    off_thread(&state, move |state| {
         let index = query_u64(&q, "index")?;
         let size = query_u64(&q, "size")?;
-        check_size(&state, size)?;
+        check_size(state, size)?;
         let snap: Snapshot = state.log.snapshot()?;
         let proof = snap.with_hashes(|r| merkle::inclusion_proof(index, size, r))?;
         Ok(encode(&headers, &InclusionProof { index, size, proof }))
-    })();
-    with_metrics(&state, r)
+    })
+    .await
 }
 
 async fn consistency(
@@ -473,19 +486,19 @@ async fn consistency(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Handler {
-    let r = (|| {
+    off_thread(&state, move |state| {
         let old = query_u64(&q, "old")?;
         let new = query_u64(&q, "new")?;
-        check_size(&state, new)?;
+        check_size(state, new)?;
         let snap = state.log.snapshot()?;
         let proof = snap.with_hashes(|r| merkle::consistency_proof(old, new, r))?;
         Ok(encode(&headers, &ConsistencyProof { old, new, proof }))
-    })();
-    with_metrics(&state, r)
+    })
+    .await
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Handler {
-    let r = (|| {
+    off_thread(&state, |state| {
         state.log.snapshot()?.size()?;
         let size = state.log.latest().checkpoint.size;
         Ok(match state.log.read_only_reason() {
@@ -493,8 +506,8 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Handler {
             Some(why) => format!("ok {size} read-only: {why}\n"),
         }
         .into_response())
-    })();
-    with_metrics(&state, r)
+    })
+    .await
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {

@@ -13,6 +13,7 @@
 
 pub mod api;
 pub mod disk;
+#[cfg(feature = "harness")]
 pub mod harness;
 pub mod http;
 pub mod log;
