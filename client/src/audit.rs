@@ -5,7 +5,9 @@
 //! [`TileReader`](reprolog_proto::reader::TileReader) (each bundle's leaf
 //! hashes authenticated against the checkpoint), and independently recomputes
 //! the root with a [`CompactRange`] (O(log n) memory) from the entries it saw.
-//! It saves its progress after every bundle, so an interrupted audit resumes.
+//! It saves its progress every few seconds and at the end (not per bundle: the
+//! findings grow with the log), so an interrupted audit resumes near where it
+//! stopped.
 
 use crate::http;
 use crate::memory::{check_extends, CheckpointMemory};
@@ -149,6 +151,7 @@ pub fn audit(
     let mut findings = progress.findings.clone();
     let tiles = log.tiles(&cp);
     let mut index = progress.next_index;
+    let mut last_save = std::time::Instant::now();
     while index < cp.size {
         let n = index >> tile::HEIGHT;
         let entries = match tiles.bundle(n) {
@@ -168,17 +171,10 @@ pub fn audit(
         }
         index = (n << tile::HEIGHT) + entries.len() as u64;
         bar.set_position(index);
-        let saved = Progress {
-            next_index: range.size(),
-            roots: range.roots().to_vec(),
-            findings: findings.clone(),
-        };
-        let _ = std::fs::create_dir_all(state_dir).and_then(|_| {
-            std::fs::write(
-                &progress_path,
-                serde_json::to_vec(&saved).unwrap_or_default(),
-            )
-        });
+        if last_save.elapsed() >= PROGRESS_EVERY || index >= cp.size {
+            save_progress(&progress_path, &range, &findings);
+            last_save = std::time::Instant::now();
+        }
     }
     bar.finish_and_clear();
     if findings.log_errors.is_empty() {
@@ -201,6 +197,23 @@ pub fn audit(
         .collect();
     report.findings = findings;
     Ok(report)
+}
+
+/// How often a full audit saves its progress.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Saves a full audit's progress. A failure only costs a longer resume.
+fn save_progress(path: &std::path::Path, range: &CompactRange, findings: &Findings) {
+    let saved = Progress {
+        next_index: range.size(),
+        roots: range.roots().to_vec(),
+        findings: findings.clone(),
+    };
+    if let Ok(bytes) = serde_json::to_vec(&saved) {
+        if let Err(e) = crate::statefile::save(path, &bytes) {
+            eprintln!("audit progress not saved: {}: {e}", path.display());
+        }
+    }
 }
 
 /// Longest text kept from an entry (file names, builder ids, reasons).

@@ -6,9 +6,11 @@
 //! - [`audit`]: consistency and full audits of a log.
 //! - [`http`]: the HTTP transport under proto's verified log client.
 //! - [`policy_template`]: the template `reprolog policy init` writes.
+//! - [`statefile`]: state saved atomically (temporary file, fsync, rename).
 
 pub mod audit;
 pub mod http;
 pub mod memory;
 pub mod policy_template;
+pub mod statefile;
 pub mod verify;

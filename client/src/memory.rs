@@ -89,10 +89,7 @@ impl CheckpointMemory {
             path: path.clone(),
             message: e.to_string(),
         };
-        std::fs::create_dir_all(&self.dir).map_err(err)?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, note).map_err(err)?;
-        std::fs::rename(&tmp, &path).map_err(err)
+        crate::statefile::save(&path, note).map_err(err)
     }
 }
 

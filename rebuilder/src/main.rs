@@ -6,6 +6,7 @@ use reprolog_proto::note::{Signer, Verifier};
 use reprolog_rebuilder::build::ModuleConfig;
 use reprolog_rebuilder::buildinfo::BuildInfo;
 use reprolog_rebuilder::logclient::{self, LogClient};
+use reprolog_rebuilder::statefile;
 use reprolog_rebuilder::node;
 use reprolog_rebuilder::rebuild::{self, RebuildConfig};
 use reprolog_rebuilder::report;
@@ -347,10 +348,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     p.push(".proof.json");
                     PathBuf::from(p)
                 });
-                std::fs::write(
-                    &path,
-                    serde_json::to_vec_pretty(&node::proof_bundle(&entry, &receipt))?,
-                )
+                statefile::save_json(&path, &node::proof_bundle(&entry, &receipt))
                 .with_context(|| format!("writing {}", path.display()))?;
                 eprintln!(
                     "attested at log index {}; offline proof bundle in {}",

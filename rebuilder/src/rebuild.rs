@@ -1059,12 +1059,8 @@ fn module_mode_for_distribution(
     let gopath_mode = godebug(None).as_deref() != Some(want.as_str())
         && godebug(Some(("GO111MODULE", "off"))).as_deref() == Some(want.as_str());
     cache.insert(key, gopath_mode);
-    if let Ok(json) = serde_json::to_vec_pretty(&cache) {
-        let tmp = cache_path.with_extension("tmp");
-        if std::fs::write(&tmp, json).is_ok() {
-            let _ = std::fs::rename(&tmp, &cache_path);
-        }
-    }
+    // A failed cache write only costs the probe next time.
+    let _ = crate::statefile::save_json(&cache_path, &cache);
     gopath_mode_env(gopath_mode)
 }
 

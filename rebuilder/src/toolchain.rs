@@ -218,16 +218,8 @@ impl DigestCache {
         }
         let h = toolchain_digest(&toolchain.goroot)?;
         map.insert(key, h.to_hex());
-        if let Some(parent) = self.path.parent() {
-            let _ = std::fs::create_dir_all(parent);
-        }
         // A failed cache write only costs a recomputation next time.
-        if let Ok(json) = serde_json::to_vec_pretty(&map) {
-            let tmp = self.path.with_extension("tmp");
-            if std::fs::write(&tmp, json).is_ok() {
-                let _ = std::fs::rename(&tmp, &self.path);
-            }
-        }
+        let _ = crate::statefile::save_json(&self.path, &map);
         Ok(h)
     }
 }
