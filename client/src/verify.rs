@@ -13,7 +13,7 @@ use reprolog_proto::display;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::note::Verifier;
 use reprolog_proto::policy::{LogSpec, Policy};
-use reprolog_proto::statement::Statement;
+use reprolog_proto::statement::{SourceKind, Statement};
 use reprolog_proto::wire::{LookupEntry, LookupResponse};
 use reprolog_proto::Hash;
 use serde::Serialize;
@@ -264,14 +264,7 @@ fn collect_entries(
 fn row(entry: &Entry, st: &Statement, index: u64, log: &LogSpec, policy: &Policy) -> Row {
     let trusted = policy.rebuilder_for_key(&entry.key);
     let params = &st.predicate.build_definition.external_parameters;
-    let source = st
-        .predicate
-        .build_definition
-        .resolved_dependencies
-        .iter()
-        .find(|d| d.name == "source")
-        .map(describe_source)
-        .unwrap_or_default();
+    let source = st.source().map(describe_source).unwrap_or_default();
     Row {
         rebuilder: trusted.map_or_else(
             || format!("untrusted:{}", &hex::encode(entry.key)[..12]),
@@ -288,10 +281,10 @@ fn row(entry: &Entry, st: &Statement, index: u64, log: &LogSpec, policy: &Policy
 
 /// A short description of where the source came from, for the table.
 fn describe_source(d: &reprolog_proto::statement::ResourceDescriptor) -> String {
-    if let Some(commit) = d.digest.get("gitCommit") {
+    if let Some(commit) = d.git_commit() {
         return format!("git {}", display::prefix(commit, 12));
     }
-    if d.annotations.get("kind").map(String::as_str) == Some("go-distribution") {
+    if d.kind() == Some(SourceKind::GoDistribution) {
         return "Go source".to_string();
     }
     d.uri.rsplit('@').next().unwrap_or("").to_string()

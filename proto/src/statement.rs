@@ -17,6 +17,63 @@ pub const GO_REBUILD_TYPE: &str = "https://reprolog.dev/go-rebuild/v1";
 /// Name of the byproduct holding the rebuilt binary's digest.
 pub const REBUILT_BYPRODUCT: &str = "rebuilt";
 
+/// The names a Go rebuild statement uses inside its resource descriptors,
+/// written by the rebuilder and read by the rebuilder and the client.
+pub mod vocab {
+    /// `resolvedDependencies` entry: where the source came from.
+    pub const SOURCE: &str = "source";
+    /// `resolvedDependencies` entry: the Go toolchain.
+    pub const TOOLCHAIN: &str = "toolchain";
+    /// `resolvedDependencies` entries: the modules linked in.
+    pub const DEP: &str = "dep";
+    /// Digest algorithms.
+    pub const SHA256: &str = "sha256";
+    pub const GIT_COMMIT: &str = "gitCommit";
+    /// A Go module's `h1:` directory hash.
+    pub const DIR_HASH: &str = "dirHash";
+    /// Annotations.
+    pub const KIND: &str = "kind";
+    pub const REPLACES: &str = "replaces";
+    pub const DIGEST_SCHEME: &str = "digestScheme";
+    /// The inferred flag that carries `-ldflags`.
+    pub const LDFLAGS: &str = "-ldflags";
+}
+
+/// What a `source` dependency is (its `kind` annotation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// The Go distribution itself (the binary is part of it).
+    GoDistribution,
+    /// A module version from a module proxy.
+    Module,
+    /// A version-control revision.
+    Vcs,
+    /// A build whose source the binary does not identify.
+    Unidentified,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::GoDistribution => "go-distribution",
+            SourceKind::Module => "module",
+            SourceKind::Vcs => "vcs",
+            SourceKind::Unidentified => "unidentified",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SourceKind> {
+        [
+            SourceKind::GoDistribution,
+            SourceKind::Module,
+            SourceKind::Vcs,
+            SourceKind::Unidentified,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
 /// Why a statement was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StatementError {
@@ -48,6 +105,30 @@ pub struct ResourceDescriptor {
     pub digest: DigestSet,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+}
+
+impl ResourceDescriptor {
+    /// The `kind` annotation of a `source` dependency, if known.
+    pub fn kind(&self) -> Option<SourceKind> {
+        self.annotations
+            .get(vocab::KIND)
+            .and_then(|k| SourceKind::parse(k))
+    }
+
+    /// The git commit digest, if any.
+    pub fn git_commit(&self) -> Option<&str> {
+        self.digest.get(vocab::GIT_COMMIT).map(String::as_str)
+    }
+
+    /// The module `h1:` hash, if any.
+    pub fn dir_hash(&self) -> Option<&str> {
+        self.digest.get(vocab::DIR_HASH).map(String::as_str)
+    }
+
+    /// For a replaced module: `path@version` of the module it replaces.
+    pub fn replaces(&self) -> Option<&str> {
+        self.annotations.get(vocab::REPLACES).map(String::as_str)
+    }
 }
 
 /// The Statement envelope.
@@ -143,16 +224,44 @@ pub struct RunMetadata {
 }
 
 fn sha256_of(d: &ResourceDescriptor) -> Option<Hash> {
-    d.digest.get("sha256").and_then(|h| Hash::from_hex(h).ok())
+    d.digest.get(vocab::SHA256).and_then(|h| Hash::from_hex(h).ok())
 }
 
 impl Statement {
+    /// The `source` dependency, if the statement has one.
+    pub fn source(&self) -> Option<&ResourceDescriptor> {
+        self.dependencies(vocab::SOURCE).next()
+    }
+
+    /// The `resolvedDependencies` entries named `name` (e.g. [`vocab::DEP`]).
+    pub fn dependencies<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a ResourceDescriptor> + 'a {
+        self.predicate
+            .build_definition
+            .resolved_dependencies
+            .iter()
+            .filter(move |d| d.name == name)
+    }
+
+    /// The `-ldflags` value the attesting rebuilder inferred, if non-empty.
+    pub fn inferred_ldflags(&self) -> Option<&str> {
+        self.predicate
+            .build_definition
+            .external_parameters
+            .inferred
+            .iter()
+            .find(|f| f.key == vocab::LDFLAGS && !f.value.is_empty())
+            .map(|f| f.value.as_str())
+    }
+
     /// The smallest valid Go rebuild statement: a subject, the rebuilt digest and
     /// the builder, with placeholder build parameters. For tests and load
     /// generators; real rebuilders fill every field.
     #[cfg(any(test, feature = "test-support"))]
     pub fn minimal(file_name: &str, subject: Hash, rebuilt: Hash, builder_id: &str) -> Statement {
-        let digest = |h: Hash| DigestSet::from([("sha256".to_string(), h.to_hex())]);
+        let digest = |h: Hash| DigestSet::from([(vocab::SHA256.to_string(), h.to_hex())]);
         Statement {
             statement_type: STATEMENT_TYPE.into(),
             subject: vec![ResourceDescriptor {

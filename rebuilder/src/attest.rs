@@ -12,13 +12,17 @@ use crate::plan::Source;
 use crate::rebuild::{RebuildReport, Target};
 use reprolog_proto::statement::{
     BuildDefinition, Builder, DigestSet, GoBuildParameters, InferredFlag, Module, Provenance,
-    ResourceDescriptor, RunDetails, RunMetadata, Setting, Statement, GO_REBUILD_TYPE,
-    PROVENANCE_TYPE, REBUILT_BYPRODUCT, STATEMENT_TYPE,
+    ResourceDescriptor, RunDetails, RunMetadata, Setting, SourceKind, Statement, GO_REBUILD_TYPE,
+    PROVENANCE_TYPE, REBUILT_BYPRODUCT, STATEMENT_TYPE, vocab,
 };
 use std::collections::BTreeMap;
 
 /// Scheme of the toolchain digest (see `toolchain.rs`).
 pub const TOOLCHAIN_DIGEST_SCHEME: &str = "reprolog-goroot-v1";
+
+fn kind(k: SourceKind) -> BTreeMap<String, String> {
+    BTreeMap::from([(vocab::KIND.to_string(), k.as_str().to_string())])
+}
 
 fn digest(alg: &str, value: &str) -> DigestSet {
     DigestSet::from([(alg.to_string(), value.to_string())])
@@ -30,15 +34,15 @@ fn dep_descriptor(m: &BiModule) -> ResourceDescriptor {
         None => (m, None),
     };
     ResourceDescriptor {
-        name: "dep".into(),
+        name: vocab::DEP.into(),
         uri: format!("pkg:golang/{}@{}", used.path, used.version),
         digest: if used.sum.is_empty() {
             DigestSet::new()
         } else {
-            digest("dirHash", &used.sum)
+            digest(vocab::DIR_HASH, &used.sum)
         },
         annotations: replaces
-            .map(|r| BTreeMap::from([("replaces".to_string(), r)]))
+            .map(|r| BTreeMap::from([(vocab::REPLACES.to_string(), r)]))
             .unwrap_or_default(),
     }
 }
@@ -63,43 +67,46 @@ pub fn statement(report: &RebuildReport, builder_id: &str) -> Statement {
     }
     let source = match &plan.source {
         Source::Distribution => ResourceDescriptor {
-            name: "source".into(),
+            name: vocab::SOURCE.into(),
             uri: format!("https://go.dev/dl/{}", report.toolchain_version),
-            digest: digest("sha256", &report.toolchain_digest.to_hex()),
-            annotations: BTreeMap::from([("kind".into(), "go-distribution".into())]),
+            digest: digest(vocab::SHA256, &report.toolchain_digest.to_hex()),
+            annotations: kind(SourceKind::GoDistribution),
         },
         Source::Module { path, version, sum } => ResourceDescriptor {
-            name: "source".into(),
+            name: vocab::SOURCE.into(),
             uri: format!("pkg:golang/{path}@{version}"),
             digest: if sum.is_empty() {
                 DigestSet::new()
             } else {
-                digest("dirHash", sum)
+                digest(vocab::DIR_HASH, sum)
             },
-            annotations: BTreeMap::from([("kind".into(), "module".into())]),
+            annotations: kind(SourceKind::Module),
         },
         Source::Unidentified { module } => ResourceDescriptor {
-            name: "source".into(),
+            name: vocab::SOURCE.into(),
             uri: format!("pkg:golang/{module}@(devel)"),
             digest: DigestSet::new(),
-            annotations: BTreeMap::from([("kind".into(), "unidentified".into())]),
+            annotations: kind(SourceKind::Unidentified),
         },
         Source::Vcs {
             vcs,
             revision,
             module,
         } => ResourceDescriptor {
-            name: "source".into(),
+            name: vocab::SOURCE.into(),
             uri: format!("{vcs}+{module}@{revision}"),
-            digest: digest("gitCommit", revision),
-            annotations: BTreeMap::from([("kind".into(), "vcs".into())]),
+            digest: digest(vocab::GIT_COMMIT, revision),
+            annotations: kind(SourceKind::Vcs),
         },
     };
     let toolchain = ResourceDescriptor {
-        name: "toolchain".into(),
+        name: vocab::TOOLCHAIN.into(),
         uri: format!("https://go.dev/dl/{}", report.toolchain_version),
-        digest: digest("sha256", &report.toolchain_digest.to_hex()),
-        annotations: BTreeMap::from([("digestScheme".into(), TOOLCHAIN_DIGEST_SCHEME.into())]),
+        digest: digest(vocab::SHA256, &report.toolchain_digest.to_hex()),
+        annotations: BTreeMap::from([(
+            vocab::DIGEST_SCHEME.into(),
+            TOOLCHAIN_DIGEST_SCHEME.into(),
+        )]),
     };
     let mut deps = vec![source, toolchain];
     deps.extend(plan.deps.iter().map(dep_descriptor));
@@ -116,7 +123,7 @@ pub fn statement(report: &RebuildReport, builder_id: &str) -> Statement {
         statement_type: STATEMENT_TYPE.into(),
         subject: vec![ResourceDescriptor {
             name: report.file_name.clone(),
-            digest: digest("sha256", &report.subject.to_hex()),
+            digest: digest(vocab::SHA256, &report.subject.to_hex()),
             ..Default::default()
         }],
         predicate_type: PROVENANCE_TYPE.into(),
@@ -150,7 +157,7 @@ pub fn statement(report: &RebuildReport, builder_id: &str) -> Statement {
                 },
                 byproducts: vec![ResourceDescriptor {
                     name: REBUILT_BYPRODUCT.into(),
-                    digest: digest("sha256", &report.rebuilt.to_hex()),
+                    digest: digest(vocab::SHA256, &report.rebuilt.to_hex()),
                     ..Default::default()
                 }],
             },
@@ -172,15 +179,11 @@ pub fn target_from_statement(st: &Statement) -> Result<Target, FromStatementErro
         .map_err(|e| FromStatementError::Statement(e.to_string()))?;
     let p = &st.predicate.build_definition.external_parameters;
     let deps = st
-        .predicate
-        .build_definition
-        .resolved_dependencies
-        .iter()
-        .filter(|d| d.name == "dep")
+        .dependencies(vocab::DEP)
         .filter_map(|d| {
             let coord = d.uri.strip_prefix("pkg:golang/")?;
             let (path, version) = coord.rsplit_once('@')?;
-            let sum = d.digest.get("dirHash").cloned().unwrap_or_default();
+            let sum = d.dir_hash().unwrap_or_default().to_string();
             let used = BiModule {
                 path: path.into(),
                 version: version.into(),
@@ -188,11 +191,7 @@ pub fn target_from_statement(st: &Statement) -> Result<Target, FromStatementErro
                 replace: None,
             };
             Some(
-                match d
-                    .annotations
-                    .get("replaces")
-                    .and_then(|r| r.rsplit_once('@'))
-                {
+                match d.replaces().and_then(|r| r.rsplit_once('@')) {
                     Some((rpath, rversion)) => BiModule {
                         path: rpath.into(),
                         version: rversion.into(),
@@ -224,11 +223,7 @@ pub fn target_from_statement(st: &Statement) -> Result<Target, FromStatementErro
             })
             .collect(),
     };
-    let ldflags_hint = p
-        .inferred
-        .iter()
-        .find(|f| f.key == "-ldflags" && !f.value.is_empty())
-        .map(|f| f.value.clone());
+    let ldflags_hint = st.inferred_ldflags().map(str::to_string);
     Ok(Target {
         file_name: st
             .subject

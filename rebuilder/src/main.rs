@@ -318,19 +318,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 if json {
                     println!("{}", serde_json::to_string_pretty(&outcomes)?);
                 }
-                let results: Vec<&str> = outcomes.values().map(|o| o.result.as_str()).collect();
-                return Ok(
-                    if results
-                        .iter()
-                        .any(|r| r.starts_with("FAILED") || r.starts_with("RETRY"))
-                    {
-                        2
-                    } else if results.contains(&"MISMATCH") {
-                        1
-                    } else {
-                        0
-                    },
-                );
+                return Ok(outcomes
+                    .values()
+                    .map(|o| o.result.exit_code())
+                    .max()
+                    .unwrap_or(0));
             }
             // clap guarantees a binary when there is no queue.
             let binary = binary.unwrap_or_default();

@@ -645,10 +645,72 @@ fn run_job(
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct QueueOutcome {
     pub sha256: String,
-    /// `REPRODUCED`, `MISMATCH` or `FAILED: <reason>`.
-    pub result: String,
+    pub result: QueueResult,
     /// Log index of this node's attestation, when submitted.
     pub index: Option<u64>,
+}
+
+/// The result of one queued target. Saved as text (`REPRODUCED`, `MISMATCH`,
+/// `RETRY: <why>`, `FAILED: <why>`), the format progress files have always had.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(into = "String", from = "String")]
+pub enum QueueResult {
+    Reproduced,
+    Mismatch,
+    /// Rebuilt, but the submission failed transiently: tried again next run.
+    Retry(String),
+    Failed(String),
+}
+
+impl QueueResult {
+    /// The exit status of `rebuild --queue`'s worst result: 0 all reproduced,
+    /// 1 a mismatch, 2 a failure or a pending retry.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            QueueResult::Reproduced => 0,
+            QueueResult::Mismatch => 1,
+            QueueResult::Retry(_) | QueueResult::Failed(_) => 2,
+        }
+    }
+
+    fn verdict(reproduced: bool) -> QueueResult {
+        if reproduced {
+            QueueResult::Reproduced
+        } else {
+            QueueResult::Mismatch
+        }
+    }
+}
+
+impl std::fmt::Display for QueueResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueueResult::Reproduced => f.write_str("REPRODUCED"),
+            QueueResult::Mismatch => f.write_str("MISMATCH"),
+            QueueResult::Retry(why) => write!(f, "RETRY: {why}"),
+            QueueResult::Failed(why) => write!(f, "FAILED: {why}"),
+        }
+    }
+}
+
+impl From<QueueResult> for String {
+    fn from(r: QueueResult) -> String {
+        r.to_string()
+    }
+}
+
+impl From<String> for QueueResult {
+    fn from(s: String) -> QueueResult {
+        match s.as_str() {
+            "REPRODUCED" => QueueResult::Reproduced,
+            "MISMATCH" => QueueResult::Mismatch,
+            _ => match s.split_once(": ") {
+                Some(("RETRY", why)) => QueueResult::Retry(why.to_string()),
+                Some(("FAILED", why)) => QueueResult::Failed(why.to_string()),
+                _ => QueueResult::Failed(s),
+            },
+        }
+    }
 }
 
 /// Rebuilds every binary listed in `queue_file` (one path per line, `#`
@@ -689,7 +751,7 @@ pub fn run_queue(
                     line.to_string(),
                     QueueOutcome {
                         sha256: String::new(),
-                        result: format!("FAILED: {e}"),
+                        result: QueueResult::Failed(e.to_string()),
                         index: None,
                     },
                 );
@@ -698,7 +760,7 @@ pub fn run_queue(
         };
         if done
             .get(line)
-            .is_some_and(|o| o.sha256 == digest && !o.result.starts_with("RETRY"))
+            .is_some_and(|o| o.sha256 == digest && !matches!(o.result, QueueResult::Retry(_)))
         {
             progress(&format!("{line}: already done ({})", done[line].result));
             continue;
@@ -724,29 +786,29 @@ fn queue_one(
     submit: Option<(&Signer, &LogClient)>,
     progress: &mut dyn FnMut(&str),
 ) -> QueueOutcome {
-    let outcome = |result: String, index| QueueOutcome {
+    let outcome = |result: QueueResult, index| QueueOutcome {
         sha256: digest.to_string(),
         result,
         index,
     };
     let report = match crate::rebuild::rebuild(path, config, progress) {
         Ok(r) => r,
-        Err(e) => return outcome(format!("FAILED: {e}"), None),
+        Err(e) => return outcome(QueueResult::Failed(e.to_string()), None),
     };
-    let verdict = if report.reproduced {
-        "REPRODUCED"
-    } else {
-        "MISMATCH"
-    };
+    let verdict = QueueResult::verdict(report.reproduced);
     let Some((signer, log)) = submit else {
-        return outcome(verdict.to_string(), None);
+        return outcome(verdict, None);
     };
     match submit_report(&report, signer, log) {
-        Ok((_, receipt)) => outcome(verdict.to_string(), Some(receipt.index)),
-        Err(e) if e.is_transient() => {
-            outcome(format!("RETRY: {verdict}, submission failed: {e}"), None)
-        }
-        Err(e) => outcome(format!("FAILED: {verdict}, submission rejected: {e}"), None),
+        Ok((_, receipt)) => outcome(verdict, Some(receipt.index)),
+        Err(e) if e.is_transient() => outcome(
+            QueueResult::Retry(format!("{verdict}, submission failed: {e}")),
+            None,
+        ),
+        Err(e) => outcome(
+            QueueResult::Failed(format!("{verdict}, submission rejected: {e}")),
+            None,
+        ),
     }
 }
 
@@ -758,6 +820,29 @@ mod tests {
     fn entry(signer: &Signer, subject: &str) -> Vec<u8> {
         let d = Hash::of(subject.as_bytes());
         Entry::sign(&Statement::minimal(subject, d, d, signer.name()), signer).to_cbor()
+    }
+
+    #[test]
+    fn queue_results_keep_their_saved_text_and_order_exit_codes() {
+        for r in [
+            QueueResult::Reproduced,
+            QueueResult::Mismatch,
+            QueueResult::Retry("MISMATCH, submission failed: 503".into()),
+            QueueResult::Failed("no such file".into()),
+        ] {
+            let json = serde_json::to_string(&r).unwrap();
+            assert_eq!(serde_json::from_str::<QueueResult>(&json).unwrap(), r);
+        }
+        assert_eq!(
+            serde_json::to_string(&QueueResult::Failed("x".into())).unwrap(),
+            r#""FAILED: x""#
+        );
+        let worst = [QueueResult::Reproduced, QueueResult::Mismatch]
+            .iter()
+            .map(QueueResult::exit_code)
+            .max();
+        assert_eq!(worst, Some(1));
+        assert_eq!(QueueResult::Retry(String::new()).exit_code(), 2);
     }
 
     #[test]
