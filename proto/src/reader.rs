@@ -134,7 +134,9 @@ impl<'t, T: Transport + ?Sized> TileReader<'t, T> {
     /// The entries of bundle `n` (records `256n ..`), each verified to be the
     /// record at its index by its leaf hash (see the module doc).
     pub fn bundle(&self, n: u64) -> Result<Vec<Vec<u8>>, ReadError> {
-        let start = n.checked_mul(u64::from(tile::FULL_WIDTH)).unwrap_or(u64::MAX);
+        let start = n
+            .checked_mul(u64::from(tile::FULL_WIDTH))
+            .unwrap_or(u64::MAX);
         if start >= self.size {
             return Err(ReadError::OutOfRange {
                 index: start,
@@ -156,9 +158,9 @@ impl<'t, T: Transport + ?Sized> TileReader<'t, T> {
         };
         self.authenticate(BTreeMap::from([(level0, leaves)]))
             .map_err(|e| match e {
-                ReadError::Invalid(why) => {
-                    ReadError::Invalid(format!("{bundle_tile} does not hold the logged entries: {why}"))
-                }
+                ReadError::Invalid(why) => ReadError::Invalid(format!(
+                    "{bundle_tile} does not hold the logged entries: {why}"
+                )),
                 other => other,
             })?;
         Ok(entries)

@@ -224,7 +224,9 @@ pub struct RunMetadata {
 }
 
 fn sha256_of(d: &ResourceDescriptor) -> Option<Hash> {
-    d.digest.get(vocab::SHA256).and_then(|h| Hash::from_hex(h).ok())
+    d.digest
+        .get(vocab::SHA256)
+        .and_then(|h| Hash::from_hex(h).ok())
 }
 
 impl Statement {

@@ -191,7 +191,9 @@ fn run_child(server: &LogHandle, data: &Path, state: &Path, kill_at: Option<u64>
     let out = child.wait_with_output().expect("follower output");
     assert!(out.status.success(), "follower failed");
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().unwrap_or(0));
+    let mut fields = text
+        .split_whitespace()
+        .map(|f| f.parse::<u64>().unwrap_or(0));
     Run {
         requests: fields.next().unwrap_or(0),
         secs: started.elapsed().as_secs_f64(),

@@ -11,9 +11,9 @@ use crate::buildinfo::{BuildInfo, Module as BiModule, Setting as BiSetting};
 use crate::plan::Source;
 use crate::rebuild::{RebuildReport, Target};
 use reprolog_proto::statement::{
-    BuildDefinition, Builder, DigestSet, GoBuildParameters, InferredFlag, Module, Provenance,
-    ResourceDescriptor, RunDetails, RunMetadata, Setting, SourceKind, Statement, GO_REBUILD_TYPE,
-    PROVENANCE_TYPE, REBUILT_BYPRODUCT, STATEMENT_TYPE, vocab,
+    vocab, BuildDefinition, Builder, DigestSet, GoBuildParameters, InferredFlag, Module,
+    Provenance, ResourceDescriptor, RunDetails, RunMetadata, Setting, SourceKind, Statement,
+    GO_REBUILD_TYPE, PROVENANCE_TYPE, REBUILT_BYPRODUCT, STATEMENT_TYPE,
 };
 use std::collections::BTreeMap;
 
@@ -190,17 +190,15 @@ pub fn target_from_statement(st: &Statement) -> Result<Target, FromStatementErro
                 sum,
                 replace: None,
             };
-            Some(
-                match d.replaces().and_then(|r| r.rsplit_once('@')) {
-                    Some((rpath, rversion)) => BiModule {
-                        path: rpath.into(),
-                        version: rversion.into(),
-                        sum: String::new(),
-                        replace: Some(Box::new(used)),
-                    },
-                    None => used,
+            Some(match d.replaces().and_then(|r| r.rsplit_once('@')) {
+                Some((rpath, rversion)) => BiModule {
+                    path: rpath.into(),
+                    version: rversion.into(),
+                    sum: String::new(),
+                    replace: Some(Box::new(used)),
                 },
-            )
+                None => used,
+            })
         })
         .collect();
     let main = (!p.main_module.path.is_empty()).then(|| BiModule {

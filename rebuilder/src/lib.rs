@@ -14,13 +14,16 @@
 //! - [`vcs`]: the repository of a VCS-stamped binary, found and fetched.
 //! - [`rebuild`]: the whole job and its report.
 
+pub mod attempt;
 pub mod attest;
 pub mod build;
 pub mod buildid;
 pub mod buildinfo;
 pub mod diagnose;
+pub mod digest;
 pub mod download;
 pub mod flags;
+pub mod gopath;
 pub mod goquote;
 pub mod gover;
 pub mod infer;
@@ -32,7 +35,8 @@ pub mod plan;
 pub mod rebuild;
 pub mod report;
 pub mod sandbox;
-pub mod statefile;
 pub mod search;
+pub mod source;
+pub mod statefile;
 pub mod toolchain;
 pub mod vcs;

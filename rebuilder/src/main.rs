@@ -6,11 +6,11 @@ use reprolog_proto::note::{Signer, Verifier};
 use reprolog_rebuilder::build::ModuleConfig;
 use reprolog_rebuilder::buildinfo::BuildInfo;
 use reprolog_rebuilder::logclient::{self, LogClient};
-use reprolog_rebuilder::statefile;
 use reprolog_rebuilder::node;
 use reprolog_rebuilder::rebuild::{self, RebuildConfig};
 use reprolog_rebuilder::report;
 use reprolog_rebuilder::sandbox::SandboxMode;
+use reprolog_rebuilder::statefile;
 use reprolog_rebuilder::toolchain::ToolchainStore;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -341,7 +341,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     PathBuf::from(p)
                 });
                 statefile::save_json(&path, &node::proof_bundle(&entry, &receipt))
-                .with_context(|| format!("writing {}", path.display()))?;
+                    .with_context(|| format!("writing {}", path.display()))?;
                 eprintln!(
                     "attested at log index {}; offline proof bundle in {}",
                     receipt.index,

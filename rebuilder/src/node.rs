@@ -23,14 +23,14 @@
 
 use crate::attest;
 use crate::logclient::{LogClient, LogError};
-use crate::statefile;
 use crate::rebuild::{rebuild_target, RebuildConfig, RebuildReport};
+use crate::statefile;
 use reprolog_proto::display;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::note::Signer;
-use reprolog_proto::wire::{LookupEntry, LookupResponse, Receipt};
 use reprolog_proto::tile;
 use reprolog_proto::transport::Transport;
+use reprolog_proto::wire::{LookupEntry, LookupResponse, Receipt};
 use reprolog_proto::Hash;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -391,7 +391,11 @@ fn run_queued(
     state: &Mutex<FollowState>,
     size: u64,
 ) -> Result<(), FollowError> {
-    let queued = state.lock().unwrap_or_else(|e| e.into_inner()).queued.clone();
+    let queued = state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .queued
+        .clone();
     if queued.is_empty() {
         return Ok(());
     }

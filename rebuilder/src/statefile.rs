@@ -156,7 +156,10 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["state.json"]);
-        assert_eq!(load_json::<Vec<u8>>(&dir.path().join("none")).unwrap(), None);
+        assert_eq!(
+            load_json::<Vec<u8>>(&dir.path().join("none")).unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -183,7 +186,10 @@ mod tests {
         let path = dir.path().join("done.jsonl");
         let j = Journal::new(&path);
         j.append(&[b"one".to_vec(), b"two".to_vec()]).unwrap();
-        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         f.write_all(b"thr").unwrap();
         assert_eq!(j.read().unwrap(), [b"one".to_vec(), b"two".to_vec()]);
         j.append(&[b"three".to_vec()]).unwrap();

@@ -87,7 +87,11 @@ fn concurrent_submissions_verify_end_to_end_and_survive_restart() {
             merkle::verify_consistency(old, new, &seen[&old], &seen[&new], &p.proof)
                 .unwrap_or_else(|e| panic!("{old}->{new}: {e}"));
             if new == last.size {
-                assert_eq!(tiles.consistency_proof(old).unwrap(), p.proof, "{old}->{new}");
+                assert_eq!(
+                    tiles.consistency_proof(old).unwrap(),
+                    p.proof,
+                    "{old}->{new}"
+                );
             }
         }
     }

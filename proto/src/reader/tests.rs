@@ -74,7 +74,9 @@ fn requests(t: &MemoryTransport) -> usize {
 #[test]
 fn proofs_and_bundles_from_tiles_equal_the_trees() {
     let log = Log::new(70_000);
-    for size in [1u64, 2, 255, 256, 257, 511, 512, 65_535, 65_536, 65_537, 70_000] {
+    for size in [
+        1u64, 2, 255, 256, 257, 511, 512, 65_535, 65_536, 65_537, 70_000,
+    ] {
         let transport = log.serve(size);
         let cp = log.checkpoint(size);
         let reader = TileReader::new(&transport, &cp);
@@ -225,5 +227,8 @@ fn edge_tiles_cover_the_root_decomposition() {
     assert_eq!(edge_tiles(256).len(), 1);
     let e = edge_tiles(65_536 + 256 * 3 + 7);
     let paths: Vec<String> = e.iter().map(|t| t.path()).collect();
-    assert_eq!(paths, ["tile/0/259.p/7", "tile/1/001.p/3", "tile/2/000.p/1"]);
+    assert_eq!(
+        paths,
+        ["tile/0/259.p/7", "tile/1/001.p/3", "tile/2/000.p/1"]
+    );
 }

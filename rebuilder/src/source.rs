@@ -1,0 +1,477 @@
+//! The source of a rebuild, made ready to build: a module version from the
+//! proxy, a git revision (cloned, submodules confined), the Go distribution's
+//! own tree, and the checks on a user's `--source` working tree.
+
+use crate::build::{Confined, Scratch};
+use crate::gopath::module_mode_for_distribution;
+use crate::gover;
+use crate::plan::{BuildPlan, Source};
+use crate::rebuild::{RebuildConfig, RebuildError};
+use crate::toolchain::Toolchain;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The module cache's case escaping (golang.org/x/mod/module.EscapePath):
+/// each upper-case letter becomes `!` and its lower case.
+pub(crate) fn escape_module(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('!');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The source, ready to build.
+pub(crate) struct Prepared {
+    /// Directory to run `go` in.
+    pub(crate) dir: PathBuf,
+    /// What to build: a package path, `./rel` or `path@version`.
+    pub(crate) target: String,
+    pub(crate) install: bool,
+    pub(crate) extra_env: Vec<(String, String)>,
+}
+
+/// Where the built binary ends up.
+pub(crate) enum Built {
+    At(PathBuf),
+    /// `go install` output in GOBIN or GOPATH/bin[/goos_goarch].
+    Installed {
+        name: String,
+    },
+}
+
+impl Built {
+    pub(crate) fn resolve(self, scratch: &Scratch, out: &Path) -> Result<PathBuf, RebuildError> {
+        match self {
+            Built::At(p) => p
+                .is_file()
+                .then_some(p.clone())
+                .ok_or(RebuildError::NoOutput(p)),
+            Built::Installed { name } => {
+                let bin = scratch.gopath().join("bin");
+                let candidates = [out.join(&name), bin.join(&name)];
+                let cross = std::fs::read_dir(&bin)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Result::ok)
+                    .map(|e| e.path().join(&name));
+                candidates
+                    .into_iter()
+                    .chain(cross)
+                    .find(|p| p.is_file())
+                    .ok_or(RebuildError::NoOutput(bin))
+            }
+        }
+    }
+}
+
+impl Prepared {
+    pub(crate) fn build(
+        &self,
+        cmd: &mut Command,
+        plan: &BuildPlan,
+        ldflags: Option<&str>,
+        out: &Path,
+    ) -> Built {
+        cmd.current_dir(&self.dir);
+        cmd.arg(if self.install { "install" } else { "build" });
+        cmd.args(&plan.flags);
+        if let Some(l) = ldflags {
+            cmd.arg(format!("-ldflags={l}"));
+        }
+        if self.install {
+            // GOBIN works only for native builds; cross builds land in GOPATH/bin/goos_goarch.
+            let _ = std::fs::create_dir_all(out);
+            if !is_cross(plan) {
+                cmd.env("GOBIN", out);
+            }
+            cmd.arg(&self.target);
+            let name = plan.path.rsplit('/').next().unwrap_or("main").to_string();
+            let name = if plan.env_var("GOOS") == Some("windows") {
+                format!("{name}.exe")
+            } else {
+                name
+            };
+            Built::Installed { name }
+        } else {
+            cmd.arg("-o").arg(out).arg(&self.target);
+            Built::At(out.to_path_buf())
+        }
+    }
+}
+
+pub(crate) fn is_cross(plan: &BuildPlan) -> bool {
+    let host_os = std::env::consts::OS;
+    let host_arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    };
+    plan.env_var("GOOS").is_some_and(|o| o != host_os)
+        || plan.env_var("GOARCH").is_some_and(|a| a != host_arch)
+}
+
+pub(crate) fn prepare_source(
+    plan: &BuildPlan,
+    toolchain: &Toolchain,
+    scratch: &Scratch,
+    config: &RebuildConfig,
+    confined: &Confined,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Prepared, RebuildError> {
+    match &plan.source {
+        Source::Distribution => {
+            let dir = toolchain.goroot.join("src");
+            let extra_env =
+                module_mode_for_distribution(plan, toolchain, scratch, config, confined, &dir);
+            if !extra_env.is_empty() {
+                progress("the original's DefaultGODEBUG matches a GOPATH-mode build: using GO111MODULE=off");
+            }
+            Ok(Prepared {
+                dir,
+                target: plan.path.clone(),
+                install: false,
+                extra_env,
+            })
+        }
+        Source::Module { path, version, .. } => {
+            progress(&format!(
+                "fetching {}@{version} through GOPROXY={}",
+                plan.path,
+                config.modules.goproxy.as_deref().unwrap_or("off")
+            ));
+            let _ = path;
+            Ok(Prepared {
+                dir: scratch.work(),
+                target: format!("{}@{version}", plan.path),
+                install: true,
+                extra_env: vec![],
+            })
+        }
+        Source::Unidentified { module } => {
+            let dir = config
+                .source
+                .as_ref()
+                .ok_or_else(|| RebuildError::SourceUnidentified(module.clone()))?;
+            progress(&format!(
+                "the binary does not identify its source (main module {module} is (devel), no VCS revision): building from {} as given; a match shows only that this directory builds the binary",
+                dir.display()
+            ));
+            let module_root =
+                find_module_root(dir, module).ok_or_else(|| RebuildError::NoModuleRoot {
+                    module: module.clone(),
+                    source_dir: dir.display().to_string(),
+                })?;
+            Ok(Prepared {
+                target: main_package_target(&plan.path, module),
+                dir: module_root,
+                install: false,
+                extra_env: vec![],
+            })
+        }
+        Source::Vcs {
+            vcs,
+            revision,
+            module,
+        } => {
+            if vcs != "git" {
+                return Err(RebuildError::UnsupportedVcs(vcs.clone()));
+            }
+            let checkout = scratch.root.join("src");
+            let source = match &config.source {
+                Some(source) => {
+                    progress(&format!("cloning {} at {revision}", source.display()));
+                    git_checkout(source, &checkout, revision, scratch, confined)?;
+                    let state = WorkingTree::read(source, scratch, confined);
+                    if config.source_from_history {
+                        for note in state.notes(source, revision) {
+                            progress(&note);
+                        }
+                    } else {
+                        state.require_exact(source, revision)?;
+                    }
+                    source.clone()
+                }
+                // No --source: the module's own repository, through the cache.
+                None => {
+                    let url = crate::vcs::locate(module, &config.vcs_mirrors)?;
+                    let fetched = crate::vcs::fetch(
+                        &url,
+                        revision,
+                        &config.source_cache,
+                        confined,
+                        progress,
+                    )?;
+                    let mut reading = confined.clone();
+                    reading.mounts.read_only.push(fetched.clone());
+                    progress(&format!("checking out {revision} of {url}"));
+                    git_checkout(&fetched, &checkout, revision, scratch, &reading)?;
+                    fetched
+                }
+            };
+            // Go before 1.24 stamps a module built inside a git submodule with
+            // the outer repository's revision: the module is then in a
+            // submodule of this checkout.
+            let module_root = match find_module_root(&checkout, module) {
+                Some(root) => Some(root),
+                None if checkout.join(".gitmodules").is_file() => {
+                    progress(
+                        "the module is not in the checkout itself: checking out its git submodules",
+                    );
+                    // Local submodule URLs only in a repository the user named:
+                    // one fetched for a binary may point anywhere on this host.
+                    let local_urls = config.source.is_some();
+                    init_submodules(&source, &checkout, local_urls, scratch, confined)?;
+                    find_module_root(&checkout, module)
+                }
+                None => None,
+            };
+            let module_root = module_root.ok_or_else(|| RebuildError::NoModuleRoot {
+                module: module.clone(),
+                source_dir: source.display().to_string(),
+            })?;
+            let go_mod = module_root.join("go.mod");
+            let newer = gover::newer_requirement(&go_mod, &plan.go_version).map_err(|e| {
+                RebuildError::Read {
+                    path: go_mod.clone(),
+                    source: e,
+                }
+            })?;
+            if let Some(line) = newer {
+                return Err(RebuildError::GoModNeedsNewerGo {
+                    module: module.clone(),
+                    line,
+                    toolchain: plan.go_version.clone(),
+                });
+            }
+            Ok(Prepared {
+                dir: module_root,
+                target: main_package_target(&plan.path, module),
+                install: false,
+                extra_env: vec![],
+            })
+        }
+    }
+}
+
+/// The main package as `go build` names it from the module root: `.` or `./rel`.
+pub(crate) fn main_package_target(path: &str, module: &str) -> String {
+    let rel = path
+        .strip_prefix(module)
+        .unwrap_or("")
+        .trim_start_matches('/');
+    if rel.is_empty() {
+        ".".to_string()
+    } else {
+        format!("./{rel}")
+    }
+}
+
+pub(crate) fn git(scratch: &Scratch) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("HOME", scratch.root.join("home"))
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0");
+    cmd
+}
+
+/// The state of `--source`'s working tree: its HEAD and whether tracked files
+/// have local changes. The build uses a clone at the recorded revision, so
+/// neither reaches it; they matter because the user believes that tree is what
+/// gets checked. Read with `git` in the scratch environment; what git cannot
+/// say (a bare repository has no working tree) counts as nothing to report.
+pub(crate) struct WorkingTree {
+    pub(crate) head: Option<String>,
+    pub(crate) dirty: bool,
+}
+
+impl WorkingTree {
+    pub(crate) fn read(source: &Path, scratch: &Scratch, confined: &Confined) -> WorkingTree {
+        let git_out = |args: &[&str]| {
+            let mut cmd = git(scratch);
+            cmd.arg("--no-optional-locks")
+                .arg("-C")
+                .arg(source)
+                .args(args);
+            confined
+                .run(cmd, "git")
+                .ok()
+                .map(|(out, _)| String::from_utf8_lossy(&out).trim().to_string())
+        };
+        WorkingTree {
+            head: git_out(&["rev-parse", "HEAD"]),
+            // Untracked files are left out: build outputs and editor files are
+            // common, and like every local change they never reach the build,
+            // which works on a clone of the recorded revision.
+            dirty: git_out(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty()),
+        }
+    }
+
+    /// Refuses a tree whose HEAD is not `revision` or that has local changes:
+    /// a user who points at a checkout believes that tree is what gets checked.
+    pub(crate) fn require_exact(&self, source: &Path, revision: &str) -> Result<(), RebuildError> {
+        let source_dir = source.display().to_string();
+        match &self.head {
+            Some(head) if head != revision => Err(RebuildError::SourceNotAtRevision {
+                source_dir,
+                head: head.clone(),
+                revision: revision.to_string(),
+            }),
+            _ if self.dirty => Err(RebuildError::SourceDirty { source_dir }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The same facts as progress notes, for `--from-history` runs.
+    pub(crate) fn notes(&self, source: &Path, revision: &str) -> Vec<String> {
+        let mut notes = Vec::new();
+        if let Some(head) = self.head.as_ref().filter(|h| *h != revision) {
+            notes.push(format!(
+                "note: {} is at {head}, not the recorded revision; building the recorded revision from its history",
+                source.display()
+            ));
+        }
+        if self.dirty {
+            notes.push(format!(
+                "note: {} has uncommitted changes; they are not part of this rebuild",
+                source.display()
+            ));
+        }
+        notes
+    }
+}
+
+pub(crate) fn git_checkout(
+    source: &Path,
+    checkout: &Path,
+    revision: &str,
+    scratch: &Scratch,
+    confined: &Confined,
+) -> Result<(), RebuildError> {
+    let mut clone = git(scratch);
+    clone
+        .args([
+            "-c",
+            "protocol.file.allow=always",
+            "clone",
+            "--quiet",
+            "--no-checkout",
+            "--no-hardlinks",
+        ])
+        .arg(source)
+        .arg(checkout);
+    confined.run(clone, "git clone")?;
+    let mut verify = git(scratch);
+    verify
+        .arg("-C")
+        .arg(checkout)
+        .args(["cat-file", "-e", &format!("{revision}^{{commit}}")]);
+    if confined.run(verify, "git cat-file").is_err() {
+        return Err(RebuildError::MissingRevision {
+            revision: revision.to_string(),
+            source_dir: source.display().to_string(),
+        });
+    }
+    let mut co = git(scratch);
+    co.arg("-C").arg(checkout).args([
+        "-c",
+        "advice.detachedHead=false",
+        "checkout",
+        "--quiet",
+        "--detach",
+        revision,
+    ]);
+    confined.run(co, "git checkout")?;
+    Ok(())
+}
+
+/// Checks out the submodules of `checkout` (a clone of `source`), confined:
+/// https URLs open the network; with `local_urls`, local ones (relative ones
+/// resolved against `source`) are shown read-only, else refused like every
+/// other protocol.
+pub(crate) fn init_submodules(
+    source: &Path,
+    checkout: &Path,
+    local_urls: bool,
+    scratch: &Scratch,
+    confined: &Confined,
+) -> Result<(), RebuildError> {
+    let gitmodules = std::fs::read_to_string(checkout.join(".gitmodules")).unwrap_or_default();
+    let mut job = confined.clone();
+    for url in gitmodules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("url"))
+        .filter_map(|l| l.trim_start().strip_prefix('='))
+        .map(str::trim)
+    {
+        if url.starts_with("https://") {
+            job.mounts.network = true;
+        } else if local_urls
+            && (url.starts_with('/') || url.starts_with("../") || url.starts_with("./"))
+        {
+            let path = source.join(url);
+            job.mounts
+                .read_only
+                .push(std::fs::canonicalize(&path).unwrap_or(path));
+        }
+    }
+    let mut cmd = git(scratch);
+    cmd.arg("-C")
+        .arg(checkout)
+        .args(crate::vcs::ONLY_HTTPS_AND_FILES);
+    if !local_urls {
+        cmd.args(["-c", "protocol.file.allow=never"]);
+    }
+    cmd.args(["submodule", "update", "--init", "--recursive", "--quiet"]);
+    job.run(cmd, "git submodule update")?;
+    Ok(())
+}
+
+/// The directory below `root` whose go.mod declares `module`.
+pub(crate) fn find_module_root(root: &Path, module: &str) -> Option<PathBuf> {
+    let mut stack = vec![(root.to_path_buf(), 0)];
+    while let Some((dir, depth)) = stack.pop() {
+        if let Ok(text) = std::fs::read_to_string(dir.join("go.mod")) {
+            let declared = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("module "))
+                .map(|m| m.trim().trim_matches('"'));
+            if declared == Some(module) {
+                return Some(dir);
+            }
+        }
+        if depth < 6 {
+            for e in std::fs::read_dir(&dir)
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+            {
+                let name = e.file_name();
+                if e.file_type().map(|t| t.is_dir()).unwrap_or(false)
+                    && name != ".git"
+                    && name != "vendor"
+                    && name != "testdata"
+                {
+                    stack.push((e.path(), depth + 1));
+                }
+            }
+        }
+    }
+    None
+}
+
+pub(crate) fn unique_dir(root: &Path) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    root.join(format!("job-{}-{nanos}", std::process::id()))
+}
