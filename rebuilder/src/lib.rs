@@ -1,18 +1,38 @@
 //! reprolog-rebuilder: read Go build info, plan and run a hermetic rebuild,
-//! compare bit for bit and explain any difference.
+//! compare bit for bit and explain any difference; attest, submit, follow.
 //!
+//! Reading a binary and planning:
 //! - [`buildinfo`]: Go build info from ELF / PE / Mach-O, like `go version -m`.
+//! - [`goquote`]: Go string quoting, for build info lines.
 //! - [`plan`]: build info → toolchain, source, flags, environment.
 //! - [`flags`], [`modpath`]: recorded flags, paths and versions checked before use.
-//! - [`sandbox`]: every build confined with bubblewrap.
-//! - [`toolchain`]: the GOROOT store and the toolchain digest.
 //! - [`gover`]: Go version order; go.mod lines asking for a newer Go.
+//!
+//! Toolchains and sources:
+//! - [`toolchain`]: the GOROOT store and the toolchain digest.
+//! - [`download`]: official Go archives, checked against the release index.
+//! - [`source`]: the source made ready: module, git revision, Go distribution.
+//! - [`vcs`]: the repository of a VCS-stamped binary, found and fetched.
+//! - [`gopath`]: module or GOPATH mode for Go distribution commands.
+//!
+//! Building and comparing:
+//! - [`sandbox`]: every build confined with bubblewrap.
 //! - [`build`]: hermetic `go` invocations.
+//! - [`paths`]: builds without -trimpath repeated at their original paths.
 //! - [`infer`]: -ldflags that Go did not record.
 //! - [`buildid`], [`search`]: build IDs masked; flag orders and hidden `-X` values searched.
+//! - [`attempt`]: the builds of one rebuild, each compared with the original.
+//! - [`digest`]: the original's SHA-256, computed while the build runs.
 //! - [`diagnose`]: why a rebuild differs.
-//! - [`vcs`]: the repository of a VCS-stamped binary, found and fetched.
-//! - [`rebuild`]: the whole job and its report.
+//! - [`rebuild`]: the whole job and its report; [`report`]: the report as text.
+//!
+//! Attesting and the log:
+//! - [`attest`]: rebuild reports as in-toto statements, and back.
+//! - [`logclient`]: proto's verified log client over HTTP.
+//! - [`node`]: sign and submit with retries; offline proof bundles.
+//! - [`follow`]: tail a log and repeat others' builds.
+//! - [`queue`]: rebuild a list of binaries.
+//! - [`statefile`]: local state saved atomically; append-only journals.
 
 pub mod attempt;
 pub mod attest;
@@ -23,6 +43,7 @@ pub mod diagnose;
 pub mod digest;
 pub mod download;
 pub mod flags;
+pub mod follow;
 pub mod gopath;
 pub mod goquote;
 pub mod gover;
@@ -32,6 +53,7 @@ pub mod modpath;
 pub mod node;
 pub mod paths;
 pub mod plan;
+pub mod queue;
 pub mod rebuild;
 pub mod report;
 pub mod sandbox;
