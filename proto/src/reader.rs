@@ -134,9 +134,7 @@ impl<'t, T: Transport + ?Sized> TileReader<'t, T> {
     /// The entries of bundle `n` (records `256n ..`), each verified to be the
     /// record at its index by its leaf hash (see the module doc).
     pub fn bundle(&self, n: u64) -> Result<Vec<Vec<u8>>, ReadError> {
-        let start = n
-            .checked_mul(u64::from(tile::FULL_WIDTH))
-            .unwrap_or(u64::MAX);
+        let start = n.saturating_mul(u64::from(tile::FULL_WIDTH));
         if start >= self.size {
             return Err(ReadError::OutOfRange {
                 index: start,
