@@ -126,9 +126,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     .with_context(|| format!("writing {}", path.display()))?;
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
             } else {
-                print!("{}", verify::render(&report));
+                emit(&verify::render(&report))?;
             }
             Ok(report.verdict.exit_code())
         }
@@ -143,9 +143,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             let policy = policy.as_deref().map(read_policy).transpose()?;
             let report = audit::audit(&log, &key, &state, full, policy.as_ref())?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
             } else {
-                print!("{}", audit::render(&report));
+                emit(&audit::render(&report))?;
             }
             Ok(report.exit_code())
         }
@@ -160,9 +160,20 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     std::fs::write(&path, policy_template::TEMPLATE)
                         .with_context(|| format!("writing {}", path.display()))?;
                 }
-                None => print!("{}", policy_template::TEMPLATE),
+                None => emit(policy_template::TEMPLATE)?,
             }
             Ok(0)
         }
+    }
+}
+
+/// Writes `text` to standard output. A reader that stops early (`| head -1`)
+/// is not an error: the exit status still reports the result.
+fn emit(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }

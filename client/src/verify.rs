@@ -5,7 +5,12 @@
 //! inclusion proof, each DSSE signature, and that each statement is about the
 //! digest asked for. Then distinct trusted rebuilder keys whose attestation says
 //! "reproduced" (rebuilt == subject) are counted against the policy's quorum.
-//! Untrusted keys are listed, never counted; a key counts once.
+//! Untrusted keys never count; a key counts once.
+//!
+//! The log is asked by key: only the policy's rebuilders' entries, every page
+//! of them, so a flood of entries from other keys costs nothing and cannot
+//! crowd out the ones that decide. Entries of other keys are summarised by
+//! count, never listed one per row (`--json` keeps every row fetched).
 
 use crate::http;
 use crate::memory::{CheckpointMemory, MemoryError};
@@ -90,6 +95,9 @@ pub struct Report {
     pub log_errors: Vec<String>,
     /// The logs asked, by URL.
     pub logs: Vec<String>,
+    /// Entries about the digest by keys the policy does not list, which the
+    /// lookup by key did not fetch: (log URL, count).
+    pub not_fetched: Vec<(String, u64)>,
 }
 
 /// Why verification could not start (bad input, not a bad log).
@@ -153,14 +161,28 @@ pub fn verify(
     let mut log_errors = Vec::new();
     let mut answers = Vec::new();
     let mut logs = Vec::new();
+    let mut not_fetched = Vec::new();
     match source {
         Source::Online { memory } => {
+            let keys: Vec<[u8; 32]> = policy
+                .rebuilders
+                .iter()
+                .map(|r| r.key.public_key())
+                .collect();
             for log in &policy.logs {
                 logs.push(log.url.clone());
-                match fetch_online(log, &digest, memory) {
-                    Ok(resp) => {
-                        collect(&resp, log, &digest, policy, &mut rows, &mut log_errors);
-                        answers.push(resp);
+                match fetch_online(log, &digest, &keys, memory) {
+                    Ok(pages) => {
+                        let fetched: usize = pages.iter().map(|p| p.entries.len()).sum();
+                        let total = pages.last().and_then(|p| p.total).unwrap_or(0);
+                        let others = total.saturating_sub(fetched as u64);
+                        if others > 0 {
+                            not_fetched.push((log.url.clone(), others));
+                        }
+                        for page in pages {
+                            collect(&page, log, &digest, policy, &mut rows, &mut log_errors);
+                            answers.push(page);
+                        }
                     }
                     Err(e) => log_errors.push(display::escape(
                         &format!("{}: {e}", log.url),
@@ -190,22 +212,30 @@ pub fn verify(
             }
         }
     }
-    Ok((decide(digest, policy, rows, log_errors, logs), answers))
+    let mut report = decide(digest, policy, rows, log_errors, logs);
+    report.not_fetched = not_fetched;
+    Ok((report, answers))
 }
 
-/// Fetch, verify and remember: the lookup answer's checkpoint must verify, extend
-/// the remembered one, and prove every entry.
+/// Fetch, verify and remember: every page of the lookup by `keys`; each
+/// page's checkpoint must verify, extend the remembered one, and prove every
+/// entry on it.
 fn fetch_online(
     log: &LogSpec,
     digest: &Hash,
+    keys: &[[u8; 32]],
     memory: &CheckpointMemory,
-) -> Result<LookupResponse, String> {
+) -> Result<Vec<LookupResponse>, String> {
     let client = http::connect(&log.url, log.key.clone());
-    let (resp, cp) = client.lookup(digest).map_err(|e| e.to_string())?;
-    memory
-        .advance(&log.key, &cp, resp.checkpoint.as_bytes(), Some(&client))
-        .map_err(|e: MemoryError| e.to_string())?;
-    Ok(resp)
+    let pages = client.lookup(digest, keys).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(pages.len());
+    for (page, cp) in pages {
+        memory
+            .advance(&log.key, &cp, page.checkpoint.as_bytes(), Some(&client))
+            .map_err(|e: MemoryError| e.to_string())?;
+        out.push(page);
+    }
+    Ok(out)
 }
 
 fn collect(
@@ -320,6 +350,7 @@ fn decide(
         rows,
         log_errors,
         logs,
+        not_fetched: Vec::new(),
     }
 }
 
@@ -352,25 +383,55 @@ pub fn render(r: &Report) -> String {
             r.threshold
         );
     }
-    if !r.rows.is_empty() {
+    let trusted: Vec<&Row> = r.rows.iter().filter(|row| row.trusted).collect();
+    if !trusted.is_empty() {
         let _ = writeln!(s);
         let _ = writeln!(
             s,
             "{:<24} {:<10} {:<12} {:<14} {:>9}",
             "REBUILDER", "RESULT", "GO", "SOURCE", "LOG INDEX"
         );
-        for row in &r.rows {
+        for row in trusted {
             let result = if row.reproduced { "match" } else { "MISMATCH" };
-            let note = if row.trusted { "" } else { "  (not counted)" };
             let _ = writeln!(
                 s,
-                "{:<24} {:<10} {:<12} {:<14} {:>9}{note}",
+                "{:<24} {:<10} {:<12} {:<14} {:>9}",
                 row.rebuilder, result, row.go_version, row.source, row.log_index
             );
         }
     }
+    let untrusted: Vec<&Row> = r.rows.iter().filter(|row| !row.trusted).collect();
+    if !untrusted.is_empty() {
+        let keys: BTreeSet<&str> = untrusted.iter().map(|row| row.rebuilder.as_str()).collect();
+        let _ = writeln!(
+            s,
+            "{} from {} (not counted)",
+            count(untrusted.len() as u64, "entry", "entries"),
+            count(keys.len() as u64, "untrusted key", "untrusted keys")
+        );
+    }
+    for (log, n) in &r.not_fetched {
+        let _ = writeln!(
+            s,
+            "{} in {log} by keys not in the policy (not fetched, not counted)",
+            count(*n, "more entry", "more entries")
+        );
+    }
     // No line ends in padding.
     s.lines().map(|l| l.trim_end().to_string() + "\n").collect()
+}
+
+/// `1 entry`, `2,000 entries`.
+fn count(n: u64, one: &str, many: &str) -> String {
+    let digits = n.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{grouped} {}", if n == 1 { one } else { many })
 }
 
 /// Reads an offline bundle (a saved lookup answer).
@@ -421,6 +482,46 @@ mod tests {
     }
 
     #[test]
+    fn a_flood_is_one_line_and_trusted_rows_keep_the_table() {
+        let row = |rebuilder: &str, trusted, reproduced, index| Row {
+            rebuilder: rebuilder.into(),
+            trusted,
+            reproduced,
+            go_version: "go1.27.3".into(),
+            source: "v1.0.0".into(),
+            log_index: index,
+            log: "http://log.test".into(),
+        };
+        let mut rows: Vec<Row> = (0..2000)
+            .map(|i| row(&format!("untrusted:{:012x}", i % 3), false, true, i))
+            .collect();
+        rows.push(row("alice", true, false, 2000));
+        let digest = Hash::from_hex(DIGEST).unwrap();
+        let mut r = decide(
+            digest,
+            &policy(),
+            rows,
+            vec![],
+            vec!["http://log.test".into()],
+        );
+        r.not_fetched = vec![("http://log.test".into(), 1)];
+        assert_eq!(
+            render(&r),
+            format!(
+                "CONTESTED  sha256:{DIGEST}\n\
+                 reproduced by 0 of the 1 trusted rebuilders required\n\
+                 \n\
+                 REBUILDER                RESULT     GO           SOURCE         LOG INDEX\n\
+                 alice                    MISMATCH   go1.27.3     v1.0.0              2000\n\
+                 2,000 entries from 3 untrusted keys (not counted)\n\
+                 1 more entry in http://log.test by keys not in the policy (not fetched, not counted)\n"
+            )
+        );
+        assert_eq!(count(1_234_567, "x", "xs"), "1,234,567 xs");
+        assert_eq!(count(999, "x", "xs"), "999 xs");
+    }
+
+    #[test]
     fn log_error_gives_the_error_as_its_reason_and_no_count() {
         assert_eq!(
             report(vec![], vec!["http://log.test: checkpoint signature does not verify".into()]),
@@ -437,7 +538,7 @@ mod tests {
     }
 
     #[test]
-    fn attestations_give_the_count_and_a_table_without_trailing_spaces() {
+    fn an_untrusted_attestation_gives_the_count_and_one_summary_line() {
         let row = Row {
             rebuilder: "untrusted:0123456789ab".into(),
             trusted: false,
@@ -452,9 +553,7 @@ mod tests {
             format!(
                 "INSUFFICIENT  sha256:{DIGEST}\n\
                  reproduced by 0 of the 1 trusted rebuilders required\n\
-                 \n\
-                 REBUILDER                RESULT     GO           SOURCE         LOG INDEX\n\
-                 untrusted:0123456789ab   match      go1.27.3     v1.0.0                 7  (not counted)\n"
+                 1 entry from 1 untrusted key (not counted)\n"
             )
         );
     }

@@ -84,22 +84,25 @@ fn crafted_fields_reach_the_screen_escaped_and_exit_codes_hold() {
                 .push(git_source(multibyte));
         }),
     );
-    // 2. 2,000-character fields from a key no policy lists.
+    // 2. 2,000-character fields, from a trusted key (so they reach the table;
+    // the lookup by key never fetches an untrusted one's) and from mallory.
     let long = "é".repeat(2000);
-    post(
-        &log.url,
-        &crafted(&mallory, d("long"), true, |st| {
-            let p = &mut st.predicate.build_definition.external_parameters;
-            p.go_version = long.clone();
-            p.path = long.clone();
-            st.subject[0].name = long.clone();
-            st.predicate.run_details.builder.id = long.clone();
-            st.predicate
-                .build_definition
-                .resolved_dependencies
-                .push(git_source(&long));
-        }),
-    );
+    for signer in [&bob, &mallory] {
+        post(
+            &log.url,
+            &crafted(signer, d("long"), true, |st| {
+                let p = &mut st.predicate.build_definition.external_parameters;
+                p.go_version = long.clone();
+                p.path = long.clone();
+                st.subject[0].name = long.clone();
+                st.predicate.run_details.builder.id = long.clone();
+                st.predicate
+                    .build_definition
+                    .resolved_dependencies
+                    .push(git_source(&long));
+            }),
+        );
+    }
     // 3. Terminal escapes and bidi overrides, and a trusted mismatch.
     let evil_version = "go1.22\x1b[2J\x1b]0;pwned\x07\u{202e}lave";
     post(
@@ -149,7 +152,7 @@ fn crafted_fields_reach_the_screen_escaped_and_exit_codes_hold() {
         }
         client(&state, &args)
     };
-    for (name, expected) in [("multibyte", 0), ("long", 1), ("escapes", 2), ("deps", 0)] {
+    for (name, expected) in [("multibyte", 0), ("long", 0), ("escapes", 2), ("deps", 0)] {
         let table = verify(d(name), false);
         let text = stdout(&table);
         assert_eq!(table.status.code(), Some(expected), "{name}: {text}");
@@ -167,7 +170,7 @@ fn crafted_fields_reach_the_screen_escaped_and_exit_codes_hold() {
         match name {
             "multibyte" => assert!(text.contains(&format!("git {multibyte}")), "{text}"),
             "long" => assert!(
-                text.contains('…') && text.contains("(not counted)"),
+                text.contains('…') && text.contains("1 more entry in"),
                 "{text}"
             ),
             "escapes" => {
@@ -195,7 +198,7 @@ fn crafted_fields_reach_the_screen_escaped_and_exit_codes_hold() {
         "{text}"
     );
     assert!(
-        text.contains("entries checked: 5 (4 reproduced, 1 mismatches"),
+        text.contains("entries checked: 6 (5 reproduced, 1 mismatches"),
         "{text}"
     );
     let json = client(&state, &[&audit_args[..], &["--json"]].concat());

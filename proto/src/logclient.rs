@@ -136,13 +136,57 @@ impl<T: Transport> LogClient<T> {
         Ok((receipt, cp))
     }
 
-    /// Every entry about `digest` the log lists, each proven included under
-    /// the answer's checkpoint, which is returned verified.
-    pub fn lookup(&self, digest: &Hash) -> Result<(LookupResponse, Checkpoint), LogError> {
-        let path = format!("/lookup/{}", digest.to_hex());
+    /// Every entry about `digest` signed by one of `keys` (by any key when
+    /// `keys` is empty), page by page: each page verified (checkpoint, every
+    /// inclusion proof, entries in log order from the cursor, only the keys
+    /// asked for) and returned with its checkpoint. A page that says more
+    /// follows is followed, so the result is complete for `keys`; a log that
+    /// pages without end is cut off at [`MAX_LOOKUP_PAGES`] with an error.
+    pub fn lookup(
+        &self,
+        digest: &Hash,
+        keys: &[[u8; 32]],
+    ) -> Result<Vec<(LookupResponse, Checkpoint)>, LogError> {
+        let mut pages = Vec::new();
+        let mut cursor = 0;
+        loop {
+            let (page, cp) = self.lookup_page(digest, keys, cursor)?;
+            let next = page.next;
+            pages.push((page, cp));
+            match next {
+                None => return Ok(pages),
+                Some(_) if pages.len() >= MAX_LOOKUP_PAGES => {
+                    return Err(LogError::Verify(format!(
+                        "lookup of {digest} still not complete after {MAX_LOOKUP_PAGES} pages"
+                    )))
+                }
+                Some(n) => cursor = n,
+            }
+        }
+    }
+
+    /// One page of a lookup, from index `cursor` on, verified (see [`Self::lookup`]).
+    pub fn lookup_page(
+        &self,
+        digest: &Hash,
+        keys: &[[u8; 32]],
+        cursor: u64,
+    ) -> Result<(LookupResponse, Checkpoint), LogError> {
+        let mut path = format!("/lookup/{}", digest.to_hex());
+        let mut params: Vec<String> = keys
+            .iter()
+            .map(|k| format!("key={}", hex::encode(k)))
+            .collect();
+        if cursor > 0 {
+            params.push(format!("cursor={cursor}"));
+        }
+        if !params.is_empty() {
+            path = format!("{path}?{}", params.join("&"));
+        }
         let body = self.transport.get(&path)?;
         let resp: LookupResponse = self.json(&path, &body)?;
         let cp = resp.verify(self.origin(), &self.key)?;
+        check_page(&resp, keys, cursor)?;
         Ok((resp, cp))
     }
 
@@ -152,4 +196,40 @@ impl<T: Transport> LogClient<T> {
             message: e.to_string(),
         })
     }
+}
+
+/// Most pages one lookup follows (a page holds up to 1,000 entries).
+pub const MAX_LOOKUP_PAGES: usize = 10_000;
+
+/// A page must hold what was asked for, in order, and point forward.
+fn check_page(resp: &LookupResponse, keys: &[[u8; 32]], cursor: u64) -> Result<(), LogError> {
+    let mut last = None;
+    for e in &resp.entries {
+        if e.index < cursor || last.is_some_and(|l| e.index <= l) {
+            return Err(LogError::Verify(format!(
+                "lookup answer lists entry {} out of order (cursor {cursor})",
+                e.index
+            )));
+        }
+        last = Some(e.index);
+        if !keys.is_empty() {
+            let key = crate::entry::Entry::from_cbor(&e.entry)
+                .map(|x| x.key)
+                .map_err(|err| LogError::Verify(format!("lookup entry {}: {err}", e.index)))?;
+            if !keys.contains(&key) {
+                return Err(LogError::Verify(format!(
+                    "lookup answer lists entry {} of a key not asked for",
+                    e.index
+                )));
+            }
+        }
+    }
+    if let Some(next) = resp.next {
+        if next < cursor || last.is_some_and(|l| next <= l) || resp.entries.is_empty() {
+            return Err(LogError::Verify(format!(
+                "lookup answer's next page ({next}) does not move forward"
+            )));
+        }
+    }
+    Ok(())
 }

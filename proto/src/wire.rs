@@ -103,12 +103,23 @@ pub struct LookupEntry {
     pub inclusion_proof: Vec<Hash>,
 }
 
-/// The answer to `GET /lookup/<sha256>`.
+/// The answer to `GET /lookup/<sha256>[?key=<hex>…][&cursor=<index>]`: the
+/// entries about the digest (only those of the keys named, when any are),
+/// in log order from the cursor on.
+///
+/// An answer is complete for the keys it names unless `next` is set: then it
+/// was cut at the page size and the rest starts at index `next`. `total`
+/// counts every entry about the digest under the checkpoint, whatever its key
+/// (absent in offline bundles and older answers).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LookupResponse {
     pub checkpoint: String,
     pub entries: Vec<LookupEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<u64>,
 }
 
 impl LookupResponse {

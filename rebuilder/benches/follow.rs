@@ -125,6 +125,7 @@ fn make_entries(keys: &[Signer], start: u64, end: u64) -> Vec<NewEntry> {
             let st = Statement::minimal(&format!("prog-{i}"), subject, subject, key.name());
             let bytes = Entry::sign(&st, key).to_cbor();
             NewEntry {
+                key: key.verifier().public_key(),
                 leaf: Hash::leaf(&bytes),
                 bytes,
                 subject,

@@ -279,7 +279,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             let info = BuildInfo::from_file(&binary)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", binary.display()))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&info)?);
+                emit(&format!("{}\n", serde_json::to_string_pretty(&info)?))?;
             } else {
                 // Go's own format, with any control or bidi character a
                 // crafted binary carries escaped (tabs separate the fields).
@@ -288,7 +288,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                         .split('\t')
                         .map(|f| reprolog_proto::display::escape(f, usize::MAX))
                         .collect();
-                    println!("{}", fields.join("\t"));
+                    emit(&format!("{}\n", fields.join("\t")))?;
                 }
             }
             Ok(0)
@@ -316,7 +316,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 let submit = submitter.as_ref().map(|(s, l)| (s, l));
                 let outcomes = node::run_queue(&queue, &config, submit, &mut progress)?;
                 if json {
-                    println!("{}", serde_json::to_string_pretty(&outcomes)?);
+                    emit(&format!("{}\n", serde_json::to_string_pretty(&outcomes)?))?;
                 }
                 return Ok(outcomes
                     .values()
@@ -329,9 +329,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             let report = rebuild::rebuild(&binary, &config, &mut progress)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", binary.display()))?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
             } else {
-                print!("{}", report::human(&report));
+                emit(&report::human(&report))?;
             }
             if let Some((signer, log)) = submitter {
                 let (entry, receipt) = node::submit_report(&report, &signer, &log)?;
@@ -353,7 +353,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Keygen { name, out } => {
             let signer = Signer::generate(&name)?;
             write_secret(&out, &(signer.to_key_text() + "\n"))?;
-            println!("{}", signer.verifier().to_key_text());
+            emit(&format!("{}\n", signer.verifier().to_key_text()))?;
             Ok(0)
         }
         Command::Follow {
@@ -412,5 +412,16 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             );
             Ok(0)
         }
+    }
+}
+
+/// Writes `text` to standard output. A reader that stops early (`| head -1`)
+/// is not an error: the exit status still reports the result.
+fn emit(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }

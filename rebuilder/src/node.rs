@@ -33,6 +33,8 @@ pub fn proof_bundle(entry: &[u8], receipt: &Receipt) -> LookupResponse {
             entry: entry.to_vec(),
             inclusion_proof: receipt.inclusion_proof.clone(),
         }],
+        total: None,
+        next: None,
     }
 }
 

@@ -41,12 +41,13 @@ fn follow(log: &LogHandle, key: &Path, policy: &Path, cache: &Path) -> Output {
 
 fn by(log: &LogHandle, digest: Hash, key: &[u8; 32]) -> usize {
     let client = logclient::connect(&log.url, Verifier::from_key_text(&log.vkey).unwrap());
-    let (found, _) = client.lookup(&digest).unwrap();
-    found
-        .entries
+    // Asked by key: the answer holds that key's entries and no other.
+    let pages = client.lookup(&digest, &[*key]).unwrap();
+    let entries: Vec<_> = pages.iter().flat_map(|(p, _)| &p.entries).collect();
+    assert!(entries
         .iter()
-        .filter(|e| Entry::from_cbor(&e.entry).unwrap().key == *key)
-        .count()
+        .all(|e| Entry::from_cbor(&e.entry).unwrap().key == *key));
+    entries.len()
 }
 
 #[test]

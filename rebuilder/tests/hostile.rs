@@ -175,7 +175,10 @@ fn followers_refuse_crafted_attestations_and_write_nothing() {
                 && !note.contains('\n'),
             "{what}: {note:?}"
         );
-        let (found, _) = log.lookup(&Hash::from_hex(&subject).unwrap()).unwrap();
+        let (found, _) = log
+            .lookup(&Hash::from_hex(&subject).unwrap(), &[])
+            .unwrap()
+            .remove(0);
         assert_eq!(
             found.entries.len(),
             1,

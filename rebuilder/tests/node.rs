@@ -48,9 +48,10 @@ fn node_b_config() -> RebuildConfig {
 }
 
 fn lookup(log: &LogClient, digest: Hash) -> Vec<(Entry, Statement)> {
-    let (resp, _) = log.lookup(&digest).unwrap();
-    resp.entries
+    let pages = log.lookup(&digest, &[]).unwrap();
+    pages
         .iter()
+        .flat_map(|(page, _)| &page.entries)
         .map(|e| Entry::parse_and_verify(&e.entry).unwrap())
         .collect()
 }

@@ -27,8 +27,10 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-/// Most entries one lookup answer carries.
+/// Most entries one lookup page carries; `next` says where the rest starts.
 pub const MAX_LOOKUP_ENTRIES: usize = 1000;
+/// Most `key=` parameters one lookup may name (a trust policy's rebuilders).
+pub const MAX_LOOKUP_KEYS: usize = 64;
 
 /// Shared state of all handlers.
 pub struct AppState {
@@ -314,6 +316,7 @@ async fn add_entry_inner(
     let new = NewEntry {
         leaf: Hash::leaf(&bytes),
         subject,
+        key: entry.key,
         bytes: bytes.to_vec(),
     };
     let rx = state.sequencer.try_submit(new).map_err(|e| match e {
@@ -401,19 +404,66 @@ fn tile_inner(state: &AppState, path: &str) -> Result<Response, ApiError> {
 async fn lookup(
     State(state): State<Arc<AppState>>,
     Path(digest): Path<String>,
+    RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> Handler {
-    off_thread(&state, move |s| lookup_inner(s, &digest, &headers)).await
+    off_thread(&state, move |s| lookup_inner(s, &digest, &q, &headers)).await
 }
 
-fn lookup_inner(state: &AppState, digest: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
+/// `?key=<64 hex>` (repeatable, at most [`MAX_LOOKUP_KEYS`]) and
+/// `?cursor=<index>`; nothing else.
+fn lookup_query(query: &Option<String>) -> Result<(Vec<[u8; 32]>, u64), ApiError> {
+    let mut keys = Vec::new();
+    let mut cursor = 0;
+    for pair in query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=') {
+            Some(("key", hex)) => {
+                let key = hex::decode(hex)
+                    .ok()
+                    .and_then(|k| <[u8; 32]>::try_from(k).ok())
+                    .ok_or_else(|| {
+                        ApiError::bad_request(
+                            "lookup key must be 64 hex digits (an Ed25519 public key)",
+                        )
+                    })?;
+                keys.push(key);
+                if keys.len() > MAX_LOOKUP_KEYS {
+                    return Err(ApiError::bad_request(format!(
+                        "a lookup may name at most {MAX_LOOKUP_KEYS} keys"
+                    )));
+                }
+            }
+            Some(("cursor", _)) => cursor = query_u64(query, "cursor")?,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "lookup takes only key=<hex> and cursor=<index> parameters",
+                ))
+            }
+        }
+    }
+    Ok((keys, cursor))
+}
+
+fn lookup_inner(
+    state: &AppState,
+    digest: &str,
+    query: &Option<String>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     let digest =
         Hash::from_hex(digest).map_err(|e| ApiError::bad_request(format!("lookup digest: {e}")))?;
+    let (keys, cursor) = lookup_query(query)?;
     let latest = state.log.latest();
     let size = latest.checkpoint.size;
     let snap = state.log.snapshot()?;
-    let indices = snap.lookup(&digest, size, MAX_LOOKUP_ENTRIES)?;
+    let page = snap.lookup(&digest, &keys, size, cursor, MAX_LOOKUP_ENTRIES)?;
     drop(snap);
+    let indices = page.indices;
     let proofs = state.log.inclusion_proofs(&indices, size)?;
     let snap = state.log.snapshot()?;
     let mut entries = Vec::with_capacity(indices.len());
@@ -432,6 +482,8 @@ fn lookup_inner(state: &AppState, digest: &str, headers: &HeaderMap) -> Result<R
         &LookupResponse {
             checkpoint: latest.note.clone(),
             entries,
+            total: Some(page.total),
+            next: page.next,
         },
     ))
 }

@@ -107,7 +107,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init { data, origin } => {
             let vkey = serve::init(&data, &origin)?;
-            println!("{vkey}");
+            emit(&format!("{vkey}\n"))?;
         }
         Command::Vkey { data } => println!("{}", serve::load_key(&data)?.verifier().to_key_text()),
         Command::Serve {
@@ -174,9 +174,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             rt.block_on(serve::run(config, serve::shutdown_signal(), |addr| {
-                println!("listening on http://{addr}");
+                let _ = emit(&format!("listening on http://{addr}\n"));
             }))?;
         }
     }
     Ok(())
+}
+
+/// Writes `text` to standard output. A reader that stops early (`| head -1`)
+/// is not an error: the exit status still reports the result.
+fn emit(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }

@@ -13,9 +13,10 @@
 //! the last committed transaction, and reads go on.
 
 use redb::{
-    Database, MultimapTableDefinition, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
-    ReadableTable, TableDefinition,
+    Database, MultimapTableDefinition, MultimapTableHandle, ReadOnlyDatabase, ReadTransaction,
+    ReadableDatabase, ReadableMultimapTable, ReadableTable, TableDefinition,
 };
+use reprolog_proto::entry::Entry;
 use reprolog_proto::merkle::{self, Appender, HashReader, MerkleError};
 use reprolog_proto::Hash;
 use std::collections::HashMap;
@@ -27,7 +28,15 @@ use std::time::Duration;
 const HASHES: TableDefinition<u64, [u8; 32]> = TableDefinition::new("hashes");
 const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
 const LEAVES: TableDefinition<[u8; 32], u64> = TableDefinition::new("leaves");
-const SUBJECTS: MultimapTableDefinition<[u8; 32], u64> = MultimapTableDefinition::new("subjects");
+/// (subject digest, index): every entry about a binary, in log order.
+const BY_SUBJECT: TableDefinition<([u8; 32], u64), ()> = TableDefinition::new("by_subject");
+/// (subject digest, rebuilder key, index): the same, per key, so a lookup by
+/// key reads only that key's entries however many others there are.
+const BY_SUBJECT_KEY: TableDefinition<([u8; 32], [u8; 32], u64), ()> =
+    TableDefinition::new("by_subject_key");
+/// The index of earlier versions (digest → indices), migrated on open.
+const OLD_SUBJECTS: MultimapTableDefinition<[u8; 32], u64> =
+    MultimapTableDefinition::new("subjects");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 const META_SIZE: &str = "size";
@@ -108,6 +117,19 @@ pub struct NewEntry {
     pub bytes: Vec<u8>,
     pub leaf: Hash,
     pub subject: Hash,
+    /// The rebuilder key that signed it.
+    pub key: [u8; 32],
+}
+
+/// One page of the entries about a subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookupPage {
+    /// Indices in log order.
+    pub indices: Vec<u64>,
+    /// Entries about the subject in the tree, whatever their key.
+    pub total: u64,
+    /// Where the next page starts, if the answer was cut at the page size.
+    pub next: Option<u64>,
 }
 
 /// Where an appended entry ended up.
@@ -263,7 +285,8 @@ impl Store {
             let mut hashes = txn.open_table(HASHES)?;
             let mut entries = txn.open_table(ENTRIES)?;
             let mut leaves = txn.open_table(LEAVES)?;
-            let mut subjects = txn.open_multimap_table(SUBJECTS)?;
+            let mut by_subject = txn.open_table(BY_SUBJECT)?;
+            let mut by_subject_key = txn.open_table(BY_SUBJECT_KEY)?;
             let mut meta = txn.open_table(META)?;
             let size = read_size(&meta)?;
 
@@ -300,7 +323,8 @@ impl Store {
                 let index = size + k as u64;
                 entries.insert(index, e.bytes.as_slice())?;
                 leaves.insert(e.leaf.0, index)?;
-                subjects.insert(e.subject.0, index)?;
+                by_subject.insert((e.subject.0, index), ())?;
+                by_subject_key.insert((e.subject.0, e.key, index), ())?;
             }
             meta.insert(META_SIZE, new_size.to_be_bytes().as_slice())?;
             result = (placements, new_size, root);
@@ -332,11 +356,48 @@ fn open_writable(path: &Path) -> Result<Database, StorageError> {
         txn.open_table(HASHES)?;
         txn.open_table(ENTRIES)?;
         txn.open_table(LEAVES)?;
-        txn.open_multimap_table(SUBJECTS)?;
+        txn.open_table(BY_SUBJECT)?;
+        txn.open_table(BY_SUBJECT_KEY)?;
         txn.open_table(META)?;
+        migrate_subject_index(&txn)?;
     }
     txn.commit()?;
     Ok(db)
+}
+
+/// Moves a log written by an earlier version (one digest → indices index)
+/// to the per-key index, reading each entry's key from its bytes.
+fn migrate_subject_index(txn: &redb::WriteTransaction) -> Result<(), StorageError> {
+    let has_old = txn
+        .list_multimap_tables()?
+        .any(|t| t.name() == OLD_SUBJECTS.name());
+    if !has_old {
+        return Ok(());
+    }
+    {
+        let old = txn.open_multimap_table(OLD_SUBJECTS)?;
+        let entries = txn.open_table(ENTRIES)?;
+        let mut by_subject = txn.open_table(BY_SUBJECT)?;
+        let mut by_subject_key = txn.open_table(BY_SUBJECT_KEY)?;
+        for item in old.iter()? {
+            let (digest, indices) = item?;
+            let digest = digest.value();
+            for index in indices {
+                let index = index?.value();
+                let bytes = entries.get(index)?.ok_or_else(|| {
+                    StorageError::Corrupt(format!("indexed entry {index} missing"))
+                })?;
+                let key = Entry::from_cbor(bytes.value())
+                    .map_err(|e| StorageError::Corrupt(format!("entry {index}: {e}")))?
+                    .key;
+                by_subject.insert((digest, index), ())?;
+                by_subject_key.insert((digest, key, index), ())?;
+            }
+        }
+    }
+    txn.delete_multimap_table(OLD_SUBJECTS)?;
+    tracing::info!("subject index moved to the per-key layout");
+    Ok(())
 }
 
 fn open_read_only(path: &Path) -> Result<ReadOnlyDatabase, StorageError> {
@@ -447,20 +508,47 @@ impl Snapshot {
         self.with_hashes(|r| r.read_hashes(indexes))
     }
 
-    /// Indices of entries whose subject has `digest`, below `size`, at most `limit`.
-    pub fn lookup(&self, digest: &Hash, size: u64, limit: usize) -> Result<Vec<u64>, StorageError> {
-        let table = self.txn.open_multimap_table(SUBJECTS)?;
-        let mut out = Vec::new();
-        for v in table.get(digest.0)? {
-            let i = v?.value();
-            if i < size {
-                out.push(i);
-                if out.len() == limit {
-                    break;
+    /// One page of the entries about `digest` in the tree of `size`: from
+    /// index `cursor` on, at most `limit`, in log order; only those signed by
+    /// `keys` when any are given. `total` counts every entry about `digest`.
+    pub fn lookup(
+        &self,
+        digest: &Hash,
+        keys: &[[u8; 32]],
+        size: u64,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<LookupPage, StorageError> {
+        let by_subject = self.txn.open_table(BY_SUBJECT)?;
+        let total = by_subject.range((digest.0, 0)..(digest.0, size))?.count() as u64;
+        let start = cursor.min(size);
+        // One more than a page, to know whether there is a next one.
+        let mut found: Vec<u64> = Vec::new();
+        if keys.is_empty() {
+            for item in by_subject
+                .range((digest.0, start)..(digest.0, size))?
+                .take(limit + 1)
+            {
+                found.push(item?.0.value().1);
+            }
+        } else {
+            let by_key = self.txn.open_table(BY_SUBJECT_KEY)?;
+            for key in keys {
+                let range = (digest.0, *key, start)..(digest.0, *key, size);
+                for item in by_key.range(range)?.take(limit + 1) {
+                    found.push(item?.0.value().2);
                 }
             }
+            found.sort_unstable();
+            found.dedup();
         }
-        Ok(out)
+        let next = (found.len() > limit).then(|| found[limit]);
+        found.truncate(limit);
+        Ok(LookupPage {
+            indices: found,
+            total,
+            next,
+        })
     }
 
     /// The index of an entry with this leaf hash, if present.
@@ -478,8 +566,53 @@ mod tests {
         NewEntry {
             leaf: Hash::leaf(&bytes),
             subject: Hash::of(&[(i % 3) as u8]),
+            key: [(i % 2) as u8; 32],
             bytes,
         }
+    }
+
+    #[test]
+    fn an_index_of_an_earlier_version_is_migrated_on_open() {
+        use reprolog_proto::note::Signer;
+        use reprolog_proto::statement::Statement;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let signers = [
+            Signer::generate("a.test").unwrap(),
+            Signer::generate("b.test").unwrap(),
+        ];
+        let digest = Hash::of(b"binary");
+        {
+            // The layout before the per-key index: digest → indices.
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let mut entries = txn.open_table(ENTRIES).unwrap();
+                let mut old = txn.open_multimap_table(OLD_SUBJECTS).unwrap();
+                for i in 0..4u64 {
+                    let st = Statement::minimal(&format!("p{i}"), digest, digest, "x");
+                    let bytes = Entry::sign(&st, &signers[i as usize % 2]).to_cbor();
+                    entries.insert(i, bytes.as_slice()).unwrap();
+                    old.insert(digest.0, i).unwrap();
+                }
+            }
+            txn.commit().unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let snap = store.snapshot().unwrap();
+        let b = signers[1].verifier().public_key();
+        let page = snap.lookup(&digest, &[b], 4, 0, 10).unwrap();
+        assert_eq!((page.indices, page.total), (vec![1, 3], 4));
+        drop(snap);
+        drop(store);
+        // Opening again finds nothing left to migrate.
+        let store = Store::open(&path).unwrap();
+        let all = store
+            .snapshot()
+            .unwrap()
+            .lookup(&digest, &[], 4, 0, 10)
+            .unwrap();
+        assert_eq!(all.indices, vec![0, 1, 2, 3]);
     }
 
     #[test]
@@ -517,10 +650,24 @@ mod tests {
         }
         mem = app.new_hashes().to_vec();
         assert_eq!(merkle::tree_hash(11, &mem).unwrap(), root);
+        let page = |keys: &[[u8; 32]], cursor, limit| {
+            snap.lookup(&Hash::of(&[1]), keys, size, cursor, limit)
+                .unwrap()
+        };
+        let all = page(&[], 0, 100);
         assert_eq!(
-            snap.lookup(&Hash::of(&[1]), size, 100).unwrap(),
-            vec![1, 4, 7, 10]
+            (all.indices, all.total, all.next),
+            (vec![1, 4, 7, 10], 4, None)
         );
+        let first = page(&[], 0, 3);
+        assert_eq!((first.indices, first.next), (vec![1, 4, 7], Some(10)));
+        let rest = page(&[], 10, 3);
+        assert_eq!((rest.indices, rest.next), (vec![10], None));
+        // Entries 1 and 7 are key 1's, 4 and 10 key 0's.
+        let by_key = page(&[[1; 32]], 0, 100);
+        assert_eq!((by_key.indices, by_key.total), (vec![1, 7], 4));
+        assert_eq!(page(&[[0; 32], [1; 32]], 0, 100).indices, vec![1, 4, 7, 10]);
+        assert_eq!(page(&[[9; 32]], 0, 100).indices, Vec::<u64>::new());
         assert_eq!(
             snap.entries(2, 4).unwrap(),
             vec![b"entry 2".to_vec(), b"entry 3".to_vec()]

@@ -101,6 +101,8 @@ async fn lookup(State(s): State<Shared>, Path(digest): Path<String>) -> Response
     axum::Json(LookupResponse {
         checkpoint: s.signed_checkpoint(),
         entries,
+        total: None,
+        next: None,
     })
     .into_response()
 }
