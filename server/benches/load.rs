@@ -126,7 +126,15 @@ fn main() {
                 .unwrap();
             assert!(init.status.success());
             let mut child = Command::new(BIN)
-                .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+                // Two keys submit the whole million: lift the unknown keys' limits.
+                .args([
+                    "serve",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--unknown-key-rate",
+                    "0",
+                ])
+                .args(["--unknown-key-pending", "1000000", "--data"])
                 .arg(dir.path())
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::piped())

@@ -8,6 +8,7 @@ use crate::log::Log;
 use crate::metrics::{Metrics, Rejection};
 use crate::ratelimit::RateLimiter;
 use crate::sequencer::{SequencerHandle, SubmitError};
+use crate::shares::PendingShares;
 use crate::storage::{NewEntry, Snapshot, StorageError};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
@@ -45,6 +46,19 @@ pub struct AppState {
     pub body_timeout: std::time::Duration,
     /// Per-key submission rate limits, when configured.
     pub rate_limiter: Option<RateLimiter>,
+    /// Keys the operator knows (its rebuilders; every allowed key). Others
+    /// are "unknown": rate-limited and given a bounded share of the pool.
+    pub known_keys: HashSet<[u8; 32]>,
+    /// The rate limit of unknown keys (on by default).
+    pub unknown_rate_limiter: Option<RateLimiter>,
+    /// Pool shares of unknown keys.
+    pub unknown_shares: Arc<PendingShares>,
+}
+
+impl AppState {
+    fn is_known(&self, key: &[u8; 32]) -> bool {
+        self.known_keys.contains(key) || self.allowed_keys.as_ref().is_some_and(|a| a.contains(key))
+    }
 }
 
 /// A bounded cache of decoded Ed25519 public keys. Rebuilders are few; when an
@@ -295,7 +309,12 @@ async fn add_entry_inner(
             ));
         }
     }
-    if let Some(limiter) = &state.rate_limiter {
+    let known = state.is_known(&entry.key);
+    let limiters = [
+        state.rate_limiter.as_ref(),
+        state.unknown_rate_limiter.as_ref().filter(|_| !known),
+    ];
+    for limiter in limiters.into_iter().flatten() {
         limiter
             .check(&entry.key, std::time::Instant::now())
             .map_err(|wait| ApiError {
@@ -313,6 +332,23 @@ async fn add_entry_inner(
     let subject = statement
         .subject_digest()
         .map_err(|e| entry_error(e.into()))?;
+    // Held until the entry's batch is answered (or the request ends).
+    let _slot = match known {
+        true => None,
+        false => Some(
+            state
+                .unknown_shares
+                .claim(&entry.key)
+                .map_err(|e| ApiError {
+                    retry_after: Some(1),
+                    ..ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        Rejection::PoolFull,
+                        e.to_string(),
+                    )
+                })?,
+        ),
+    };
     let new = NewEntry {
         leaf: Hash::leaf(&bytes),
         subject,

@@ -21,4 +21,5 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod sequencer;
 pub mod serve;
+pub mod shares;
 pub mod storage;

@@ -8,7 +8,7 @@ use reprolog_server::ratelimit::RateConfig;
 use reprolog_server::sequencer::BatchConfig;
 use reprolog_server::serve::{self, ServeConfig};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -73,6 +73,23 @@ enum Command {
         /// Entries a rebuilder key may add in a burst above its rate.
         #[arg(long, default_value_t = 100)]
         burst_per_key: u32,
+        /// A rebuilder verifier key this log's operator knows (repeatable):
+        /// exempt from the unknown keys' limits below. Allowed keys are known.
+        #[arg(long = "known-key")]
+        known_keys: Vec<String>,
+        /// A file of known rebuilder verifier keys, one per line.
+        #[arg(long)]
+        known_keys_file: Option<PathBuf>,
+        /// Entries per second each unknown key may add (sustained); 0 = no limit.
+        #[arg(long, default_value_t = serve::DEFAULT_UNKNOWN_KEY_RATE.per_second)]
+        unknown_key_rate: f64,
+        /// Entries an unknown key may add in a burst above its rate.
+        #[arg(long, default_value_t = serve::DEFAULT_UNKNOWN_KEY_RATE.burst)]
+        unknown_key_burst: u32,
+        /// Most entries an unknown key may have waiting for a batch (all
+        /// unknown keys together: half of --max-pending).
+        #[arg(long, default_value_t = serve::DEFAULT_UNKNOWN_KEY_PENDING)]
+        unknown_key_pending: usize,
         /// Refuse new entries (507) while the data dir's disk has less free, in MiB.
         #[arg(long, default_value_t = serve::DEFAULT_MIN_FREE_BYTES >> 20)]
         min_free_mib: u64,
@@ -123,20 +140,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             max_connections,
             rate_per_key,
             burst_per_key,
+            known_keys,
+            known_keys_file,
+            unknown_key_rate,
+            unknown_key_burst,
+            unknown_key_pending,
             min_free_mib,
             read_only,
         } => {
-            let mut keys = allow_keys;
-            if let Some(file) = allow_keys_file {
-                let text = std::fs::read_to_string(&file)
-                    .with_context(|| format!("reading {}", file.display()))?;
-                keys.extend(text.lines().map(str::to_string));
-            }
+            let keys = key_list(allow_keys, allow_keys_file.as_deref())?;
             let allowed_keys = if keys.is_empty() {
                 None
             } else {
                 Some(serve::parse_allow_list(keys.iter().map(String::as_str))?)
             };
+            let known = key_list(known_keys, known_keys_file.as_deref())?;
+            let known_keys =
+                serve::parse_allow_list(known.iter().map(String::as_str)).context("--known-key")?;
+            anyhow::ensure!(
+                unknown_key_rate.is_finite() && unknown_key_rate >= 0.0,
+                "--unknown-key-rate must be a number ≥ 0"
+            );
             anyhow::ensure!(max_batch >= 1, "--max-batch must be at least 1");
             anyhow::ensure!(max_connections >= 1, "--max-connections must be at least 1");
             anyhow::ensure!(
@@ -168,6 +192,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     per_second: rate_per_key,
                     burst: burst_per_key,
                 }),
+                known_keys,
+                unknown_key_rate: (unknown_key_rate > 0.0).then_some(RateConfig {
+                    per_second: unknown_key_rate,
+                    burst: unknown_key_burst,
+                }),
+                unknown_key_pending,
                 ..ServeConfig::new(data, listen)
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -179,6 +209,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Keys given one by one and in a file (one per line).
+fn key_list(mut keys: Vec<String>, file: Option<&Path>) -> anyhow::Result<Vec<String>> {
+    if let Some(file) = file {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        keys.extend(text.lines().map(str::to_string));
+    }
+    Ok(keys)
 }
 
 /// Writes `text` to standard output. A reader that stops early (`| head -1`)

@@ -8,6 +8,7 @@ use crate::log::{Log, LogOptions};
 use crate::metrics::Metrics;
 use crate::ratelimit::{RateConfig, RateLimiter};
 use crate::sequencer::{self, BatchConfig};
+use crate::shares::PendingShares;
 use anyhow::{bail, Context};
 use reprolog_proto::note::{Signer, Verifier};
 use std::collections::HashSet;
@@ -67,7 +68,7 @@ pub fn load_key(data: &Path) -> anyhow::Result<Signer> {
     Signer::from_key_text(&text).with_context(|| format!("parsing {}", key_path.display()))
 }
 
-/// Parses verifier key texts into an allow-list of public keys.
+/// Parses verifier key texts (an allow-list, or known keys) into public keys.
 pub fn parse_allow_list<'a>(
     keys: impl IntoIterator<Item = &'a str>,
 ) -> anyhow::Result<HashSet<[u8; 32]>> {
@@ -77,7 +78,7 @@ pub fn parse_allow_list<'a>(
         .map(|k| {
             Verifier::from_key_text(k)
                 .map(|v| v.public_key())
-                .with_context(|| format!("allow-list key {k:?}"))
+                .with_context(|| format!("key {k:?}"))
         })
         .collect()
 }
@@ -95,9 +96,27 @@ pub struct ServeConfig {
     pub log: LogOptions,
     /// Open connections and header deadline.
     pub connections: ConnectionLimits,
-    /// Per-key submission rate limit; none when `None`.
+    /// Per-key submission rate limit for every key; none when `None`.
     pub rate_per_key: Option<RateConfig>,
+    /// Keys the operator knows: exempt from the unknown keys' limits.
+    pub known_keys: HashSet<[u8; 32]>,
+    /// Rate limit of each unknown key ([`DEFAULT_UNKNOWN_KEY_RATE`]).
+    pub unknown_key_rate: Option<RateConfig>,
+    /// Most entries one unknown key may have waiting in the pool.
+    pub unknown_key_pending: usize,
 }
+
+/// By default a key the operator has not listed adds at most 10 entries a
+/// second, 100 in a burst: far above what a rebuilder produces (a rebuild
+/// takes seconds), far below what a flood needs.
+pub const DEFAULT_UNKNOWN_KEY_RATE: RateConfig = RateConfig {
+    per_second: 10.0,
+    burst: 100,
+};
+
+/// By default an unknown key may have 64 entries waiting for a batch; all
+/// unknown keys together at most half the pending pool.
+pub const DEFAULT_UNKNOWN_KEY_PENDING: usize = 64;
 
 impl ServeConfig {
     /// The defaults of `reprolog-server serve` for a data dir and address.
@@ -114,6 +133,9 @@ impl ServeConfig {
             },
             connections: ConnectionLimits::default(),
             rate_per_key: None,
+            known_keys: HashSet::new(),
+            unknown_key_rate: Some(DEFAULT_UNKNOWN_KEY_RATE),
+            unknown_key_pending: DEFAULT_UNKNOWN_KEY_PENDING,
         }
     }
 }
@@ -150,6 +172,12 @@ pub async fn run(
         keys: Default::default(),
         body_timeout: config.body_timeout,
         rate_limiter: config.rate_per_key.map(RateLimiter::new),
+        known_keys: config.known_keys,
+        unknown_rate_limiter: config.unknown_key_rate.map(RateLimiter::new),
+        unknown_shares: PendingShares::new(
+            config.unknown_key_pending,
+            config.batch.max_pending / 2,
+        ),
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -152,7 +152,8 @@ fn a_write_that_fails_mid_commit_loses_nothing_acknowledged() {
         .arg(format!("--fsize={}", db_size + 256 * 1024))
         .arg("--")
         .arg(BIN);
-    let server = TestServer::start_via(command, dir.path(), &key, &[]);
+    // One key fills the disk: the unknown keys' rate limit is lifted.
+    let server = TestServer::start_via(command, dir.path(), &key, &["--unknown-key-rate", "0"]);
     let signer = Signer::generate("filler").unwrap();
     let mut refusal = None;
     for i in 100..20_000u32 {
