@@ -34,6 +34,8 @@ const BY_SUBJECT: TableDefinition<([u8; 32], u64), ()> = TableDefinition::new("b
 /// key reads only that key's entries however many others there are.
 const BY_SUBJECT_KEY: TableDefinition<([u8; 32], [u8; 32], u64), ()> =
     TableDefinition::new("by_subject_key");
+/// Entries about each digest in storage, so a lookup's `total` is one read.
+const SUBJECT_COUNTS: TableDefinition<[u8; 32], u64> = TableDefinition::new("subject_counts");
 /// The index of earlier versions (digest → indices), migrated on open.
 const OLD_SUBJECTS: MultimapTableDefinition<[u8; 32], u64> =
     MultimapTableDefinition::new("subjects");
@@ -287,6 +289,7 @@ impl Store {
             let mut leaves = txn.open_table(LEAVES)?;
             let mut by_subject = txn.open_table(BY_SUBJECT)?;
             let mut by_subject_key = txn.open_table(BY_SUBJECT_KEY)?;
+            let mut counts = txn.open_table(SUBJECT_COUNTS)?;
             let mut meta = txn.open_table(META)?;
             let size = read_size(&meta)?;
 
@@ -325,6 +328,8 @@ impl Store {
                 leaves.insert(e.leaf.0, index)?;
                 by_subject.insert((e.subject.0, index), ())?;
                 by_subject_key.insert((e.subject.0, e.key, index), ())?;
+                let n = counts.get(e.subject.0)?.map_or(0, |v| v.value());
+                counts.insert(e.subject.0, n + 1)?;
             }
             meta.insert(META_SIZE, new_size.to_be_bytes().as_slice())?;
             result = (placements, new_size, root);
@@ -358,6 +363,7 @@ fn open_writable(path: &Path) -> Result<Database, StorageError> {
         txn.open_table(LEAVES)?;
         txn.open_table(BY_SUBJECT)?;
         txn.open_table(BY_SUBJECT_KEY)?;
+        txn.open_table(SUBJECT_COUNTS)?;
         txn.open_table(META)?;
         migrate_subject_index(&txn)?;
     }
@@ -379,6 +385,7 @@ fn migrate_subject_index(txn: &redb::WriteTransaction) -> Result<(), StorageErro
         let entries = txn.open_table(ENTRIES)?;
         let mut by_subject = txn.open_table(BY_SUBJECT)?;
         let mut by_subject_key = txn.open_table(BY_SUBJECT_KEY)?;
+        let mut counts = txn.open_table(SUBJECT_COUNTS)?;
         for item in old.iter()? {
             let (digest, indices) = item?;
             let digest = digest.value();
@@ -392,6 +399,8 @@ fn migrate_subject_index(txn: &redb::WriteTransaction) -> Result<(), StorageErro
                     .key;
                 by_subject.insert((digest, index), ())?;
                 by_subject_key.insert((digest, key, index), ())?;
+                let n = counts.get(digest)?.map_or(0, |v| v.value());
+                counts.insert(digest, n + 1)?;
             }
         }
     }
@@ -520,7 +529,17 @@ impl Snapshot {
         limit: usize,
     ) -> Result<LookupPage, StorageError> {
         let by_subject = self.txn.open_table(BY_SUBJECT)?;
-        let total = by_subject.range((digest.0, 0)..(digest.0, size))?.count() as u64;
+        // Stored count, less the entries committed past the checkpoint's size
+        // (a batch whose checkpoint is not out yet: a few at most).
+        let stored = self
+            .txn
+            .open_table(SUBJECT_COUNTS)?
+            .get(digest.0)?
+            .map_or(0, |v| v.value());
+        let beyond = by_subject
+            .range((digest.0, size)..=(digest.0, u64::MAX))?
+            .count() as u64;
+        let total = stored.saturating_sub(beyond);
         let start = cursor.min(size);
         // One more than a page, to know whether there is a next one.
         let mut found: Vec<u64> = Vec::new();
@@ -668,6 +687,9 @@ mod tests {
         assert_eq!((by_key.indices, by_key.total), (vec![1, 7], 4));
         assert_eq!(page(&[[0; 32], [1; 32]], 0, 100).indices, vec![1, 4, 7, 10]);
         assert_eq!(page(&[[9; 32]], 0, 100).indices, Vec::<u64>::new());
+        // Under an older, smaller checkpoint only what it covers counts.
+        let older = snap.lookup(&Hash::of(&[1]), &[], 5, 0, 100).unwrap();
+        assert_eq!((older.indices, older.total), (vec![1, 4], 2));
         assert_eq!(
             snap.entries(2, 4).unwrap(),
             vec![b"entry 2".to_vec(), b"entry 3".to_vec()]
