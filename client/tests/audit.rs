@@ -13,13 +13,16 @@ use reprolog_server::harness::LogHandle;
 #[test]
 fn full_audit_recomputes_and_reports() {
     let dir = tempfile::tempdir().unwrap();
-    let log = LogHandle::start(&dir.path().join("log"), "test.localhost/log").unwrap();
     let state = dir.path().join("state");
     let (alice, bob, eve) = (
         Signer::generate("alice.test").unwrap(),
         Signer::generate("bob.test").unwrap(),
         Signer::generate("eve.test").unwrap(),
     );
+    // Alice writes 300 entries at once: the log knows her (and Bob).
+    let known = [alice.verifier().public_key(), bob.verifier().public_key()];
+    let log =
+        LogHandle::start_knowing(&dir.path().join("log"), "test.localhost/log", &known).unwrap();
     let policy_path = dir.path().join("policy");
     std::fs::write(
         &policy_path,

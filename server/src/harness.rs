@@ -22,12 +22,31 @@ impl LogHandle {
         LogHandle::start_on(data, origin, "127.0.0.1:0".parse()?)
     }
 
+    /// Like [`LogHandle::start`], with `known` as the operator's own
+    /// rebuilder keys (`--known-key`): exempt from the unknown keys' limits.
+    pub fn start_knowing(
+        data: &Path,
+        origin: &str,
+        known: &[[u8; 32]],
+    ) -> anyhow::Result<LogHandle> {
+        LogHandle::start_with(data, origin, "127.0.0.1:0".parse()?, known)
+    }
+
     /// Like [`LogHandle::start`], listening on `addr` (to bring a log back,
     /// or another one, at the same URL).
     pub fn start_on(
         data: &Path,
         origin: &str,
         addr: std::net::SocketAddr,
+    ) -> anyhow::Result<LogHandle> {
+        LogHandle::start_with(data, origin, addr, &[])
+    }
+
+    fn start_with(
+        data: &Path,
+        origin: &str,
+        addr: std::net::SocketAddr,
+        known: &[[u8; 32]],
     ) -> anyhow::Result<LogHandle> {
         if !data.join("log.key").exists() {
             serve::init(data, origin)?;
@@ -38,6 +57,7 @@ impl LogHandle {
                 max_wait: Duration::from_millis(5),
                 ..BatchConfig::default()
             },
+            known_keys: known.iter().copied().collect(),
             ..ServeConfig::new(data.to_path_buf(), addr)
         };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
