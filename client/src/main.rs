@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use reprolog_client::verify::{self, Source};
-use reprolog_client::{audit, memory::CheckpointMemory, policy_template};
+use reprolog_client::{audit, memory::CheckpointMemory, policy_template, release};
 use reprolog_proto::note::Verifier;
 use reprolog_proto::policy::Policy;
 use std::path::{Path, PathBuf};
@@ -26,10 +26,18 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Have enough trusted rebuilders reproduced this file?
-    /// Exit status: 0 REPRODUCED, 1 INSUFFICIENT, 2 CONTESTED, 3 LOG ERROR, 4 bad input.
+    /// A release archive (tar, tar.gz, zip) gets a verdict per Go binary in it;
+    /// with --checksums, every listed file present in DIR is checked, then verified.
+    /// Exit status (the worst member's): 0 REPRODUCED, 1 INSUFFICIENT, 2 CONTESTED,
+    /// 3 LOG ERROR, 4 bad input (a checksums line whose file differs, a hostile archive).
     Verify {
-        /// A file, or its SHA-256 as 64 hex digits.
-        target: String,
+        /// A file, its SHA-256 as 64 hex digits, or (with --checksums) the
+        /// directory holding the listed files (default: the checksums file's).
+        #[arg(required_unless_present = "checksums")]
+        target: Option<String>,
+        /// A `<sha256>  <file>` list, as goreleaser's checksums.txt.
+        #[arg(long)]
+        checksums: Option<PathBuf>,
         #[arg(long)]
         policy: PathBuf,
         /// Verify a saved lookup answer instead of asking the log.
@@ -107,14 +115,47 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Verify {
             target,
+            checksums,
             policy,
             offline,
             save,
             json,
         } => {
             let policy = read_policy(&policy)?;
-            let digest = verify::digest_of(&target)?;
             let memory = CheckpointMemory::new(&state);
+            let release = match (&checksums, &target) {
+                (Some(list), dir) => {
+                    let dir = dir.as_ref().map(PathBuf::from).unwrap_or_else(|| {
+                        list.parent()
+                            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+                    });
+                    Some((list.clone(), dir))
+                }
+                (None, Some(t)) if Path::new(t).is_file() && release::is_archive(Path::new(t)) => {
+                    Some((PathBuf::new(), PathBuf::from(t)))
+                }
+                _ => None,
+            };
+            if let Some((list, path)) = release {
+                anyhow::ensure!(
+                    offline.is_none(),
+                    "--offline verifies one binary, not a release"
+                );
+                let source = Source::Online { memory: &memory };
+                let report = if checksums.is_some() {
+                    release::verify_checksums(&list, &path, &policy, &source)?
+                } else {
+                    release::verify_archive(&path, &policy, &source)?
+                };
+                if json {
+                    emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+                } else {
+                    emit(&release::render(&report))?;
+                }
+                return Ok(report.verdict.exit_code());
+            }
+            let target = target.unwrap_or_default();
+            let digest = verify::digest_of(&target)?;
             let bundle = offline.as_deref().map(verify::read_bundle).transpose()?;
             let source = match &bundle {
                 Some(b) => Source::Offline { bundle: b },

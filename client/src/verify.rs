@@ -143,6 +143,7 @@ pub fn digest_of(arg: &str) -> Result<Hash, VerifyError> {
 }
 
 /// Where lookups come from.
+#[derive(Clone, Copy)]
 pub enum Source<'a> {
     /// Ask each log of the policy over HTTP, with checkpoint memory.
     Online { memory: &'a CheckpointMemory },
