@@ -4,13 +4,11 @@
 //! - [`verify`]: the consensus verdict for a digest under a trust policy.
 //! - [`memory`]: remembered checkpoints; rollback and fork detection.
 //! - [`audit`]: consistency and full audits of a log.
-//! - [`archive`]: release archives read as hashed, classified members.
 //! - [`release`]: verdicts for every Go binary of an archive or checksums file.
 //! - [`http`]: the HTTP transport under proto's verified log client.
 //! - [`policy_template`]: the template `reprolog policy init` writes.
 //! - [`statefile`]: state saved atomically (temporary file, fsync, rename).
 
-pub mod archive;
 pub mod audit;
 pub mod http;
 pub mod memory;

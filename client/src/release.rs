@@ -6,8 +6,8 @@
 //! member's. A checksums line whose file is present but differs is a hard
 //! error: the release is not what its publisher listed.
 
-use crate::archive::{self, ArchiveError, Limits};
 use crate::verify::{self, Report, Source, Verdict, VerifyError};
+use reprolog_proto::archive::{self, ArchiveError, Limits};
 use reprolog_proto::display;
 use reprolog_proto::policy::Policy;
 use reprolog_proto::Hash;

@@ -1,10 +1,10 @@
-//! The release-archive reader (`reprolog_client::archive`) on arbitrary bytes,
+//! The release-archive reader (`reprolog_proto::archive`) on arbitrary bytes,
 //! read as each kind: it returns members or an error, never panics, and stays
 //! within its byte budget.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use reprolog_client::archive::{self, ArchiveKind, Limits};
+use reprolog_proto::archive::{self, ArchiveKind, Limits};
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits {

@@ -19,7 +19,9 @@
 //! - [`reader`]: a log's tiles and entry bundles, verified against a checkpoint;
 //!   inclusion and consistency proofs built from them.
 //! - [`logclient`]: the log's API over a transport, every answer verified.
+//! - [`archive`]: release archives (tar, tar.gz, zip) read as hashed, classified members.
 
+pub mod archive;
 pub mod checkpoint;
 pub mod display;
 pub mod dsse;

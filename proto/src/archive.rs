@@ -1,6 +1,8 @@
 //! Release archives (tar, tar.gz, zip) read as a stream of members: each
 //! member is hashed and classified (a Go binary or not) without anything
-//! being written to disk.
+//! being written to disk. Like [`crate::reader`], it does no I/O of its own:
+//! the caller supplies the `Read + Seek` it reads (a file, bytes in memory),
+//! so the client (`verify ARCHIVE`) and the rebuilder share it.
 //!
 //! Archives come from strangers, so reading is bounded and strict:
 //! - a member name that is absolute or climbs out (`..`) is an error, as is a
@@ -13,7 +15,7 @@
 //! A Go binary is an executable (ELF, PE or Mach-O magic) holding Go's build
 //! info header (`\xff Go buildinf:`), which every Go ≥ 1.13 binary has.
 
-use reprolog_proto::Hash;
+use crate::hash::Hash;
 use sha2::Digest;
 use std::io::{Read, Seek};
 
@@ -93,13 +95,42 @@ pub fn sniff(head: &[u8]) -> Option<ArchiveKind> {
 }
 
 /// Reads every regular file of an archive of `kind` (`archive_size` bytes
-/// long), in archive order, within `limits`.
+/// long), in archive order, within `limits`: its path, SHA-256, size and
+/// whether it is a Go binary.
 pub fn members<R: Read + Seek>(
     reader: R,
     kind: ArchiveKind,
     archive_size: u64,
     limits: Limits,
 ) -> Result<Vec<Member>, ArchiveError> {
+    let mut out = Vec::new();
+    for_each_member(reader, kind, archive_size, limits, |path, data| {
+        let (sha256, size, go_binary) = hash_stream(data).map_err(|source| ArchiveError::Read {
+            at: Some(path.to_string()),
+            source,
+        })?;
+        out.push(Member {
+            path: path.to_string(),
+            sha256,
+            size,
+            go_binary,
+        });
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Calls `visit` with each regular file's checked path and a reader of its
+/// bytes, in archive order. The readers share the archive's byte budget: a
+/// read past it fails with [`ArchiveError::TooLarge`] (surfaced as the
+/// reader's error and then as this function's).
+pub fn for_each_member<R: Read + Seek>(
+    reader: R,
+    kind: ArchiveKind,
+    archive_size: u64,
+    limits: Limits,
+    visit: impl FnMut(&str, &mut dyn Read) -> Result<(), ArchiveError>,
+) -> Result<(), ArchiveError> {
     let budget = limits
         .floor
         .max(archive_size.saturating_mul(limits.max_ratio))
@@ -108,24 +139,25 @@ pub fn members<R: Read + Seek>(
         budget,
         limits,
         used: 0,
-        out: Vec::new(),
+        count: 0,
+        visit,
     };
     match kind {
-        ArchiveKind::Tar => reading.tar(reader)?,
-        ArchiveKind::TarGz => reading.tar(flate2::read::GzDecoder::new(reader))?,
-        ArchiveKind::Zip => reading.zip(reader)?,
+        ArchiveKind::Tar => reading.tar(reader),
+        ArchiveKind::TarGz => reading.tar(flate2::read::GzDecoder::new(reader)),
+        ArchiveKind::Zip => reading.zip(reader),
     }
-    Ok(reading.out)
 }
 
-struct Reading {
+struct Reading<V> {
     budget: u64,
     limits: Limits,
     used: u64,
-    out: Vec<Member>,
+    count: usize,
+    visit: V,
 }
 
-impl Reading {
+impl<V: FnMut(&str, &mut dyn Read) -> Result<(), ArchiveError>> Reading<V> {
     fn tar(&mut self, reader: impl Read) -> Result<(), ArchiveError> {
         let read_err = |at: Option<String>| move |source| ArchiveError::Read { at, source };
         let mut archive = tar::Archive::new(reader);
@@ -176,64 +208,88 @@ impl Reading {
         Ok(())
     }
 
-    /// Hashes one member, classifying it, within the budget.
-    fn member(&mut self, path: String, mut data: impl Read) -> Result<(), ArchiveError> {
-        if self.out.len() >= self.limits.max_members {
+    /// Hands one member to the visitor, within the budget.
+    fn member(&mut self, path: String, data: impl Read) -> Result<(), ArchiveError> {
+        if self.count >= self.limits.max_members {
             return Err(ArchiveError::TooManyMembers(self.limits.max_members));
         }
-        let mut hasher = sha2::Sha256::new();
-        let mut detect = GoDetector::default();
-        let mut buf = vec![0u8; 1 << 16];
-        let mut size = 0u64;
-        loop {
-            let n = match data.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(source) => {
-                    return Err(ArchiveError::Read {
-                        at: Some(path),
-                        source,
-                    })
-                }
-            };
-            self.used += n as u64;
-            if self.used > self.budget {
-                return Err(ArchiveError::TooLarge {
+        self.count += 1;
+        let mut bounded = Budgeted {
+            inner: data,
+            left: self.budget - self.used,
+            read: 0,
+        };
+        let result = (self.visit)(&path, &mut bounded);
+        self.used += bounded.read;
+        match result {
+            Err(ArchiveError::Read { source, .. }) if is_over_budget(&source) => {
+                Err(ArchiveError::TooLarge {
                     member: path,
                     limit: self.budget,
-                });
+                })
             }
-            size += n as u64;
-            hasher.update(&buf[..n]);
-            detect.feed(&buf[..n]);
+            other => other,
         }
-        self.out.push(Member {
-            path,
-            sha256: Hash(hasher.finalize().into()),
-            size,
-            go_binary: detect.is_go_binary(),
-        });
-        Ok(())
     }
 }
 
-/// Hashes a plain file and tells whether it is a Go binary.
-pub fn hash_and_classify(mut file: impl Read) -> std::io::Result<(Hash, bool)> {
+/// A member's bytes, failing once the archive's budget is spent.
+struct Budgeted<R> {
+    inner: R,
+    left: u64,
+    read: u64,
+}
+
+/// The error a [`Budgeted`] reader fails with.
+#[derive(Debug)]
+struct OverBudget;
+
+impl std::fmt::Display for OverBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("archive byte budget spent")
+    }
+}
+
+impl std::error::Error for OverBudget {}
+
+fn is_over_budget(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<OverBudget>())
+}
+
+impl<R: Read> Read for Budgeted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.left {
+            return Err(std::io::Error::other(OverBudget));
+        }
+        Ok(n)
+    }
+}
+
+/// SHA-256, size and Go-binary-ness of a stream, in one pass.
+fn hash_stream(mut data: impl Read) -> std::io::Result<(Hash, u64, bool)> {
     let mut hasher = sha2::Sha256::new();
     let mut detect = GoDetector::default();
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; 1 << 16];
+    let mut size = 0u64;
     loop {
-        let n = match file.read(&mut buf) {
+        let n = match data.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
+        size += n as u64;
         hasher.update(&buf[..n]);
         detect.feed(&buf[..n]);
     }
-    Ok((Hash(hasher.finalize().into()), detect.is_go_binary()))
+    Ok((Hash(hasher.finalize().into()), size, detect.is_go_binary()))
+}
+
+/// Hashes a plain file and tells whether it is a Go binary.
+pub fn hash_and_classify(file: impl Read) -> std::io::Result<(Hash, bool)> {
+    hash_stream(file).map(|(h, _, go)| (h, go))
 }
 
 /// A member path as shown to people, refused when absolute or climbing out.
@@ -244,14 +300,9 @@ pub fn safe_path(name: &str) -> Result<String, ArchiveError> {
         || name.get(1..2) == Some(":")
         || name.split(['/', '\\']).any(|c| c == "..");
     if unsafe_name || name.is_empty() {
-        return Err(ArchiveError::UnsafeName(reprolog_proto::display::escape(
-            name, 200,
-        )));
+        return Err(ArchiveError::UnsafeName(crate::display::escape(name, 200)));
     }
-    Ok(reprolog_proto::display::escape(
-        name.trim_start_matches("./"),
-        200,
-    ))
+    Ok(crate::display::escape(name.trim_start_matches("./"), 200))
 }
 
 /// Go's build info header, which starts the `.go.buildinfo` section.
@@ -320,6 +371,61 @@ mod tests {
         let mut d = GoDetector::default();
         d.feed(b"#!/bin/sh\n\xff Go buildinf:");
         assert!(!d.is_go_binary(), "a script is not a binary");
+    }
+
+    /// A tar (ustar) of `files`, built by hand: a 512-byte header per file.
+    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, data) in files {
+            let mut h = [0u8; 512];
+            h[..name.len()].copy_from_slice(name.as_bytes());
+            h[100..107].copy_from_slice(b"0000644");
+            h[124..135].copy_from_slice(format!("{:011o}", data.len()).as_bytes());
+            h[156] = b'0';
+            h[257..263].copy_from_slice(b"ustar\0");
+            h[263..265].copy_from_slice(b"00");
+            h[148..156].copy_from_slice(b"        ");
+            let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+            h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+            out.extend_from_slice(&h);
+            out.extend_from_slice(data);
+            out.resize(out.len().div_ceil(512) * 512, 0);
+        }
+        out.extend_from_slice(&[0u8; 1024]);
+        out
+    }
+
+    #[test]
+    fn members_are_hashed_and_the_budget_holds_across_members() {
+        let mut go = b"\x7fELF".to_vec();
+        go.extend_from_slice(BUILDINFO_MAGIC);
+        let tar = tar_of(&[("LICENSE", b"MIT"), ("./bin/app", &go)]);
+        assert_eq!(sniff(&tar), Some(ArchiveKind::Tar));
+        let found = members(
+            std::io::Cursor::new(&tar),
+            ArchiveKind::Tar,
+            0,
+            Limits::default(),
+        )
+        .unwrap();
+        assert_eq!(found.len(), 2);
+        assert_eq!(found[0].sha256, Hash::of(b"MIT"));
+        assert!(!found[0].go_binary);
+        assert_eq!(
+            (found[1].path.as_str(), found[1].go_binary),
+            ("bin/app", true)
+        );
+        // 10 bytes of budget: the second member runs past it.
+        let tight = Limits {
+            floor: 10,
+            max_ratio: 0,
+            ..Limits::default()
+        };
+        let err = members(std::io::Cursor::new(&tar), ArchiveKind::Tar, 0, tight).unwrap_err();
+        assert!(
+            matches!(&err, ArchiveError::TooLarge { member, limit: 10 } if member == "bin/app"),
+            "{err}"
+        );
     }
 
     #[test]
