@@ -155,8 +155,33 @@ pub struct Provenance {
 pub struct BuildDefinition {
     pub build_type: String,
     pub external_parameters: GoBuildParameters,
+    /// Where the rebuilder found the checked binary, when not as a file of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal_parameters: Option<InternalParameters>,
     #[serde(default)]
     pub resolved_dependencies: Vec<ResourceDescriptor>,
+}
+
+/// The rebuilder's own context for a check (SLSA `internalParameters`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct InternalParameters {
+    /// The release archive the subject is a member of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found_in: Option<FoundIn>,
+}
+
+/// A release archive and the path of the subject inside it. The subject stays
+/// the member binary (`subject[0]`); the archive is context, so `verify
+/// ARCHIVE` can say where each member came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct FoundIn {
+    /// The archive's file name.
+    pub name: String,
+    /// `{sha256: <hex>}` of the archive.
+    pub digest: DigestSet,
+    /// The member's path inside the archive.
+    pub path: String,
 }
 
 /// Everything a second rebuilder needs to repeat the build without the binary.
@@ -274,6 +299,7 @@ impl Statement {
             predicate_type: PROVENANCE_TYPE.into(),
             predicate: Provenance {
                 build_definition: BuildDefinition {
+                    internal_parameters: None,
                     build_type: GO_REBUILD_TYPE.into(),
                     external_parameters: GoBuildParameters {
                         go_version: "go1.22.10".into(),

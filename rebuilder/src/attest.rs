@@ -11,9 +11,9 @@ use crate::buildinfo::{BuildInfo, Module as BiModule, Setting as BiSetting};
 use crate::plan::Source;
 use crate::rebuild::{RebuildReport, Target};
 use reprolog_proto::statement::{
-    vocab, BuildDefinition, Builder, DigestSet, GoBuildParameters, InferredFlag, Module,
-    Provenance, ResourceDescriptor, RunDetails, RunMetadata, Setting, SourceKind, Statement,
-    GO_REBUILD_TYPE, PROVENANCE_TYPE, REBUILT_BYPRODUCT, STATEMENT_TYPE,
+    vocab, BuildDefinition, Builder, DigestSet, GoBuildParameters, InferredFlag,
+    InternalParameters, Module, Provenance, ResourceDescriptor, RunDetails, RunMetadata, Setting,
+    SourceKind, Statement, GO_REBUILD_TYPE, PROVENANCE_TYPE, REBUILT_BYPRODUCT, STATEMENT_TYPE,
 };
 use std::collections::BTreeMap;
 
@@ -130,6 +130,10 @@ pub fn statement(report: &RebuildReport, builder_id: &str) -> Statement {
         predicate: Provenance {
             build_definition: BuildDefinition {
                 build_type: GO_REBUILD_TYPE.into(),
+                internal_parameters: report
+                    .found_in
+                    .clone()
+                    .map(|f| InternalParameters { found_in: Some(f) }),
                 external_parameters: GoBuildParameters {
                     go_version: plan.go_version.clone(),
                     path: plan.path.clone(),
@@ -231,5 +235,6 @@ pub fn target_from_statement(st: &Statement) -> Result<Target, FromStatementErro
         info,
         original: None,
         ldflags_hint,
+        found_in: None,
     })
 }

@@ -32,6 +32,7 @@
 //! - [`node`]: sign and submit with retries; offline proof bundles.
 //! - [`follow`]: tail a log and repeat others' builds.
 //! - [`queue`]: rebuild a list of binaries.
+//! - [`release`]: rebuild every Go binary of a release archive.
 //! - [`statefile`]: local state saved atomically; append-only journals.
 
 pub mod attempt;
@@ -55,6 +56,7 @@ pub mod paths;
 pub mod plan;
 pub mod queue;
 pub mod rebuild;
+pub mod release;
 pub mod report;
 pub mod sandbox;
 pub mod search;

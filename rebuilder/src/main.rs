@@ -8,11 +8,11 @@ use reprolog_rebuilder::buildinfo::BuildInfo;
 use reprolog_rebuilder::logclient::{self, LogClient};
 use reprolog_rebuilder::node;
 use reprolog_rebuilder::rebuild::{self, RebuildConfig};
-use reprolog_rebuilder::report;
 use reprolog_rebuilder::sandbox::SandboxMode;
 use reprolog_rebuilder::statefile;
 use reprolog_rebuilder::toolchain::ToolchainStore;
-use std::path::PathBuf;
+use reprolog_rebuilder::{release, report};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -35,10 +35,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Rebuild a Go binary from source and compare it bit for bit.
+    /// Rebuild a Go binary from source and compare it bit for bit; a release
+    /// archive (tar, tar.gz, zip) has each Go binary in it rebuilt.
     /// Exit status: 0 reproduced, 1 mismatch, 2 could not rebuild.
     Rebuild {
-        /// The binary to rebuild (or use --queue).
+        /// The binary or release archive to rebuild (or use --queue).
         #[arg(required_unless_present = "queue")]
         binary: Option<PathBuf>,
         /// A file listing binaries to rebuild, one path per line; progress is
@@ -326,6 +327,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             // clap guarantees a binary when there is no queue.
             let binary = binary.unwrap_or_default();
+            if let Some(kind) = release::archive_kind(&binary) {
+                return rebuild_release(&binary, kind, &config, submitter, json, &mut progress);
+            }
             let report = rebuild::rebuild(&binary, &config, &mut progress)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", binary.display()))?;
             if json {
@@ -413,6 +417,64 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// `rebuild ARCHIVE`: every Go member rebuilt, reported and (with --submit)
+/// attested, each with an offline proof bundle beside the archive. Exit 0
+/// when every Go member reproduced, 1 on a mismatch, 2 when one could not be
+/// rebuilt.
+fn rebuild_release(
+    archive: &Path,
+    kind: reprolog_proto::archive::ArchiveKind,
+    config: &rebuild::RebuildConfig,
+    submitter: Option<(Signer, LogClient)>,
+    json: bool,
+    progress: &mut dyn FnMut(&str),
+) -> anyhow::Result<i32> {
+    let outcomes = release::rebuild_archive(archive, kind, config, progress)?;
+    let mut code = 0;
+    let mut records = Vec::new();
+    for o in &outcomes {
+        let (line, record) = match &o.result {
+            release::MemberResult::Rebuilt(report) => {
+                let verdict = if report.reproduced {
+                    "REPRODUCED"
+                } else {
+                    "MISMATCH"
+                };
+                code = code.max(i32::from(!report.reproduced));
+                let mut line = format!("{verdict:<13} {}  sha256:{}", o.path, report.subject);
+                if let Some((signer, log)) = &submitter {
+                    let (entry, receipt) = node::submit_report(report, signer, log)?;
+                    let mut bundle = archive.as_os_str().to_owned();
+                    bundle.push(format!(".{}.proof.json", o.path.replace('/', "_")));
+                    statefile::save_json(Path::new(&bundle), &node::proof_bundle(&entry, &receipt))
+                        .with_context(|| format!("writing {}", Path::new(&bundle).display()))?;
+                    line += &format!("  log index {}", receipt.index);
+                }
+                (line, serde_json::json!({"path": o.path, "report": report}))
+            }
+            release::MemberResult::NotCovered(why) => (
+                format!("{:<13} {}  {why}", "not covered", o.path),
+                serde_json::json!({"path": o.path, "not_covered": why}),
+            ),
+            release::MemberResult::Failed(why) => {
+                code = 2;
+                (
+                    format!("{:<13} {}  {why}", "FAILED", o.path),
+                    serde_json::json!({"path": o.path, "failed": why}),
+                )
+            }
+        };
+        records.push(record);
+        if !json {
+            emit(&format!("{line}\n"))?;
+        }
+    }
+    if json {
+        emit(&format!("{}\n", serde_json::to_string_pretty(&records)?))?;
+    }
+    Ok(code)
 }
 
 /// Writes `text` to standard output. A reader that stops early (`| head -1`)

@@ -12,6 +12,7 @@ use crate::plan::{self, BuildPlan, PlanError};
 use crate::sandbox::{Sandbox, SandboxError, SandboxMode};
 use crate::source::{prepare_source, unique_dir};
 use crate::toolchain::{DigestCache, Toolchain, ToolchainError, ToolchainStore};
+use reprolog_proto::statement::FoundIn;
 use reprolog_proto::Hash;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -66,6 +67,11 @@ pub enum RebuildError {
     },
     #[error("the build produced no binary at {0}")]
     NoOutput(PathBuf),
+    #[error("{path}: {source}")]
+    Archive {
+        path: PathBuf,
+        source: reprolog_proto::archive::ArchiveError,
+    },
 }
 
 /// How and where to rebuild.
@@ -131,6 +137,9 @@ pub struct RebuildReport {
     /// RFC 3339 times.
     pub started: String,
     pub finished: String,
+    /// The release archive the binary was read from, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found_in: Option<FoundIn>,
 }
 
 /// What to rebuild: the build info and the digest the result must have. The
@@ -144,6 +153,8 @@ pub struct Target {
     pub original: Option<Arc<Vec<u8>>>,
     /// An -ldflags value another rebuilder inferred, tried first.
     pub ldflags_hint: Option<String>,
+    /// The release archive the binary is a member of, if it is one.
+    pub found_in: Option<FoundIn>,
 }
 
 impl Target {
@@ -165,6 +176,27 @@ impl Target {
             info,
             original: Some(original),
             ldflags_hint: None,
+            found_in: None,
+        })
+    }
+
+    /// A member binary of a release archive, already read into memory.
+    pub fn from_member(bytes: Vec<u8>, found_in: FoundIn) -> Result<Target, RebuildError> {
+        let info = BuildInfo::from_binary(&bytes)?;
+        let file_name = found_in
+            .path
+            .rsplit('/')
+            .next()
+            .unwrap_or("binary")
+            .to_string();
+        let original = Arc::new(bytes);
+        Ok(Target {
+            file_name,
+            subject: Digest::compute(original.clone()),
+            info,
+            original: Some(original),
+            ldflags_hint: None,
+            found_in: Some(found_in),
         })
     }
 }
@@ -247,6 +279,7 @@ pub fn rebuild_target(
         diagnosis,
         started,
         finished: now_rfc3339(),
+        found_in: target.found_in.clone(),
     })
 }
 

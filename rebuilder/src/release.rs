@@ -1,0 +1,108 @@
+//! `rebuild ARCHIVE`: every Go binary of a release archive (tar, tar.gz,
+//! zip) rebuilt, each for the GOOS and GOARCH its build info records, one at
+//! a time as the archive is read (proto's bounded reader: nothing unpacked to
+//! disk, one member in memory). Each report carries the archive's name and
+//! digest and the member's path, which its attestation records
+//! (`internalParameters.foundIn`), so a client can say where a binary came
+//! from. Members that are not Go binaries are listed, not rebuilt.
+
+use crate::rebuild::{rebuild_target, RebuildConfig, RebuildError, RebuildReport, Target};
+use reprolog_proto::archive::{self, ArchiveKind, Limits};
+use reprolog_proto::statement::{vocab, FoundIn};
+use reprolog_proto::Hash;
+use std::io::Read;
+use std::path::Path;
+
+/// What happened to one member.
+#[derive(Debug)]
+pub enum MemberResult {
+    Rebuilt(Box<RebuildReport>),
+    /// Not a Go binary (why).
+    NotCovered(String),
+    /// A Go binary that could not be rebuilt (why).
+    Failed(String),
+}
+
+/// One member of the archive and its result.
+#[derive(Debug)]
+pub struct MemberOutcome {
+    pub path: String,
+    pub result: MemberResult,
+}
+
+/// The archive kind of the file at `path`, if it is one.
+pub fn archive_kind(path: &Path) -> Option<ArchiveKind> {
+    let mut head = Vec::with_capacity(512);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(512).read_to_end(&mut head))
+        .ok()?;
+    archive::sniff(&head)
+}
+
+/// Rebuilds every Go binary in the archive at `path` (see the module doc).
+pub fn rebuild_archive(
+    path: &Path,
+    kind: ArchiveKind,
+    config: &RebuildConfig,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Vec<MemberOutcome>, RebuildError> {
+    let read_err = |source| RebuildError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(read_err)?.len();
+    let digest = archive::hash_and_classify(std::fs::File::open(path).map_err(read_err)?)
+        .map_err(read_err)?
+        .0;
+    let name = path
+        .file_name()
+        .map_or_else(|| "archive".into(), |n| n.to_string_lossy().into_owned());
+    let file = std::io::BufReader::new(std::fs::File::open(path).map_err(read_err)?);
+    let mut out = Vec::new();
+    archive::for_each_member(file, kind, size, Limits::default(), |member, data| {
+        let mut bytes = Vec::new();
+        data.read_to_end(&mut bytes)
+            .map_err(|source| archive::ArchiveError::Read {
+                at: Some(member.to_string()),
+                source,
+            })?;
+        let result = rebuild_member(bytes, &name, &digest, member, config, progress);
+        out.push(MemberOutcome {
+            path: member.to_string(),
+            result,
+        });
+        Ok(())
+    })
+    .map_err(|source| RebuildError::Archive {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(out)
+}
+
+fn rebuild_member(
+    bytes: Vec<u8>,
+    archive_name: &str,
+    archive_digest: &Hash,
+    member: &str,
+    config: &RebuildConfig,
+    progress: &mut dyn FnMut(&str),
+) -> MemberResult {
+    let found_in = FoundIn {
+        name: archive_name.to_string(),
+        digest: [(vocab::SHA256.to_string(), archive_digest.to_hex())].into(),
+        path: member.to_string(),
+    };
+    let target = match Target::from_member(bytes, found_in) {
+        Ok(t) => t,
+        Err(RebuildError::BuildInfo(_)) => {
+            return MemberResult::NotCovered("not a Go binary".into());
+        }
+        Err(e) => return MemberResult::Failed(e.to_string()),
+    };
+    progress(&format!("{member}: rebuilding"));
+    match rebuild_target(&target, config, progress) {
+        Ok(report) => MemberResult::Rebuilt(Box::new(report)),
+        Err(e) => MemberResult::Failed(e.to_string()),
+    }
+}

@@ -1,0 +1,97 @@
+//! `reprolog-rebuilder rebuild ARCHIVE`: a goreleaser-shaped tar.gz holding
+//! Go 1.22.10's gofmt beside a LICENSE and a README, rebuilt member by member
+//! and attested to a real log on 127.0.0.1; the attestation says where the
+//! binary was found.
+
+mod common;
+
+use common::*;
+use reprolog_proto::entry::Entry;
+use reprolog_proto::note::Verifier;
+use reprolog_proto::Hash;
+use reprolog_rebuilder::logclient;
+use reprolog_server::harness::LogHandle;
+use std::process::Command;
+
+#[test]
+fn every_go_member_is_rebuilt_and_attested_with_its_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = LogHandle::start(&dir.path().join("log"), "test.localhost/log").unwrap();
+    let key = dir.path().join("node.key");
+    let out = Command::new(REBUILDER)
+        .args(["keygen", "--name", "node.test", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+
+    let gofmt = std::fs::read(goroot("1.22.10").join("bin/gofmt")).unwrap();
+    let archive = dir.path().join("app_1.0.0_linux_amd64.tar.gz");
+    {
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&archive).unwrap(),
+            flate2::Compression::fast(),
+        );
+        let mut tar = tar::Builder::new(gz);
+        for (name, data) in [
+            ("LICENSE", &b"BSD-3-Clause\n"[..]),
+            ("README.md", &b"# app\n"[..]),
+            ("bin/gofmt", &gofmt[..]),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o755);
+            h.set_cksum();
+            tar.append_data(&mut h, name, data).unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap();
+    }
+
+    let out = rebuilder_command("rebuild")
+        .arg(&archive)
+        .args(["--submit", &log.url, "--log-key", &log.vkey, "--key"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("not covered   LICENSE  not a Go binary"),
+        "{text}"
+    );
+    assert!(
+        text.contains("not covered   README.md  not a Go binary"),
+        "{text}"
+    );
+    assert!(text.contains("REPRODUCED    bin/gofmt"), "{text}");
+    assert!(text.contains("log index 0"), "{text}");
+    let bundle = dir
+        .path()
+        .join("app_1.0.0_linux_amd64.tar.gz.bin_gofmt.proof.json");
+    assert!(bundle.is_file(), "offline proof bundle beside the archive");
+
+    // The attestation's subject is the member; the archive is its context.
+    let client = logclient::connect(&log.url, Verifier::from_key_text(&log.vkey).unwrap());
+    let pages = client.lookup(&Hash::of(&gofmt), &[]).unwrap();
+    let entry = &pages[0].0.entries[0];
+    let (_, st) = Entry::parse_and_verify(&entry.entry).unwrap();
+    assert_eq!(st.subject[0].name, "gofmt");
+    assert!(st.reproduced());
+    let found = st
+        .predicate
+        .build_definition
+        .internal_parameters
+        .and_then(|p| p.found_in)
+        .expect("foundIn recorded");
+    assert_eq!(found.name, "app_1.0.0_linux_amd64.tar.gz");
+    assert_eq!(found.path, "bin/gofmt");
+    assert_eq!(
+        found.digest["sha256"],
+        Hash::of(&std::fs::read(&archive).unwrap()).to_hex()
+    );
+}
