@@ -312,11 +312,14 @@ fn shown(s: &str) -> String {
     format!("{:?}", display::escape(s, 80))
 }
 
-/// What `-buildmode=default` means for a main package on `goos`
-/// (cmd/go/internal/work/init.go: PIE where the platform requires it).
+/// What Go records as `-buildmode` for a build given none. Checked with Go
+/// 1.27.3 on linux, darwin and windows (amd64, arm64): `exe` everywhere, even
+/// where the linker then builds PIE (windows, darwin/arm64), and a build given
+/// `-buildmode=exe` or `=pie` explicitly differs from the default one on every
+/// platform. Android and iOS need cgo, which rebuilds refuse.
 fn default_buildmode(goos: &str) -> &'static str {
     match goos {
-        "android" | "ios" | "windows" | "darwin" => "pie",
+        "android" | "ios" => "pie",
         _ => "exe",
     }
 }

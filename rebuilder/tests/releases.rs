@@ -325,3 +325,95 @@ fn a_flag_string_no_search_finds_is_diagnosed_as_a_link_difference() {
         d.build_id_note
     );
 }
+
+/// goreleaser's other targets: binaries Go cross-compiled for linux/arm64,
+/// darwin/arm64 and windows/amd64 with `-trimpath -ldflags "-s -w"`, packed
+/// as goreleaser packs them (tar.gz for unix, zip for windows, each beside a
+/// LICENSE), rebuilt from the archives for the platform each records.
+#[test]
+fn cross_platform_members_of_release_archives_reproduce() {
+    use reprolog_rebuilder::release::{archive_kind, rebuild_archive, MemberResult};
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("app");
+    tagged_repo(&repo);
+    let license: &[u8] = b"BSD-3-Clause\n";
+    for (goos, goarch) in [
+        ("linux", "arm64"),
+        ("darwin", "arm64"),
+        ("windows", "amd64"),
+    ] {
+        let exe = if goos == "windows" { "app.exe" } else { "app" };
+        let out = dir.path().join(format!("{goos}-{goarch}-{exe}"));
+        go(
+            "1.27.3",
+            &repo,
+            &[
+                "build",
+                "-trimpath",
+                "-ldflags=-s -w",
+                "-o",
+                out.to_str().unwrap(),
+                ".",
+            ],
+            &[("GOOS", goos), ("GOARCH", goarch)],
+        );
+        let binary = std::fs::read(&out).unwrap();
+        let archive = if goos == "windows" {
+            let path = dir.path().join(format!("app_1.2.3_{goos}_{goarch}.zip"));
+            let mut z = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+            for (name, data) in [("LICENSE", license), (exe, &binary[..])] {
+                z.start_file(name, zip::write::SimpleFileOptions::default())
+                    .unwrap();
+                z.write_all(data).unwrap();
+            }
+            z.finish().unwrap();
+            path
+        } else {
+            let path = dir.path().join(format!("app_1.2.3_{goos}_{goarch}.tar.gz"));
+            let gz = flate2::write::GzEncoder::new(
+                std::fs::File::create(&path).unwrap(),
+                flate2::Compression::fast(),
+            );
+            let mut tar = tar::Builder::new(gz);
+            for (name, data) in [("LICENSE", license), (exe, &binary[..])] {
+                let mut h = tar::Header::new_gnu();
+                h.set_size(data.len() as u64);
+                h.set_mode(0o755);
+                h.set_cksum();
+                tar.append_data(&mut h, name, data).unwrap();
+            }
+            tar.into_inner().unwrap().finish().unwrap();
+            path
+        };
+        let kind = archive_kind(&archive).expect("an archive");
+        let outcomes = rebuild_archive(
+            &archive,
+            kind,
+            &rebuild_config(None, Some(&repo)),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(outcomes.len(), 2, "{goos}/{goarch}");
+        assert!(matches!(outcomes[0].result, MemberResult::NotCovered(_)));
+        match &outcomes[1].result {
+            MemberResult::Rebuilt(report) => {
+                eprintln!(
+                    "CROSS {goos}/{goarch}: reproduced={} attempts={}",
+                    report.reproduced,
+                    report.attempts.len()
+                );
+                assert!(
+                    report.reproduced,
+                    "{goos}/{goarch}: {:#?}",
+                    report.diagnosis
+                );
+                assert_eq!(report.plan.env_var("GOOS"), Some(goos));
+                assert_eq!(report.plan.env_var("GOARCH"), Some(goarch));
+                let found = report.found_in.as_ref().unwrap();
+                assert_eq!(found.path, exe);
+            }
+            other => panic!("{goos}/{goarch}: {other:?}"),
+        }
+    }
+}
