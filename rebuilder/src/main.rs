@@ -431,7 +431,7 @@ fn rebuild_release(
     json: bool,
     progress: &mut dyn FnMut(&str),
 ) -> anyhow::Result<i32> {
-    let outcomes = release::rebuild_archive(archive, kind, config, progress)?;
+    let outcomes = release::rebuild_archive(archive, kind, config, &|_| false, progress)?;
     let mut code = 0;
     let mut records = Vec::new();
     for o in &outcomes {

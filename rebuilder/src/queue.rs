@@ -4,7 +4,8 @@
 use crate::follow::FollowError;
 use crate::logclient::LogClient;
 use crate::node::submit_report;
-use crate::rebuild::RebuildConfig;
+use crate::rebuild::{RebuildConfig, RebuildReport};
+use crate::release::MemberResult;
 use crate::statefile;
 use reprolog_proto::note::Signer;
 use reprolog_proto::Hash;
@@ -16,8 +17,20 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct QueueOutcome {
     pub sha256: String,
+    /// For an archive, the worst of its Go members' results.
     pub result: QueueResult,
     /// Log index of this node's attestation, when submitted.
+    pub index: Option<u64>,
+    /// For a release archive, each Go member's result.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<MemberOutcome>,
+}
+
+/// One Go binary of a queued release archive.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MemberOutcome {
+    pub path: String,
+    pub result: QueueResult,
     pub index: Option<u64>,
 }
 
@@ -124,6 +137,7 @@ pub fn run_queue(
                         sha256: String::new(),
                         result: QueueResult::Failed(e.to_string()),
                         index: None,
+                        members: Vec::new(),
                     },
                 );
                 continue;
@@ -136,7 +150,7 @@ pub fn run_queue(
             progress(&format!("{line}: already done ({})", done[line].result));
             continue;
         }
-        let outcome = queue_one(&path, &digest, config, submit, progress);
+        let outcome = queue_one(&path, &digest, config, submit, done.get(line), progress);
         progress(&format!(
             "{line}: {}{}",
             outcome.result,
@@ -155,28 +169,80 @@ fn queue_one(
     digest: &str,
     config: &RebuildConfig,
     submit: Option<(&Signer, &LogClient)>,
+    previous: Option<&QueueOutcome>,
     progress: &mut dyn FnMut(&str),
 ) -> QueueOutcome {
-    let outcome = |result: QueueResult, index| QueueOutcome {
+    let outcome = |result: QueueResult, index, members| QueueOutcome {
         sha256: digest.to_string(),
         result,
         index,
+        members,
     };
-    let report = match crate::rebuild::rebuild(path, config, progress) {
-        Ok(r) => r,
-        Err(e) => return outcome(QueueResult::Failed(e.to_string()), None),
-    };
+    if let Some(kind) = crate::release::archive_kind(path) {
+        // Members attested on an earlier run stay as they were: a retry
+        // rebuilds and submits only the rest.
+        let attested: Vec<MemberOutcome> = previous
+            .filter(|p| p.sha256 == digest)
+            .map(|p| {
+                p.members
+                    .iter()
+                    .filter(|m| m.index.is_some())
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let skip = |member: &str| attested.iter().any(|m| m.path == member);
+        let rebuilt = match crate::release::rebuild_archive(path, kind, config, &skip, progress) {
+            Ok(r) => r,
+            Err(e) => return outcome(QueueResult::Failed(e.to_string()), None, attested),
+        };
+        let mut members = attested.clone();
+        for m in rebuilt {
+            let (result, index) = match m.result {
+                MemberResult::Rebuilt(report) => attest(&report, submit),
+                MemberResult::NotCovered(_) => continue,
+                MemberResult::Failed(why) => (QueueResult::Failed(why), None),
+            };
+            progress(&format!("  {}: {result}", m.path));
+            members.push(MemberOutcome {
+                path: m.path,
+                result,
+                index,
+            });
+        }
+        let worst = members
+            .iter()
+            .map(|m| &m.result)
+            .max_by_key(|r| (r.exit_code(), matches!(r, QueueResult::Failed(_))))
+            .cloned()
+            .unwrap_or_else(|| QueueResult::Failed("no Go binary in the archive".into()));
+        return outcome(worst, None, members);
+    }
+    match crate::rebuild::rebuild(path, config, progress) {
+        Ok(report) => {
+            let (result, index) = attest(&report, submit);
+            outcome(result, index, Vec::new())
+        }
+        Err(e) => outcome(QueueResult::Failed(e.to_string()), None, Vec::new()),
+    }
+}
+
+/// The verdict of a rebuild, submitted when `submit` is given.
+fn attest(
+    report: &RebuildReport,
+    submit: Option<(&Signer, &LogClient)>,
+) -> (QueueResult, Option<u64>) {
     let verdict = QueueResult::verdict(report.reproduced);
     let Some((signer, log)) = submit else {
-        return outcome(verdict, None);
+        return (verdict, None);
     };
-    match submit_report(&report, signer, log) {
-        Ok((_, receipt)) => outcome(verdict, Some(receipt.index)),
-        Err(e) if e.is_transient() => outcome(
+    match submit_report(report, signer, log) {
+        Ok((_, receipt)) => (verdict, Some(receipt.index)),
+        Err(e) if e.is_transient() => (
             QueueResult::Retry(format!("{verdict}, submission failed: {e}")),
             None,
         ),
-        Err(e) => outcome(
+        Err(e) => (
             QueueResult::Failed(format!("{verdict}, submission rejected: {e}")),
             None,
         ),

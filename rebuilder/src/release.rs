@@ -39,11 +39,13 @@ pub fn archive_kind(path: &Path) -> Option<ArchiveKind> {
     archive::sniff(&head)
 }
 
-/// Rebuilds every Go binary in the archive at `path` (see the module doc).
+/// Rebuilds every Go binary in the archive at `path` (see the module doc),
+/// except the members `skip` names (done on an earlier run).
 pub fn rebuild_archive(
     path: &Path,
     kind: ArchiveKind,
     config: &RebuildConfig,
+    skip: &dyn Fn(&str) -> bool,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<MemberOutcome>, RebuildError> {
     let read_err = |source| RebuildError::Read {
@@ -60,6 +62,9 @@ pub fn rebuild_archive(
     let file = std::io::BufReader::new(std::fs::File::open(path).map_err(read_err)?);
     let mut out = Vec::new();
     archive::for_each_member(file, kind, size, Limits::default(), |member, data| {
+        if skip(member) {
+            return Ok(());
+        }
         let mut bytes = Vec::new();
         data.read_to_end(&mut bytes)
             .map_err(|source| archive::ArchiveError::Read {

@@ -94,4 +94,40 @@ fn every_go_member_is_rebuilt_and_attested_with_its_archive() {
         found.digest["sha256"],
         Hash::of(&std::fs::read(&archive).unwrap()).to_hex()
     );
+
+    // A queue may list archives: each Go member gets its result and index.
+    let queue = dir.path().join("targets.txt");
+    std::fs::write(&queue, "app_1.0.0_linux_amd64.tar.gz\n").unwrap();
+    let run = || {
+        rebuilder_command("rebuild")
+            .arg("--queue")
+            .arg(&queue)
+            .args(["--submit", &log.url, "--log-key", &log.vkey, "--key"])
+            .arg(&key)
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let progress: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("targets.txt.progress.json")).unwrap(),
+    )
+    .unwrap();
+    let entry = &progress["app_1.0.0_linux_amd64.tar.gz"];
+    assert_eq!(entry["result"], "REPRODUCED", "{progress}");
+    assert_eq!(entry["members"][0]["path"], "bin/gofmt", "{progress}");
+    assert_eq!(entry["members"][0]["index"], 1, "{progress}");
+    // A second run skips what is done.
+    let again = run();
+    assert_eq!(again.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already done"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
 }

@@ -391,6 +391,7 @@ fn cross_platform_members_of_release_archives_reproduce() {
             &archive,
             kind,
             &rebuild_config(None, Some(&repo)),
+            &|_| false,
             &mut |_| {},
         )
         .unwrap();
