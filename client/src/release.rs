@@ -242,6 +242,16 @@ pub fn render(r: &ReleaseReport) -> String {
                 for e in &report.log_errors {
                     let _ = writeln!(s, "                log error: {e}");
                 }
+                // Where the trusted rebuilders found it, when in an archive.
+                let origins: std::collections::BTreeSet<&str> = report
+                    .rows
+                    .iter()
+                    .filter(|row| row.trusted)
+                    .filter_map(|row| row.found_in.as_deref())
+                    .collect();
+                for origin in origins {
+                    let _ = writeln!(s, "                rebuilt from {origin}");
+                }
             }
             (None, why) => {
                 let _ = writeln!(

@@ -80,6 +80,10 @@ pub struct Row {
     pub source: String,
     pub log_index: u64,
     pub log: String,
+    /// `archive:member` when the rebuilder checked the binary inside a
+    /// release archive (the attestation's `internalParameters.foundIn`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found_in: Option<String>,
 }
 
 /// The full result.
@@ -307,6 +311,13 @@ fn row(entry: &Entry, st: &Statement, index: u64, log: &LogSpec, policy: &Policy
         source: display::escape(&source, MAX_FIELD_CHARS),
         log_index: index,
         log: log.url.clone(),
+        found_in: st
+            .predicate
+            .build_definition
+            .internal_parameters
+            .as_ref()
+            .and_then(|p| p.found_in.as_ref())
+            .map(|f| display::escape(&format!("{}:{}", f.name, f.path), MAX_FIELD_CHARS * 2)),
     }
 }
 
@@ -492,6 +503,7 @@ mod tests {
             source: "v1.0.0".into(),
             log_index: index,
             log: "http://log.test".into(),
+            found_in: None,
         };
         let mut rows: Vec<Row> = (0..2000)
             .map(|i| row(&format!("untrusted:{:012x}", i % 3), false, true, i))
@@ -548,6 +560,7 @@ mod tests {
             source: "v1.0.0".into(),
             log_index: 7,
             log: "http://log.test".into(),
+            found_in: None,
         };
         assert_eq!(
             report(vec![row], vec![]),

@@ -78,6 +78,21 @@ fn archives_and_checksums_get_a_verdict_per_go_binary() {
             post(&log.url, &attestation(s, name, Hash::of(bytes), true));
         }
     }
+    // Alice also attests vet as found inside the archive.
+    {
+        use reprolog_proto::entry::Entry;
+        use reprolog_proto::statement::{FoundIn, InternalParameters, Statement};
+        let d = Hash::of(&vet);
+        let mut st = Statement::minimal("vet", d, d, "alice.test");
+        st.predicate.build_definition.internal_parameters = Some(InternalParameters {
+            found_in: Some(FoundIn {
+                name: "app_linux_amd64.tar.gz".into(),
+                digest: Default::default(),
+                path: "vet".into(),
+            }),
+        });
+        post(&log.url, &Entry::sign(&st, &alice).to_cbor());
+    }
     let dist = dir.path().join("dist");
     std::fs::create_dir(&dist).unwrap();
     let license: &[u8] = b"Apache License 2.0\n";
@@ -129,6 +144,7 @@ fn archives_and_checksums_get_a_verdict_per_go_binary() {
     for line in [
         "REPRODUCED    app_linux_amd64.tar.gz:gofmt",
         "REPRODUCED    app_linux_amd64.tar.gz:vet",
+        "rebuilt from app_linux_amd64.tar.gz:vet",
         "not covered   app_linux_amd64.tar.gz:LICENSE  not a Go binary",
         "not covered   app_linux_amd64.tar.gz:README.md  not a Go binary",
     ] {
