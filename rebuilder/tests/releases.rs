@@ -329,14 +329,31 @@ fn a_flag_string_no_search_finds_is_diagnosed_as_a_link_difference() {
 /// goreleaser's other targets: binaries Go cross-compiled for linux/arm64,
 /// darwin/arm64 and windows/amd64 with `-trimpath -ldflags "-s -w"`, packed
 /// as goreleaser packs them (tar.gz for unix, zip for windows, each beside a
-/// LICENSE), rebuilt from the archives for the platform each records.
+/// LICENSE, and a checksums.txt), rebuilt from the archives for the platform
+/// each records and attested by two rebuilders to a real log; then the
+/// client's `verify` of each archive and of checksums.txt.
 #[test]
 fn cross_platform_members_of_release_archives_reproduce() {
+    use reprolog_client::memory::CheckpointMemory;
+    use reprolog_client::release;
+    use reprolog_client::verify::{Source, Verdict};
+    use reprolog_proto::note::{Signer, Verifier};
+    use reprolog_proto::policy::Policy;
     use reprolog_rebuilder::release::{archive_kind, rebuild_archive, MemberResult};
+    use reprolog_rebuilder::{logclient, node};
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("app");
     tagged_repo(&repo);
+    let log =
+        reprolog_server::harness::LogHandle::start(&dir.path().join("log"), "test.localhost/log")
+            .unwrap();
+    let client = logclient::connect(&log.url, Verifier::from_key_text(&log.vkey).unwrap());
+    let rebuilders = [
+        Signer::generate("alpha.test").unwrap(),
+        Signer::generate("beta.test").unwrap(),
+    ];
+    let mut checksums = String::new();
     let license: &[u8] = b"BSD-3-Clause\n";
     for (goos, goarch) in [
         ("linux", "arm64"),
@@ -386,7 +403,28 @@ fn cross_platform_members_of_release_archives_reproduce() {
             tar.into_inner().unwrap().finish().unwrap();
             path
         };
+        checksums += &format!(
+            "{}  {}\n",
+            reprolog_proto::Hash::of(&std::fs::read(&archive).unwrap()).to_hex(),
+            archive.file_name().unwrap().to_string_lossy()
+        );
         let kind = archive_kind(&archive).expect("an archive");
+        // Each rebuilder rebuilds the archive itself and attests what it got.
+        for signer in &rebuilders {
+            let outcomes = rebuild_archive(
+                &archive,
+                kind,
+                &rebuild_config(None, Some(&repo)),
+                &|_| false,
+                &mut |_| {},
+            )
+            .unwrap();
+            assert_eq!(outcomes.len(), 2, "{goos}/{goarch}");
+            assert!(matches!(outcomes[0].result, MemberResult::NotCovered(_)));
+            if let MemberResult::Rebuilt(report) = &outcomes[1].result {
+                node::submit_report(report, signer, &client).unwrap();
+            }
+        }
         let outcomes = rebuild_archive(
             &archive,
             kind,
@@ -395,8 +433,6 @@ fn cross_platform_members_of_release_archives_reproduce() {
             &mut |_| {},
         )
         .unwrap();
-        assert_eq!(outcomes.len(), 2, "{goos}/{goarch}");
-        assert!(matches!(outcomes[0].result, MemberResult::NotCovered(_)));
         match &outcomes[1].result {
             MemberResult::Rebuilt(report) => {
                 eprintln!(
@@ -417,4 +453,45 @@ fn cross_platform_members_of_release_archives_reproduce() {
             other => panic!("{goos}/{goarch}: {other:?}"),
         }
     }
+
+    // The client: each archive and the checksums file, REPRODUCED for every
+    // binary, the LICENSEs not covered.
+    std::fs::write(dir.path().join("checksums.txt"), &checksums).unwrap();
+    let policy = Policy::parse(&format!(
+        "log {} {}\nrebuilder alpha {}\nrebuilder beta {}\ngroup g 2 alpha beta\nquorum g\n",
+        log.vkey,
+        log.url,
+        rebuilders[0].verifier().to_key_text(),
+        rebuilders[1].verifier().to_key_text()
+    ))
+    .unwrap();
+    let memory = CheckpointMemory::new(&dir.path().join("client-state"));
+    let source = Source::Online { memory: &memory };
+    for line in checksums.lines() {
+        let name = line.split_once("  ").unwrap().1;
+        let report = release::verify_archive(&dir.path().join(name), &policy, &source).unwrap();
+        assert_eq!(
+            report.verdict,
+            Verdict::Reproduced,
+            "{}",
+            release::render(&report)
+        );
+        let text = release::render(&report);
+        assert!(text.contains(":LICENSE  not a Go binary"), "{text}");
+        assert!(text.contains(&format!("rebuilt from {name}:app")), "{text}");
+    }
+    let report = release::verify_checksums(
+        &dir.path().join("checksums.txt"),
+        dir.path(),
+        &policy,
+        &source,
+    )
+    .unwrap();
+    let text = release::render(&report);
+    assert_eq!(report.verdict, Verdict::Reproduced, "{text}");
+    assert!(
+        text.starts_with("REPRODUCED  checksums.txt (3 Go binaries)"),
+        "{text}"
+    );
+    assert_eq!(text.matches("not covered").count(), 3, "{text}");
 }
