@@ -326,10 +326,10 @@ fn a_flag_string_no_search_finds_is_diagnosed_as_a_link_difference() {
     );
 }
 
-/// goreleaser's other targets: binaries Go cross-compiled for linux/arm64,
-/// darwin/arm64 and windows/amd64 with `-trimpath -ldflags "-s -w"`, packed
-/// as goreleaser packs them (tar.gz for unix, zip for windows, each beside a
-/// LICENSE, and a checksums.txt), rebuilt from the archives for the platform
+/// A goreleaser-shaped release: binaries Go built for linux/amd64 and
+/// cross-compiled for linux/arm64, darwin/arm64 and windows/amd64 with
+/// `-trimpath -ldflags "-s -w"`, packed as goreleaser packs them (tar.gz for
+/// unix, zip for windows, each beside a LICENSE and a README, and a checksums.txt), rebuilt from the archives for the platform
 /// each records and attested by two rebuilders to a real log; then the
 /// client's `verify` of each archive and of checksums.txt.
 #[test]
@@ -355,7 +355,9 @@ fn cross_platform_members_of_release_archives_reproduce() {
     ];
     let mut checksums = String::new();
     let license: &[u8] = b"BSD-3-Clause\n";
+    let readme: &[u8] = b"# app\n";
     for (goos, goarch) in [
+        ("linux", "amd64"),
         ("linux", "arm64"),
         ("darwin", "arm64"),
         ("windows", "amd64"),
@@ -379,7 +381,11 @@ fn cross_platform_members_of_release_archives_reproduce() {
         let archive = if goos == "windows" {
             let path = dir.path().join(format!("app_1.2.3_{goos}_{goarch}.zip"));
             let mut z = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
-            for (name, data) in [("LICENSE", license), (exe, &binary[..])] {
+            for (name, data) in [
+                ("LICENSE", license),
+                ("README.md", readme),
+                (exe, &binary[..]),
+            ] {
                 z.start_file(name, zip::write::SimpleFileOptions::default())
                     .unwrap();
                 z.write_all(data).unwrap();
@@ -393,7 +399,11 @@ fn cross_platform_members_of_release_archives_reproduce() {
                 flate2::Compression::fast(),
             );
             let mut tar = tar::Builder::new(gz);
-            for (name, data) in [("LICENSE", license), (exe, &binary[..])] {
+            for (name, data) in [
+                ("LICENSE", license),
+                ("README.md", readme),
+                (exe, &binary[..]),
+            ] {
                 let mut h = tar::Header::new_gnu();
                 h.set_size(data.len() as u64);
                 h.set_mode(0o755);
@@ -419,9 +429,10 @@ fn cross_platform_members_of_release_archives_reproduce() {
                 &mut |_| {},
             )
             .unwrap();
-            assert_eq!(outcomes.len(), 2, "{goos}/{goarch}");
+            assert_eq!(outcomes.len(), 3, "{goos}/{goarch}");
             assert!(matches!(outcomes[0].result, MemberResult::NotCovered(_)));
-            if let MemberResult::Rebuilt(report) = &outcomes[1].result {
+            assert!(matches!(outcomes[1].result, MemberResult::NotCovered(_)));
+            if let MemberResult::Rebuilt(report) = &outcomes[2].result {
                 node::submit_report(report, signer, &client).unwrap();
             }
         }
@@ -433,7 +444,7 @@ fn cross_platform_members_of_release_archives_reproduce() {
             &mut |_| {},
         )
         .unwrap();
-        match &outcomes[1].result {
+        match &outcomes[2].result {
             MemberResult::Rebuilt(report) => {
                 eprintln!(
                     "CROSS {goos}/{goarch}: reproduced={} attempts={}",
@@ -478,6 +489,7 @@ fn cross_platform_members_of_release_archives_reproduce() {
         );
         let text = release::render(&report);
         assert!(text.contains(":LICENSE  not a Go binary"), "{text}");
+        assert!(text.contains(":README.md  not a Go binary"), "{text}");
         assert!(text.contains(&format!("rebuilt from {name}:app")), "{text}");
     }
     let report = release::verify_checksums(
@@ -490,8 +502,8 @@ fn cross_platform_members_of_release_archives_reproduce() {
     let text = release::render(&report);
     assert_eq!(report.verdict, Verdict::Reproduced, "{text}");
     assert!(
-        text.starts_with("REPRODUCED  checksums.txt (3 Go binaries)"),
+        text.starts_with("REPRODUCED  checksums.txt (4 Go binaries)"),
         "{text}"
     );
-    assert_eq!(text.matches("not covered").count(), 3, "{text}");
+    assert_eq!(text.matches("not covered").count(), 8, "{text}");
 }
