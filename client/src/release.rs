@@ -15,16 +15,14 @@ use serde::Serialize;
 use std::io::Read;
 use std::path::Path;
 
-/// Why a release could not be verified at all.
+/// Why a release could not be verified at all. (The `error` fields are not
+/// `#[source]`s: the message already carries them, once.)
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
-    #[error("{path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}: {source}")]
-    Archive { path: String, source: ArchiveError },
+    #[error("{path}: {error}")]
+    Read { path: String, error: std::io::Error },
+    #[error("{path}: {error}")]
+    Archive { path: String, error: ArchiveError },
     #[error("{0}")]
     Verify(#[from] VerifyError),
     #[error("{file} line {line}: {why}")]
@@ -101,9 +99,9 @@ pub fn verify_checksums(
     source: &Source,
 ) -> Result<ReleaseReport, ReleaseError> {
     let file = display_name(checksums);
-    let text = std::fs::read_to_string(checksums).map_err(|source| ReleaseError::Read {
+    let text = std::fs::read_to_string(checksums).map_err(|error| ReleaseError::Read {
         path: file.clone(),
-        source,
+        error,
     })?;
     let mut members = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -135,9 +133,9 @@ pub fn verify_checksums(
         }
         let (actual, go_binary) = std::fs::File::open(&path)
             .and_then(archive::hash_and_classify)
-            .map_err(|source| ReleaseError::Read {
+            .map_err(|error| ReleaseError::Read {
                 path: name.clone(),
-                source,
+                error,
             })?;
         if actual != listed {
             return Err(bad(format!(
@@ -159,9 +157,9 @@ fn archive_members(
     policy: &Policy,
     source: &Source,
 ) -> Result<Vec<MemberReport>, ReleaseError> {
-    let read_err = |source| ReleaseError::Read {
+    let read_err = |error| ReleaseError::Read {
         path: name.to_string(),
-        source,
+        error,
     };
     let mut file = std::fs::File::open(path).map_err(read_err)?;
     let size = file.metadata().map_err(read_err)?.len();
@@ -169,13 +167,13 @@ fn archive_members(
     let n = read_up_to(&mut file, &mut head).map_err(read_err)?;
     let kind = archive::sniff(&head[..n]).ok_or_else(|| ReleaseError::Archive {
         path: name.to_string(),
-        source: ArchiveError::Zip("not a tar, tar.gz or zip archive".into()),
+        error: ArchiveError::Zip("not a tar, tar.gz or zip archive".into()),
     })?;
     let file = std::fs::File::open(path).map_err(read_err)?;
     let found = archive::members(std::io::BufReader::new(file), kind, size, Limits::default())
-        .map_err(|source| ReleaseError::Archive {
+        .map_err(|error| ReleaseError::Archive {
             path: name.to_string(),
-            source,
+            error,
         })?;
     found
         .into_iter()

@@ -320,7 +320,7 @@ fn hostile_archives_get_one_line_and_nothing_is_written() {
         );
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(4), "{}: {err}", file.display());
-        assert!(err.contains(needle), "{}: {err}", file.display());
+        assert_eq!(err.matches(needle).count(), 1, "said once: {err}");
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(!err.contains("panicked"), "{err}");
     }

@@ -72,10 +72,11 @@ pub enum ArchiveError {
     TooLarge { member: String, limit: u64 },
     #[error("archive has more than {0} members")]
     TooManyMembers(usize),
-    #[error("archive is truncated or corrupt{}: {source}", at.as_ref().map(|m| format!(" at {m:?}")).unwrap_or_default())]
+    /// (`error` is not a `#[source]`: the message already carries it, once.)
+    #[error("archive is truncated or corrupt{}: {error}", at.as_ref().map(|m| format!(" at {m:?}")).unwrap_or_default())]
     Read {
         at: Option<String>,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("zip archive: {0}")]
     Zip(String),
@@ -105,9 +106,9 @@ pub fn members<R: Read + Seek>(
 ) -> Result<Vec<Member>, ArchiveError> {
     let mut out = Vec::new();
     for_each_member(reader, kind, archive_size, limits, |path, data| {
-        let (sha256, size, go_binary) = hash_stream(data).map_err(|source| ArchiveError::Read {
+        let (sha256, size, go_binary) = hash_stream(data).map_err(|error| ArchiveError::Read {
             at: Some(path.to_string()),
-            source,
+            error,
         })?;
         out.push(Member {
             path: path.to_string(),
@@ -159,7 +160,7 @@ struct Reading<V> {
 
 impl<V: FnMut(&str, &mut dyn Read) -> Result<(), ArchiveError>> Reading<V> {
     fn tar(&mut self, reader: impl Read) -> Result<(), ArchiveError> {
-        let read_err = |at: Option<String>| move |source| ArchiveError::Read { at, source };
+        let read_err = |at: Option<String>| move |error| ArchiveError::Read { at, error };
         let mut archive = tar::Archive::new(reader);
         for entry in archive.entries().map_err(read_err(None))? {
             let entry = entry.map_err(read_err(None))?;
@@ -222,7 +223,7 @@ impl<V: FnMut(&str, &mut dyn Read) -> Result<(), ArchiveError>> Reading<V> {
         let result = (self.visit)(&path, &mut bounded);
         self.used += bounded.read;
         match result {
-            Err(ArchiveError::Read { source, .. }) if is_over_budget(&source) => {
+            Err(ArchiveError::Read { error, .. }) if is_over_budget(&error) => {
                 Err(ArchiveError::TooLarge {
                     member: path,
                     limit: self.budget,

@@ -67,10 +67,11 @@ pub enum RebuildError {
     },
     #[error("the build produced no binary at {0}")]
     NoOutput(PathBuf),
-    #[error("{path}: {source}")]
+    /// (`error` is not a `#[source]`: the message already carries it, once.)
+    #[error("{path}: {error}")]
     Archive {
         path: PathBuf,
-        source: reprolog_proto::archive::ArchiveError,
+        error: reprolog_proto::archive::ArchiveError,
     },
 }
 
@@ -164,31 +165,30 @@ impl Target {
             path: path.to_path_buf(),
             source,
         })?;
-        let info = BuildInfo::from_binary(&original)?;
         let file_name = path.file_name().map_or_else(
             || "binary".to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        let original = Arc::new(original);
-        Ok(Target {
-            file_name,
-            subject: Digest::compute(original.clone()),
-            info,
-            original: Some(original),
-            ldflags_hint: None,
-            found_in: None,
-        })
+        Target::from_bytes(original, file_name, None)
     }
 
     /// A member binary of a release archive, already read into memory.
     pub fn from_member(bytes: Vec<u8>, found_in: FoundIn) -> Result<Target, RebuildError> {
-        let info = BuildInfo::from_binary(&bytes)?;
         let file_name = found_in
             .path
             .rsplit('/')
             .next()
             .unwrap_or("binary")
             .to_string();
+        Target::from_bytes(bytes, file_name, Some(found_in))
+    }
+
+    fn from_bytes(
+        bytes: Vec<u8>,
+        file_name: String,
+        found_in: Option<FoundIn>,
+    ) -> Result<Target, RebuildError> {
+        let info = BuildInfo::from_binary(&bytes)?;
         let original = Arc::new(bytes);
         Ok(Target {
             file_name,
@@ -196,7 +196,7 @@ impl Target {
             info,
             original: Some(original),
             ldflags_hint: None,
-            found_in: Some(found_in),
+            found_in,
         })
     }
 }

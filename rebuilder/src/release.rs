@@ -67,9 +67,9 @@ pub fn rebuild_archive(
         }
         let mut bytes = Vec::new();
         data.read_to_end(&mut bytes)
-            .map_err(|source| archive::ArchiveError::Read {
+            .map_err(|error| archive::ArchiveError::Read {
                 at: Some(member.to_string()),
-                source,
+                error,
             })?;
         let result = rebuild_member(bytes, &name, &digest, member, config, progress);
         out.push(MemberOutcome {
@@ -78,9 +78,9 @@ pub fn rebuild_archive(
         });
         Ok(())
     })
-    .map_err(|source| RebuildError::Archive {
+    .map_err(|error| RebuildError::Archive {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     Ok(out)
 }

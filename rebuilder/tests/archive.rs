@@ -27,25 +27,14 @@ fn every_go_member_is_rebuilt_and_attested_with_its_archive() {
 
     let gofmt = std::fs::read(goroot("1.22.10").join("bin/gofmt")).unwrap();
     let archive = dir.path().join("app_1.0.0_linux_amd64.tar.gz");
-    {
-        let gz = flate2::write::GzEncoder::new(
-            std::fs::File::create(&archive).unwrap(),
-            flate2::Compression::fast(),
-        );
-        let mut tar = tar::Builder::new(gz);
-        for (name, data) in [
-            ("LICENSE", &b"BSD-3-Clause\n"[..]),
-            ("README.md", &b"# app\n"[..]),
-            ("bin/gofmt", &gofmt[..]),
-        ] {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o755);
-            h.set_cksum();
-            tar.append_data(&mut h, name, data).unwrap();
-        }
-        tar.into_inner().unwrap().finish().unwrap();
-    }
+    tar_gz(
+        &archive,
+        &[
+            ("LICENSE", b"BSD-3-Clause\n"),
+            ("README.md", b"# app\n"),
+            ("bin/gofmt", &gofmt),
+        ],
+    );
 
     let out = rebuilder_command("rebuild")
         .arg(&archive)

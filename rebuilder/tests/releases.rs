@@ -394,23 +394,14 @@ fn cross_platform_members_of_release_archives_reproduce() {
             path
         } else {
             let path = dir.path().join(format!("app_1.2.3_{goos}_{goarch}.tar.gz"));
-            let gz = flate2::write::GzEncoder::new(
-                std::fs::File::create(&path).unwrap(),
-                flate2::Compression::fast(),
+            tar_gz(
+                &path,
+                &[
+                    ("LICENSE", license),
+                    ("README.md", readme),
+                    (exe, &binary[..]),
+                ],
             );
-            let mut tar = tar::Builder::new(gz);
-            for (name, data) in [
-                ("LICENSE", license),
-                ("README.md", readme),
-                (exe, &binary[..]),
-            ] {
-                let mut h = tar::Header::new_gnu();
-                h.set_size(data.len() as u64);
-                h.set_mode(0o755);
-                h.set_cksum();
-                tar.append_data(&mut h, name, data).unwrap();
-            }
-            tar.into_inner().unwrap().finish().unwrap();
             path
         };
         checksums += &format!(
