@@ -96,7 +96,7 @@ fn main() {
     std::fs::write(
         &policy,
         format!(
-            "log {} {}\nrebuilder a {}\ngroup g 1 a\nquorum g\n",
+            "log {} {}\nrebuilder a {}\ngroup g 1 a\nconsensus g\nquorum none\n",
             log.vkey,
             log.url,
             signer.verifier().to_key_text()

@@ -71,7 +71,7 @@ fn main() {
         policy += &format!("rebuilder {name} {}\n", s.verifier().to_key_text());
         trusted_keys.push(hex::encode(s.verifier().public_key()));
     }
-    policy += "group g 2 a b\nquorum g\n";
+    policy += "group g 2 a b\nconsensus g\nquorum none\n";
     let policy_path = dir.path().join("policy");
     std::fs::write(&policy_path, policy).unwrap();
     let state = dir.path().join("state");

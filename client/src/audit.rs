@@ -89,7 +89,9 @@ pub fn audit(
     full: bool,
     policy: Option<&Policy>,
 ) -> Result<AuditReport, AuditError> {
-    let log = http::connect(url, key.clone());
+    // With a policy, the audited checkpoints must carry its witness quorum.
+    let witnesses = policy.map(|p| p.witnesses.clone()).unwrap_or_default();
+    let log = http::connect(url, key.clone()).with_witnesses(witnesses);
     let memory = CheckpointMemory::new(&state_dir.join("audit"));
     let mut report = AuditReport {
         checkpoint_size: 0,

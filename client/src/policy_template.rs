@@ -15,14 +15,22 @@ pub const TEMPLATE: &str = r#"# reprolog trust policy
 #rebuilder alice alice.example.org+01234567+AYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYYY
 #rebuilder bob   bob.example.net+89abcdef+AZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ
 #
-# witness <name> <witness verifier key>
-#   Reserved for checkpoint witnesses (C2SP tlog-witness).
+# witness <name> <witness verifier key> [<URL>]
+#   A checkpoint witness (C2SP tlog-witness); its key has type 0x04
+#   (C2SP tlog-cosignature), as `reprolog-server witness-init` prints it.
+#witness w1 witness.example.org+4567abcd+BWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWW
 #
 # group <name> <k|all|any> <member>...
-#   Satisfied when at least k members are (members: rebuilders or earlier groups).
+#   Satisfied when at least k members are. Members are defined above and are
+#   all rebuilders or all witnesses (or groups of them).
 #group core 2 alice bob
 #
-# quorum <group or rebuilder>
-#   What must be satisfied for REPRODUCED.
-#quorum core
+# consensus <rebuilder or group of rebuilders>
+#   Who must have reproduced a file for REPRODUCED.
+#consensus core
+#
+# quorum <witness or group of witnesses, or none>
+#   Which witnesses must have cosigned every checkpoint the client believes
+#   (C2SP tlog-policy). `quorum none` trusts the log's signature alone.
+#quorum none
 "#;

@@ -30,9 +30,9 @@ use std::path::Path;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Verdict {
-    /// The policy's quorum of trusted rebuilders reproduced it.
+    /// The policy's consensus of trusted rebuilders reproduced it.
     Reproduced,
-    /// Fewer trusted rebuilders than the quorum reproduced it.
+    /// Fewer trusted rebuilders than the consensus needs reproduced it.
     Insufficient,
     /// A trusted rebuilder logged a mismatch for it.
     Contested,
@@ -176,7 +176,7 @@ pub fn verify(
                 .collect();
             for log in &policy.logs {
                 logs.push(log.url.clone());
-                match fetch_online(log, &digest, &keys, memory) {
+                match fetch_online(log, policy, &digest, &keys, memory) {
                     Ok(pages) => {
                         let fetched: usize = pages.iter().map(|p| p.entries.len()).sum();
                         let total = pages.last().and_then(|p| p.total).unwrap_or(0);
@@ -209,7 +209,7 @@ pub fn verify(
                     VerifyError::Bundle("no log in the policy has this bundle's origin".into())
                 })?;
             logs.push(log.url.clone());
-            match bundle.verify(log.key.name(), &log.key) {
+            match bundle.verify(&policy.log_verifier(log)) {
                 Ok(_) => collect(bundle, log, &digest, policy, &mut rows, &mut log_errors),
                 Err(e) => {
                     log_errors.push(display::escape(&format!("bundle: {e}"), MAX_ERROR_CHARS))
@@ -227,11 +227,12 @@ pub fn verify(
 /// entry on it.
 fn fetch_online(
     log: &LogSpec,
+    policy: &Policy,
     digest: &Hash,
     keys: &[[u8; 32]],
     memory: &CheckpointMemory,
 ) -> Result<Vec<LookupResponse>, String> {
-    let client = http::connect(&log.url, log.key.clone());
+    let client = http::connect(&log.url, log.key.clone()).with_witnesses(policy.witnesses.clone());
     let pages = client.lookup(digest, keys).map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(pages.len());
     for (page, cp) in pages {
@@ -349,7 +350,7 @@ fn decide(
         Verdict::LogError
     } else if contested {
         Verdict::Contested
-    } else if policy.quorum_met(&reproduced_by) {
+    } else if policy.consensus_met(&reproduced_by) {
         Verdict::Reproduced
     } else {
         Verdict::Insufficient
@@ -357,7 +358,7 @@ fn decide(
     Report {
         digest,
         verdict,
-        threshold: policy.quorum_threshold(),
+        threshold: policy.consensus_threshold(),
         reproduced_by: reproduced_by.into_iter().collect(),
         rows,
         log_errors,
@@ -475,7 +476,7 @@ mod tests {
         let log = reprolog_proto::note::Signer::from_seed("log.test", &[1; 32]).unwrap();
         let alice = reprolog_proto::note::Signer::from_seed("alice.test", &[2; 32]).unwrap();
         Policy::parse(&format!(
-            "log {} http://log.test\nrebuilder alice {}\ngroup g 1 alice\nquorum g\n",
+            "log {} http://log.test\nrebuilder alice {}\ngroup g 1 alice\nconsensus g\nquorum none\n",
             log.verifier().to_key_text(),
             alice.verifier().to_key_text()
         ))

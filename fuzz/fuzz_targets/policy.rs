@@ -7,8 +7,8 @@ use reprolog_proto::policy::Policy;
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(policy) = Policy::parse(text) {
-            let _ = policy.quorum_threshold();
-            let _ = policy.quorum_met(&Default::default());
+            let _ = policy.consensus_threshold();
+            let _ = policy.consensus_met(&Default::default());
             let _ = policy.rebuilder_for_key(&[0; 32]);
         }
     }

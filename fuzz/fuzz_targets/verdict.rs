@@ -73,7 +73,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
     let trusted = Signer::from_seed("trusted.example", &[9; 32]).unwrap();
     let stranger = Signer::from_seed("stranger.example", &[11; 32]).unwrap();
     let policy = Policy::parse(&format!(
-        "log {} http://127.0.0.1:1\nrebuilder trusted {}\ngroup g 1 trusted\nquorum g\n",
+        "log {} http://127.0.0.1:1\nrebuilder trusted {}\ngroup g 1 trusted\nconsensus g\nquorum none\n",
         log.verifier().to_key_text(),
         trusted.verifier().to_key_text()
     ))

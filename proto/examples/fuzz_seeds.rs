@@ -58,7 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     write("note_checkpoint", "text", cp.to_text().as_bytes())?;
 
     let policy = format!(
-        "# trust policy\nlog {} http://127.0.0.1:8080\nrebuilder alpha {}\nrebuilder beta {}\ngroup builders 2 alpha beta\nquorum builders\n",
+        "# trust policy\nlog {} http://127.0.0.1:8080\nrebuilder alpha {}\nrebuilder beta {}\ngroup builders 2 alpha beta\nconsensus builders\nquorum none\n",
         log.verifier().to_key_text(),
         rebuilder.verifier().to_key_text(),
         Signer::from_seed("beta", &[3; 32])?.verifier().to_key_text(),

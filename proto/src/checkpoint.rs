@@ -7,6 +7,8 @@
 
 use crate::hash::Hash;
 use crate::note::{self, NoteError, Signer, Verifier};
+use crate::policy::WitnessQuorum;
+use std::collections::BTreeSet;
 
 /// Why a checkpoint was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,6 +21,8 @@ pub enum CheckpointError {
     Note(#[from] NoteError),
     #[error("checkpoint is not signed by the log key {0}")]
     NotSignedByLog(String),
+    #[error("checkpoint lacks the policy's witness quorum {quorum:?}: cosigned by {cosigned}")]
+    NoQuorum { quorum: String, cosigned: String },
 }
 
 /// A checkpoint body.
@@ -105,6 +109,82 @@ impl Checkpoint {
             return Err(CheckpointError::WrongOrigin {
                 got: cp.origin,
                 expected: origin.to_string(),
+            });
+        }
+        Ok(cp)
+    }
+}
+
+/// What a reader requires of a log's checkpoints: the log key's signature
+/// and, unless the quorum is `none`, cosignatures from witnesses that meet
+/// it (C2SP tlog-policy). Every checkpoint a client believes passes here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogVerifier {
+    pub key: Verifier,
+    pub witnesses: WitnessQuorum,
+}
+
+impl LogVerifier {
+    /// Checkpoints need the log's signature only.
+    pub fn new(key: Verifier) -> LogVerifier {
+        LogVerifier {
+            key,
+            witnesses: WitnessQuorum::none(),
+        }
+    }
+
+    /// Checkpoints need the log's signature and `witnesses`' quorum.
+    pub fn with_witnesses(key: Verifier, witnesses: WitnessQuorum) -> LogVerifier {
+        LogVerifier { key, witnesses }
+    }
+
+    /// The log's origin: its key's name.
+    pub fn origin(&self) -> &str {
+        self.key.name()
+    }
+
+    /// Opens a signed checkpoint: the log's signature must verify, every
+    /// cosignature by a policy witness must verify (one bad one rejects the
+    /// note), and the witnesses that cosigned must meet the quorum.
+    pub fn open(&self, signed: &[u8]) -> Result<Checkpoint, CheckpointError> {
+        if self.witnesses.is_none() {
+            return Checkpoint::open(signed, self.origin(), &self.key);
+        }
+        let mut keys = vec![self.key.clone()];
+        keys.extend(self.witnesses.keys());
+        let opened = note::open(signed, &keys)?;
+        let signed_by = |v: &Verifier| {
+            opened
+                .verified
+                .iter()
+                .any(|s| s.name == v.name() && s.key_id == v.key_id())
+        };
+        if !signed_by(&self.key) {
+            return Err(CheckpointError::NotSignedByLog(self.key.to_key_text()));
+        }
+        let cp = Checkpoint::parse(&opened.text)?;
+        if cp.origin != self.origin() {
+            return Err(CheckpointError::WrongOrigin {
+                got: cp.origin,
+                expected: self.origin().to_string(),
+            });
+        }
+        let cosigned: BTreeSet<String> = self
+            .witnesses
+            .witnesses
+            .iter()
+            .filter(|w| signed_by(&w.key))
+            .map(|w| w.name.clone())
+            .collect();
+        if !self.witnesses.is_met(&cosigned) {
+            let names: Vec<&str> = cosigned.iter().map(String::as_str).collect();
+            return Err(CheckpointError::NoQuorum {
+                quorum: self.witnesses.quorum.clone().unwrap_or_default(),
+                cosigned: if names.is_empty() {
+                    "no policy witness".into()
+                } else {
+                    names.join(", ")
+                },
             });
         }
         Ok(cp)

@@ -8,7 +8,9 @@
 //!   proof generation and strict verification.
 //! - [`tile`]: C2SP tlog-tiles coordinates, paths and entry bundles.
 //! - [`note`]: C2SP signed notes with Ed25519 keys.
-//! - [`checkpoint`]: C2SP tlog-checkpoint bodies.
+//! - [`checkpoint`]: C2SP tlog-checkpoint bodies, opened under a log key and a witness quorum.
+//! - [`cosignature`]: C2SP tlog-cosignature v1, a witness's signature on a checkpoint.
+//! - [`witness`]: C2SP tlog-witness: the add-checkpoint request and the witness's rules.
 //! - [`display`]: text from log entries escaped and bounded for terminals and reports.
 //! - [`dsse`]: the DSSE envelope and its pre-authentication encoding.
 //! - [`statement`]: in-toto Statement v1 with the Go rebuild provenance predicate.
@@ -23,6 +25,7 @@
 
 pub mod archive;
 pub mod checkpoint;
+pub mod cosignature;
 pub mod display;
 pub mod dsse;
 pub mod entry;
@@ -36,5 +39,6 @@ pub mod statement;
 pub mod tile;
 pub mod transport;
 pub mod wire;
+pub mod witness;
 
 pub use hash::Hash;

@@ -10,9 +10,10 @@
 //! The rebuilder (submit, follow) and the client (verify, audit) both use it;
 //! each supplies a transport (see `ARCHITECTURE.md`, "One log reader").
 
-use crate::checkpoint::{self, Checkpoint, ExtendError};
+use crate::checkpoint::{self, Checkpoint, ExtendError, LogVerifier};
 use crate::hash::Hash;
 use crate::note::Verifier;
+use crate::policy::WitnessQuorum;
 use crate::reader::{ReadError, TileReader};
 use crate::transport::{FetchError, Transport};
 use crate::wire::{LookupResponse, Receipt, WireError};
@@ -53,30 +54,45 @@ impl From<ReadError> for LogError {
     }
 }
 
-/// One log: where it is (the transport) and the key that signs its checkpoints.
+/// One log: where it is (the transport) and what its checkpoints need (the
+/// log key's signature, and any witness quorum).
 pub struct LogClient<T: Transport> {
     transport: T,
-    key: Verifier,
+    log: LogVerifier,
 }
 
 impl<T: Transport> LogClient<T> {
     /// A client of the log behind `transport` whose checkpoints `key` signs;
     /// the log's origin is the key's name.
     pub fn new(transport: T, key: Verifier) -> Self {
-        LogClient { transport, key }
+        LogClient {
+            transport,
+            log: LogVerifier::new(key),
+        }
+    }
+
+    /// From now on, believes only checkpoints that `witnesses` cosigned.
+    pub fn with_witnesses(mut self, witnesses: WitnessQuorum) -> Self {
+        self.log.witnesses = witnesses;
+        self
     }
 
     pub fn origin(&self) -> &str {
-        self.key.name()
+        self.log.origin()
     }
 
     pub fn key(&self) -> &Verifier {
-        &self.key
+        &self.log.key
+    }
+
+    /// What this client requires of the log's checkpoints.
+    pub fn verifier(&self) -> &LogVerifier {
+        &self.log
     }
 
     /// The log key's text: what local state about this log belongs to.
     pub fn key_text(&self) -> String {
-        self.key.to_key_text()
+        self.log.key.to_key_text()
     }
 
     /// The transport's base address.
@@ -100,9 +116,10 @@ impl<T: Transport> LogClient<T> {
         Ok((cp, note))
     }
 
-    /// Opens a signed checkpoint note of this log (a fresh one, or one kept).
+    /// Opens a signed checkpoint note of this log (a fresh one, or one kept):
+    /// signed by the log, cosigned by the witness quorum.
     pub fn open_checkpoint(&self, note: &[u8]) -> Result<Checkpoint, LogError> {
-        Ok(Checkpoint::open(note, self.origin(), &self.key).map_err(WireError::from)?)
+        Ok(self.log.open(note).map_err(WireError::from)?)
     }
 
     /// A reader of the tree `cp` (verified) describes.
@@ -132,7 +149,7 @@ impl<T: Transport> LogClient<T> {
             .transport
             .post("/add-entry", "application/cbor", entry)?;
         let receipt: Receipt = self.json("/add-entry", &body)?;
-        let cp = receipt.verify(entry, self.origin(), &self.key)?;
+        let cp = receipt.verify(entry, &self.log)?;
         Ok((receipt, cp))
     }
 
@@ -185,7 +202,7 @@ impl<T: Transport> LogClient<T> {
         }
         let body = self.transport.get(&path)?;
         let resp: LookupResponse = self.json(&path, &body)?;
-        let cp = resp.verify(self.origin(), &self.key)?;
+        let cp = resp.verify(&self.log)?;
         check_page(&resp, keys, cursor)?;
         Ok((resp, cp))
     }

@@ -6,6 +6,10 @@
 //! verifier `<name>+<hex keyID>+<base64(0x01 ‖ pubkey)>`, signer
 //! `PRIVATE+KEY+<name>+<hex keyID>+<base64(0x01 ‖ seed)>`. Every key in reprolog
 //! (log, rebuilders, witnesses) uses these formats.
+//!
+//! Witness keys are the same Ed25519 keys under signature type 0x04 (C2SP
+//! tlog-cosignature v1): the type byte enters the key ID and the key text, and
+//! their signature lines carry a timestamped cosignature ([`crate::cosignature`]).
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -13,8 +17,32 @@ use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-/// The Ed25519 signature type byte of C2SP signed notes.
-const ALG_ED25519: u8 = 0x01;
+/// The signature type of a key: which statement its note signatures make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyType {
+    /// 0x01: a plain Ed25519 signature over the note text (logs, rebuilders).
+    Ed25519,
+    /// 0x04: a C2SP tlog-cosignature v1 over a checkpoint (witnesses).
+    Cosignature,
+}
+
+impl KeyType {
+    /// The type byte of key IDs and key texts.
+    pub fn byte(self) -> u8 {
+        match self {
+            KeyType::Ed25519 => 0x01,
+            KeyType::Cosignature => 0x04,
+        }
+    }
+
+    fn from_byte(b: u8) -> Option<KeyType> {
+        match b {
+            0x01 => Some(KeyType::Ed25519),
+            0x04 => Some(KeyType::Cosignature),
+            _ => None,
+        }
+    }
+}
 /// Notes carrying more signatures than this are rejected outright.
 const MAX_SIGNATURES: usize = 100;
 const SIG_PREFIX: &str = "\u{2014} ";
@@ -48,11 +76,16 @@ pub enum NoteError {
     NoRandomness,
 }
 
-/// Computes the C2SP key ID of an Ed25519 public key under `name`.
+/// Computes the C2SP key ID of an Ed25519 public key of type 0x01 under `name`.
 pub fn key_id(name: &str, public_key: &[u8; 32]) -> u32 {
+    key_id_of(KeyType::Ed25519, name, public_key)
+}
+
+/// Computes the C2SP key ID: SHA-256(name ‖ 0x0A ‖ type ‖ pubkey)[:4].
+pub fn key_id_of(kind: KeyType, name: &str, public_key: &[u8; 32]) -> u32 {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
-    h.update([b'\n', ALG_ED25519]);
+    h.update([b'\n', kind.byte()]);
     h.update(public_key);
     let d = h.finalize();
     u32::from_be_bytes([d[0], d[1], d[2], d[3]])
@@ -71,19 +104,30 @@ pub fn check_name(name: &str) -> Result<(), NoteError> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verifier {
     name: String,
+    kind: KeyType,
     key_id: u32,
     key: VerifyingKey,
 }
 
 impl Verifier {
-    /// A verifier for `public_key` under `name`.
+    /// A verifier for `public_key` under `name` (type 0x01).
     pub fn new(name: &str, public_key: &[u8; 32]) -> Result<Verifier, NoteError> {
+        Verifier::of_type(KeyType::Ed25519, name, public_key)
+    }
+
+    /// A verifier for `public_key` under `name` with signature type `kind`.
+    pub fn of_type(
+        kind: KeyType,
+        name: &str,
+        public_key: &[u8; 32],
+    ) -> Result<Verifier, NoteError> {
         check_name(name)?;
         let key = VerifyingKey::from_bytes(public_key)
             .map_err(|_| NoteError::BadKey("not an Ed25519 point"))?;
         Ok(Verifier {
             name: name.to_string(),
-            key_id: key_id(name, public_key),
+            kind,
+            key_id: key_id_of(kind, name, public_key),
             key,
         })
     }
@@ -97,8 +141,8 @@ impl Verifier {
             return Err(NoteError::BadKey("expected <name>+<hex id>+<base64 key>"));
         };
         let claimed = parse_key_id(id_hex)?;
-        let key = decode_key_material(key_b64)?;
-        let v = Verifier::new(name, &key)?;
+        let (kind, key) = decode_key_material(key_b64)?;
+        let v = Verifier::of_type(kind, name, &key)?;
         if v.key_id != claimed {
             return Err(NoteError::KeyIdMismatch {
                 claimed,
@@ -108,9 +152,9 @@ impl Verifier {
         Ok(v)
     }
 
-    /// The key text `<name>+<hex keyID>+<base64(0x01 ‖ pubkey)>`.
+    /// The key text `<name>+<hex keyID>+<base64(type ‖ pubkey)>`.
     pub fn to_key_text(&self) -> String {
-        let mut material = vec![ALG_ED25519];
+        let mut material = vec![self.kind.byte()];
         material.extend_from_slice(self.key.as_bytes());
         format!(
             "{}+{:08x}+{}",
@@ -128,8 +172,24 @@ impl Verifier {
         self.key_id
     }
 
+    pub fn kind(&self) -> KeyType {
+        self.kind
+    }
+
     pub fn public_key(&self) -> [u8; 32] {
         self.key.to_bytes()
+    }
+
+    /// Whether `blob` (a signature line's bytes after the key ID) is this
+    /// key's valid signature on the note `text`: a plain Ed25519 signature for
+    /// type 0x01, a timestamped cosignature for type 0x04.
+    pub fn verify_note(&self, text: &str, blob: &[u8]) -> bool {
+        match self.kind {
+            KeyType::Ed25519 => <[u8; 64]>::try_from(blob)
+                .map(|sig| self.verify(text.as_bytes(), &sig))
+                .unwrap_or(false),
+            KeyType::Cosignature => crate::cosignature::verify(self, text, blob).is_ok(),
+        }
     }
 
     /// Strict Ed25519 verification (`verify_strict`: rejects small-order keys and
@@ -143,28 +203,40 @@ impl Verifier {
 /// A private key that signs notes and attestations.
 pub struct Signer {
     name: String,
+    kind: KeyType,
     key_id: u32,
     key: SigningKey,
 }
 
 impl Signer {
-    /// A signer from a 32-byte Ed25519 seed.
+    /// A signer of type 0x01 from a 32-byte Ed25519 seed.
     pub fn from_seed(name: &str, seed: &[u8; 32]) -> Result<Signer, NoteError> {
+        Signer::of_type(KeyType::Ed25519, name, seed)
+    }
+
+    /// A signer of type `kind` from a 32-byte Ed25519 seed.
+    pub fn of_type(kind: KeyType, name: &str, seed: &[u8; 32]) -> Result<Signer, NoteError> {
         check_name(name)?;
         let key = SigningKey::from_bytes(seed);
-        let key_id = key_id(name, key.verifying_key().as_bytes());
+        let key_id = key_id_of(kind, name, key.verifying_key().as_bytes());
         Ok(Signer {
             name: name.to_string(),
+            kind,
             key_id,
             key,
         })
     }
 
-    /// A new random key from the operating system's CSPRNG.
+    /// A new random key of type 0x01 from the operating system's CSPRNG.
     pub fn generate(name: &str) -> Result<Signer, NoteError> {
+        Signer::generate_of_type(KeyType::Ed25519, name)
+    }
+
+    /// A new random key of type `kind` (a witness: [`KeyType::Cosignature`]).
+    pub fn generate_of_type(kind: KeyType, name: &str) -> Result<Signer, NoteError> {
         let mut seed = Zeroizing::new([0u8; 32]);
         getrandom::getrandom(&mut *seed).map_err(|_| NoteError::NoRandomness)?;
-        Signer::from_seed(name, &seed)
+        Signer::of_type(kind, name, &seed)
     }
 
     /// Parses `PRIVATE+KEY+<name>+<hex keyID>+<base64(0x01 ‖ seed)>`.
@@ -181,8 +253,9 @@ impl Signer {
             ));
         };
         let claimed = parse_key_id(id_hex)?;
-        let seed = Zeroizing::new(decode_key_material(key_b64)?);
-        let s = Signer::from_seed(name, &seed)?;
+        let (kind, seed) = decode_key_material(key_b64)?;
+        let seed = Zeroizing::new(seed);
+        let s = Signer::of_type(kind, name, &seed)?;
         if s.key_id != claimed {
             return Err(NoteError::KeyIdMismatch {
                 claimed,
@@ -192,9 +265,14 @@ impl Signer {
         Ok(s)
     }
 
+    /// The same key under another name (the key ID follows the name).
+    pub fn renamed(&self, name: &str) -> Result<Signer, NoteError> {
+        Signer::of_type(self.kind, name, self.key.as_bytes())
+    }
+
     /// The secret key text. Treat it like a password.
     pub fn to_key_text(&self) -> String {
-        let mut material = Zeroizing::new(vec![ALG_ED25519]);
+        let mut material = Zeroizing::new(vec![self.kind.byte()]);
         material.extend_from_slice(self.key.as_bytes());
         format!(
             "PRIVATE+KEY+{}+{:08x}+{}",
@@ -212,10 +290,15 @@ impl Signer {
         self.key_id
     }
 
+    pub fn kind(&self) -> KeyType {
+        self.kind
+    }
+
     /// The matching verifier.
     pub fn verifier(&self) -> Verifier {
         Verifier {
             name: self.name.clone(),
+            kind: self.kind,
             key_id: self.key_id,
             key: self.key.verifying_key(),
         }
@@ -240,19 +323,21 @@ fn parse_key_id(hex_id: &str) -> Result<u32, NoteError> {
     u32::from_str_radix(hex_id, 16).map_err(|_| NoteError::BadKey("key ID must be 8 hex digits"))
 }
 
-fn decode_key_material(b64: &str) -> Result<[u8; 32], NoteError> {
-    let bytes = BASE64
-        .decode(b64)
-        .map_err(|_| NoteError::BadKey("key material is not base64"))?;
-    match bytes.split_first() {
-        Some((&ALG_ED25519, key)) => {
-            <[u8; 32]>::try_from(key).map_err(|_| NoteError::BadKey("Ed25519 key must be 32 bytes"))
-        }
-        Some(_) => Err(NoteError::BadKey(
-            "unsupported key algorithm (only Ed25519, 0x01)",
-        )),
-        None => Err(NoteError::BadKey("empty key material")),
-    }
+fn decode_key_material(b64: &str) -> Result<(KeyType, [u8; 32]), NoteError> {
+    let bytes = Zeroizing::new(
+        BASE64
+            .decode(b64)
+            .map_err(|_| NoteError::BadKey("key material is not base64"))?,
+    );
+    let Some((&kind, key)) = bytes.split_first() else {
+        return Err(NoteError::BadKey("empty key material"));
+    };
+    let kind = KeyType::from_byte(kind).ok_or(NoteError::BadKey(
+        "unsupported key type (Ed25519 0x01, or Ed25519 cosignature 0x04)",
+    ))?;
+    let key =
+        <[u8; 32]>::try_from(key).map_err(|_| NoteError::BadKey("Ed25519 key must be 32 bytes"))?;
+    Ok((kind, key))
 }
 
 /// One signature line of a note.
@@ -264,7 +349,8 @@ pub struct NoteSignature {
 }
 
 impl NoteSignature {
-    fn to_line(&self) -> String {
+    /// The signature line, newline included.
+    pub fn to_line(&self) -> String {
         let mut blob = self.key_id.to_be_bytes().to_vec();
         blob.extend_from_slice(&self.signature);
         format!("{SIG_PREFIX}{} {}\n", self.name, BASE64.encode(blob))
@@ -297,6 +383,9 @@ pub fn sign(text: &str, signers: &[&Signer]) -> Result<String, NoteError> {
     out.push_str(text);
     out.push('\n');
     for s in signers {
+        if s.kind != KeyType::Ed25519 {
+            return Err(NoteError::BadKey("a note is signed with a type 0x01 key"));
+        }
         let sig = NoteSignature {
             name: s.name.clone(),
             key_id: s.key_id,
@@ -328,7 +417,8 @@ pub fn parse(msg: &[u8]) -> Result<(String, Vec<NoteSignature>), NoteError> {
     Ok((text.to_string(), sigs))
 }
 
-fn parse_signature_line(line: &str) -> Result<NoteSignature, NoteError> {
+/// Parses one signature line (without its newline).
+pub fn parse_signature_line(line: &str) -> Result<NoteSignature, NoteError> {
     let bad = || NoteError::BadSignatureLine(line.chars().take(120).collect());
     let rest = line.strip_prefix(SIG_PREFIX).ok_or_else(bad)?;
     let (name, b64) = rest.split_once(' ').ok_or_else(bad)?;
@@ -368,10 +458,7 @@ pub fn open(msg: &[u8], verifiers: &[Verifier]) -> Result<OpenedNote, NoteError>
                 key_id: sig.key_id,
             });
         }
-        let ok = <[u8; 64]>::try_from(sig.signature.as_slice())
-            .map(|s| v.verify(text.as_bytes(), &s))
-            .unwrap_or(false);
-        if !ok {
+        if !v.verify_note(&text, &sig.signature) {
             return Err(NoteError::InvalidSignature {
                 name: sig.name,
                 key_id: sig.key_id,

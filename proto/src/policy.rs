@@ -1,20 +1,30 @@
-//! The client's trust policy: a line-based file extending C2SP tlog-policy
-//! (https://c2sp.org/tlog-policy).
+//! Trust policies: C2SP tlog-policy (https://c2sp.org/tlog-policy), extended
+//! with the rebuilders whose attestations count.
 //!
 //! ```text
 //! # comments and blank lines are ignored
-//! log <vkey> <url>
+//! log <vkey> [<url>]
+//! witness <name> <vkey> [<url>]
 //! rebuilder <name> <vkey>
-//! witness <name> <vkey>
 //! group <name> <k|all|any> <member>...
-//! quorum <group or rebuilder>
+//! quorum <witness or witness group, or none>
+//! consensus <rebuilder or rebuilder group>
 //! ```
-//! Group members are rebuilders, witnesses or groups defined on earlier lines, so
-//! groups nest without cycles. A group is satisfied when at least k of its members
-//! are. The `quorum` line names what must be satisfied by the rebuilders whose
-//! logged attestations say "reproduced".
+//!
+//! As in tlog-policy, `quorum` is the witness quorum a checkpoint's
+//! cosignatures must meet (`none`: no cosignature needed). Rebuilders, groups
+//! of rebuilders and `consensus` are reprolog's: consensus is met when the
+//! rebuilders whose logged attestations say "reproduced" satisfy the named
+//! rebuilder or group. Witnesses, rebuilders and groups share one namespace;
+//! a group's members are defined on earlier lines (so groups nest without
+//! cycles) and are all witnesses or all rebuilders.
+//!
+//! Three readers, one parser: [`Policy::parse`] (the client: logs with URLs,
+//! a quorum and a consensus), [`WitnessQuorum::parse`] (a log's
+//! `--witness-policy`: witnesses with URLs and a quorum) and [`parse_logs`]
+//! (a witness's list of logs).
 
-use crate::note::{NoteError, Verifier};
+use crate::note::{KeyType, NoteError, Verifier};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Why a policy file was rejected; `line` is 1-based.
@@ -26,8 +36,12 @@ pub enum PolicyError {
     Key { line: usize, source: NoteError },
     #[error("policy has no log line")]
     NoLog,
-    #[error("policy has no quorum line")]
+    #[error("policy has no quorum line (C2SP tlog-policy; write `quorum none` to require no witness cosignature)")]
     NoQuorum,
+    #[error("policy has no consensus line (name the rebuilder or group whose reproductions count: `consensus <name>`)")]
+    NoConsensus,
+    #[error("policy line {line}: `quorum {name}` names rebuilders, but `quorum` is now the witness quorum (C2SP tlog-policy): write `consensus {name}` and add `quorum none` or a witness quorum")]
+    OldQuorum { line: usize, name: String },
 }
 
 /// A log the client trusts to serve checkpoints and proofs.
@@ -37,11 +51,20 @@ pub struct LogSpec {
     pub url: String,
 }
 
-/// A named public key (rebuilder or witness).
+/// A named public key (a rebuilder).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamedKey {
     pub name: String,
     pub key: Verifier,
+}
+
+/// A witness: its policy name, its cosignature key and where it takes
+/// `add-checkpoint` requests (C2SP tlog-witness submission prefix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WitnessSpec {
+    pub name: String,
+    pub key: Verifier,
+    pub url: Option<String>,
 }
 
 /// A threshold group.
@@ -52,125 +75,288 @@ pub struct Group {
     pub members: Vec<String>,
 }
 
-/// A parsed, validated trust policy.
+/// Which cosignatures a checkpoint needs: the witness part of a policy.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WitnessQuorum {
+    pub witnesses: Vec<WitnessSpec>,
+    /// Groups of witnesses.
+    pub groups: Vec<Group>,
+    /// The witness or group that must cosign; `None` is `quorum none`.
+    pub quorum: Option<String>,
+}
+
+/// A client's trust policy: logs, the witness quorum, rebuilders and the
+/// consensus their reproductions must reach.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     pub logs: Vec<LogSpec>,
     pub rebuilders: Vec<NamedKey>,
-    pub witnesses: Vec<NamedKey>,
+    /// Groups of rebuilders.
     pub groups: Vec<Group>,
-    pub quorum: String,
+    /// The rebuilder or group of rebuilders that must have reproduced a file.
+    pub consensus: String,
+    pub witnesses: WitnessQuorum,
+}
+
+/// What a name on a policy line stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Witness,
+    Rebuilder,
+}
+
+/// Every line of a policy file, checked for syntax and references only;
+/// each reader then asks for what it needs.
+#[derive(Default)]
+struct Lines {
+    logs: Vec<(usize, Verifier, Option<String>)>,
+    witnesses: Vec<(usize, WitnessSpec)>,
+    rebuilders: Vec<(usize, NamedKey)>,
+    groups: Vec<(Kind, Group)>,
+    kinds: BTreeMap<String, Kind>,
+    quorum: Option<(usize, Option<String>)>,
+    consensus: Option<(usize, String)>,
+}
+
+/// The name tlog-policy predefines for "no witness needed".
+const NONE: &str = "none";
+
+impl Lines {
+    fn parse(text: &str) -> Result<Lines, PolicyError> {
+        let mut p = Lines::default();
+        for (i, raw) in text.lines().enumerate() {
+            let content = raw.split('#').next().unwrap_or("").trim();
+            if !content.is_empty() {
+                let fields: Vec<&str> = content.split_whitespace().collect();
+                p.line(i + 1, &fields)?;
+            }
+        }
+        Ok(p)
+    }
+
+    fn line(&mut self, line: usize, fields: &[&str]) -> Result<(), PolicyError> {
+        let err = |reason: String| PolicyError::Line { line, reason };
+        let key = |text: &str, kind: KeyType| {
+            let v = Verifier::from_key_text(text)
+                .map_err(|source| PolicyError::Key { line, source })?;
+            if v.kind() != kind {
+                return Err(err(format!(
+                    "key {} has signature type 0x{:02x}, expected 0x{:02x}",
+                    v.name(),
+                    v.kind().byte(),
+                    kind.byte()
+                )));
+            }
+            Ok(v)
+        };
+        let url = |u: Option<&&str>| -> Result<Option<String>, PolicyError> {
+            match u {
+                None => Ok(None),
+                Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+                    Ok(Some(u.trim_end_matches('/').to_string()))
+                }
+                Some(_) => Err(err("URL must start with http:// or https://".into())),
+            }
+        };
+        match fields {
+            ["log", vkey, rest @ ..] if rest.len() <= 1 => {
+                let k = key(vkey, KeyType::Ed25519)?;
+                if self
+                    .logs
+                    .iter()
+                    .any(|(_, l, _)| l.public_key() == k.public_key())
+                {
+                    return Err(err("the same log key is listed twice".into()));
+                }
+                self.logs.push((line, k, url(rest.first())?));
+            }
+            ["witness", name, vkey, rest @ ..] if rest.len() <= 1 => {
+                let k = key(vkey, KeyType::Cosignature)?;
+                if self
+                    .witnesses
+                    .iter()
+                    .any(|(_, w)| w.key.public_key() == k.public_key())
+                {
+                    return Err(err("the same witness key is listed twice".into()));
+                }
+                let name = self.define(line, name, Kind::Witness)?;
+                let url = url(rest.first())?;
+                self.witnesses
+                    .push((line, WitnessSpec { name, key: k, url }));
+            }
+            ["rebuilder", name, vkey] => {
+                let key = key(vkey, KeyType::Ed25519)?;
+                let name = self.define(line, name, Kind::Rebuilder)?;
+                self.rebuilders.push((line, NamedKey { name, key }));
+            }
+            ["group", name, k, members @ ..] => {
+                let group = self.group(line, name, k, members)?;
+                self.groups.push(group);
+            }
+            ["quorum", name] => {
+                if self.quorum.is_some() {
+                    return Err(err("second quorum line".into()));
+                }
+                let named = (*name != NONE).then(|| name.to_string());
+                if let Some(n) = &named {
+                    self.kind_of(line, n)?;
+                }
+                self.quorum = Some((line, named));
+            }
+            ["consensus", name] => {
+                if self.consensus.is_some() {
+                    return Err(err("second consensus line".into()));
+                }
+                if self.kind_of(line, name)? != Kind::Rebuilder {
+                    return Err(err(format!(
+                        "consensus {name:?} is not a rebuilder or a group of rebuilders"
+                    )));
+                }
+                self.consensus = Some((line, name.to_string()));
+            }
+            [kw, ..]
+                if [
+                    "log",
+                    "witness",
+                    "rebuilder",
+                    "group",
+                    "quorum",
+                    "consensus",
+                ]
+                .contains(kw) =>
+            {
+                return Err(err(format!("wrong number of fields for {kw}")));
+            }
+            [kw, ..] => return Err(err(format!("unknown keyword {kw:?}"))),
+            [] => {}
+        }
+        Ok(())
+    }
+
+    fn define(&mut self, line: usize, name: &str, kind: Kind) -> Result<String, PolicyError> {
+        if name == NONE || self.kinds.insert(name.to_string(), kind).is_some() {
+            return Err(PolicyError::Line {
+                line,
+                reason: format!("name {name:?} is defined twice (or reserved)"),
+            });
+        }
+        Ok(name.to_string())
+    }
+
+    fn kind_of(&self, line: usize, name: &str) -> Result<Kind, PolicyError> {
+        self.kinds
+            .get(name)
+            .copied()
+            .ok_or_else(|| PolicyError::Line {
+                line,
+                reason: format!("{name:?} is not defined above"),
+            })
+    }
+
+    fn group(
+        &mut self,
+        line: usize,
+        name: &str,
+        k: &str,
+        members: &[&str],
+    ) -> Result<(Kind, Group), PolicyError> {
+        let err = |reason: &str| PolicyError::Line {
+            line,
+            reason: reason.to_string(),
+        };
+        let Some(first) = members.first() else {
+            return Err(err("group needs at least one member"));
+        };
+        let kind = self.kind_of(line, first)?;
+        for m in members {
+            if self.kind_of(line, m)? != kind {
+                return Err(err("a group's members are all witnesses or all rebuilders"));
+            }
+        }
+        if members.iter().collect::<BTreeSet<_>>().len() != members.len() {
+            return Err(err("group lists a member twice"));
+        }
+        let threshold = match k {
+            "all" => members.len(),
+            "any" => 1,
+            n => n
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=members.len()).contains(n))
+                .ok_or_else(|| err("threshold must be 1..=members, all or any"))?,
+        };
+        let name = self.define(line, name, kind)?;
+        let members = members.iter().map(|m| m.to_string()).collect();
+        Ok((
+            kind,
+            Group {
+                name,
+                threshold,
+                members,
+            },
+        ))
+    }
+
+    fn groups_of(&self, kind: Kind) -> Vec<Group> {
+        self.groups
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, g)| g.clone())
+            .collect()
+    }
+
+    /// The witness quorum; `quorum` must be present and name witnesses.
+    fn witness_quorum(&self) -> Result<WitnessQuorum, PolicyError> {
+        let (line, quorum) = self.quorum.clone().ok_or(PolicyError::NoQuorum)?;
+        if let Some(name) = &quorum {
+            if self.kinds.get(name) == Some(&Kind::Rebuilder) {
+                return Err(PolicyError::OldQuorum {
+                    line,
+                    name: name.clone(),
+                });
+            }
+        }
+        Ok(WitnessQuorum {
+            witnesses: self.witnesses.iter().map(|(_, w)| w.clone()).collect(),
+            groups: self.groups_of(Kind::Witness),
+            quorum,
+        })
+    }
 }
 
 impl Policy {
-    /// Parses a policy file.
+    /// Parses a client's policy: at least one log (with its URL), a `quorum`
+    /// and a `consensus`.
     pub fn parse(text: &str) -> Result<Policy, PolicyError> {
-        let mut p = Policy {
-            logs: vec![],
-            rebuilders: vec![],
-            witnesses: vec![],
-            groups: vec![],
-            quorum: String::new(),
-        };
-        let mut names: BTreeSet<String> = BTreeSet::new();
-        let mut quorum_line = None;
-        for (i, raw) in text.lines().enumerate() {
-            let line = i + 1;
-            let err = |reason: &str| PolicyError::Line {
-                line,
-                reason: reason.to_string(),
-            };
-            let content = raw.split('#').next().unwrap_or("").trim();
-            if content.is_empty() {
-                continue;
-            }
-            let fields: Vec<&str> = content.split_whitespace().collect();
-            let key = |text: &str| {
-                Verifier::from_key_text(text).map_err(|source| PolicyError::Key { line, source })
-            };
-            let new_name = |names: &mut BTreeSet<String>, name: &str| {
-                if !names.insert(name.to_string()) {
-                    return Err(err(&format!("name {name:?} is defined twice")));
-                }
-                Ok(name.to_string())
-            };
-            match fields.as_slice() {
-                ["log", vkey, url] => {
-                    if !(url.starts_with("http://") || url.starts_with("https://")) {
-                        return Err(err("log URL must start with http:// or https://"));
-                    }
-                    p.logs.push(LogSpec {
-                        key: key(vkey)?,
-                        url: url.trim_end_matches('/').to_string(),
-                    });
-                }
-                ["rebuilder", name, vkey] => {
-                    let name = new_name(&mut names, name)?;
-                    p.rebuilders.push(NamedKey {
-                        name,
-                        key: key(vkey)?,
-                    });
-                }
-                ["witness", name, vkey] => {
-                    let name = new_name(&mut names, name)?;
-                    p.witnesses.push(NamedKey {
-                        name,
-                        key: key(vkey)?,
-                    });
-                }
-                ["group", name, k, members @ ..] => {
-                    if members.is_empty() {
-                        return Err(err("group needs at least one member"));
-                    }
-                    for m in members {
-                        if !names.contains(*m) {
-                            return Err(err(&format!("group member {m:?} is not defined above")));
-                        }
-                    }
-                    let unique: BTreeSet<&&str> = members.iter().collect();
-                    if unique.len() != members.len() {
-                        return Err(err("group lists a member twice"));
-                    }
-                    let threshold = match *k {
-                        "all" => members.len(),
-                        "any" => 1,
-                        n => n
-                            .parse::<usize>()
-                            .ok()
-                            .filter(|n| (1..=members.len()).contains(n))
-                            .ok_or_else(|| err("threshold must be 1..=members, all or any"))?,
-                    };
-                    let name = new_name(&mut names, name)?;
-                    p.groups.push(Group {
-                        name,
-                        threshold,
-                        members: members.iter().map(|m| m.to_string()).collect(),
-                    });
-                }
-                ["quorum", name] => {
-                    if quorum_line.is_some() {
-                        return Err(err("second quorum line"));
-                    }
-                    if !names.contains(*name) {
-                        return Err(err(&format!("quorum {name:?} is not defined above")));
-                    }
-                    quorum_line = Some(line);
-                    p.quorum = name.to_string();
-                }
-                [kw, ..] if ["log", "rebuilder", "witness", "group", "quorum"].contains(kw) => {
-                    return Err(err(&format!("wrong number of fields for {kw}")));
-                }
-                [kw, ..] => return Err(err(&format!("unknown keyword {kw:?}"))),
-                [] => {}
-            }
+        let lines = Lines::parse(text)?;
+        let witnesses = lines.witness_quorum()?;
+        let mut logs = Vec::new();
+        for (line, key, url) in &lines.logs {
+            let url = url.clone().ok_or_else(|| PolicyError::Line {
+                line: *line,
+                reason: "the client needs the log's URL: log <vkey> <url>".into(),
+            })?;
+            logs.push(LogSpec {
+                key: key.clone(),
+                url,
+            });
         }
-        if p.logs.is_empty() {
+        if logs.is_empty() {
             return Err(PolicyError::NoLog);
         }
-        if quorum_line.is_none() {
-            return Err(PolicyError::NoQuorum);
-        }
-        Ok(p)
+        let (_, consensus) = lines.consensus.clone().ok_or(PolicyError::NoConsensus)?;
+        Ok(Policy {
+            logs,
+            rebuilders: lines.rebuilders.iter().map(|(_, r)| r.clone()).collect(),
+            groups: lines.groups_of(Kind::Rebuilder),
+            consensus,
+            witnesses,
+        })
+    }
+
+    /// What this policy requires of `log`'s checkpoints.
+    pub fn log_verifier(&self, log: &LogSpec) -> crate::checkpoint::LogVerifier {
+        crate::checkpoint::LogVerifier::with_witnesses(log.key.clone(), self.witnesses.clone())
     }
 
     /// The rebuilder whose key is `public_key`, if trusted.
@@ -180,39 +366,101 @@ impl Policy {
             .find(|r| &r.key.public_key() == public_key)
     }
 
-    /// Whether the quorum is met when exactly the rebuilders and witnesses named in
-    /// `satisfied` count.
-    pub fn quorum_met(&self, satisfied: &BTreeSet<String>) -> bool {
-        let groups: BTreeMap<&str, &Group> =
-            self.groups.iter().map(|g| (g.name.as_str(), g)).collect();
-        self.is_satisfied(&self.quorum, satisfied, &groups)
+    /// Whether consensus is met when exactly the rebuilders named in
+    /// `reproduced` count.
+    pub fn consensus_met(&self, reproduced: &BTreeSet<String>) -> bool {
+        satisfied(&self.consensus, reproduced, &self.groups)
     }
 
-    fn is_satisfied(
-        &self,
-        name: &str,
-        satisfied: &BTreeSet<String>,
-        groups: &BTreeMap<&str, &Group>,
-    ) -> bool {
-        match groups.get(name) {
-            // Members are defined before their group, so this recursion ends.
-            Some(g) => {
-                g.members
-                    .iter()
-                    .filter(|m| self.is_satisfied(m, satisfied, groups))
-                    .count()
-                    >= g.threshold
-            }
-            None => satisfied.contains(name),
-        }
-    }
-
-    /// The threshold of the quorum group (1 if the quorum is a single rebuilder).
-    pub fn quorum_threshold(&self) -> usize {
+    /// The threshold of the consensus group (1 if it names one rebuilder).
+    pub fn consensus_threshold(&self) -> usize {
         self.groups
             .iter()
-            .find(|g| g.name == self.quorum)
+            .find(|g| g.name == self.consensus)
             .map_or(1, |g| g.threshold)
+    }
+}
+
+impl WitnessQuorum {
+    /// No cosignature needed (`quorum none`).
+    pub fn none() -> WitnessQuorum {
+        WitnessQuorum::default()
+    }
+
+    /// Parses a log's witness policy: witnesses with their URLs, their groups
+    /// and the quorum (log lines are allowed and ignored).
+    pub fn parse(text: &str) -> Result<WitnessQuorum, PolicyError> {
+        let lines = Lines::parse(text)?;
+        if let Some((line, _)) = lines.rebuilders.first() {
+            return Err(PolicyError::Line {
+                line: *line,
+                reason: "a witness policy lists witnesses, not rebuilders".into(),
+            });
+        }
+        if let Some((line, w)) = lines.witnesses.iter().find(|(_, w)| w.url.is_none()) {
+            return Err(PolicyError::Line {
+                line: *line,
+                reason: format!("witness {} has no URL to send checkpoints to", w.name),
+            });
+        }
+        lines.witness_quorum()
+    }
+
+    /// Whether any cosignature is required.
+    pub fn is_none(&self) -> bool {
+        self.quorum.is_none()
+    }
+
+    /// The witnesses' verifier keys.
+    pub fn keys(&self) -> Vec<Verifier> {
+        self.witnesses.iter().map(|w| w.key.clone()).collect()
+    }
+
+    /// The policy name of the witness with this key (name and key ID).
+    pub fn witness_named(&self, key_name: &str, key_id: u32) -> Option<&WitnessSpec> {
+        self.witnesses
+            .iter()
+            .find(|w| w.key.name() == key_name && w.key.key_id() == key_id)
+    }
+
+    /// Whether the quorum is met when exactly the witnesses named in
+    /// `cosigned` (policy names) have cosigned.
+    pub fn is_met(&self, cosigned: &BTreeSet<String>) -> bool {
+        match &self.quorum {
+            None => true,
+            Some(q) => satisfied(q, cosigned, &self.groups),
+        }
+    }
+}
+
+/// A witness's list of logs (`log <vkey> [<url>]` lines): their keys.
+pub fn parse_logs(text: &str) -> Result<Vec<Verifier>, PolicyError> {
+    let lines = Lines::parse(text)?;
+    if let Some((line, _)) = lines.rebuilders.first() {
+        return Err(PolicyError::Line {
+            line: *line,
+            reason: "a list of logs holds log lines only".into(),
+        });
+    }
+    if lines.logs.is_empty() {
+        return Err(PolicyError::NoLog);
+    }
+    Ok(lines.logs.into_iter().map(|(_, k, _)| k).collect())
+}
+
+/// Whether `name` (a member or a group) is satisfied when exactly the
+/// members in `set` are. Members are defined before their group, so the
+/// recursion ends.
+fn satisfied(name: &str, set: &BTreeSet<String>, groups: &[Group]) -> bool {
+    match groups.iter().find(|g| g.name == name) {
+        Some(g) => {
+            g.members
+                .iter()
+                .filter(|m| satisfied(m, set, groups))
+                .count()
+                >= g.threshold
+        }
+        None => set.contains(name),
     }
 }
 
@@ -229,9 +477,20 @@ mod tests {
             .to_key_text()
     }
 
+    fn witness_vkey(name: &str) -> String {
+        Signer::of_type(
+            KeyType::Cosignature,
+            name,
+            &crate::Hash::of(name.as_bytes()).0,
+        )
+        .unwrap()
+        .verifier()
+        .to_key_text()
+    }
+
     fn sample() -> String {
         format!(
-            "# reprolog policy\nlog {} http://127.0.0.1:8080/\n\nrebuilder alice {}\nrebuilder bob {}  # comment\nrebuilder carol {}\ngroup core 2 alice bob carol\nquorum core\n",
+            "# reprolog policy\nlog {} http://127.0.0.1:8080/\n\nrebuilder alice {}\nrebuilder bob {}  # comment\nrebuilder carol {}\ngroup core 2 alice bob carol\nconsensus core\nquorum none\n",
             vkey("log"),
             vkey("alice"),
             vkey("bob"),
@@ -239,27 +498,78 @@ mod tests {
         )
     }
 
+    fn set(names: &[&str]) -> BTreeSet<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
     #[test]
     fn threshold_is_applied() {
         let p = Policy::parse(&sample()).unwrap();
         assert_eq!(p.logs[0].url, "http://127.0.0.1:8080");
-        assert_eq!(p.quorum_threshold(), 2);
-        let set = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
-        assert!(!p.quorum_met(&set(&["alice"])));
-        assert!(p.quorum_met(&set(&["alice", "carol"])));
-        assert!(!p.quorum_met(&set(&["alice", "mallory"])));
+        assert_eq!(p.consensus_threshold(), 2);
+        assert!(!p.consensus_met(&set(&["alice"])));
+        assert!(p.consensus_met(&set(&["alice", "carol"])));
+        assert!(!p.consensus_met(&set(&["alice", "mallory"])));
+        assert!(p.witnesses.is_none());
+        assert!(p.witnesses.is_met(&set(&[])));
     }
 
     #[test]
     fn nested_groups() {
         let text = format!(
-            "log {} https://log.example\nrebuilder a {}\nrebuilder b {}\nrebuilder c {}\ngroup ab any a b\ngroup top all ab c\nquorum top\n",
+            "log {} https://log.example\nrebuilder a {}\nrebuilder b {}\nrebuilder c {}\ngroup ab any a b\ngroup top all ab c\nconsensus top\nquorum none\n",
             vkey("log"), vkey("a"), vkey("b"), vkey("c")
         );
         let p = Policy::parse(&text).unwrap();
-        let set = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
-        assert!(p.quorum_met(&set(&["b", "c"])));
-        assert!(!p.quorum_met(&set(&["a", "b"])));
+        assert!(p.consensus_met(&set(&["b", "c"])));
+        assert!(!p.consensus_met(&set(&["a", "b"])));
+    }
+
+    #[test]
+    fn witness_quorum_is_tlog_policy() {
+        // The example of C2SP tlog-policy: 2 of the X witnesses and any Y one.
+        let mut text = format!("log {}\n", vkey("log"));
+        for w in ["X1", "X2", "X3", "Y1", "Y2", "Y3"] {
+            text += &format!("witness {w} {} https://{w}.example/\n", witness_vkey(w));
+        }
+        text += "group X-witnesses 2 X1 X2 X3\ngroup Y-witnesses any Y1 Y2 Y3\ngroup X-and-Y all X-witnesses Y-witnesses\nquorum X-and-Y\n";
+        let q = WitnessQuorum::parse(&text).unwrap();
+        assert!(q.is_met(&set(&["X1", "X3", "Y2"])));
+        assert!(!q.is_met(&set(&["X1", "Y1", "Y2"])));
+        assert!(!q.is_met(&set(&["X1", "X2"])));
+        assert_eq!(q.witnesses[0].url.as_deref(), Some("https://X1.example"));
+        // The same lines serve a client, with a rebuilder consensus added.
+        let client = format!(
+            "{}rebuilder r {}\nconsensus r\n",
+            text.replacen(
+                &format!("log {}\n", vkey("log")),
+                &format!("log {} http://l\n", vkey("log")),
+                1
+            ),
+            vkey("r")
+        );
+        let p = Policy::parse(&client).unwrap();
+        assert_eq!(p.witnesses, q);
+        assert!(p.consensus_met(&set(&["r"])));
+    }
+
+    #[test]
+    fn old_policies_get_a_one_line_fix() {
+        let old = sample().replace("consensus core\nquorum none\n", "quorum core\n");
+        let e = Policy::parse(&old).unwrap_err();
+        assert_eq!(
+            e,
+            PolicyError::OldQuorum {
+                line: 8,
+                name: "core".into()
+            }
+        );
+        let msg = e.to_string();
+        assert!(
+            msg.contains("consensus core") && msg.contains("quorum none"),
+            "{msg}"
+        );
+        assert!(!msg.contains('\n'));
     }
 
     #[test]
@@ -268,27 +578,60 @@ mod tests {
         let cases = [
             (base.replace("group core 2", "group core 4"), 7),
             (base.replace("group core 2", "group core 0"), 7),
-            (base.replace("quorum core", "quorum nobody"), 8),
+            (base.replace("consensus core", "consensus nobody"), 8),
+            (base.replace("quorum none", "quorum nobody"), 9),
+            (base.replace("quorum none", "quorum alice"), 9),
             (base.replace("rebuilder bob", "rebuilder alice"), 5),
             (base.replace("http://", "ftp://"), 2),
+            (
+                base.replace("log ", "log  ")
+                    .replace(" http://127.0.0.1:8080/", ""),
+                2,
+            ),
             (base.replace("rebuilder carol", "rebuilder carol extra"), 6),
             (
                 base.replace("group core 2 alice bob carol", "group core 2 alice alice"),
                 7,
             ),
             (base.replace("group core", "grup core"), 7),
+            (base.replace("rebuilder carol", "rebuilder none"), 6),
+            (
+                base.replace("consensus core\n", "consensus core\nconsensus core\n"),
+                9,
+            ),
+            // A witness key where a rebuilder key belongs, and the reverse.
+            (base.replace(&vkey("bob"), &witness_vkey("bob")), 5),
+            (
+                base.replace("quorum none", &format!("witness w {}\nquorum w", vkey("w"))),
+                9,
+            ),
+            // A group mixing witnesses and rebuilders.
+            (
+                base.replace(
+                    "quorum none",
+                    &format!(
+                        "witness w {}\ngroup mixed any w alice\nquorum w",
+                        witness_vkey("w")
+                    ),
+                ),
+                10,
+            ),
         ];
         for (text, line) in cases {
             match Policy::parse(&text) {
-                Err(PolicyError::Line { line: l, .. }) | Err(PolicyError::Key { line: l, .. }) => {
-                    assert_eq!(l, line, "{text}")
-                }
+                Err(PolicyError::Line { line: l, .. })
+                | Err(PolicyError::Key { line: l, .. })
+                | Err(PolicyError::OldQuorum { line: l, .. }) => assert_eq!(l, line, "{text}"),
                 other => panic!("expected line error, got {other:?} for {text}"),
             }
         }
         assert_eq!(
-            Policy::parse(&base.replace("quorum core\n", "")),
+            Policy::parse(&base.replace("quorum none\n", "")),
             Err(PolicyError::NoQuorum)
+        );
+        assert_eq!(
+            Policy::parse(&base.replace("consensus core\n", "")),
+            Err(PolicyError::NoConsensus)
         );
         let no_log: String = base
             .lines()
@@ -303,10 +646,40 @@ mod tests {
         ));
     }
 
+    #[test]
+    fn witness_policies_need_urls_and_no_rebuilders() {
+        let w = format!("witness w {}\nquorum w\n", witness_vkey("w"));
+        assert!(matches!(
+            WitnessQuorum::parse(&w),
+            Err(PolicyError::Line { line: 1, .. })
+        ));
+        let ok = w.replace("\nquorum", " http://127.0.0.1:1/\nquorum");
+        assert_eq!(WitnessQuorum::parse(&ok).unwrap().witnesses.len(), 1);
+        let with_rebuilder = format!("{ok}rebuilder r {}\n", vkey("r"));
+        assert!(WitnessQuorum::parse(&with_rebuilder).is_err());
+        assert!(WitnessQuorum::parse("quorum none\n").unwrap().is_none());
+        assert_eq!(WitnessQuorum::parse(""), Err(PolicyError::NoQuorum));
+    }
+
+    #[test]
+    fn log_lists() {
+        let text = format!(
+            "# logs\nlog {}\nlog {} https://b.example\n",
+            vkey("a"),
+            vkey("bb")
+        );
+        let logs = parse_logs(&text).unwrap();
+        assert_eq!(logs.len(), 2);
+        assert!(parse_logs("").is_err());
+        assert!(parse_logs(&format!("{text}log {}\n", vkey("a"))).is_err());
+    }
+
     proptest! {
         #[test]
         fn parser_never_panics(s in "\\PC{0,200}") {
             let _ = Policy::parse(&s);
+            let _ = WitnessQuorum::parse(&s);
+            let _ = parse_logs(&s);
         }
     }
 }

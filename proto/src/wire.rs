@@ -5,10 +5,9 @@
 //! Every response that proves something carries its own signed checkpoint, so a
 //! client verifies it offline with only the log's public key.
 
-use crate::checkpoint::{Checkpoint, CheckpointError};
+use crate::checkpoint::{Checkpoint, CheckpointError, LogVerifier};
 use crate::hash::Hash;
 use crate::merkle::{self, MerkleError};
-use crate::note::Verifier;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -68,13 +67,8 @@ pub struct Receipt {
 impl Receipt {
     /// Verifies that `entry` (its CBOR bytes) is record `index` of the tree the
     /// log key signed. Returns that checkpoint.
-    pub fn verify(
-        &self,
-        entry: &[u8],
-        origin: &str,
-        log_key: &Verifier,
-    ) -> Result<Checkpoint, WireError> {
-        let cp = Checkpoint::open(self.checkpoint.as_bytes(), origin, log_key)?;
+    pub fn verify(&self, entry: &[u8], log: &LogVerifier) -> Result<Checkpoint, WireError> {
+        let cp = log.open(self.checkpoint.as_bytes())?;
         merkle::verify_inclusion(
             self.index,
             cp.size,
@@ -125,8 +119,8 @@ pub struct LookupResponse {
 impl LookupResponse {
     /// Verifies the checkpoint and every entry's inclusion proof. Returns the
     /// checkpoint; the entries' contents are the caller's to judge.
-    pub fn verify(&self, origin: &str, log_key: &Verifier) -> Result<Checkpoint, WireError> {
-        let cp = Checkpoint::open(self.checkpoint.as_bytes(), origin, log_key)?;
+    pub fn verify(&self, log: &LogVerifier) -> Result<Checkpoint, WireError> {
+        let cp = log.open(self.checkpoint.as_bytes())?;
         for e in &self.entries {
             merkle::verify_inclusion(
                 e.index,

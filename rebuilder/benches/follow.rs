@@ -81,7 +81,8 @@ fn build_log(data: &Path, n: u64) {
     }
     let _ = std::fs::remove_dir_all(data);
     std::fs::create_dir_all(data).expect("log dir");
-    reprolog_server::serve::init(data, ORIGIN).expect("init");
+    reprolog_server::serve::init(data, reprolog_server::serve::Origin::Named(ORIGIN))
+        .expect("init");
     let signer = reprolog_server::serve::load_key(data).expect("key");
     let log = Log::open(
         &data.join(reprolog_server::serve::DB_FILE),

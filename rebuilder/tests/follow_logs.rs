@@ -81,7 +81,7 @@ fn a_new_log_at_the_same_url_starts_afresh_and_a_fork_stops_the_follower() {
         std::fs::write(
             &p,
             format!(
-                "log {} {}\nrebuilder r {}\ngroup g 1 r\nquorum g\n",
+                "log {} {}\nrebuilder r {}\ngroup g 1 r\nconsensus g\nquorum none\n",
                 log.vkey,
                 log.url,
                 rebuilder.verifier().to_key_text()

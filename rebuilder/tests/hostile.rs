@@ -142,7 +142,7 @@ fn followers_refuse_crafted_attestations_and_write_nothing() {
     std::fs::write(
         &policy,
         format!(
-            "log {} {}\nrebuilder trusted {}\ngroup g 1 trusted\nquorum g\n",
+            "log {} {}\nrebuilder trusted {}\ngroup g 1 trusted\nconsensus g\nquorum none\n",
             server.vkey,
             server.url,
             someone.verifier().to_key_text()

@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use reprolog_proto::checkpoint::LogVerifier;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::note::{Signer, Verifier};
 use reprolog_proto::statement::Statement;
@@ -101,7 +102,7 @@ fn two_nodes_agree_and_a_tampered_target_is_logged_as_mismatch_by_both() {
         let report = rebuild(bin, &rebuild_config(None, None), quiet).unwrap();
         assert_eq!(report.reproduced, bin == &gofmt);
         let (entry, receipt) = node::submit_report(&report, &a, &log).unwrap();
-        receipt.verify(&entry, log.origin(), &log_key).unwrap();
+        receipt.verify(&entry, log.verifier()).unwrap();
         bundles.push(serde_json::to_vec(&node::proof_bundle(&entry, &receipt)).unwrap());
     }
 
@@ -174,7 +175,7 @@ fn two_nodes_agree_and_a_tampered_target_is_logged_as_mismatch_by_both() {
     server.stop().unwrap();
     for b in bundles {
         let resp: LookupResponse = serde_json::from_slice(&b).unwrap();
-        resp.verify("test.localhost/log", &log_key).unwrap();
+        resp.verify(&LogVerifier::new(log_key.clone())).unwrap();
     }
 }
 

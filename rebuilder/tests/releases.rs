@@ -460,7 +460,7 @@ fn cross_platform_members_of_release_archives_reproduce() {
     // binary, the LICENSEs not covered.
     std::fs::write(dir.path().join("checksums.txt"), &checksums).unwrap();
     let policy = Policy::parse(&format!(
-        "log {} {}\nrebuilder alpha {}\nrebuilder beta {}\ngroup g 2 alpha beta\nquorum g\n",
+        "log {} {}\nrebuilder alpha {}\nrebuilder beta {}\ngroup g 2 alpha beta\nconsensus g\nquorum none\n",
         log.vkey,
         log.url,
         rebuilders[0].verifier().to_key_text(),

@@ -6,7 +6,7 @@
 //! Run: `scripts/crash-test.sh` (= `cargo run --release -p reprolog-server --example crash -- CYCLES`).
 //! Prints the figures RELIABILITY.md records; exits non-zero on any loss.
 
-use reprolog_proto::checkpoint::Checkpoint;
+use reprolog_proto::checkpoint::{Checkpoint, LogVerifier};
 use reprolog_proto::entry::Entry;
 use reprolog_proto::merkle;
 use reprolog_proto::note::{Signer, Verifier};
@@ -173,7 +173,7 @@ fn main() {
                         };
                         let receipt: Receipt = serde_json::from_slice(&body).expect("receipt JSON");
                         let cp = receipt
-                            .verify(&entry, ORIGIN, &key)
+                            .verify(&entry, &LogVerifier::new(key.clone()))
                             .expect("receipt verifies");
                         receipts
                             .lock()

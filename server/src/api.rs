@@ -601,7 +601,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Handler {
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        state.metrics.render() + &state.log.witness_metrics(),
     )
         .into_response()
 }

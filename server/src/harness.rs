@@ -49,7 +49,7 @@ impl LogHandle {
         known: &[[u8; 32]],
     ) -> anyhow::Result<LogHandle> {
         if !data.join("log.key").exists() {
-            serve::init(data, origin)?;
+            serve::init(data, serve::Origin::Named(origin))?;
         }
         let vkey = serve::load_key(data)?.verifier().to_key_text();
         let config = ServeConfig {

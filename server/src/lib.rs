@@ -3,6 +3,8 @@
 //! - [`storage`]: redb tables and the batch append transaction.
 //! - [`log`]: storage plus signing key; checkpoint invariants, startup checks.
 //! - [`sequencer`]: batching submissions into durable commits.
+//! - [`cosign`]: the log asking its witnesses to cosign each checkpoint.
+//! - [`witness`]: `reprolog-server witness`, a C2SP tlog-witness.
 //! - [`api`]: the HTTP wire API.
 //! - [`disk`]: free space on the data dir, file-size limits.
 //! - [`http`]: accepting connections (cap, header deadline, shutdown).
@@ -12,6 +14,7 @@
 //! - [`harness`]: an in-process log for other crates' tests and tools.
 
 pub mod api;
+pub mod cosign;
 pub mod disk;
 #[cfg(feature = "harness")]
 pub mod harness;
@@ -23,3 +26,4 @@ pub mod sequencer;
 pub mod serve;
 pub mod shares;
 pub mod storage;
+pub mod witness;

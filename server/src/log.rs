@@ -8,7 +8,13 @@
 //!
 //! Appends are refused, and reads go on, while the store is read-only or the
 //! data dir's disk has less free space than the configured reserve.
+//!
+//! With witnesses ([`Witnesses`]), a signed checkpoint is published (stored,
+//! served, used for receipts) only once its cosignatures meet the quorum.
+//! Until then the entries are durable but unacknowledged: a retry of the same
+//! entry finds them, and the next checkpoint covers them.
 
+use crate::cosign::{QuorumError, Witnesses};
 use crate::disk::{free_bytes, human};
 use crate::storage::{NewEntry, Placement, Snapshot, StorageError, Store};
 use reprolog_proto::checkpoint::Checkpoint;
@@ -16,7 +22,7 @@ use reprolog_proto::merkle;
 use reprolog_proto::note::Signer;
 use reprolog_proto::Hash;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Why the log could not open or append.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +45,8 @@ pub enum LogError {
     Sign(String),
     #[error("the data dir's disk has {} free, below the {} reserve", human(*free), human(*reserve))]
     LowDisk { free: u64, reserve: u64 },
+    #[error(transparent)]
+    Witness(#[from] QuorumError),
 }
 
 /// How the log opens its storage.
@@ -63,6 +71,10 @@ pub struct Log {
     signer: Signer,
     min_free_bytes: u64,
     latest: RwLock<Arc<SignedCheckpoint>>,
+    witnesses: Option<Witnesses>,
+    /// Held while a checkpoint is signed, cosigned and published, so
+    /// witnesses see this log's checkpoints in order.
+    publishing: Mutex<()>,
 }
 
 impl Log {
@@ -70,6 +82,19 @@ impl Log {
     /// storage and signs a fresh checkpoint if storage is ahead of it (a crash
     /// after a commit but before its checkpoint was stored).
     pub fn open(path: &Path, signer: Signer, options: LogOptions) -> Result<Log, LogError> {
+        Log::open_witnessed(path, signer, options, None)
+    }
+
+    /// Opens the log, publishing under `witnesses` when given. Then the
+    /// stored checkpoint (cosigned when it was stored) stays the published
+    /// one even when storage is ahead of it; [`Log::publish_storage`] catches
+    /// up once the witnesses cosign.
+    pub fn open_witnessed(
+        path: &Path,
+        signer: Signer,
+        options: LogOptions,
+        witnesses: Option<Witnesses>,
+    ) -> Result<Log, LogError> {
         let store = if options.read_only {
             Store::open_read_only(path)?
         } else {
@@ -103,20 +128,35 @@ impl Log {
             }
         }
         let root = snap.with_hashes(|r| merkle::tree_hash(stored_size, r))?;
+        let stored_note = snap.checkpoint()?;
         drop(snap);
-        let signed = sign(&signer, stored_size, root)?;
-        // A read-only store cannot keep the new checkpoint; it is re-signed
-        // from the same storage on every start, so nothing is lost.
-        if stored_cp.as_ref().map(|c| c.size) != Some(stored_size)
-            && store.read_only_reason().is_none()
-        {
-            store.set_checkpoint(signed.note.as_bytes())?;
-        }
+        let published = match (&witnesses, stored_cp, stored_note) {
+            // Witnessed: the stored note is the one they cosigned.
+            (Some(_), Some(checkpoint), Some(note)) => SignedCheckpoint {
+                checkpoint,
+                note: String::from_utf8_lossy(&note).into_owned(),
+            },
+            (_, stored_cp, _) => {
+                let signed = sign(&signer, stored_size, root)?;
+                // A read-only store cannot keep the new checkpoint; it is
+                // re-signed from the same storage on every start, so nothing
+                // is lost. A witnessed log stores only cosigned notes.
+                if stored_cp.as_ref().map(|c| c.size) != Some(stored_size)
+                    && store.read_only_reason().is_none()
+                    && witnesses.is_none()
+                {
+                    store.set_checkpoint(signed.note.as_bytes())?;
+                }
+                signed
+            }
+        };
         Ok(Log {
             store,
             signer,
             min_free_bytes: options.min_free_bytes,
-            latest: RwLock::new(Arc::new(signed)),
+            latest: RwLock::new(Arc::new(published)),
+            witnesses,
+            publishing: Mutex::new(()),
         })
     }
 
@@ -159,11 +199,71 @@ impl Log {
     fn append_and_sign(&self, batch: &[NewEntry]) -> Result<Vec<Placement>, LogError> {
         let (placements, size, root) = self.store.append(batch)?;
         if size != self.latest().checkpoint.size {
-            let signed = sign(&self.signer, size, root)?;
-            self.store.set_checkpoint(signed.note.as_bytes())?;
-            *self.latest.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(signed);
+            self.publish(size, root)?;
         }
         Ok(placements)
+    }
+
+    /// Signs the checkpoint of `size` and `root`, has it cosigned when the
+    /// log has witnesses, then stores and publishes it.
+    fn publish(&self, size: u64, root: Hash) -> Result<(), LogError> {
+        let _order = self.publishing.lock().unwrap_or_else(|e| e.into_inner());
+        let published = self.latest().checkpoint.size;
+        if size < published {
+            return Ok(());
+        }
+        let mut signed = sign(&self.signer, size, root)?;
+        if let Some(witnesses) = &self.witnesses {
+            let proof = |old: u64| self.consistency_proof(old, size).map_err(|e| e.to_string());
+            signed.note = witnesses.cosign(&signed.checkpoint, &signed.note, published, &proof)?;
+        }
+        self.store.set_checkpoint(signed.note.as_bytes())?;
+        *self.latest.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(signed);
+        Ok(())
+    }
+
+    /// Publishes a checkpoint of everything stored, cosigned by the
+    /// witnesses: at start, when storage is ahead of the stored checkpoint
+    /// or that checkpoint lacks cosignatures. A log without witnesses has
+    /// nothing to do.
+    pub fn publish_storage(&self) -> Result<(), LogError> {
+        if self.witnesses.is_none() {
+            return Ok(());
+        }
+        let snap = self.snapshot()?;
+        let size = snap.size()?;
+        let root = snap.with_hashes(|r| merkle::tree_hash(size, r))?;
+        drop(snap);
+        self.publish(size, root)
+    }
+
+    /// Whether the published checkpoint meets the witness quorum (always,
+    /// without witnesses).
+    pub fn published_is_witnessed(&self) -> bool {
+        let Some(w) = &self.witnesses else {
+            return true;
+        };
+        let verifier = reprolog_proto::checkpoint::LogVerifier::with_witnesses(
+            self.signer.verifier(),
+            w.quorum().clone(),
+        );
+        let latest = self.latest();
+        latest.checkpoint.size == self.snapshot().and_then(|s| s.size()).unwrap_or(0)
+            && verifier.open(latest.note.as_bytes()).is_ok()
+    }
+
+    /// The witnesses' Prometheus lines (none without witnesses).
+    pub fn witness_metrics(&self) -> String {
+        self.witnesses
+            .as_ref()
+            .map(Witnesses::render_metrics)
+            .unwrap_or_default()
+    }
+
+    /// The consistency proof from size `old` to `new` (RFC 9162 §2.1.4).
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StorageError> {
+        let snap = self.snapshot()?;
+        snap.with_hashes(|r| merkle::consistency_proof(old, new, r))
     }
 
     fn check_free_space(&self) -> Result<(), LogError> {

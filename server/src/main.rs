@@ -2,11 +2,14 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use reprolog_proto::note::Signer;
+use reprolog_proto::policy::{parse_logs, WitnessQuorum};
 use reprolog_server::http::ConnectionLimits;
 use reprolog_server::log::LogOptions;
 use reprolog_server::ratelimit::RateConfig;
 use reprolog_server::sequencer::BatchConfig;
 use reprolog_server::serve::{self, ServeConfig};
+use reprolog_server::witness;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,6 +34,33 @@ enum Command {
         /// The log's origin line, also its key name.
         #[arg(long, default_value = "reprolog.localhost/log")]
         origin: String,
+        /// Name the log `sigsum.org/v1/tree/<hex SHA-256 of its key>`, the
+        /// origin a Sigsum witness (`sigsum-witness`) requires.
+        #[arg(long, conflicts_with = "origin")]
+        sigsum_origin: bool,
+    },
+    /// Create a witness key (signature type 0x04); print its verifier key.
+    WitnessInit {
+        /// Where to write the secret key (mode 0600; never overwritten).
+        #[arg(long)]
+        key: PathBuf,
+        /// The witness's name, a schema-less URL (e.g. witness.example.org/w1).
+        #[arg(long)]
+        name: String,
+    },
+    /// Run a C2SP tlog-witness: cosign checkpoints of the listed logs.
+    Witness {
+        /// Where the witness keeps the checkpoints it cosigned.
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: SocketAddr,
+        /// The witness key (from `witness-init`).
+        #[arg(long)]
+        key: PathBuf,
+        /// The logs to witness: `log <vkey> [<url>]` lines (C2SP tlog-policy).
+        #[arg(long)]
+        logs: PathBuf,
     },
     /// Print the verifier key of a data directory.
     Vkey {
@@ -96,6 +126,13 @@ enum Command {
         /// Serve reads only; refuse every new entry.
         #[arg(long)]
         read_only: bool,
+        /// Publish only checkpoints cosigned by this C2SP tlog-policy's
+        /// witness quorum (`witness <name> <vkey> <url>`, `group`, `quorum`).
+        #[arg(long)]
+        witness_policy: Option<PathBuf>,
+        /// Longest the log waits for each witness, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        witness_timeout_ms: u64,
     },
 }
 
@@ -122,9 +159,45 @@ fn main() {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Init { data, origin } => {
-            let vkey = serve::init(&data, &origin)?;
+        Command::Init {
+            data,
+            origin,
+            sigsum_origin,
+        } => {
+            let origin = if sigsum_origin {
+                serve::Origin::Sigsum
+            } else {
+                serve::Origin::Named(&origin)
+            };
+            let vkey = serve::init(&data, origin)?;
             emit(&format!("{vkey}\n"))?;
+        }
+        Command::WitnessInit { key, name } => {
+            let vkey = witness::init_key(&key, &name)?;
+            emit(&format!("{vkey}\n"))?;
+        }
+        Command::Witness {
+            data,
+            listen,
+            key,
+            logs,
+        } => {
+            let signer = Signer::from_key_text(&read(&key)?)
+                .with_context(|| format!("witness key {}", key.display()))?;
+            let logs = parse_logs(&read(&logs)?).with_context(|| format!("{}", logs.display()))?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(witness::run(
+                &data,
+                listen,
+                signer,
+                logs,
+                serve::shutdown_signal(),
+                |addr| {
+                    let _ = emit(&format!("listening on http://{addr}\n"));
+                },
+            ))?;
         }
         Command::Vkey { data } => println!("{}", serve::load_key(&data)?.verifier().to_key_text()),
         Command::Serve {
@@ -147,7 +220,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             unknown_key_pending,
             min_free_mib,
             read_only,
+            witness_policy,
+            witness_timeout_ms,
         } => {
+            let witnesses = match witness_policy {
+                Some(path) => Some(
+                    WitnessQuorum::parse(&read(&path)?)
+                        .with_context(|| format!("witness policy {}", path.display()))?,
+                ),
+                None => None,
+            };
             let keys = key_list(allow_keys, allow_keys_file.as_deref())?;
             let allowed_keys = if keys.is_empty() {
                 None
@@ -198,6 +280,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     burst: unknown_key_burst,
                 }),
                 unknown_key_pending,
+                witnesses,
+                witness_timeout: Duration::from_millis(witness_timeout_ms),
                 ..ServeConfig::new(data, listen)
             };
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -209,6 +293,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
 
 /// Keys given one by one and in a file (one per line).

@@ -70,6 +70,7 @@ impl Refusal {
             LogError::Storage(s) if s.is_full() => {
                 Refusal::new(true, format!("log storage is full ({s})"))
             }
+            LogError::Witness(e) => Refusal::new(false, format!("{e}; the entry is stored")),
             LogError::Storage(StorageError::ReadOnly(why)) => {
                 Refusal::new(false, format!("log is read-only ({why})"))
             }

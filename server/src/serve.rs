@@ -3,6 +3,7 @@
 //! A data directory holds `log.key` (the signing key, mode 0600) and `log.redb`.
 
 use crate::api::{self, AppState};
+use crate::cosign::Witnesses;
 use crate::http::{self, ConnectionLimits};
 use crate::log::{Log, LogOptions};
 use crate::metrics::Metrics;
@@ -11,6 +12,7 @@ use crate::sequencer::{self, BatchConfig};
 use crate::shares::PendingShares;
 use anyhow::{bail, Context};
 use reprolog_proto::note::{Signer, Verifier};
+use reprolog_proto::policy::WitnessQuorum;
 use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,9 +24,25 @@ const KEY_FILE: &str = "log.key";
 /// The log database inside a data dir.
 pub const DB_FILE: &str = "log.redb";
 
-/// Creates a data directory with a new signing key named `origin`; returns the
-/// verifier key text. Refuses to overwrite an existing key.
-pub fn init(data: &Path, origin: &str) -> anyhow::Result<String> {
+/// The origin a Sigsum witness requires of the log it witnesses:
+/// `sigsum.org/v1/tree/<hex SHA-256 of the log's public key>`.
+pub fn sigsum_origin(public_key: &[u8; 32]) -> String {
+    format!(
+        "sigsum.org/v1/tree/{}",
+        reprolog_proto::Hash::of(public_key).to_hex()
+    )
+}
+
+/// What [`init`] names the log's key (its origin).
+pub enum Origin<'a> {
+    Named(&'a str),
+    /// [`sigsum_origin`] of the new key.
+    Sigsum,
+}
+
+/// Creates a data directory with a new signing key named by `origin`; returns
+/// the verifier key text. Refuses to overwrite an existing key.
+pub fn init(data: &Path, origin: Origin) -> anyhow::Result<String> {
     let key_path = data.join(KEY_FILE);
     if key_path.exists() {
         bail!(
@@ -33,7 +51,13 @@ pub fn init(data: &Path, origin: &str) -> anyhow::Result<String> {
         );
     }
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
-    let signer = Signer::generate(origin).context("log origin")?;
+    let signer = match origin {
+        Origin::Named(name) => Signer::generate(name).context("log origin")?,
+        Origin::Sigsum => {
+            let key = Signer::generate("placeholder")?;
+            key.renamed(&sigsum_origin(&key.verifier().public_key()))?
+        }
+    };
     write_secret(&key_path, &(signer.to_key_text() + "\n"))?;
     Ok(signer.verifier().to_key_text())
 }
@@ -104,6 +128,10 @@ pub struct ServeConfig {
     pub unknown_key_rate: Option<RateConfig>,
     /// Most entries one unknown key may have waiting in the pool.
     pub unknown_key_pending: usize,
+    /// Publish only checkpoints these witnesses cosigned (`--witness-policy`).
+    pub witnesses: Option<WitnessQuorum>,
+    /// How long each witness request may take.
+    pub witness_timeout: std::time::Duration,
 }
 
 /// By default a key the operator has not listed adds at most 10 entries a
@@ -136,6 +164,8 @@ impl ServeConfig {
             known_keys: HashSet::new(),
             unknown_key_rate: Some(DEFAULT_UNKNOWN_KEY_RATE),
             unknown_key_pending: DEFAULT_UNKNOWN_KEY_PENDING,
+            witnesses: None,
+            witness_timeout: crate::cosign::DEFAULT_TIMEOUT,
         }
     }
 }
@@ -154,11 +184,19 @@ pub async fn run(
     let signer = load_key(&config.data)?;
     let db = config.data.join(DB_FILE);
     let options = config.log;
-    let log = tokio::task::spawn_blocking(move || Log::open(&db, signer, options))
-        .await
-        .context("opening log")?
-        .context("opening log")?;
+    let witnesses = config
+        .witnesses
+        .clone()
+        .map(|q| Witnesses::new(q, config.witness_timeout));
+    let log =
+        tokio::task::spawn_blocking(move || Log::open_witnessed(&db, signer, options, witnesses))
+            .await
+            .context("opening log")?
+            .context("opening log")?;
     let log = Arc::new(log);
+    if config.witnesses.is_some() {
+        tokio::spawn(publish_when_witnessed(log.clone()));
+    }
     let metrics = Arc::new(Metrics::default());
     metrics
         .tree_size
@@ -194,6 +232,28 @@ pub async fn run(
     tracing::info!("stopped accepting requests; draining the sequencer");
     sequencer_task.await.context("sequencer")?;
     Ok(())
+}
+
+/// At start, a witnessed log publishes a cosigned checkpoint of all it
+/// stores; while its witnesses cannot meet the quorum it retries every 5 s
+/// (appends retry on their own).
+async fn publish_when_witnessed(log: Arc<Log>) {
+    loop {
+        let l = log.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            if l.published_is_witnessed() {
+                return Ok(());
+            }
+            l.publish_storage()
+        })
+        .await;
+        match done {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => tracing::warn!("publishing a witnessed checkpoint: {e}; retrying in 5 s"),
+            Err(e) => tracing::error!("publishing task: {e}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

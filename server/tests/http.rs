@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use reprolog_proto::checkpoint::Checkpoint;
+use reprolog_proto::checkpoint::LogVerifier;
 use reprolog_proto::merkle;
 use reprolog_proto::note::Signer;
 use reprolog_proto::wire::{ConsistencyProof, InclusionProof, LookupResponse, Receipt};
@@ -43,7 +44,7 @@ fn concurrent_submissions_verify_end_to_end_and_survive_restart() {
                         );
                         let r = srv.submit(&bytes);
                         let cp = r
-                            .verify(&bytes, ORIGIN, &srv.key)
+                            .verify(&bytes, &LogVerifier::new(srv.key.clone()))
                             .expect("receipt verifies");
                         (bytes, r, cp)
                     })
@@ -107,7 +108,9 @@ fn concurrent_submissions_verify_end_to_end_and_survive_restart() {
     let (status, body) = server.get(&format!("/lookup/{}", digest.to_hex()));
     assert_eq!(status, 200);
     let lookup: LookupResponse = serde_json::from_slice(&body).unwrap();
-    lookup.verify(ORIGIN, &key).expect("lookup verifies");
+    lookup
+        .verify(&LogVerifier::new(key.clone()))
+        .expect("lookup verifies");
     assert_eq!(lookup.entries.len(), 32);
 
     // CBOR receipts on request.

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{entry_for, init, TestServer, BIN};
+use reprolog_proto::checkpoint::LogVerifier;
 use reprolog_proto::note::Signer;
 use reprolog_proto::wire::{LookupResponse, Receipt};
 use reprolog_proto::Hash;
@@ -65,7 +66,7 @@ fn assert_reads_work(server: &TestServer, logged: &[(Vec<u8>, Receipt)]) {
     assert_eq!(status, 200);
     let lookup: LookupResponse = serde_json::from_slice(&body).unwrap();
     lookup
-        .verify(common::ORIGIN, &server.key)
+        .verify(&LogVerifier::new(server.key.clone()))
         .expect("lookup verifies");
 }
 

@@ -34,7 +34,10 @@ pub fn policy(log_vkey: &str, url: &str, rebuilders: &[(&str, &Signer)], k: usiz
         p += &format!("rebuilder {name} {}\n", s.verifier().to_key_text());
     }
     let names: Vec<&str> = rebuilders.iter().map(|(n, _)| *n).collect();
-    p += &format!("group trusted {k} {}\nquorum trusted\n", names.join(" "));
+    p += &format!(
+        "group trusted {k} {}\nconsensus trusted\nquorum none\n",
+        names.join(" ")
+    );
     p
 }
 

@@ -1,0 +1,443 @@
+//! `reprolog-server witness` (C2SP tlog-witness) run as a real process:
+//! every status code it answers, its memory across SIGKILL, a fork it must
+//! refuse, the log publishing only cosigned checkpoints, and a client that
+//! requires the quorum. A cosignature is also checked by OpenSSL from the
+//! spec's text, independently of our code.
+
+mod common;
+
+use common::*;
+use reprolog_client::memory::CheckpointMemory;
+use reprolog_client::verify::{self, Source, Verdict};
+use reprolog_proto::checkpoint::{Checkpoint, LogVerifier};
+use reprolog_proto::merkle::{self, Appender};
+use reprolog_proto::note::{KeyType, Signer, Verifier};
+use reprolog_proto::policy::{Policy, WitnessQuorum};
+use reprolog_proto::witness::AddCheckpoint;
+use reprolog_proto::{cosignature, Hash};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A `reprolog-server witness` process.
+struct WitnessProcess {
+    child: Child,
+    url: String,
+}
+
+impl WitnessProcess {
+    fn start(dir: &Path) -> WitnessProcess {
+        let mut child = Command::new(BIN)
+            .args(["witness", "--listen", "127.0.0.1:0", "--data"])
+            .arg(dir.join("data"))
+            .arg("--key")
+            .arg(dir.join("witness.key"))
+            .arg("--logs")
+            .arg(dir.join("logs"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn witness");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("witness did not start: {line:?}"))
+            .to_string();
+        WitnessProcess { child, url }
+    }
+
+    /// POSTs an add-checkpoint body: status, content type, body.
+    fn add(&self, body: &[u8]) -> (u16, String, String) {
+        let mut resp = agent()
+            .post(&format!("{}/add-checkpoint", self.url))
+            .send(body)
+            .expect("POST");
+        let status = resp.status().as_u16();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (status, ct, resp.body_mut().read_to_string().unwrap())
+    }
+
+    fn sigkill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for WitnessProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `witness-init` in `dir`; returns the witness's verifier key.
+fn witness_key(dir: &Path, name: &str) -> Verifier {
+    let out = Command::new(BIN)
+        .args(["witness-init", "--name", name, "--key"])
+        .arg(dir.join("witness.key"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Verifier::from_key_text(String::from_utf8(out.stdout).unwrap().trim()).unwrap()
+}
+
+/// Stored hashes of a log of `size` records.
+fn tree(size: u64) -> Vec<Hash> {
+    let mut stored: Vec<Hash> = Vec::new();
+    for i in 0..size {
+        let mut app = Appender::new(&stored, i);
+        app.push(Hash::leaf(format!("r{i}").as_bytes())).unwrap();
+        stored.extend(app.new_hashes().to_vec());
+    }
+    stored
+}
+
+fn signed(key: &Signer, size: u64, root: Hash) -> Vec<u8> {
+    let cp = Checkpoint {
+        origin: key.name().into(),
+        size,
+        root,
+        extensions: vec![],
+    };
+    cp.sign(key).unwrap().into_bytes()
+}
+
+/// A request moving the witness from `old` to `new` over `stored`.
+fn request(key: &Signer, stored: &[Hash], old: u64, new: u64) -> Vec<u8> {
+    let proof = if old == 0 || old == new {
+        vec![]
+    } else {
+        merkle::consistency_proof(old, new, stored).unwrap()
+    };
+    AddCheckpoint {
+        old_size: old,
+        proof,
+        checkpoint: signed(key, new, merkle::tree_hash(new, stored).unwrap()),
+    }
+    .to_body()
+}
+
+/// A witness for the logs `keys`, in a new directory.
+fn setup(keys: &[&Signer]) -> (tempfile::TempDir, Verifier) {
+    let dir = tempfile::tempdir().unwrap();
+    let vkey = witness_key(dir.path(), "witness.test/w1");
+    let logs: String = keys
+        .iter()
+        .map(|k| format!("log {}\n", k.verifier().to_key_text()))
+        .collect();
+    std::fs::write(dir.path().join("logs"), logs).unwrap();
+    (dir, vkey)
+}
+
+#[test]
+fn witness_answers_every_status_code() {
+    let log = Signer::generate("witness-test.localhost/log").unwrap();
+    let fresh = Signer::generate("witness-test.localhost/fresh").unwrap();
+    let (dir, vkey) = setup(&[&log, &fresh]);
+    assert_eq!(vkey.kind(), KeyType::Cosignature);
+    let w = WitnessProcess::start(dir.path());
+    let stored = tree(9);
+
+    // 200: the first checkpoint, from 0; the answer is a cosignature line.
+    let (status, _, body) = w.add(&request(&log, &stored, 0, 5));
+    assert_eq!(status, 200, "{body}");
+    let cp_text = Checkpoint::parse(
+        std::str::from_utf8(&signed(&log, 5, merkle::tree_hash(5, &stored).unwrap()))
+            .unwrap()
+            .split("\n\n")
+            .next()
+            .map(|t| format!("{t}\n"))
+            .as_deref()
+            .unwrap(),
+    )
+    .unwrap()
+    .to_text();
+    check_independently(dir.path(), &vkey, &cp_text, &body);
+
+    // 409: the old size is not the witness's; the body says its size.
+    let (status, ct, body) = w.add(&request(&log, &stored, 0, 7));
+    assert_eq!(
+        (status, ct.as_str(), body.as_str()),
+        (409, "text/x.tlog.size", "5\n")
+    );
+
+    // 404: an origin it does not witness.
+    let stranger = Signer::generate("stranger.localhost/log").unwrap();
+    assert_eq!(w.add(&request(&stranger, &stored, 0, 5)).0, 404);
+
+    // 403: the right origin, signed by another key.
+    let impostor = Signer::generate(log.name()).unwrap();
+    assert_eq!(w.add(&request(&impostor, &stored, 5, 7)).0, 403);
+
+    // 400: not a request; the old size past the checkpoint.
+    assert_eq!(w.add(b"hello\n").0, 400);
+    let mut past = AddCheckpoint::parse(&request(&log, &stored, 5, 7)).unwrap();
+    past.old_size = 8;
+    assert_eq!(w.add(&past.to_body()).0, 400);
+
+    // 422: a bad proof; the same size with another root; a size-0 root
+    // that is not SHA-256 of the empty string.
+    let mut bad = AddCheckpoint::parse(&request(&log, &stored, 5, 7)).unwrap();
+    bad.proof[0] = Hash::of(b"junk");
+    assert_eq!(w.add(&bad.to_body()).0, 422);
+    let fork = AddCheckpoint {
+        old_size: 5,
+        proof: vec![],
+        checkpoint: signed(&log, 5, Hash::of(b"another tree")),
+    };
+    assert_eq!(w.add(&fork.to_body()).0, 422);
+    let empty_lie = AddCheckpoint {
+        old_size: 0,
+        proof: vec![],
+        checkpoint: signed(&fresh, 0, Hash::of(b"not empty")),
+    };
+    assert_eq!(w.add(&empty_lie.to_body()).0, 422);
+
+    // None of the refusals moved it: 5 → 9 with a proof is cosigned.
+    let (status, _, body) = w.add(&request(&log, &stored, 5, 9));
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Checks a cosignature line the way the spec words it, with OpenSSL doing
+/// the Ed25519 verification: key ID = SHA-256(name ‖ "\n" ‖ 0x04 ‖ key)[:4];
+/// message = "cosignature/v1\ntime <t>\n" ‖ checkpoint text.
+fn check_independently(dir: &Path, vkey: &Verifier, checkpoint_text: &str, answer: &str) {
+    use base64::Engine;
+    use sha2::Digest;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let line = answer.lines().next().unwrap();
+    let rest = line.strip_prefix("— witness.test/w1 ").expect(line);
+    let blob = b64.decode(rest).unwrap();
+    assert_eq!(blob.len(), 4 + 8 + 64);
+    let key = vkey.public_key();
+    let mut id = sha2::Sha256::new();
+    id.update(b"witness.test/w1\n\x04");
+    id.update(key);
+    assert_eq!(&blob[..4], &id.finalize()[..4]);
+    let time = u64::from_be_bytes(blob[4..12].try_into().unwrap());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(time <= now && now - time < 600, "timestamp {time}");
+    let message = format!("cosignature/v1\ntime {time}\n{checkpoint_text}");
+    // An Ed25519 SubjectPublicKeyInfo is a fixed 12-byte DER prefix and the key.
+    let mut der = hex_decode("302a300506032b6570032100");
+    der.extend_from_slice(&key);
+    let pem = format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        b64.encode(der)
+    );
+    let files = |name: &str| -> PathBuf { dir.join(name) };
+    std::fs::write(files("w.pem"), pem).unwrap();
+    std::fs::write(files("msg"), message).unwrap();
+    std::fs::write(files("sig"), &blob[12..]).unwrap();
+    let out = Command::new("openssl")
+        .args(["pkeyutl", "-verify", "-pubin", "-rawin", "-inkey"])
+        .arg(files("w.pem"))
+        .arg("-in")
+        .arg(files("msg"))
+        .arg("-sigfile")
+        .arg(files("sig"))
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // And a flipped message byte fails there too: the check can fail.
+    std::fs::write(
+        files("msg"),
+        format!("cosignature/v1\ntime {}\n{checkpoint_text}", time + 1),
+    )
+    .unwrap();
+    let out = Command::new("openssl")
+        .args(["pkeyutl", "-verify", "-pubin", "-rawin", "-inkey"])
+        .arg(files("w.pem"))
+        .arg("-in")
+        .arg(files("msg"))
+        .arg("-sigfile")
+        .arg(files("sig"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+fn hex_decode(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn witness_remembers_what_it_cosigned_across_sigkill() {
+    let log = Signer::generate("witness-test.localhost/log").unwrap();
+    let (dir, _) = setup(&[&log]);
+    let stored = tree(12);
+    let w = WitnessProcess::start(dir.path());
+    assert_eq!(w.add(&request(&log, &stored, 0, 5)).0, 200);
+    assert_eq!(w.add(&request(&log, &stored, 5, 12)).0, 200);
+    w.sigkill();
+
+    let w = WitnessProcess::start(dir.path());
+    // An older checkpoint is refused however it is asked for.
+    let (status, _, body) = w.add(&request(&log, &stored, 0, 5));
+    assert_eq!((status, body.as_str()), (409, "12\n"));
+    let mut back = AddCheckpoint::parse(&request(&log, &stored, 0, 5)).unwrap();
+    back.old_size = 12;
+    assert_eq!(w.add(&back.to_body()).0, 400);
+    // The one it cosigned last is still its state.
+    assert_eq!(w.add(&request(&log, &stored, 12, 12)).0, 200);
+}
+
+#[test]
+fn forks_are_refused_and_clients_require_the_quorum() {
+    let dir = tempfile::tempdir().unwrap();
+    let wvkey = witness_key(dir.path(), "witness.test/w1");
+    // The witness reads its log list at start: write it before starting.
+    let data = dir.path().join("log");
+    let key = init(&data);
+    std::fs::write(
+        dir.path().join("logs"),
+        format!("log {}\n", key.to_key_text()),
+    )
+    .unwrap();
+    let w = WitnessProcess::start(dir.path());
+    let policy_file = dir.path().join("witness-policy");
+    std::fs::write(
+        &policy_file,
+        format!("witness w1 {} {}\nquorum w1\n", wvkey.to_key_text(), w.url),
+    )
+    .unwrap();
+    let server = TestServer::start(
+        &data,
+        &key,
+        &["--witness-policy", policy_file.to_str().unwrap()],
+    );
+    let rebuilder = Signer::generate("rebuilder.test").unwrap();
+    let subject = Hash::of(b"a witnessed binary");
+    for i in 0..3 {
+        let receipt = server.submit(&entry_for(&rebuilder, "bin", Hash::of(&[i]), true));
+        assert_eq!(receipt.index, i as u64);
+    }
+    server.submit(&entry_for(&rebuilder, "bin", subject, true));
+
+    // Every published checkpoint carries the witness's cosignature.
+    let quorum = WitnessQuorum::parse(&std::fs::read_to_string(&policy_file).unwrap()).unwrap();
+    let verifier = LogVerifier::with_witnesses(key.clone(), quorum.clone());
+    let (_, note) = server.get("/checkpoint");
+    let cp = verifier.open(&note).expect("cosigned checkpoint opens");
+    assert_eq!(cp.size, 4);
+    let (_, metrics) = server.get("/metrics");
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains("reprolog_witness_failures_total{witness=\"w1\"} 0"),
+        "{metrics}"
+    );
+
+    // The client under a 1-of-1 witness policy says REPRODUCED.
+    let client_policy = Policy::parse(&format!(
+        "log {} {}\nwitness w1 {}\nrebuilder r {}\nconsensus r\nquorum w1\n",
+        key.to_key_text(),
+        server.url,
+        wvkey.to_key_text(),
+        rebuilder.verifier().to_key_text()
+    ))
+    .unwrap();
+    let memory = CheckpointMemory::new(&dir.path().join("client"));
+    let (report, _) =
+        verify::verify(subject, &client_policy, Source::Online { memory: &memory }).unwrap();
+    assert_eq!(
+        report.verdict,
+        Verdict::Reproduced,
+        "{:?}",
+        report.log_errors
+    );
+
+    // The log key signs a second checkpoint of size 4: a fork. The witness
+    // refuses it, and a client requiring the quorum refuses it for lack of
+    // the cosignature, though the log's own signature is valid.
+    let log_signer =
+        Signer::from_key_text(&std::fs::read_to_string(data.join("log.key")).unwrap()).unwrap();
+    let forked = signed(&log_signer, 4, Hash::of(b"the other tree"));
+    let (status, _, body) = w.add(
+        &AddCheckpoint {
+            old_size: 4,
+            proof: vec![],
+            checkpoint: forked.clone(),
+        }
+        .to_body(),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(Checkpoint::open(&forked, key.name(), &key).is_ok());
+    let err = verifier.open(&forked).unwrap_err().to_string();
+    assert!(err.contains("witness quorum"), "{err}");
+    // A forged cosignature line does not help: it fails verification.
+    let impostor = Signer::of_type(KeyType::Cosignature, "witness.test/w1", &[9; 32]).unwrap();
+    let forged_line = cosignature::cosign(
+        &impostor,
+        &Checkpoint::parse(
+            std::str::from_utf8(&forked)
+                .unwrap()
+                .split("\n\n")
+                .next()
+                .map(|t| format!("{t}\n"))
+                .as_deref()
+                .unwrap(),
+        )
+        .unwrap()
+        .to_text(),
+        1,
+    )
+    .unwrap();
+    let mut with_forged = forked.clone();
+    with_forged.extend_from_slice(forged_line.to_line().as_bytes());
+    assert!(verifier.open(&with_forged).is_err());
+
+    // Witness down: the log refuses to acknowledge (it cannot publish), but
+    // the entry is stored and acknowledged once the witness is back.
+    drop(w);
+    let late = entry_for(&rebuilder, "bin", Hash::of(b"late"), true);
+    let (status, body) = server.post_entry(&late, "application/cbor");
+    assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("witness quorum"));
+    let (_, metrics) = server.get("/metrics");
+    assert!(!String::from_utf8(metrics)
+        .unwrap()
+        .contains("{witness=\"w1\"} 0"));
+    let w = WitnessProcess::start(dir.path());
+    assert!(w.url != server.url);
+    // The log still points at the old address; a witness back at a new one
+    // is a new policy: restart the log with it.
+    std::fs::write(
+        &policy_file,
+        format!("witness w1 {} {}\nquorum w1\n", wvkey.to_key_text(), w.url),
+    )
+    .unwrap();
+    server.stop();
+    let server = TestServer::start(
+        &data,
+        &key,
+        &["--witness-policy", policy_file.to_str().unwrap()],
+    );
+    let receipt = server.submit(&late);
+    assert_eq!(receipt.index, 4, "the stored entry kept its place");
+    let cp = receipt
+        .verify(&late, &verifier)
+        .expect("receipt under a cosigned checkpoint");
+    assert_eq!(cp.size, 5);
+}
