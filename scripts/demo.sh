@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job: the whole system on real binaries, on 127.0.0.1.
 #
-# Starts a log, creates three rebuilder keys and a policy trusting them with
-# threshold 2, then:
+# Starts a witness and a log that publishes only checkpoints the witness
+# cosigned, creates three rebuilder keys and a policy trusting them with
+# threshold 2 and requiring the witness's cosignature, then:
 #   1. nodes alpha and beta rebuild Go distribution binaries (go1.27.3 gofmt,
 #      go1.22.10 vet) and submit attestations; node gamma follows the log and
 #      repeats the builds it finds there, without being told the targets;
@@ -41,24 +42,37 @@ cleanup() {
 trap cleanup EXIT
 echo "scratch: $work"
 
-step "3/7 log on 127.0.0.1, three rebuilder keys, policy with threshold 2"
+step "3/7 a witness and a log on 127.0.0.1, three rebuilder keys, policy with threshold 2"
+started() { # NAME OUT ERR: waits for "listening on", prints the URL
+  for _ in $(seq 100); do grep -q '^listening on ' "$2" 2>/dev/null && break; sleep 0.1; done
+  sed -n 's/^listening on //p' "$2" | grep . || { echo "$1 did not start:" >&2; cat "$3" >&2; exit 1; }
+}
 "$bin/reprolog-server" init --data "$work/log" --origin demo.localhost/log > "$work/log.vkey"
-"$bin/reprolog-server" serve --data "$work/log" --listen 127.0.0.1:0 --max-wait-ms 20 > "$work/log.out" 2> "$work/log.err" &
-pids+=($!)
-for _ in $(seq 100); do grep -q '^listening on ' "$work/log.out" 2>/dev/null && break; sleep 0.1; done
-url=$(sed -n 's/^listening on //p' "$work/log.out")
-[ -n "$url" ] || { echo "log did not start:"; cat "$work/log.err"; exit 1; }
 logkey=$(cat "$work/log.vkey")
-echo "log $url key $logkey"
+"$bin/reprolog-server" witness-init --key "$work/witness.key" --name witness.demo.localhost/w1 > "$work/witness.vkey"
+echo "log $logkey" > "$work/witnessed-logs"
+"$bin/reprolog-server" witness --data "$work/witness" --key "$work/witness.key" --logs "$work/witnessed-logs" \
+  --listen 127.0.0.1:0 > "$work/witness.out" 2> "$work/witness.err" &
+pids+=($!)
+witness_url=$(started witness "$work/witness.out" "$work/witness.err")
+printf 'witness w1 %s %s\nquorum w1\n' "$(cat "$work/witness.vkey")" "$witness_url" > "$work/witness-policy"
+"$bin/reprolog-server" serve --data "$work/log" --listen 127.0.0.1:0 --max-wait-ms 20 \
+  --witness-policy "$work/witness-policy" > "$work/log.out" 2> "$work/log.err" &
+pids+=($!)
+url=$(started log "$work/log.out" "$work/log.err")
+echo "witness $witness_url key $(cat "$work/witness.vkey")"
+echo "log $url key $logkey (publishes only checkpoints the witness cosigned)"
 {
-  echo "# demo policy: any 2 of the 3 demo rebuilders"
+  echo "# demo policy: any 2 of the 3 demo rebuilders; checkpoints cosigned by the witness"
   echo "log $logkey $url"
+  echo "witness w1 $(cat "$work/witness.vkey")"
+  echo "quorum w1"
   for n in alpha beta gamma; do
     "$bin/reprolog-rebuilder" keygen --name "$n.demo" --out "$work/$n.key" > "$work/$n.vkey"
     echo "rebuilder $n $(cat "$work/$n.vkey")"
   done
   echo "group trusted 2 alpha beta gamma"
-  echo "quorum trusted"
+  echo "consensus trusted"
 } > "$work/policy"
 cat "$work/policy"
 
@@ -137,6 +151,7 @@ code=0
 
 step "summary"
 echo "log: $(head -n 1 "$work/audit.out")"
+echo "witness: every checkpoint the client believed carried the cosignature of $(cat "$work/witness.vkey" | cut -d+ -f1)"
 echo "attestations: alpha and beta were told 5 targets each; gamma found and repeated $(grep -c 'attested file=' "$work/gamma.err") on its own"
 if [ "$failures" -eq 0 ]; then
   echo "demo passed: 4 REPRODUCED (one with a hidden -X flag inferred), 1 INSUFFICIENT, 1 CONTESTED, audit OK"

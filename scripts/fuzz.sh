@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(buildinfo entry note_checkpoint policy tile_path proofs verdict archive)
+[ ${#targets[@]} -gt 0 ] || targets=(buildinfo entry note_checkpoint policy tile_path proofs verdict archive witness)
 
 cargo_fuzz=.cache/cargo-fuzz/bin/cargo-fuzz
 if [ ! -x "$cargo_fuzz" ]; then

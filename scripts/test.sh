@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: installs the Go toolchains and bubblewrap the tests need, runs every
+# The whole test suite: installs the Go toolchains, bubblewrap and sigsum-go the tests need, runs every
 # crate's unit and integration tests, then the end-to-end demo (which fails on
 # any unexpected verdict).
 set -euo pipefail
@@ -9,6 +9,9 @@ export REPROLOG_TOOLCHAINS
 # Every rebuild runs in a bubblewrap sandbox.
 REPROLOG_BWRAP=$(scripts/bubblewrap.sh)
 export REPROLOG_BWRAP
+# Witness interop tests run Debian's sigsum-witness.
+REPROLOG_SIGSUM=$(scripts/sigsum.sh)
+export REPROLOG_SIGSUM
 cargo test --workspace --locked "$@"
 echo
 echo "== end-to-end: scripts/demo.sh"

@@ -5,11 +5,13 @@
 //! (scripts/fuzz.sh does; the buildinfo seeds come from a Go binary there).
 
 use reprolog_proto::checkpoint::Checkpoint;
+use reprolog_proto::cosignature;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::merkle::{self, Appender};
-use reprolog_proto::note::Signer;
+use reprolog_proto::note::{KeyType, Signer};
 use reprolog_proto::statement::Statement;
 use reprolog_proto::tile;
+use reprolog_proto::witness::AddCheckpoint;
 use reprolog_proto::Hash;
 use std::path::Path;
 
@@ -92,5 +94,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         consistency.extend_from_slice(&h.0);
     }
     write("proofs", "consistency", &consistency)?;
+
+    // Witness seeds: the fuzz target's log key, a request from 7 to 13, and
+    // the checkpoint cosigned by the target's witness.
+    let fuzz_log = Signer::from_seed("fuzz.example/log", &[1; 32])?;
+    let fuzz_cp = Checkpoint {
+        origin: fuzz_log.name().to_string(),
+        size: 13,
+        root: merkle::tree_hash(13, &hashes)?,
+        extensions: vec![],
+    };
+    let signed = fuzz_cp.sign(&fuzz_log)?;
+    let request = AddCheckpoint {
+        old_size: 7,
+        proof: merkle::consistency_proof(7, 13, &hashes)?,
+        checkpoint: signed.clone().into_bytes(),
+    };
+    write("witness", "request", &request.to_body())?;
+    let witness = Signer::of_type(KeyType::Cosignature, "fuzz.example/w", &[2; 32])?;
+    let line = cosignature::cosign(&witness, &fuzz_cp.to_text(), 1_700_000_000)?.to_line();
+    write("witness", "cosigned", format!("{signed}{line}").as_bytes())?;
     Ok(())
 }

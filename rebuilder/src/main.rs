@@ -84,7 +84,7 @@ enum Command {
         #[command(flatten)]
         opts: RebuildOpts,
         /// Repeat only the rebuilders this trust policy lists (the client's
-        /// policy format).
+        /// policy format); its witness quorum must cosign every checkpoint.
         #[arg(long, required_unless_present = "any_rebuilder")]
         policy: Option<PathBuf>,
         /// Repeat every key's builds; keys not in --policy get a bounded share
@@ -373,20 +373,26 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             poll_secs,
         } => {
             let signer = load_signer(&key)?;
-            let repeat = match &policy {
+            let policy = match &policy {
                 Some(path) => {
                     let text = std::fs::read_to_string(path)
                         .with_context(|| format!("reading policy {}", path.display()))?;
                     let policy = reprolog_proto::policy::Policy::parse(&text)
                         .with_context(|| format!("policy {}", path.display()))?;
-                    node::Repeat::from_policy(&policy, any_rebuilder)
+                    Some(policy)
                 }
+                None => None,
+            };
+            let repeat = match &policy {
+                Some(policy) => node::Repeat::from_policy(policy, any_rebuilder),
                 None => node::Repeat {
                     anyone: true,
                     ..Default::default()
                 },
             };
-            let log = log_client(&log_url, &log_key)?;
+            // The policy's witness quorum applies to every checkpoint followed.
+            let witnesses = policy.map(|p| p.witnesses).unwrap_or_default();
+            let log = log_client(&log_url, &log_key)?.with_witnesses(witnesses);
             // One state per node and log (origin and key), so following another
             // log, or a log re-created at the same URL, starts afresh.
             let state_file = state.unwrap_or_else(|| {

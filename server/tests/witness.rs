@@ -441,3 +441,162 @@ fn forks_are_refused_and_clients_require_the_quorum() {
         .expect("receipt under a cosigned checkpoint");
     assert_eq!(cp.size, 5);
 }
+
+/// Debian's sigsum-go tools: `$REPROLOG_SIGSUM`, else installed by the
+/// project's script into .cache/sigsum.
+fn sigsum_bin() -> PathBuf {
+    if let Some(dir) = std::env::var_os("REPROLOG_SIGSUM") {
+        return PathBuf::from(dir);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/sigsum.sh");
+    let out = Command::new(script)
+        .output()
+        .expect("run scripts/sigsum.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// An Ed25519 public key in OpenSSH's one-line format (RFC 4253 §6.6 blob).
+fn openssh_public_key(key: &[u8; 32]) -> String {
+    use base64::Engine;
+    let mut blob = Vec::new();
+    for part in [&b"ssh-ed25519"[..], &key[..]] {
+        blob.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        blob.extend_from_slice(part);
+    }
+    format!(
+        "ssh-ed25519 {} log\n",
+        base64::engine::general_purpose::STANDARD.encode(blob)
+    )
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("run");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Interop: a log with a Sigsum origin is cosigned by Debian's
+/// `sigsum-witness` (Go, sigsum-go) and by `reprolog-server witness`; the
+/// client accepts the checkpoint under a policy requiring both, and our
+/// witness's cosignature verifies independently.
+#[test]
+fn sigsum_witness_and_ours_cosign_one_log() {
+    let bin = sigsum_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = d.join("log");
+    let out = run(Command::new(BIN)
+        .args(["init", "--sigsum-origin", "--data"])
+        .arg(&data));
+    let key = Verifier::from_key_text(&out).unwrap();
+    let expected_origin = format!(
+        "sigsum.org/v1/tree/{}",
+        Hash::of(&key.public_key()).to_hex()
+    );
+    assert_eq!(key.name(), expected_origin);
+
+    // sigsum-witness: its own key, our log's key in OpenSSH format.
+    std::fs::write(d.join("log.pub"), openssh_public_key(&key.public_key())).unwrap();
+    run(Command::new(bin.join("sigsum-key"))
+        .args(["generate", "-o"])
+        .arg(d.join("sw")));
+    let hash = run(Command::new(bin.join("sigsum-key"))
+        .arg("to-hash")
+        .arg("-k")
+        .arg(d.join("sw.pub")));
+    let sw_name = format!("sigsum.org/v1/witness/{hash}");
+    let sw_vkey = run(Command::new(bin.join("sigsum-key"))
+        .args(["to-vkey", "-t", "cosignature/v1", "-n", &sw_name, "-k"])
+        .arg(d.join("sw.pub")));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut sigsum = Command::new(bin.join("sigsum-witness"))
+        .arg("-k")
+        .arg(d.join("sw"))
+        .arg("--log-key")
+        .arg(d.join("log.pub"))
+        .arg("--state-file")
+        .arg(d.join("sw.state"))
+        .arg(format!("127.0.0.1:{port}"))
+        .env("GODEBUG", "httpmuxgo121=0")
+        .spawn()
+        .expect("start sigsum-witness");
+    let sw_url = format!("http://127.0.0.1:{port}");
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "sigsum-witness did not start");
+
+    // Our witness, for the same log.
+    let ours = witness_key(d, "witness.test/w1");
+    std::fs::write(d.join("logs"), format!("log {}\n", key.to_key_text())).unwrap();
+    let w = WitnessProcess::start(d);
+
+    let witnesses = format!(
+        "witness sigsum {sw_vkey} {sw_url}\nwitness ours {} {}\n",
+        ours.to_key_text(),
+        w.url
+    );
+    let policy_file = d.join("witness-policy");
+    std::fs::write(
+        &policy_file,
+        format!("{witnesses}group both all sigsum ours\nquorum both\n"),
+    )
+    .unwrap();
+    let server = TestServer::start(
+        &data,
+        &key,
+        &["--witness-policy", policy_file.to_str().unwrap()],
+    );
+    let rebuilder = Signer::generate("rebuilder.test").unwrap();
+    let subject = Hash::of(b"a binary both witnesses saw");
+    server.submit(&entry_for(&rebuilder, "bin", Hash::of(b"first"), true));
+    server.submit(&entry_for(&rebuilder, "bin", subject, true));
+
+    let (_, note) = server.get("/checkpoint");
+    let note = String::from_utf8(note).unwrap();
+    assert!(note.contains(&format!("\n— {sw_name} ")), "{note}");
+    assert!(note.contains("\n— witness.test/w1 "), "{note}");
+
+    // Under a 1-of-1 policy of the Sigsum witness, the client says REPRODUCED.
+    let client_policy = Policy::parse(&format!(
+        "log {} {}\n{witnesses}rebuilder r {}\nconsensus r\nquorum sigsum\n",
+        key.to_key_text(),
+        server.url,
+        rebuilder.verifier().to_key_text()
+    ))
+    .unwrap();
+    let memory = CheckpointMemory::new(&d.join("client"));
+    let (report, _) =
+        verify::verify(subject, &client_policy, Source::Online { memory: &memory }).unwrap();
+    assert_eq!(
+        report.verdict,
+        Verdict::Reproduced,
+        "{:?}",
+        report.log_errors
+    );
+
+    // Our witness's line, checked without our code.
+    let cp = LogVerifier::new(key.clone()).open(note.as_bytes()).unwrap();
+    let ours_line = note
+        .lines()
+        .find(|l| l.starts_with("— witness.test/w1 "))
+        .unwrap();
+    check_independently(d, &ours, &cp.to_text(), ours_line);
+
+    let _ = sigsum.kill();
+    let _ = sigsum.wait();
+}
