@@ -165,4 +165,30 @@ fn bad_input_gets_one_line_and_exit_4() {
     }
     let out = client(&state, &["policy", "init"]);
     assert!(stdout(&out).contains("quorum"));
+
+    // A policy of the earlier form (`quorum` naming rebuilders) is refused
+    // with one line that says how to write it now.
+    let signer = Signer::from_seed("r.test", &[5; 32]).unwrap();
+    let log = Signer::from_seed("log.test", &[6; 32]).unwrap();
+    let old = dir.path().join("old-policy");
+    std::fs::write(
+        &old,
+        format!(
+            "log {} http://127.0.0.1:9\nrebuilder r {}\ngroup g 1 r\nquorum g\n",
+            log.verifier().to_key_text(),
+            signer.verifier().to_key_text()
+        ),
+    )
+    .unwrap();
+    let out = client(
+        &state,
+        &["verify", &"0".repeat(64), "--policy", old.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(4));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("write `consensus g` and add `quorum none`"),
+        "{err}"
+    );
 }

@@ -146,6 +146,15 @@ impl AddCheckpoint {
         log_keys: &[Verifier],
         latest: Option<Witnessed>,
     ) -> Result<(Checkpoint, String), Refusal> {
+        let (cp, text) = self.authenticate(log_keys)?;
+        self.check_against(&cp, latest)?;
+        Ok((cp, text))
+    }
+
+    /// The rules that need no state (404, 403, malformed checkpoint): a
+    /// witness runs them before it takes its state, so requests from
+    /// strangers never wait for, or hold, the writer.
+    pub fn authenticate(&self, log_keys: &[Verifier]) -> Result<(Checkpoint, String), Refusal> {
         let origin = self.origin()?;
         if log_keys.is_empty() {
             return Err(Refusal::UnknownLog(origin.chars().take(100).collect()));
@@ -154,6 +163,13 @@ impl AddCheckpoint {
             .map_err(|e| Refusal::Forbidden(origin.chars().take(100).collect(), e.to_string()))?;
         let cp = Checkpoint::parse(&opened.text)
             .map_err(|e| Refusal::BadRequest(format!("checkpoint: {e}")))?;
+        Ok((cp, opened.text))
+    }
+
+    /// The rules against the last checkpoint cosigned for this origin (400
+    /// for an old size past the checkpoint, 409, 422), for an authenticated
+    /// checkpoint `cp`.
+    pub fn check_against(&self, cp: &Checkpoint, latest: Option<Witnessed>) -> Result<(), Refusal> {
         if self.old_size > cp.size {
             return Err(Refusal::BadRequest(format!(
                 "old size {} is larger than the checkpoint size {}",
@@ -189,8 +205,7 @@ impl AddCheckpoint {
                     "consistency proof from size {} to {}: {e}",
                     latest.size, cp.size
                 ))
-            })?;
-        Ok((cp, opened.text))
+            })
     }
 }
 

@@ -3,7 +3,8 @@
 //!
 //! For each log origin it keeps the latest checkpoint it cosigned (size,
 //! root and the cosigned note, as evidence). The rules are
-//! [`reprolog_proto::witness`]'s; here they run inside one redb write
+//! [`reprolog_proto::witness`]'s. The checkpoint's signature is checked
+//! first, without the state; the rest run inside one redb write
 //! transaction, which redb makes exclusive and durable on commit, so reading
 //! the stored size, checking, and storing the new checkpoint are one atomic
 //! step (the race the spec describes cannot happen), and the cosignature is
@@ -94,6 +95,10 @@ impl Witness {
             Err(refusal) => return Ok(Err(refusal)),
         };
         let keys = self.logs.get(&origin).map(Vec::as_slice).unwrap_or(&[]);
+        let (cp, text) = match req.authenticate(keys) {
+            Ok(x) => x,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
         let store = |e: &dyn std::fmt::Display| StorageError(e.to_string());
         let tx = self.db.begin_write().map_err(|e| store(&e))?;
         let answer = {
@@ -102,9 +107,9 @@ impl Witness {
                 .get(origin.as_str())
                 .map_err(|e| store(&e))?
                 .and_then(|v| decode(v.value()));
-            match req.check(keys, latest) {
+            match req.check_against(&cp, latest) {
                 Err(refusal) => Err(refusal),
-                Ok((cp, text)) => {
+                Ok(()) => {
                     let line = cosignature::cosign(&self.signer, &text, now())
                         .map_err(|e| store(&e))?
                         .to_line();

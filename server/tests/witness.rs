@@ -440,6 +440,44 @@ fn forks_are_refused_and_clients_require_the_quorum() {
         .verify(&late, &verifier)
         .expect("receipt under a cosigned checkpoint");
     assert_eq!(cp.size, 5);
+
+    // A second, new witness joins (it has cosigned nothing: size 0). The
+    // log offers it `old 5`, gets 409 "0", and catches it up from 0.
+    let d2 = dir.path().join("w2");
+    std::fs::create_dir_all(&d2).unwrap();
+    let w2key = witness_key(&d2, "witness.test/w2");
+    std::fs::copy(dir.path().join("logs"), d2.join("logs")).unwrap();
+    let w2 = WitnessProcess::start(&d2);
+    std::fs::write(
+        &policy_file,
+        format!(
+            "witness w1 {} {}\nwitness w2 {} {}\ngroup both all w1 w2\nquorum both\n",
+            wvkey.to_key_text(),
+            w.url,
+            w2key.to_key_text(),
+            w2.url
+        ),
+    )
+    .unwrap();
+    server.stop();
+    let server = TestServer::start(
+        &data,
+        &key,
+        &["--witness-policy", policy_file.to_str().unwrap()],
+    );
+    let next = entry_for(&rebuilder, "bin", Hash::of(b"next"), true);
+    let receipt = server.submit(&next);
+    let both = LogVerifier::with_witnesses(
+        key.clone(),
+        WitnessQuorum::parse(&std::fs::read_to_string(&policy_file).unwrap()).unwrap(),
+    );
+    assert_eq!(receipt.verify(&next, &both).unwrap().size, 6);
+    let (_, metrics) = server.get("/metrics");
+    let metrics = String::from_utf8(metrics).unwrap();
+    assert!(
+        metrics.contains("reprolog_witness_failures_total{witness=\"w2\"} 0"),
+        "{metrics}"
+    );
 }
 
 /// Debian's sigsum-go tools: `$REPROLOG_SIGSUM`, else installed by the
