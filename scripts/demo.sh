@@ -62,6 +62,7 @@ pids+=($!)
 url=$(started log "$work/log.out" "$work/log.err")
 echo "witness $witness_url key $(cat "$work/witness.vkey")"
 echo "log $url key $logkey (publishes only checkpoints the witness cosigned)"
+echo "web page: $url/ (paste $work/policy there to see verdicts under the demo policy)"
 {
   echo "# demo policy: any 2 of the 3 demo rebuilders; checkpoints cosigned by the witness"
   echo "log $logkey $url"
@@ -151,6 +152,7 @@ code=0
 
 step "summary"
 echo "log: $(head -n 1 "$work/audit.out")"
+echo "web page: $url/ (until the demo ends; KEEP_DEMO=1 keeps its files)"
 echo "witness: every checkpoint the client believed carried the cosignature of $(cat "$work/witness.vkey" | cut -d+ -f1)"
 echo "attestations: alpha and beta were told 5 targets each; gamma found and repeated $(grep -c 'attested file=' "$work/gamma.err") on its own"
 if [ "$failures" -eq 0 ]; then

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: installs the Go toolchains, bubblewrap and sigsum-go the tests need, runs every
+# The whole test suite: installs the Go toolchains, bubblewrap, sigsum-go and Chromium the tests need, runs every
 # crate's unit and integration tests, then the end-to-end demo (which fails on
 # any unexpected verdict).
 set -euo pipefail
@@ -12,6 +12,9 @@ export REPROLOG_BWRAP
 # Witness interop tests run Debian's sigsum-witness.
 REPROLOG_SIGSUM=$(scripts/sigsum.sh)
 export REPROLOG_SIGSUM
+# The web page's tests drive Debian's headless Chromium through ChromeDriver.
+REPROLOG_CHROMEDRIVER=$(scripts/chromium.sh)
+export REPROLOG_CHROMEDRIVER
 cargo test --workspace --locked "$@"
 echo
 echo "== end-to-end: scripts/demo.sh"

@@ -41,4 +41,7 @@ pub mod transport;
 pub mod wire;
 pub mod witness;
 
+#[cfg(test)]
+mod web_vectors;
+
 pub use hash::Hash;

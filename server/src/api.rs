@@ -53,6 +53,10 @@ pub struct AppState {
     pub unknown_rate_limiter: Option<RateLimiter>,
     /// Pool shares of unknown keys.
     pub unknown_shares: Arc<PendingShares>,
+    /// The figures of `/api/v1/status`.
+    pub summaries: crate::summary::Summaries,
+    /// The policy the web page applies unless its user pastes one (`--policy`).
+    pub default_policy: Option<String>,
 }
 
 impl AppState {
@@ -185,6 +189,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/proof/consistency", get(consistency))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .merge(crate::web::routes())
         .fallback(not_found)
         .with_state(state)
 }

@@ -9,6 +9,7 @@
 //! - [`disk`]: free space on the data dir, file-size limits.
 //! - [`http`]: accepting connections (cap, header deadline, shutdown).
 //! - [`metrics`]: Prometheus counters.
+//! - [`web`]: the web page at `/` and its JSON status API ([`summary`]).
 //! - [`ratelimit`]: per-key submission rate limits.
 //! - [`serve`]: wiring it together for the CLI and tests.
 //! - [`harness`]: an in-process log for other crates' tests and tools.
@@ -26,4 +27,6 @@ pub mod sequencer;
 pub mod serve;
 pub mod shares;
 pub mod storage;
+pub mod summary;
+pub mod web;
 pub mod witness;

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use reprolog_proto::note::Signer;
-use reprolog_proto::policy::{parse_logs, WitnessQuorum};
+use reprolog_proto::policy::{parse_logs, Policy, WitnessQuorum};
 use reprolog_server::http::ConnectionLimits;
 use reprolog_server::log::LogOptions;
 use reprolog_server::ratelimit::RateConfig;
@@ -133,6 +133,10 @@ enum Command {
         /// Longest the log waits for each witness, in milliseconds.
         #[arg(long, default_value_t = 1000)]
         witness_timeout_ms: u64,
+        /// The trust policy the web page at `/` applies unless its user
+        /// pastes one (the client's policy format).
+        #[arg(long)]
+        policy: Option<PathBuf>,
     },
 }
 
@@ -222,7 +226,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             read_only,
             witness_policy,
             witness_timeout_ms,
+            policy,
         } => {
+            let default_policy = match policy {
+                Some(path) => {
+                    let text = read(&path)?;
+                    Policy::parse(&text).with_context(|| format!("policy {}", path.display()))?;
+                    Some(text)
+                }
+                None => None,
+            };
             let witnesses = match witness_policy {
                 Some(path) => Some(
                     WitnessQuorum::parse(&read(&path)?)
@@ -282,6 +295,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 unknown_key_pending,
                 witnesses,
                 witness_timeout: Duration::from_millis(witness_timeout_ms),
+                default_policy,
                 ..ServeConfig::new(data, listen)
             };
             let rt = tokio::runtime::Builder::new_multi_thread()

@@ -132,6 +132,8 @@ pub struct ServeConfig {
     pub witnesses: Option<WitnessQuorum>,
     /// How long each witness request may take.
     pub witness_timeout: std::time::Duration,
+    /// The trust policy the web page applies by default (`--policy`).
+    pub default_policy: Option<String>,
 }
 
 /// By default a key the operator has not listed adds at most 10 entries a
@@ -166,6 +168,7 @@ impl ServeConfig {
             unknown_key_pending: DEFAULT_UNKNOWN_KEY_PENDING,
             witnesses: None,
             witness_timeout: crate::cosign::DEFAULT_TIMEOUT,
+            default_policy: None,
         }
     }
 }
@@ -216,6 +219,8 @@ pub async fn run(
             config.unknown_key_pending,
             config.batch.max_pending / 2,
         ),
+        summaries: Default::default(),
+        default_policy: config.default_policy,
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
