@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: installs the Go toolchains, bubblewrap, sigsum-go and Chromium the tests need, runs every
+# The whole test suite: installs the Go toolchains, bubblewrap, sigsum-go, Chromium and s3s-fs the tests need, runs every
 # crate's unit and integration tests, then the end-to-end demo (which fails on
 # any unexpected verdict).
 set -euo pipefail
@@ -15,6 +15,9 @@ export REPROLOG_SIGSUM
 # The web page's tests drive Debian's headless Chromium through ChromeDriver.
 REPROLOG_CHROMEDRIVER=$(scripts/chromium.sh)
 export REPROLOG_CHROMEDRIVER
+# Object-storage publishing is tested against s3s-fs, built from crates.io once.
+REPROLOG_S3S_FS=$(scripts/s3s-fs.sh)
+export REPROLOG_S3S_FS
 cargo test --workspace --locked "$@"
 echo
 echo "== end-to-end: scripts/demo.sh"

@@ -206,6 +206,51 @@ impl Tile {
     }
 }
 
+/// The tiles and entry bundles a tree of `new` records has that a tree of
+/// `old` records did not (after Go's `tlog.NewTiles`): per level, the full
+/// tiles completed since `old` and the partial tile at the right edge; for
+/// each level-0 tile, the entry bundle of the same records. A static copy of
+/// the log at `old` becomes one at `new` by writing exactly these.
+pub fn new_tiles(old: u64, new: u64) -> Vec<Tile> {
+    let mut tiles = Vec::new();
+    for level in 0..=MAX_LEVEL {
+        let shift = HEIGHT * u32::from(level);
+        let (old_n, new_n) = (
+            old.checked_shr(shift).unwrap_or(0),
+            new.checked_shr(shift).unwrap_or(0),
+        );
+        if new_n == 0 {
+            break;
+        }
+        if old_n == new_n {
+            continue;
+        }
+        let mut add = |n: u64, width: u32| {
+            tiles.push(Tile {
+                kind: TileKind::Hash { level },
+                n,
+                width,
+            });
+            if level == 0 {
+                tiles.push(Tile {
+                    kind: TileKind::Entries,
+                    n,
+                    width,
+                });
+            }
+        };
+        for n in (old_n >> HEIGHT)..(new_n >> HEIGHT) {
+            add(n, FULL_WIDTH);
+        }
+        let n = new_n >> HEIGHT;
+        let width = (new_n - (n << HEIGHT)) as u32;
+        if width > 0 {
+            add(n, width);
+        }
+    }
+    tiles
+}
+
 impl fmt::Display for Tile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.path())
@@ -332,6 +377,52 @@ pub fn decode_bundle_for(tile: &Tile, data: &[u8]) -> Result<Vec<Vec<u8>>, TileE
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn new_tiles_are_exactly_what_the_tree_gained() {
+        use std::collections::BTreeSet;
+        // Every tile of a tree of `size`, by brute force.
+        let all = |size: u64| -> BTreeSet<Tile> {
+            let mut out = BTreeSet::new();
+            for level in 0..3u8 {
+                for n in 0..300u64 {
+                    for width in 1..=FULL_WIDTH {
+                        for kind in [TileKind::Hash { level }, TileKind::Entries] {
+                            let t = Tile { kind, n, width };
+                            if (level == 0 || kind != TileKind::Entries) && t.exists_in_tree(size) {
+                                out.insert(t);
+                            }
+                        }
+                    }
+                }
+            }
+            out
+        };
+        for (old, new) in [
+            (0, 1),
+            (0, 256),
+            (5, 300),
+            (256, 512),
+            (300, 70_000),
+            (65_535, 65_537),
+        ] {
+            let gained = new_tiles(old, new);
+            let now = all(new);
+            let before = all(old);
+            for t in &gained {
+                assert!(
+                    now.contains(t) && !before.contains(t),
+                    "{t} for {old}→{new}"
+                );
+            }
+            // Together with what existed, the new tiles give every full tile
+            // and the widest partial tile of each level.
+            let have: BTreeSet<Tile> = before.iter().chain(&gained).copied().collect();
+            for t in now.iter().filter(|t| t.is_full()) {
+                assert!(have.contains(t), "missing {t} for {old}→{new}");
+            }
+        }
+    }
+
     use super::*;
     use crate::merkle::{tree_hash, Appender};
     use proptest::prelude::*;

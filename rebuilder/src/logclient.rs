@@ -19,6 +19,9 @@ pub fn connect(url: &str, key: Verifier) -> LogClient {
 /// Blocking HTTP(S) with ureq and rustls: answers bounded in size and time.
 pub struct Http {
     base: String,
+    /// Where the static read path (checkpoint, tiles) is read from, when it
+    /// is not `base`: a bucket or CDN the log publishes to.
+    static_base: Option<String>,
     agent: ureq::Agent,
 }
 
@@ -31,14 +34,27 @@ impl Http {
             .into();
         Http {
             base: url.trim_end_matches('/').to_string(),
+            static_base: None,
             agent,
         }
+    }
+
+    /// Reads `/checkpoint` and `/tile/…` from `url` instead (C2SP
+    /// tlog-tiles paths under a static base URL); the rest still goes to the
+    /// log's API.
+    pub fn with_static_reads(mut self, url: &str) -> Http {
+        self.static_base = Some(url.trim_end_matches('/').to_string());
+        self
     }
 }
 
 impl Transport for Http {
     fn get(&self, path: &str) -> Result<Vec<u8>, FetchError> {
-        let url = format!("{}{path}", self.base);
+        let base = match &self.static_base {
+            Some(s) if path == "/checkpoint" || path.starts_with("/tile/") => s,
+            _ => &self.base,
+        };
+        let url = format!("{base}{path}");
         finish(&url, self.agent.get(&url).call())
     }
 

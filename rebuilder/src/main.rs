@@ -75,10 +75,14 @@ enum Command {
     },
     /// Tail a log and repeat every build another rebuilder attested.
     Follow {
-        /// The log's base URL.
+        /// The log's base URL (lookups and submissions).
         log_url: String,
         #[arg(long)]
         log_key: String,
+        /// Read the checkpoint and tiles from this static copy of the log
+        /// (a bucket or CDN the log publishes to with `serve --publish`).
+        #[arg(long)]
+        read_url: Option<String>,
         #[arg(long)]
         key: PathBuf,
         #[command(flatten)]
@@ -363,6 +367,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Follow {
             log_url,
             log_key,
+            read_url,
             key,
             opts,
             policy,
@@ -392,7 +397,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             };
             // The policy's witness quorum applies to every checkpoint followed.
             let witnesses = policy.map(|p| p.witnesses).unwrap_or_default();
-            let log = log_client(&log_url, &log_key)?.with_witnesses(witnesses);
+            let key = Verifier::from_key_text(&log_key).context("--log-key")?;
+            let mut transport = logclient::Http::new(&log_url);
+            if let Some(read) = &read_url {
+                transport = transport.with_static_reads(read);
+            }
+            let log = LogClient::new(transport, key).with_witnesses(witnesses);
             // One state per node and log (origin and key), so following another
             // log, or a log re-created at the same URL, starts afresh.
             let state_file = state.unwrap_or_else(|| {

@@ -19,7 +19,7 @@ use axum::Router;
 use reprolog_proto::entry::{Entry, EntryError, MAX_ENTRY_SIZE};
 use reprolog_proto::merkle::{self, MerkleError};
 use reprolog_proto::note::Verifier;
-use reprolog_proto::tile::{self, Tile, TileKind};
+use reprolog_proto::tile::Tile;
 use reprolog_proto::wire::{
     ConsistencyProof, InclusionProof, LookupEntry, LookupResponse, Receipt,
 };
@@ -57,6 +57,8 @@ pub struct AppState {
     pub summaries: crate::summary::Summaries,
     /// The policy the web page applies unless its user pastes one (`--policy`).
     pub default_policy: Option<String>,
+    /// The copy of the read path in object storage (`--publish`).
+    pub publisher: Option<Arc<crate::publish::Publisher>>,
 }
 
 impl AppState {
@@ -418,18 +420,7 @@ fn tile_inner(state: &AppState, path: &str) -> Result<Response, ApiError> {
             "{tile} is not in the tree of size {size}"
         )));
     }
-    let snap = state.log.snapshot()?;
-    let data = match tile.kind {
-        TileKind::Hash { .. } => {
-            let hashes = snap.hashes(&tile.stored_hash_indexes())?;
-            hashes.iter().flat_map(|h| h.0).collect::<Vec<u8>>()
-        }
-        TileKind::Entries => {
-            let start = tile.n << tile::HEIGHT;
-            let entries = snap.entries(start, start + u64::from(tile.width))?;
-            tile::encode_bundle(&entries).map_err(|e| ApiError::unavailable(e.to_string()))?
-        }
-    };
+    let data = state.log.snapshot()?.tile_data(&tile)?;
     // Tiles never change once they exist: full ones forever, partial ones are
     // replaced by wider paths rather than rewritten.
     Ok((
@@ -606,7 +597,13 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Handler {
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render() + &state.log.witness_metrics(),
+        state.metrics.render()
+            + &state.log.witness_metrics()
+            + &state
+                .publisher
+                .as_ref()
+                .map(|p| p.render_metrics())
+                .unwrap_or_default(),
     )
         .into_response()
 }

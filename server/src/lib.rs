@@ -22,6 +22,7 @@ pub mod harness;
 pub mod http;
 pub mod log;
 pub mod metrics;
+pub mod publish;
 pub mod ratelimit;
 pub mod sequencer;
 pub mod serve;

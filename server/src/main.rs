@@ -25,6 +25,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once at start; the size of the `serve` variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Create a data directory and a log signing key; print the verifier key.
@@ -137,6 +139,11 @@ enum Command {
         /// pastes one (the client's policy format).
         #[arg(long)]
         policy: Option<PathBuf>,
+        /// Copy tiles, entry bundles and each checkpoint to object storage:
+        /// `s3://bucket/prefix?endpoint=URL` (AWS_* credentials) or any
+        /// `object_store` URL (`file:///dir`).
+        #[arg(long)]
+        publish: Option<String>,
     },
 }
 
@@ -227,6 +234,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             witness_policy,
             witness_timeout_ms,
             policy,
+            publish,
         } => {
             let default_policy = match policy {
                 Some(path) => {
@@ -296,6 +304,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 witnesses,
                 witness_timeout: Duration::from_millis(witness_timeout_ms),
                 default_policy,
+                publish,
                 ..ServeConfig::new(data, listen)
             };
             let rt = tokio::runtime::Builder::new_multi_thread()

@@ -7,6 +7,7 @@ use crate::cosign::Witnesses;
 use crate::http::{self, ConnectionLimits};
 use crate::log::{Log, LogOptions};
 use crate::metrics::Metrics;
+use crate::publish::Publisher;
 use crate::ratelimit::{RateConfig, RateLimiter};
 use crate::sequencer::{self, BatchConfig};
 use crate::shares::PendingShares;
@@ -134,6 +135,8 @@ pub struct ServeConfig {
     pub witness_timeout: std::time::Duration,
     /// The trust policy the web page applies by default (`--policy`).
     pub default_policy: Option<String>,
+    /// Copy tiles, bundles and checkpoints to this object store URL.
+    pub publish: Option<String>,
 }
 
 /// By default a key the operator has not listed adds at most 10 entries a
@@ -169,6 +172,7 @@ impl ServeConfig {
             witnesses: None,
             witness_timeout: crate::cosign::DEFAULT_TIMEOUT,
             default_policy: None,
+            publish: None,
         }
     }
 }
@@ -197,6 +201,15 @@ pub async fn run(
             .context("opening log")?
             .context("opening log")?;
     let log = Arc::new(log);
+    let publisher = match &config.publish {
+        Some(url) => Some(Arc::new(
+            Publisher::new(url).with_context(|| format!("--publish {url}"))?,
+        )),
+        None => None,
+    };
+    if let Some(p) = &publisher {
+        tokio::spawn(crate::publish::run(p.clone(), log.clone()));
+    }
     if config.witnesses.is_some() {
         tokio::spawn(publish_when_witnessed(log.clone()));
     }
@@ -221,6 +234,7 @@ pub async fn run(
         ),
         summaries: Default::default(),
         default_policy: config.default_policy,
+        publisher,
     });
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

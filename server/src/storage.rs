@@ -18,6 +18,7 @@ use redb::{
 };
 use reprolog_proto::entry::Entry;
 use reprolog_proto::merkle::{self, Appender, HashReader, MerkleError};
+use reprolog_proto::tile::{self, Tile, TileKind};
 use reprolog_proto::Hash;
 use std::collections::HashMap;
 use std::io;
@@ -489,6 +490,23 @@ impl Snapshot {
     }
 
     /// Entry bytes at `index`.
+    /// The bytes of a tile or entry bundle that exists in this tree (see
+    /// [`Tile::exists_in_tree`]): served by the API and written by the
+    /// publisher, so both copies of the log hold the same bytes.
+    pub fn tile_data(&self, tile: &Tile) -> Result<Vec<u8>, StorageError> {
+        Ok(match tile.kind {
+            TileKind::Hash { .. } => {
+                let hashes = self.hashes(&tile.stored_hash_indexes())?;
+                hashes.iter().flat_map(|h| h.0).collect()
+            }
+            TileKind::Entries => {
+                let start = tile.n << tile::HEIGHT;
+                let entries = self.entries(start, start + u64::from(tile.width))?;
+                tile::encode_bundle(&entries).map_err(|e| StorageError::Corrupt(e.to_string()))?
+            }
+        })
+    }
+
     pub fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self
             .txn
