@@ -190,6 +190,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/proof/inclusion", get(inclusion))
         .route("/proof/consistency", get(consistency))
         .route("/healthz", get(healthz))
+        .route("/healthz/sequencer", get(healthz_sequencer))
         .route("/metrics", get(metrics))
         .merge(crate::web::routes())
         .fallback(not_found)
@@ -581,17 +582,46 @@ async fn consistency(
     .await
 }
 
+/// `ok <size>`, then what this instance does: `sequencer` or `reader`,
+/// and with a shared database which instance sequences. For load balancers,
+/// `/healthz/sequencer` answers 200 only on the instance that sequences.
 async fn healthz(State(state): State<Arc<AppState>>) -> Handler {
     off_thread(&state, |state| {
-        state.log.snapshot()?.size()?;
-        let size = state.log.latest().checkpoint.size;
-        Ok(match state.log.read_only_reason() {
-            None => format!("ok {size}\n"),
-            Some(why) => format!("ok {size} read-only: {why}\n"),
-        }
-        .into_response())
+        let mut text = health(state)?;
+        text.push('\n');
+        Ok(text.into_response())
     })
     .await
+}
+
+async fn healthz_sequencer(State(state): State<Arc<AppState>>) -> Handler {
+    off_thread(&state, |state| {
+        let text = health(state)? + "\n";
+        Ok(match state.log.is_sequencer() {
+            true => text.into_response(),
+            false => (StatusCode::SERVICE_UNAVAILABLE, text).into_response(),
+        })
+    })
+    .await
+}
+
+fn health(state: &AppState) -> Result<String, ApiError> {
+    state.log.snapshot()?.size()?;
+    let size = state.log.latest().checkpoint.size;
+    let role = if state.log.is_sequencer() {
+        "sequencer"
+    } else {
+        "reader"
+    };
+    let mut text = format!("ok {size} {role} {}", state.log.backend());
+    if state.log.backend() != "redb" {
+        let who = state.log.sequencer()?;
+        text += &format!("; sequencer: {}", who.as_deref().unwrap_or("none"));
+    }
+    if let Some(why) = state.log.read_only_reason() {
+        text += &format!("; read-only: {why}");
+    }
+    Ok(text)
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {

@@ -1,6 +1,7 @@
 //! reprolog-server: the append-only log of rebuild attestations.
 //!
-//! - [`storage`]: redb tables and the batch append transaction.
+//! - [`storage`]: the store interface, its redb and PostgreSQL backends.
+//! - [`migrate`]: a redb log copied into PostgreSQL.
 //! - [`log`]: storage plus signing key; checkpoint invariants, startup checks.
 //! - [`sequencer`]: batching submissions into durable commits.
 //! - [`cosign`]: the log asking its witnesses to cosign each checkpoint.
@@ -22,6 +23,7 @@ pub mod harness;
 pub mod http;
 pub mod log;
 pub mod metrics;
+pub mod migrate;
 pub mod publish;
 pub mod ratelimit;
 pub mod sequencer;

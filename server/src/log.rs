@@ -9,6 +9,10 @@
 //! Appends are refused, and reads go on, while the store is read-only or the
 //! data dir's disk has less free space than the configured reserve.
 //!
+//! With a shared database, only the instance holding the sequencer lock
+//! appends and signs. It runs the open-time checks again each time it takes
+//! the lock ([`Log::keep_role`]); the others follow the stored checkpoint.
+//!
 //! With witnesses ([`Witnesses`]), a signed checkpoint is published (stored,
 //! served, used for receipts) only once its cosignatures meet the quorum.
 //! Until then the entries are durable but unacknowledged: a retry of the same
@@ -16,12 +20,13 @@
 
 use crate::cosign::{QuorumError, Witnesses};
 use crate::disk::{free_bytes, human};
-use crate::storage::{NewEntry, Placement, Snapshot, StorageError, Store};
+use crate::storage::{self, Location, NewEntry, Placement, Snapshot, StorageError, Store};
 use reprolog_proto::checkpoint::Checkpoint;
 use reprolog_proto::merkle;
 use reprolog_proto::note::Signer;
 use reprolog_proto::Hash;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Why the log could not open or append.
@@ -67,7 +72,7 @@ pub struct SignedCheckpoint {
 
 /// The log.
 pub struct Log {
-    store: Store,
+    store: Box<dyn Store>,
     signer: Signer,
     min_free_bytes: u64,
     latest: RwLock<Arc<SignedCheckpoint>>,
@@ -75,6 +80,9 @@ pub struct Log {
     /// Held while a checkpoint is signed, cosigned and published, so
     /// witnesses see this log's checkpoints in order.
     publishing: Mutex<()>,
+    /// Whether this instance holds the right to append and sign, as of its
+    /// last check.
+    sequencing: AtomicBool,
 }
 
 impl Log {
@@ -82,82 +90,142 @@ impl Log {
     /// storage and signs a fresh checkpoint if storage is ahead of it (a crash
     /// after a commit but before its checkpoint was stored).
     pub fn open(path: &Path, signer: Signer, options: LogOptions) -> Result<Log, LogError> {
-        Log::open_witnessed(path, signer, options, None)
+        Log::open_at(&Location::Redb(path.to_path_buf()), signer, options, None)
     }
 
-    /// Opens the log, publishing under `witnesses` when given. Then the
-    /// stored checkpoint (cosigned when it was stored) stays the published
-    /// one even when storage is ahead of it; [`Log::publish_storage`] catches
-    /// up once the witnesses cosign.
-    pub fn open_witnessed(
-        path: &Path,
+    /// Opens the log at `location`, publishing under `witnesses` when given.
+    /// Then the stored checkpoint (cosigned when it was stored) stays the
+    /// published one even when storage is ahead of it; [`Log::publish_storage`]
+    /// catches up once the witnesses cosign.
+    pub fn open_at(
+        location: &Location,
         signer: Signer,
         options: LogOptions,
         witnesses: Option<Witnesses>,
     ) -> Result<Log, LogError> {
-        let store = if options.read_only {
-            Store::open_read_only(path)?
-        } else {
-            Store::open(path)?
+        let store = storage::open(location, options.read_only)?;
+        let empty_root = merkle::tree_hash(0, &[] as &[Hash]).map_err(StorageError::from)?;
+        let empty = sign(&signer, 0, empty_root)?;
+        let log = Log {
+            store,
+            signer,
+            min_free_bytes: options.min_free_bytes,
+            latest: RwLock::new(Arc::new(empty)),
+            witnesses,
+            publishing: Mutex::new(()),
+            sequencing: AtomicBool::new(false),
         };
-        let snap = store.snapshot()?;
+        log.keep_role()?;
+        Ok(log)
+    }
+
+    /// Checks whether this instance (still) sequences and acts on it: one
+    /// that just became the sequencer checks storage and signs a checkpoint
+    /// of all of it (storage may be ahead: an instance died between commit
+    /// and checkpoint); one that does not follows the stored checkpoint.
+    /// Returns whether it sequences. A store only this process opens always
+    /// sequences, so this does the work once.
+    pub fn keep_role(&self) -> Result<bool, LogError> {
+        let now = self.store.try_sequence()?;
+        let was = self.sequencing.load(SeqCst);
+        if now && !was {
+            self.take_over()?;
+            self.sequencing.store(true, SeqCst);
+        } else if !now {
+            self.sequencing.store(false, SeqCst);
+            self.follow_stored()?;
+        }
+        Ok(now)
+    }
+
+    /// Whether this instance appends and signs, as of its last check.
+    pub fn is_sequencer(&self) -> bool {
+        self.sequencing.load(SeqCst)
+    }
+
+    /// Which instance sequences, as it named itself, when several share storage.
+    pub fn sequencer(&self) -> Result<Option<String>, StorageError> {
+        self.store.sequencer()
+    }
+
+    /// `redb` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
+    }
+
+    /// The stored checkpoint, verified against this log's key and storage,
+    /// and the size and root of all storage.
+    fn stored_state(&self) -> Result<(Option<SignedCheckpoint>, u64, Hash), LogError> {
+        let snap = self.store.snapshot()?;
         let stored_size = snap.size()?;
-        let origin = signer.name().to_string();
-        let verifier = signer.verifier();
-        let stored_cp = match snap.checkpoint()? {
-            Some(note) => Some(
-                Checkpoint::open(&note, &origin, &verifier)
-                    .map_err(|e| LogError::BadStoredCheckpoint(e.to_string()))?,
-            ),
+        let stored = match snap.checkpoint()? {
+            Some(note) => {
+                let checkpoint = Checkpoint::open(&note, self.origin(), &self.signer.verifier())
+                    .map_err(|e| LogError::BadStoredCheckpoint(e.to_string()))?;
+                if checkpoint.size > stored_size {
+                    return Err(LogError::CheckpointAhead {
+                        claimed: checkpoint.size,
+                        stored: stored_size,
+                    });
+                }
+                let actual = snap.root(checkpoint.size)?;
+                if actual != checkpoint.root {
+                    return Err(LogError::RootMismatch {
+                        size: checkpoint.size,
+                        claimed: checkpoint.root,
+                        actual,
+                    });
+                }
+                Some(SignedCheckpoint {
+                    checkpoint,
+                    note: String::from_utf8_lossy(&note).into_owned(),
+                })
+            }
             None => None,
         };
-        if let Some(cp) = &stored_cp {
-            if cp.size > stored_size {
-                return Err(LogError::CheckpointAhead {
-                    claimed: cp.size,
-                    stored: stored_size,
-                });
-            }
-            let actual = snap.with_hashes(|r| merkle::tree_hash(cp.size, r))?;
-            if actual != cp.root {
-                return Err(LogError::RootMismatch {
-                    size: cp.size,
-                    claimed: cp.root,
-                    actual,
-                });
-            }
-        }
-        let root = snap.with_hashes(|r| merkle::tree_hash(stored_size, r))?;
-        let stored_note = snap.checkpoint()?;
-        drop(snap);
-        let published = match (&witnesses, stored_cp, stored_note) {
+        let root = snap.root(stored_size)?;
+        Ok((stored, stored_size, root))
+    }
+
+    fn take_over(&self) -> Result<(), LogError> {
+        let (stored, stored_size, root) = self.stored_state()?;
+        let published = match (&self.witnesses, stored) {
             // Witnessed: the stored note is the one they cosigned.
-            (Some(_), Some(checkpoint), Some(note)) => SignedCheckpoint {
-                checkpoint,
-                note: String::from_utf8_lossy(&note).into_owned(),
-            },
-            (_, stored_cp, _) => {
-                let signed = sign(&signer, stored_size, root)?;
+            (Some(_), Some(stored)) => stored,
+            (_, stored) => {
+                let signed = sign(&self.signer, stored_size, root)?;
                 // A read-only store cannot keep the new checkpoint; it is
                 // re-signed from the same storage on every start, so nothing
                 // is lost. A witnessed log stores only cosigned notes.
-                if stored_cp.as_ref().map(|c| c.size) != Some(stored_size)
-                    && store.read_only_reason().is_none()
-                    && witnesses.is_none()
+                if stored.as_ref().map(|c| c.checkpoint.size) != Some(stored_size)
+                    && self.store.read_only_reason().is_none()
+                    && self.witnesses.is_none()
                 {
-                    store.set_checkpoint(signed.note.as_bytes())?;
+                    self.store
+                        .set_checkpoint(stored_size, signed.note.as_bytes())?;
                 }
                 signed
             }
         };
-        Ok(Log {
-            store,
-            signer,
-            min_free_bytes: options.min_free_bytes,
-            latest: RwLock::new(Arc::new(published)),
-            witnesses,
-            publishing: Mutex::new(()),
-        })
+        self.set_latest(published);
+        Ok(())
+    }
+
+    /// Serves the stored checkpoint once it is newer than the latest one.
+    fn follow_stored(&self) -> Result<(), LogError> {
+        let (stored, _, _) = self.stored_state()?;
+        if let Some(stored) = stored {
+            self.set_latest(stored);
+        }
+        Ok(())
+    }
+
+    /// Makes `signed` the latest checkpoint unless a larger one is.
+    fn set_latest(&self, signed: SignedCheckpoint) {
+        let mut latest = self.latest.write().unwrap_or_else(|e| e.into_inner());
+        if signed.checkpoint.size >= latest.checkpoint.size {
+            *latest = Arc::new(signed);
+        }
     }
 
     /// The log's origin line (its key name).
@@ -189,7 +257,7 @@ impl Log {
         let result = self.append_and_sign(batch);
         if let Err(LogError::Storage(StorageError::Io(e))) = &result {
             tracing::error!("storage write failed: {e}; reopening the database");
-            if let Err(e) = self.store.reopen() {
+            if let Err(e) = self.store.recover_after_write_failure() {
                 tracing::error!("reopening failed: {e}; reads fail until restart");
             }
         }
@@ -217,7 +285,7 @@ impl Log {
             let proof = |old: u64| self.consistency_proof(old, size).map_err(|e| e.to_string());
             signed.note = witnesses.cosign(&signed.checkpoint, &signed.note, published, &proof)?;
         }
-        self.store.set_checkpoint(signed.note.as_bytes())?;
+        self.store.set_checkpoint(size, signed.note.as_bytes())?;
         *self.latest.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(signed);
         Ok(())
     }
@@ -232,7 +300,7 @@ impl Log {
         }
         let snap = self.snapshot()?;
         let size = snap.size()?;
-        let root = snap.with_hashes(|r| merkle::tree_hash(size, r))?;
+        let root = snap.root(size)?;
         drop(snap);
         self.publish(size, root)
     }
@@ -270,7 +338,10 @@ impl Log {
         if self.min_free_bytes == 0 {
             return Ok(());
         }
-        let free = free_bytes(self.store.dir()).map_err(StorageError::Io)?;
+        let Some(dir) = self.store.local_dir() else {
+            return Ok(());
+        };
+        let free = free_bytes(dir).map_err(StorageError::Io)?;
         if free < self.min_free_bytes {
             return Err(LogError::LowDisk {
                 free,

@@ -144,6 +144,25 @@ enum Command {
         /// `object_store` URL (`file:///dir`).
         #[arg(long)]
         publish: Option<String>,
+        /// Keep the entries in PostgreSQL (`postgres://user@host:port/db`)
+        /// instead of the data dir, which then holds only the key. Several
+        /// instances may share one database: one sequences, the others
+        /// serve reads and take over when it stops.
+        #[arg(long, env = "REPROLOG_DATABASE", hide_env_values = true)]
+        database: Option<String>,
+        /// This instance's name in `/healthz` (default: host name/pid).
+        #[arg(long)]
+        instance: Option<String>,
+    },
+    /// Copy a redb log into an empty (or partly copied) PostgreSQL database
+    /// and check that the tree root is unchanged.
+    Migrate {
+        /// The data dir of the redb log.
+        #[arg(long)]
+        from: PathBuf,
+        /// The PostgreSQL database, `postgres://user@host:port/db`.
+        #[arg(long)]
+        to: String,
     },
 }
 
@@ -210,6 +229,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 },
             ))?;
         }
+        Command::Migrate { from, to } => {
+            let key = serve::load_key(&from)?.verifier();
+            let done =
+                reprolog_server::migrate::redb_to_postgres(&from.join(serve::DB_FILE), &to, &key)?;
+            println!("{done}");
+        }
         Command::Vkey { data } => println!("{}", serve::load_key(&data)?.verifier().to_key_text()),
         Command::Serve {
             data,
@@ -235,6 +260,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             witness_timeout_ms,
             policy,
             publish,
+            database,
+            instance,
         } => {
             let default_policy = match policy {
                 Some(path) => {
@@ -305,6 +332,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 witness_timeout: Duration::from_millis(witness_timeout_ms),
                 default_policy,
                 publish,
+                database,
+                instance,
                 ..ServeConfig::new(data, listen)
             };
             let rt = tokio::runtime::Builder::new_multi_thread()

@@ -74,6 +74,7 @@ impl Refusal {
             LogError::Storage(StorageError::ReadOnly(why)) => {
                 Refusal::new(false, format!("log is read-only ({why})"))
             }
+            LogError::Storage(e @ StorageError::NotSequencer(_)) => Refusal::new(false, e),
             _ => Refusal::new(false, "log storage is unavailable"),
         }
     }

@@ -1,6 +1,7 @@
 //! Data directory handling and the serve loop shared by the CLI and tests.
 //!
-//! A data directory holds `log.key` (the signing key, mode 0600) and `log.redb`.
+//! A data directory holds `log.key` (the signing key, mode 0600) and `log.redb`,
+//! unless the entries live in PostgreSQL (`--database`).
 
 use crate::api::{self, AppState};
 use crate::cosign::Witnesses;
@@ -11,6 +12,7 @@ use crate::publish::Publisher;
 use crate::ratelimit::{RateConfig, RateLimiter};
 use crate::sequencer::{self, BatchConfig};
 use crate::shares::PendingShares;
+use crate::storage::Location;
 use anyhow::{bail, Context};
 use reprolog_proto::note::{Signer, Verifier};
 use reprolog_proto::policy::WitnessQuorum;
@@ -137,6 +139,10 @@ pub struct ServeConfig {
     pub default_policy: Option<String>,
     /// Copy tiles, bundles and checkpoints to this object store URL.
     pub publish: Option<String>,
+    /// Keep entries in this PostgreSQL database instead of the data dir.
+    pub database: Option<String>,
+    /// How this instance names itself to the others sharing the database.
+    pub instance: Option<String>,
 }
 
 /// By default a key the operator has not listed adds at most 10 entries a
@@ -173,6 +179,8 @@ impl ServeConfig {
             witness_timeout: crate::cosign::DEFAULT_TIMEOUT,
             default_policy: None,
             publish: None,
+            database: None,
+            instance: None,
         }
     }
 }
@@ -189,18 +197,30 @@ pub async fn run(
     on_listening: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
     let signer = load_key(&config.data)?;
-    let db = config.data.join(DB_FILE);
+    let location = match &config.database {
+        Some(url) => Location::Postgres {
+            url: url.clone(),
+            instance: config
+                .instance
+                .clone()
+                .unwrap_or_else(default_instance_name),
+        },
+        None => Location::Redb(config.data.join(DB_FILE)),
+    };
     let options = config.log;
     let witnesses = config
         .witnesses
         .clone()
         .map(|q| Witnesses::new(q, config.witness_timeout));
     let log =
-        tokio::task::spawn_blocking(move || Log::open_witnessed(&db, signer, options, witnesses))
+        tokio::task::spawn_blocking(move || Log::open_at(&location, signer, options, witnesses))
             .await
             .context("opening log")?
             .context("opening log")?;
     let log = Arc::new(log);
+    if config.database.is_some() {
+        tokio::spawn(keep_role(log.clone()));
+    }
     let publisher = match &config.publish {
         Some(url) => Some(Arc::new(
             Publisher::new(url).with_context(|| format!("--publish {url}"))?,
@@ -251,6 +271,40 @@ pub async fn run(
     tracing::info!("stopped accepting requests; draining the sequencer");
     sequencer_task.await.context("sequencer")?;
     Ok(())
+}
+
+/// The default name of an instance sharing a database: host name and pid.
+pub fn default_instance_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{host}/{}", std::process::id())
+}
+
+/// How often an instance sharing a database checks its role: a sequencer
+/// that its connection lost stops within this, a reader takes a freed lock
+/// and sees new checkpoints within it.
+const ROLE_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Keeps checking whether this instance sequences ([`Log::keep_role`]).
+async fn keep_role(log: Arc<Log>) {
+    let mut was = log.is_sequencer();
+    loop {
+        tokio::time::sleep(ROLE_CHECK).await;
+        let l = log.clone();
+        match tokio::task::spawn_blocking(move || l.keep_role()).await {
+            Ok(Ok(now)) if now != was => {
+                tracing::warn!(
+                    "this instance {} the sequencer",
+                    if now { "is now" } else { "is no longer" }
+                );
+                was = now;
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!("checking the sequencer lock: {e}"),
+            Err(e) => tracing::error!("role task: {e}"),
+        }
+    }
 }
 
 /// At start, a witnessed log publishes a cosigned checkpoint of all it

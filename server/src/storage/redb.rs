@@ -1,4 +1,4 @@
-//! Durable log storage in redb.
+//! The embedded backend: the log in one redb file in the data dir.
 //!
 //! Tables: stored hashes by stored hash index (see `proto::merkle`), entries by
 //! index, leaf hash → index (deduplication), subject digest → indices (lookup),
@@ -9,18 +9,19 @@
 //! A store whose file cannot be written (a read-only data dir or file system)
 //! opens read-only and refuses appends. redb refuses all further I/O on a
 //! handle once a write failed (disk full, file too large, EIO), so after such a
-//! failure [`Store::reopen`] replaces the handle, letting redb roll back to
+//! failure [`RedbStore::reopen`] replaces the handle, letting redb roll back to
 //! the last committed transaction, and reads go on.
 
+use super::{
+    page_of, plan_batch, LookupPage, NewEntry, Placement, Snapshot, StorageError, Store, View,
+};
 use redb::{
     Database, MultimapTableDefinition, MultimapTableHandle, ReadOnlyDatabase, ReadTransaction,
     ReadableDatabase, ReadableMultimapTable, ReadableTable, TableDefinition,
 };
 use reprolog_proto::entry::Entry;
-use reprolog_proto::merkle::{self, Appender, HashReader, MerkleError};
-use reprolog_proto::tile::{self, Tile, TileKind};
+use reprolog_proto::merkle::{HashReader, MerkleError};
 use reprolog_proto::Hash;
-use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{RwLock, RwLockReadGuard};
@@ -44,41 +45,11 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 const META_SIZE: &str = "size";
 const META_CHECKPOINT: &str = "checkpoint";
+/// The size of the stored checkpoint, so an older one never replaces it.
+const META_CHECKPOINT_SIZE: &str = "checkpoint_size";
 
 /// redb's page cache; everything else the server keeps is independent of log size.
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
-
-/// A storage failure. The message goes to the operator's log, never to clients.
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    #[error("database: {0}")]
-    Db(String),
-    #[error("merkle: {0}")]
-    Merkle(#[from] MerkleError),
-    #[error("corrupt storage: {0}")]
-    Corrupt(String),
-    /// The operating system refused a read or write of the database file.
-    #[error("i/o: {0}")]
-    Io(#[from] io::Error),
-    /// The store is open read-only; the reason says why.
-    #[error("read-only: {0}")]
-    ReadOnly(String),
-    /// Another handle (in this process, until its last reader ends) still
-    /// holds the file.
-    #[error("database file is already open")]
-    AlreadyOpen,
-    /// No usable database handle after a failed reopen.
-    #[error("database closed after an i/o failure")]
-    Closed,
-}
-
-impl StorageError {
-    /// Whether the failure means the disk (or the file-size limit) is full.
-    pub fn is_full(&self) -> bool {
-        matches!(self, StorageError::Io(e)
-            if matches!(e.kind(), io::ErrorKind::StorageFull | io::ErrorKind::FileTooLarge | io::ErrorKind::QuotaExceeded))
-    }
-}
 
 impl From<redb::StorageError> for StorageError {
     fn from(e: redb::StorageError) -> Self {
@@ -114,43 +85,6 @@ impl From<redb::Error> for StorageError {
     }
 }
 
-/// An entry ready to append: already validated by the caller.
-#[derive(Debug, Clone)]
-pub struct NewEntry {
-    pub bytes: Vec<u8>,
-    pub leaf: Hash,
-    pub subject: Hash,
-    /// The rebuilder key that signed it.
-    pub key: [u8; 32],
-}
-
-/// One page of the entries about a subject.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LookupPage {
-    /// Indices in log order.
-    pub indices: Vec<u64>,
-    /// Entries about the subject in the tree, whatever their key.
-    pub total: u64,
-    /// Where the next page starts, if the answer was cut at the page size.
-    pub next: Option<u64>,
-}
-
-/// Where an appended entry ended up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Placement {
-    New(u64),
-    /// The same bytes were already in the log at this index.
-    Existing(u64),
-}
-
-impl Placement {
-    pub fn index(self) -> u64 {
-        match self {
-            Placement::New(i) | Placement::Existing(i) => i,
-        }
-    }
-}
-
 /// The open database file.
 enum Handle {
     Writable(Database),
@@ -160,41 +94,41 @@ enum Handle {
 }
 
 /// The log's database.
-pub struct Store {
+pub struct RedbStore {
     path: PathBuf,
     handle: RwLock<Handle>,
     /// Why the store is read-only, when it is.
     read_only: RwLock<Option<String>>,
 }
 
-impl Store {
+impl RedbStore {
     /// Opens (or creates) the database file for reading and writing. A file
     /// the process may not write (permissions, a read-only file system) is
     /// opened read-only instead: the log keeps serving what it has.
-    pub fn open(path: &Path) -> Result<Store, StorageError> {
+    pub fn open(path: &Path) -> Result<RedbStore, StorageError> {
         match open_writable(path) {
-            Ok(db) => Ok(Store::with(path, Handle::Writable(db), None)),
+            Ok(db) => Ok(RedbStore::with(path, Handle::Writable(db), None)),
             Err(StorageError::Io(e)) if is_not_writable(&e) => {
                 let reason = format!("{} is not writable ({e})", path.display());
                 tracing::warn!("{reason}; serving read-only");
-                Store::open_read_only_because(path, reason)
+                RedbStore::open_read_only_because(path, reason)
             }
             Err(e) => Err(e),
         }
     }
 
     /// Opens an existing database file read-only.
-    pub fn open_read_only(path: &Path) -> Result<Store, StorageError> {
-        Store::open_read_only_because(path, "started with --read-only".into())
+    pub fn open_read_only(path: &Path) -> Result<RedbStore, StorageError> {
+        RedbStore::open_read_only_because(path, "started with --read-only".into())
     }
 
-    fn open_read_only_because(path: &Path, reason: String) -> Result<Store, StorageError> {
+    fn open_read_only_because(path: &Path, reason: String) -> Result<RedbStore, StorageError> {
         let db = open_read_only(path)?;
-        Ok(Store::with(path, Handle::ReadOnly(db), Some(reason)))
+        Ok(RedbStore::with(path, Handle::ReadOnly(db), Some(reason)))
     }
 
-    fn with(path: &Path, handle: Handle, read_only: Option<String>) -> Store {
-        Store {
+    fn with(path: &Path, handle: Handle, read_only: Option<String>) -> RedbStore {
+        RedbStore {
             path: path.to_path_buf(),
             handle: RwLock::new(handle),
             read_only: RwLock::new(read_only),
@@ -236,7 +170,7 @@ impl Store {
             Handle::ReadOnly(db) => db.begin_read()?,
             Handle::Closed => return Err(StorageError::Closed),
         };
-        Ok(Snapshot { txn })
+        Ok(Snapshot::new(Box::new(RedbView { txn })))
     }
 
     /// Replaces the database handle after a failed write: redb refuses every
@@ -278,10 +212,10 @@ impl Store {
         }
     }
 
-    /// Appends a batch in one durable transaction. Entries already in the log
-    /// (or repeated within the batch) keep their first index. Returns the
-    /// placements in input order, the new tree size and its root.
-    pub fn append(&self, batch: &[NewEntry]) -> Result<(Vec<Placement>, u64, Hash), StorageError> {
+    fn append_batch(
+        &self,
+        batch: &[NewEntry],
+    ) -> Result<(Vec<Placement>, u64, Hash), StorageError> {
         let txn = self.begin_write()?;
         let result;
         {
@@ -293,37 +227,16 @@ impl Store {
             let mut counts = txn.open_table(SUBJECT_COUNTS)?;
             let mut meta = txn.open_table(META)?;
             let size = read_size(&meta)?;
-
-            let mut placements = Vec::with_capacity(batch.len());
-            let mut fresh: Vec<&NewEntry> = Vec::new();
-            let mut in_batch: HashMap<Hash, u64> = HashMap::new();
-            let (new_hashes, first_new, new_size, root) = {
-                let reader = TableReader(&hashes);
-                let mut app = Appender::new(&reader, size);
-                for e in batch {
-                    if let Some(i) = leaves.get(e.leaf.0)? {
-                        placements.push(Placement::Existing(i.value()));
-                    } else if let Some(&i) = in_batch.get(&e.leaf) {
-                        placements.push(Placement::Existing(i));
-                    } else {
-                        let i = app.push(e.leaf)?;
-                        in_batch.insert(e.leaf, i);
-                        fresh.push(e);
-                        placements.push(Placement::New(i));
-                    }
-                }
-                let root = merkle::tree_hash(app.size(), &app)?;
-                (
-                    app.new_hashes().to_vec(),
-                    app.first_new_index(),
-                    app.size(),
-                    root,
-                )
+            let plan = {
+                let mut existing = |leaf: &Hash| -> Result<Option<u64>, StorageError> {
+                    Ok(leaves.get(leaf.0)?.map(|v| v.value()))
+                };
+                plan_batch(batch, size, &TableReader(&hashes), &mut existing)?
             };
-            for (k, h) in new_hashes.iter().enumerate() {
-                hashes.insert(first_new + k as u64, h.0)?;
+            for (k, h) in plan.new_hashes.iter().enumerate() {
+                hashes.insert(plan.first_new_hash + k as u64, h.0)?;
             }
-            for (k, e) in fresh.iter().enumerate() {
+            for (k, e) in plan.fresh.iter().enumerate() {
                 let index = size + k as u64;
                 entries.insert(index, e.bytes.as_slice())?;
                 leaves.insert(e.leaf.0, index)?;
@@ -332,22 +245,54 @@ impl Store {
                 let n = counts.get(e.subject.0)?.map_or(0, |v| v.value());
                 counts.insert(e.subject.0, n + 1)?;
             }
-            meta.insert(META_SIZE, new_size.to_be_bytes().as_slice())?;
-            result = (placements, new_size, root);
+            meta.insert(META_SIZE, plan.new_size.to_be_bytes().as_slice())?;
+            result = (plan.placements, plan.new_size, plan.root);
         }
         txn.commit()?;
         Ok(result)
     }
+}
 
-    /// Stores the latest signed checkpoint note, durably.
-    ///
-    /// (A variant that let it ride on the next batch's fsync measured slower
-    /// ingest: redb cannot reuse pages freed by non-durable commits.)
-    pub fn set_checkpoint(&self, note: &[u8]) -> Result<(), StorageError> {
+impl Store for RedbStore {
+    /// One redb write transaction, committed with immediate durability.
+    fn append(&self, batch: &[NewEntry]) -> Result<(Vec<Placement>, u64, Hash), StorageError> {
+        self.append_batch(batch)
+    }
+
+    /// (A variant that let the checkpoint ride on the next batch's fsync
+    /// measured slower ingest: redb cannot reuse pages freed by non-durable
+    /// commits.)
+    fn set_checkpoint(&self, size: u64, note: &[u8]) -> Result<(), StorageError> {
         let txn = self.begin_write()?;
-        txn.open_table(META)?.insert(META_CHECKPOINT, note)?;
+        {
+            let mut meta = txn.open_table(META)?;
+            if read_u64(&meta, META_CHECKPOINT_SIZE)? <= size {
+                meta.insert(META_CHECKPOINT, note)?;
+                meta.insert(META_CHECKPOINT_SIZE, size.to_be_bytes().as_slice())?;
+            }
+        }
         txn.commit()?;
         Ok(())
+    }
+
+    fn snapshot(&self) -> Result<Snapshot, StorageError> {
+        RedbStore::snapshot(self)
+    }
+
+    fn read_only_reason(&self) -> Option<String> {
+        RedbStore::read_only_reason(self)
+    }
+
+    fn recover_after_write_failure(&self) -> Result<(), StorageError> {
+        self.reopen()
+    }
+
+    fn local_dir(&self) -> Option<&Path> {
+        Some(self.dir())
+    }
+
+    fn backend(&self) -> &'static str {
+        "redb"
     }
 }
 
@@ -432,13 +377,21 @@ fn is_not_writable(e: &io::Error) -> bool {
 }
 
 fn read_size(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64, StorageError> {
-    match meta.get(META_SIZE)? {
+    read_u64(meta, META_SIZE)
+}
+
+/// A big-endian number in the meta table; 0 when absent.
+fn read_u64(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<u64, StorageError> {
+    match meta.get(key)? {
         None => Ok(0),
         Some(v) => {
             let bytes: [u8; 8] = v
                 .value()
                 .try_into()
-                .map_err(|_| StorageError::Corrupt("tree size is not 8 bytes".into()))?;
+                .map_err(|_| StorageError::Corrupt(format!("meta {key} is not 8 bytes")))?;
             Ok(u64::from_be_bytes(bytes))
         }
     }
@@ -461,18 +414,26 @@ impl<T: ReadableTable<u64, [u8; 32]>> HashReader for TableReader<'_, T> {
 }
 
 /// A read transaction: a consistent view of the whole log.
-pub struct Snapshot {
+struct RedbView {
     txn: ReadTransaction,
 }
 
-impl Snapshot {
-    /// The number of entries committed.
-    pub fn size(&self) -> Result<u64, StorageError> {
+impl HashReader for RedbView {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MerkleError> {
+        let table = self
+            .txn
+            .open_table(HASHES)
+            .map_err(|e| MerkleError::Storage(e.to_string()))?;
+        TableReader(&table).read_hashes(indexes)
+    }
+}
+
+impl View for RedbView {
+    fn size(&self) -> Result<u64, StorageError> {
         read_size(&self.txn.open_table(META)?)
     }
 
-    /// The latest signed checkpoint note, if any.
-    pub fn checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError> {
+    fn checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError> {
         Ok(self
             .txn
             .open_table(META)?
@@ -480,65 +441,16 @@ impl Snapshot {
             .map(|v| v.value().to_vec()))
     }
 
-    /// Runs `f` with a hash reader over this snapshot.
-    pub fn with_hashes<R>(
-        &self,
-        f: impl FnOnce(&dyn HashReader) -> Result<R, MerkleError>,
-    ) -> Result<R, StorageError> {
-        let table = self.txn.open_table(HASHES)?;
-        Ok(f(&TableReader(&table))?)
-    }
-
-    /// Entry bytes at `index`.
-    /// The bytes of a tile or entry bundle that exists in this tree (see
-    /// [`Tile::exists_in_tree`]): served by the API and written by the
-    /// publisher, so both copies of the log hold the same bytes.
-    pub fn tile_data(&self, tile: &Tile) -> Result<Vec<u8>, StorageError> {
-        Ok(match tile.kind {
-            TileKind::Hash { .. } => {
-                let hashes = self.hashes(&tile.stored_hash_indexes())?;
-                hashes.iter().flat_map(|h| h.0).collect()
-            }
-            TileKind::Entries => {
-                let start = tile.n << tile::HEIGHT;
-                let entries = self.entries(start, start + u64::from(tile.width))?;
-                tile::encode_bundle(&entries).map_err(|e| StorageError::Corrupt(e.to_string()))?
-            }
-        })
-    }
-
-    pub fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self
-            .txn
-            .open_table(ENTRIES)?
-            .get(index)?
-            .map(|v| v.value().to_vec()))
-    }
-
-    /// Entries `start..end`, which must all exist.
-    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StorageError> {
+    fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StorageError> {
         let table = self.txn.open_table(ENTRIES)?;
-        let mut out = Vec::with_capacity((end - start) as usize);
+        let mut out = Vec::with_capacity(end.saturating_sub(start) as usize);
         for item in table.range(start..end)? {
             out.push(item?.1.value().to_vec());
-        }
-        if out.len() as u64 != end - start {
-            return Err(StorageError::Corrupt(format!(
-                "entries {start}..{end} incomplete"
-            )));
         }
         Ok(out)
     }
 
-    /// Stored hashes by index, raw.
-    pub fn hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StorageError> {
-        self.with_hashes(|r| r.read_hashes(indexes))
-    }
-
-    /// One page of the entries about `digest` in the tree of `size`: from
-    /// index `cursor` on, at most `limit`, in log order; only those signed by
-    /// `keys` when any are given. `total` counts every entry about `digest`.
-    pub fn lookup(
+    fn lookup(
         &self,
         digest: &Hash,
         keys: &[[u8; 32]],
@@ -579,17 +491,10 @@ impl Snapshot {
             found.sort_unstable();
             found.dedup();
         }
-        let next = (found.len() > limit).then(|| found[limit]);
-        found.truncate(limit);
-        Ok(LookupPage {
-            indices: found,
-            total,
-            next,
-        })
+        Ok(page_of(found, total, limit))
     }
 
-    /// The index of an entry with this leaf hash, if present.
-    pub fn index_of_leaf(&self, leaf: &Hash) -> Result<Option<u64>, StorageError> {
+    fn index_of_leaf(&self, leaf: &Hash) -> Result<Option<u64>, StorageError> {
         Ok(self.txn.open_table(LEAVES)?.get(leaf.0)?.map(|v| v.value()))
     }
 }
@@ -597,16 +502,6 @@ impl Snapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entry(i: u32) -> NewEntry {
-        let bytes = format!("entry {i}").into_bytes();
-        NewEntry {
-            leaf: Hash::leaf(&bytes),
-            subject: Hash::of(&[(i % 3) as u8]),
-            key: [(i % 2) as u8; 32],
-            bytes,
-        }
-    }
 
     #[test]
     fn an_index_of_an_earlier_version_is_migrated_on_open() {
@@ -635,7 +530,7 @@ mod tests {
             }
             txn.commit().unwrap();
         }
-        let store = Store::open(&path).unwrap();
+        let store = RedbStore::open(&path).unwrap();
         let snap = store.snapshot().unwrap();
         let b = signers[1].verifier().public_key();
         let page = snap.lookup(&digest, &[b], 4, 0, 10).unwrap();
@@ -643,7 +538,7 @@ mod tests {
         drop(snap);
         drop(store);
         // Opening again finds nothing left to migrate.
-        let store = Store::open(&path).unwrap();
+        let store = RedbStore::open(&path).unwrap();
         let all = store
             .snapshot()
             .unwrap()
@@ -656,62 +551,10 @@ mod tests {
     fn batches_append_dedup_and_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.redb");
-        let (expected_root, size) = {
-            let store = Store::open(&path).unwrap();
-            let batch: Vec<NewEntry> = (0..10).map(entry).collect();
-            let (p, size, _) = store.append(&batch).unwrap();
-            assert_eq!(p[9], Placement::New(9));
-            assert_eq!(size, 10);
-            let again = vec![entry(3), entry(10), entry(10)];
-            let (p, size, root) = store.append(&again).unwrap();
-            assert_eq!(
-                p,
-                vec![
-                    Placement::Existing(3),
-                    Placement::New(10),
-                    Placement::Existing(10)
-                ]
-            );
-            (root, size)
-        };
-        let store = Store::open(&path).unwrap();
-        let snap = store.snapshot().unwrap();
-        assert_eq!(snap.size().unwrap(), size);
-        let root = snap.with_hashes(|r| merkle::tree_hash(size, r)).unwrap();
-        assert_eq!(root, expected_root);
-        // Compare with a tree built in memory.
-        let mut mem: Vec<Hash> = Vec::new();
-        let mut app = Appender::new(&mem, 0);
-        for i in 0..11 {
-            app.push(entry(i).leaf).unwrap();
-        }
-        mem = app.new_hashes().to_vec();
-        assert_eq!(merkle::tree_hash(11, &mem).unwrap(), root);
-        let page = |keys: &[[u8; 32]], cursor, limit| {
-            snap.lookup(&Hash::of(&[1]), keys, size, cursor, limit)
-                .unwrap()
-        };
-        let all = page(&[], 0, 100);
-        assert_eq!(
-            (all.indices, all.total, all.next),
-            (vec![1, 4, 7, 10], 4, None)
-        );
-        let first = page(&[], 0, 3);
-        assert_eq!((first.indices, first.next), (vec![1, 4, 7], Some(10)));
-        let rest = page(&[], 10, 3);
-        assert_eq!((rest.indices, rest.next), (vec![10], None));
-        // Entries 1 and 7 are key 1's, 4 and 10 key 0's.
-        let by_key = page(&[[1; 32]], 0, 100);
-        assert_eq!((by_key.indices, by_key.total), (vec![1, 7], 4));
-        assert_eq!(page(&[[0; 32], [1; 32]], 0, 100).indices, vec![1, 4, 7, 10]);
-        assert_eq!(page(&[[9; 32]], 0, 100).indices, Vec::<u64>::new());
-        // Under an older, smaller checkpoint only what it covers counts.
-        let older = snap.lookup(&Hash::of(&[1]), &[], 5, 0, 100).unwrap();
-        assert_eq!((older.indices, older.total), (vec![1, 4], 2));
-        assert_eq!(
-            snap.entries(2, 4).unwrap(),
-            vec![b"entry 2".to_vec(), b"entry 3".to_vec()]
-        );
-        assert!(snap.entries(10, 12).is_err());
+        let store = Box::new(RedbStore::open(&path).unwrap());
+        crate::storage::conformance::batches_append_dedup_and_survive_reopen(store, |old| {
+            drop(old);
+            Box::new(RedbStore::open(&path).unwrap())
+        });
     }
 }

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Starts a PostgreSQL server for the tests (Debian's postgresql package,
+# installed with apt-get when missing) and prints an admin URL:
+#   postgres://reprolog@127.0.0.1:$REPROLOG_PG_PORT/postgres
+# PostgreSQL refuses to run as root, so as root it runs as the dedicated
+# system user `reprolog-pg` (created here); otherwise as the calling user.
+# The cluster lives in $REPROLOG_PG_DIR (default /tmp/reprolog-postgres-<uid>),
+# trusts connections from 127.0.0.1 only, and is reused while it runs.
+# `scripts/postgres.sh stop` stops it.
+set -euo pipefail
+PORT=${REPROLOG_PG_PORT:-54329}
+DIR=${REPROLOG_PG_DIR:-/tmp/reprolog-postgres-$(id -u)}
+URL="postgres://reprolog@127.0.0.1:$PORT/postgres"
+
+sudo=()
+[ "$(id -u)" -eq 0 ] || sudo=(sudo)
+
+pg_bin() {
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+}
+
+if [ -z "$(pg_bin)" ]; then
+  echo "installing Debian's postgresql with apt-get" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  # No default cluster and no service start: the tests run their own.
+  "${sudo[@]}" mkdir -p /etc/postgresql-common
+  echo "create_main_cluster = false" | "${sudo[@]}" tee /etc/postgresql-common/createcluster.conf >/dev/null
+  if ! "${sudo[@]}" apt-get install -y -qq --no-install-recommends postgresql >&2 2>/dev/null; then
+    "${sudo[@]}" apt-get update -qq >&2
+    "${sudo[@]}" apt-get install -y -qq --no-install-recommends postgresql >&2
+  fi
+fi
+BIN=$(pg_bin)
+[ -n "$BIN" ] || { echo "postgres.sh: no PostgreSQL binaries under /usr/lib/postgresql" >&2; exit 1; }
+
+# Runs a PostgreSQL program as the user the server runs as.
+as_pg=()
+if [ "$(id -u)" -eq 0 ]; then
+  if ! id reprolog-pg >/dev/null 2>&1; then
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin reprolog-pg
+  fi
+  as_pg=(runuser -u reprolog-pg --)
+fi
+
+if [ "${1:-}" = stop ]; then
+  [ -f "$DIR/data/PG_VERSION" ] && "${as_pg[@]}" "$BIN/pg_ctl" -D "$DIR/data" -m fast -w stop >&2 || true
+  exit 0
+fi
+
+if "$BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then
+  echo "$URL"
+  exit 0
+fi
+
+mkdir -p "$DIR"
+[ "$(id -u)" -eq 0 ] && chown reprolog-pg: "$DIR"
+chmod 700 "$DIR"
+if [ ! -f "$DIR/data/PG_VERSION" ]; then
+  "${as_pg[@]}" "$BIN/initdb" -D "$DIR/data" -U reprolog --auth=trust -E UTF8 \
+    --no-instructions >"$DIR/initdb.log" 2>&1 || { cat "$DIR/initdb.log" >&2; exit 1; }
+fi
+# Durable commits (fsync, synchronous_commit) stay at their defaults: the
+# log acknowledges only what PostgreSQL says is on disk.
+"${as_pg[@]}" "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start -o \
+  "-c listen_addresses=127.0.0.1 -c port=$PORT -c unix_socket_directories=$DIR -c max_connections=400" >&2 \
+  || { tail -n 20 "$DIR/server.log" >&2; exit 1; }
+echo "$URL"

@@ -1,0 +1,720 @@
+//! The shared backend: the log in PostgreSQL, for several `serve` processes.
+//!
+//! Tables (all prefixed `reprolog_`): `hashes` (stored hash index → hash),
+//! `entries` (index, leaf, subject, key, bytes; unique leaf; indexes on
+//! (subject, index) and (subject, key, index)), `subject_counts` and one
+//! `meta` row (tree size, latest checkpoint and its size, which instance
+//! sequences).
+//!
+//! One instance sequences: the one holding the session advisory lock
+//! [`SEQUENCER_LOCK`]. It writes every batch and checkpoint on the very
+//! connection that holds the lock, so an instance that lost its connection
+//! (and with it the lock) cannot commit another write: the lock fences the
+//! writes. When the holder dies, PostgreSQL ends its session, the lock frees,
+//! and the next instance to try takes it ([`PgStore::try_sequence`]).
+//!
+//! Reads run in `REPEATABLE READ READ ONLY` transactions on pooled
+//! connections, each a consistent view like a redb read transaction; they may
+//! go to a read replica.
+
+use super::{
+    page_of, plan_batch, LookupPage, NewEntry, Placement, Snapshot, StorageError, Store, View,
+};
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Row, Statement};
+use reprolog_proto::merkle::{CachingReader, HashReader, MerkleError};
+use reprolog_proto::Hash;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// The advisory lock whose holder sequences ("reprolog" in ASCII).
+pub const SEQUENCER_LOCK: i64 = 0x7265_7072_6f6c_6f67;
+/// Held while creating the schema, so instances starting together do not race.
+const SCHEMA_LOCK: i64 = SEQUENCER_LOCK + 1;
+/// Read connections one instance keeps open at most.
+const POOL_SIZE: usize = 16;
+/// How long a read waits for a pooled connection.
+const POOL_WAIT: Duration = Duration::from_secs(10);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS reprolog_meta (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    size bigint NOT NULL,
+    checkpoint bytea,
+    checkpoint_size bigint NOT NULL DEFAULT 0,
+    sequencer text,
+    sequencer_since timestamptz
+);
+INSERT INTO reprolog_meta (size) VALUES (0) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS reprolog_hashes (
+    idx bigint PRIMARY KEY,
+    hash bytea NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reprolog_entries (
+    idx bigint PRIMARY KEY,
+    leaf bytea NOT NULL UNIQUE,
+    subject bytea NOT NULL,
+    key bytea NOT NULL,
+    bytes bytea NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reprolog_entries_subject ON reprolog_entries (subject, idx);
+CREATE INDEX IF NOT EXISTS reprolog_entries_subject_key ON reprolog_entries (subject, key, idx);
+CREATE TABLE IF NOT EXISTS reprolog_subject_counts (
+    subject bytea PRIMARY KEY,
+    n bigint NOT NULL
+);
+";
+
+/// A PostgreSQL error with the server's message, which `Display` of
+/// `postgres::Error` leaves out ("db error").
+fn db(e: postgres::Error) -> StorageError {
+    match e.as_db_error() {
+        Some(d) => StorageError::Db(format!("postgres: {}: {}", d.code().code(), d.message())),
+        None => StorageError::Db(format!("postgres: {e}")),
+    }
+}
+
+/// Parses and checks a `postgres://` URL.
+pub fn parse_url(url: &str) -> Result<postgres::Config, StorageError> {
+    let mut config = postgres::Config::from_str(url)
+        .map_err(|e| StorageError::Db(format!("database URL: {e}")))?;
+    if config.get_ssl_mode() == postgres::config::SslMode::Require {
+        return Err(StorageError::Db(
+            "database URL asks for sslmode=require, but reprolog connects without TLS: \
+             reach PostgreSQL over a private network or a local socket"
+                .into(),
+        ));
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(5));
+    }
+    // A peer that vanished without closing its connection is noticed.
+    config
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10));
+    config.application_name("reprolog-server");
+    Ok(config)
+}
+
+/// A connection with its prepared statements.
+struct Conn {
+    client: Client,
+    statements: HashMap<&'static str, Statement>,
+}
+
+impl Conn {
+    fn connect(config: &postgres::Config) -> Result<Conn, StorageError> {
+        Ok(Conn {
+            client: config.connect(NoTls).map_err(db)?,
+            statements: HashMap::new(),
+        })
+    }
+
+    fn statement(&mut self, sql: &'static str) -> Result<Statement, StorageError> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql).map_err(db)?;
+        self.statements.insert(sql, s.clone());
+        Ok(s)
+    }
+
+    fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StorageError> {
+        let s = self.statement(sql)?;
+        self.client.query(&s, params).map_err(db)
+    }
+
+    fn execute(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, StorageError> {
+        let s = self.statement(sql)?;
+        self.client.execute(&s, params).map_err(db)
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), StorageError> {
+        self.client.batch_execute(sql).map_err(db)
+    }
+}
+
+/// Read connections, opened on demand up to [`POOL_SIZE`].
+struct Pool {
+    config: postgres::Config,
+    state: Mutex<PoolState>,
+    freed: Condvar,
+}
+
+struct PoolState {
+    idle: Vec<Conn>,
+    open: usize,
+}
+
+impl Pool {
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        // A poisoned lock only means a panic elsewhere; the counts are whole.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(self: &Arc<Pool>) -> Result<Pooled, StorageError> {
+        let mut state = self.lock();
+        loop {
+            if let Some(conn) = state.idle.pop() {
+                return Ok(Pooled::new(self, conn));
+            }
+            if state.open < POOL_SIZE {
+                state.open += 1;
+                drop(state);
+                return match Conn::connect(&self.config) {
+                    Ok(conn) => Ok(Pooled::new(self, conn)),
+                    Err(e) => {
+                        self.lock().open -= 1;
+                        self.freed.notify_one();
+                        Err(e)
+                    }
+                };
+            }
+            let (s, timeout) = self
+                .freed
+                .wait_timeout(state, POOL_WAIT)
+                .unwrap_or_else(|e| e.into_inner());
+            state = s;
+            if timeout.timed_out() && state.idle.is_empty() && state.open >= POOL_SIZE {
+                return Err(StorageError::Db(format!(
+                    "no database connection free after {} s",
+                    POOL_WAIT.as_secs()
+                )));
+            }
+        }
+    }
+}
+
+/// A pooled connection, returned on drop unless it broke.
+struct Pooled {
+    pool: Arc<Pool>,
+    conn: Option<Conn>,
+}
+
+impl Pooled {
+    fn new(pool: &Arc<Pool>, conn: Conn) -> Pooled {
+        Pooled {
+            pool: pool.clone(),
+            conn: Some(conn),
+        }
+    }
+
+    fn conn(&mut self) -> Result<&mut Conn, StorageError> {
+        self.conn.as_mut().ok_or(StorageError::Closed)
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let mut state = self.pool.lock();
+        match self.conn.take() {
+            Some(conn) if !conn.client.is_closed() => state.idle.push(conn),
+            _ => state.open -= 1,
+        }
+        drop(state);
+        self.pool.freed.notify_one();
+    }
+}
+
+/// The log's tables in one PostgreSQL database.
+pub struct PgStore {
+    pool: Arc<Pool>,
+    /// The connection holding [`SEQUENCER_LOCK`], while this instance holds it.
+    writer: Mutex<Option<Conn>>,
+    /// This instance's name, written to `meta` when it takes the lock.
+    instance: String,
+    read_only: bool,
+}
+
+impl PgStore {
+    /// Connects, creating the tables if they are missing (unless `read_only`:
+    /// then this instance never sequences).
+    pub fn open(url: &str, instance: String, read_only: bool) -> Result<PgStore, StorageError> {
+        let config = parse_url(url)?;
+        let pool = Arc::new(Pool {
+            config,
+            state: Mutex::new(PoolState {
+                idle: Vec::new(),
+                open: 0,
+            }),
+            freed: Condvar::new(),
+        });
+        if !read_only {
+            let mut c = pool.get()?;
+            let conn = c.conn()?;
+            conn.batch(&format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({SCHEMA_LOCK}); {SCHEMA} COMMIT;"
+            ))?;
+        }
+        Ok(PgStore {
+            pool,
+            writer: Mutex::new(None),
+            instance,
+            read_only,
+        })
+    }
+
+    fn writer(&self) -> MutexGuard<'_, Option<Conn>> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `write` on the lock-holding connection; a connection that broke
+    /// on the way is dropped, and with it the claim to sequence.
+    fn on_writer<R>(
+        &self,
+        write: impl FnOnce(&mut Conn) -> Result<R, StorageError>,
+    ) -> Result<R, StorageError> {
+        let mut writer = self.writer();
+        let Some(conn) = writer.as_mut() else {
+            drop(writer);
+            return Err(StorageError::NotSequencer(self.sequencer_name()));
+        };
+        let result = write(conn);
+        if conn.client.is_closed() {
+            tracing::error!("lost the database connection holding the sequencer lock");
+            *writer = None;
+        }
+        result
+    }
+
+    fn sequencer_name(&self) -> String {
+        match self.sequencer() {
+            Ok(Some(name)) => name,
+            Ok(None) => "no instance".into(),
+            Err(e) => format!("an unknown instance ({e})"),
+        }
+    }
+
+    /// Runs `f` in a transaction on `conn`, rolling back on error.
+    fn transaction<R>(
+        conn: &mut Conn,
+        f: impl FnOnce(&mut Conn) -> Result<R, StorageError>,
+    ) -> Result<R, StorageError> {
+        conn.batch("BEGIN")?;
+        match f(conn) {
+            Ok(r) => {
+                conn.batch("COMMIT")?;
+                Ok(r)
+            }
+            Err(e) => {
+                let _ = conn.batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+}
+
+fn to_i64(n: u64) -> Result<i64, StorageError> {
+    i64::try_from(n).map_err(|_| StorageError::Corrupt(format!("{n} exceeds bigint")))
+}
+
+fn to_u64(n: i64) -> Result<u64, StorageError> {
+    u64::try_from(n).map_err(|_| StorageError::Corrupt(format!("negative number {n} stored")))
+}
+
+fn to_hash(bytes: &[u8]) -> Result<Hash, StorageError> {
+    Ok(Hash(bytes.try_into().map_err(|_| {
+        StorageError::Corrupt(format!("a stored hash has {} bytes", bytes.len()))
+    })?))
+}
+
+/// Stored hashes `indexes`, in that order, through `conn`.
+fn read_hashes(conn: &mut Conn, indexes: &[u64]) -> Result<Vec<Hash>, StorageError> {
+    let wanted = indexes
+        .iter()
+        .map(|&i| to_i64(i))
+        .collect::<Result<Vec<i64>, _>>()?;
+    let rows = conn.query(
+        "SELECT idx, hash FROM reprolog_hashes WHERE idx = ANY($1)",
+        &[&wanted],
+    )?;
+    let mut found = HashMap::with_capacity(rows.len());
+    for row in rows {
+        found.insert(row.get::<_, i64>(0), to_hash(row.get::<_, &[u8]>(1))?);
+    }
+    wanted
+        .iter()
+        .map(|i| {
+            found
+                .get(i)
+                .copied()
+                .ok_or_else(|| StorageError::Corrupt(format!("stored hash {i} missing")))
+        })
+        .collect()
+}
+
+/// Hashes read inside the writer's transaction.
+struct TxnHashes<'c>(RefCell<&'c mut Conn>);
+
+impl HashReader for TxnHashes<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MerkleError> {
+        read_hashes(&mut self.0.borrow_mut(), indexes)
+            .map_err(|e| MerkleError::Storage(e.to_string()))
+    }
+}
+
+/// One batch in the writer's transaction: the size row locked, the plan
+/// made, every table written with one statement each.
+fn append_in(
+    conn: &mut Conn,
+    batch: &[NewEntry],
+) -> Result<(Vec<Placement>, u64, Hash), StorageError> {
+    let size = to_u64(
+        conn.query("SELECT size FROM reprolog_meta FOR UPDATE", &[])?
+            .first()
+            .ok_or_else(|| StorageError::Corrupt("no meta row".into()))?
+            .get(0),
+    )?;
+    let leaves: Vec<&[u8]> = batch.iter().map(|e| e.leaf.0.as_slice()).collect();
+    let mut existing = HashMap::new();
+    for row in conn.query(
+        "SELECT leaf, idx FROM reprolog_entries WHERE leaf = ANY($1)",
+        &[&leaves],
+    )? {
+        existing.insert(to_hash(row.get(0))?, to_u64(row.get(1))?);
+    }
+    let plan = {
+        let hashes = TxnHashes(RefCell::new(conn));
+        let cached = CachingReader::new(&hashes);
+        plan_batch(batch, size, &cached, &mut |leaf| {
+            Ok(existing.get(leaf).copied())
+        })?
+    };
+    if !plan.fresh.is_empty() {
+        let first = to_i64(plan.first_new_hash)?;
+        let hash_idx: Vec<i64> = (0..plan.new_hashes.len() as i64)
+            .map(|k| first + k)
+            .collect();
+        let hash_bytes: Vec<&[u8]> = plan.new_hashes.iter().map(|h| h.0.as_slice()).collect();
+        conn.execute(
+            "INSERT INTO reprolog_hashes (idx, hash) SELECT * FROM unnest($1::bigint[], $2::bytea[])",
+            &[&hash_idx, &hash_bytes],
+        )?;
+        let base = to_i64(size)?;
+        let idx: Vec<i64> = (0..plan.fresh.len() as i64).map(|k| base + k).collect();
+        let leaf: Vec<&[u8]> = plan.fresh.iter().map(|e| e.leaf.0.as_slice()).collect();
+        let subject: Vec<&[u8]> = plan.fresh.iter().map(|e| e.subject.0.as_slice()).collect();
+        let key: Vec<&[u8]> = plan.fresh.iter().map(|e| e.key.as_slice()).collect();
+        let bytes: Vec<&[u8]> = plan.fresh.iter().map(|e| e.bytes.as_slice()).collect();
+        conn.execute(
+            "INSERT INTO reprolog_entries (idx, leaf, subject, key, bytes) \
+             SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::bytea[], $5::bytea[])",
+            &[&idx, &leaf, &subject, &key, &bytes],
+        )?;
+        conn.execute(
+            "INSERT INTO reprolog_subject_counts (subject, n) \
+             SELECT s, count(*) FROM unnest($1::bytea[]) AS t(s) GROUP BY s \
+             ON CONFLICT (subject) DO UPDATE SET n = reprolog_subject_counts.n + EXCLUDED.n",
+            &[&subject],
+        )?;
+        conn.execute(
+            "UPDATE reprolog_meta SET size = $1",
+            &[&to_i64(plan.new_size)?],
+        )?;
+    }
+    Ok((plan.placements, plan.new_size, plan.root))
+}
+
+impl Store for PgStore {
+    /// One transaction on the lock-holding connection, committed with
+    /// PostgreSQL's durability (`synchronous_commit`, on by default).
+    fn append(&self, batch: &[NewEntry]) -> Result<(Vec<Placement>, u64, Hash), StorageError> {
+        self.on_writer(|conn| PgStore::transaction(conn, |conn| append_in(conn, batch)))
+    }
+
+    fn set_checkpoint(&self, size: u64, note: &[u8]) -> Result<(), StorageError> {
+        let size = to_i64(size)?;
+        self.on_writer(|conn| {
+            conn.execute(
+                "UPDATE reprolog_meta SET checkpoint = $1, checkpoint_size = $2 \
+                 WHERE checkpoint_size <= $2",
+                &[&note, &size],
+            )
+            .map(drop)
+        })
+    }
+
+    fn snapshot(&self) -> Result<Snapshot, StorageError> {
+        let mut pooled = self.pool.get()?;
+        pooled
+            .conn()?
+            .batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        Ok(Snapshot::new(Box::new(PgView {
+            conn: Mutex::new(pooled),
+        })))
+    }
+
+    fn read_only_reason(&self) -> Option<String> {
+        self.read_only
+            .then(|| "started with --read-only".to_string())
+    }
+
+    /// Keeps the lock while its connection answers; otherwise tries to take
+    /// it. The taker writes its name into `meta` for `/healthz`.
+    fn try_sequence(&self) -> Result<bool, StorageError> {
+        if self.read_only {
+            return Ok(false);
+        }
+        let mut writer = self.writer();
+        if let Some(conn) = writer.as_mut() {
+            if conn.client.is_valid(Duration::from_secs(2)).is_ok() {
+                return Ok(true);
+            }
+            tracing::error!("the connection holding the sequencer lock stopped answering");
+            *writer = None;
+        }
+        let mut conn = Conn::connect(&self.pool.config)?;
+        let got: bool = conn
+            .query("SELECT pg_try_advisory_lock($1)", &[&SEQUENCER_LOCK])?
+            .first()
+            .map(|r| r.get(0))
+            .unwrap_or(false);
+        if !got {
+            return Ok(false);
+        }
+        conn.execute(
+            "UPDATE reprolog_meta SET sequencer = $1, sequencer_since = now()",
+            &[&self.instance],
+        )?;
+        tracing::info!(instance = self.instance, "took the sequencer lock");
+        *writer = Some(conn);
+        Ok(true)
+    }
+
+    fn sequencer(&self) -> Result<Option<String>, StorageError> {
+        let mut pooled = self.pool.get()?;
+        let rows = pooled.conn()?.query(
+            "SELECT m.sequencer FROM reprolog_meta m \
+             WHERE EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted \
+               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+               AND ((l.classid::bigint << 32) | l.objid::bigint) = $1)",
+            &[&SEQUENCER_LOCK],
+        )?;
+        Ok(rows.first().and_then(|r| r.get(0)))
+    }
+
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+}
+
+/// A `REPEATABLE READ, READ ONLY` transaction on a pooled connection.
+struct PgView {
+    conn: Mutex<Pooled>,
+}
+
+impl PgView {
+    fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> Result<R, StorageError>,
+    ) -> Result<R, StorageError> {
+        let mut pooled = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        f(pooled.conn()?)
+    }
+
+    fn one_u64(
+        &self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<u64>, StorageError> {
+        self.with(|c| {
+            c.query(sql, params)?
+                .first()
+                .map(|r| to_u64(r.get(0)))
+                .transpose()
+        })
+    }
+}
+
+impl Drop for PgView {
+    fn drop(&mut self) {
+        let pooled = self.conn.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(conn) = pooled.conn.as_mut() {
+            if conn.batch("ROLLBACK").is_err() {
+                // Not returned to the pool in an unknown state.
+                pooled.conn = None;
+            }
+        }
+    }
+}
+
+impl HashReader for PgView {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, MerkleError> {
+        self.with(|c| read_hashes(c, indexes))
+            .map_err(|e| MerkleError::Storage(e.to_string()))
+    }
+}
+
+impl View for PgView {
+    fn size(&self) -> Result<u64, StorageError> {
+        Ok(self
+            .one_u64("SELECT size FROM reprolog_meta", &[])?
+            .unwrap_or(0))
+    }
+
+    fn checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError> {
+        self.with(|c| {
+            Ok(c.query("SELECT checkpoint FROM reprolog_meta", &[])?
+                .first()
+                .and_then(|r| r.get::<_, Option<Vec<u8>>>(0)))
+        })
+    }
+
+    fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StorageError> {
+        let (start, end) = (to_i64(start)?, to_i64(end)?);
+        self.with(|c| {
+            Ok(c.query(
+                "SELECT bytes FROM reprolog_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+                &[&start, &end],
+            )?
+            .iter()
+            .map(|r| r.get::<_, Vec<u8>>(0))
+            .collect())
+        })
+    }
+
+    fn lookup(
+        &self,
+        digest: &Hash,
+        keys: &[[u8; 32]],
+        size: u64,
+        cursor: u64,
+        limit: usize,
+    ) -> Result<LookupPage, StorageError> {
+        let subject = digest.0.as_slice();
+        let (size, start) = (to_i64(size)?, to_i64(cursor.min(size))?);
+        let take = to_i64(limit as u64 + 1)?;
+        // Stored count, less the entries committed past the checkpoint's size.
+        let stored = self
+            .one_u64(
+                "SELECT n FROM reprolog_subject_counts WHERE subject = $1",
+                &[&subject],
+            )?
+            .unwrap_or(0);
+        let beyond = self
+            .one_u64(
+                "SELECT count(*) FROM reprolog_entries WHERE subject = $1 AND idx >= $2",
+                &[&subject, &size],
+            )?
+            .unwrap_or(0);
+        let rows = if keys.is_empty() {
+            self.with(|c| {
+                c.query(
+                    "SELECT idx FROM reprolog_entries WHERE subject = $1 AND idx >= $2 \
+                     AND idx < $3 ORDER BY idx LIMIT $4",
+                    &[&subject, &start, &size, &take],
+                )
+            })?
+        } else {
+            let keys: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
+            self.with(|c| {
+                c.query(
+                    "SELECT idx FROM reprolog_entries WHERE subject = $1 AND key = ANY($2) \
+                     AND idx >= $3 AND idx < $4 ORDER BY idx LIMIT $5",
+                    &[&subject, &keys, &start, &size, &take],
+                )
+            })?
+        };
+        let found = rows
+            .iter()
+            .map(|r| to_u64(r.get(0)))
+            .collect::<Result<Vec<u64>, _>>()?;
+        Ok(page_of(found, stored.saturating_sub(beyond), limit))
+    }
+
+    fn index_of_leaf(&self, leaf: &Hash) -> Result<Option<u64>, StorageError> {
+        self.one_u64(
+            "SELECT idx FROM reprolog_entries WHERE leaf = $1",
+            &[&leaf.0.as_slice()],
+        )
+    }
+}
+
+/// Drops and creates the database `name` through the admin URL `admin`
+/// (a URL ending in `/<database>`); returns the new database's URL. For
+/// tests and benchmarks: `name` is put into SQL as it is.
+pub fn recreate_database(admin: &str, name: &str) -> Result<String, StorageError> {
+    let (base, _) = admin
+        .rsplit_once('/')
+        .ok_or_else(|| StorageError::Db(format!("{admin} names no database")))?;
+    let mut client = parse_url(admin)?.connect(NoTls).map_err(db)?;
+    client
+        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .map_err(db)?;
+    client
+        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+        .map_err(db)?;
+    Ok(format!("{base}/{name}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh database on the test server named by `REPROLOG_TEST_POSTGRES`,
+    /// or `None` when the variable is unset (scripts/test.sh sets it).
+    pub fn fresh_database(name: &str) -> Option<String> {
+        let admin = std::env::var("REPROLOG_TEST_POSTGRES").ok()?;
+        let db = format!("unit_{name}_{}", std::process::id());
+        Some(recreate_database(&admin, &db).unwrap())
+    }
+
+    #[test]
+    fn batches_append_dedup_and_survive_reopen() {
+        let Some(url) = fresh_database("conformance") else {
+            eprintln!("REPROLOG_TEST_POSTGRES unset: skipped");
+            return;
+        };
+        let open = |url: &str| {
+            let store = PgStore::open(url, "unit".into(), false).unwrap();
+            assert!(store.try_sequence().unwrap());
+            Box::new(store) as Box<dyn Store>
+        };
+        let store = open(&url);
+        crate::storage::conformance::batches_append_dedup_and_survive_reopen(store, |old| {
+            drop(old);
+            open(&url)
+        });
+    }
+
+    #[test]
+    fn one_instance_sequences_and_the_other_takes_over() {
+        let Some(url) = fresh_database("takeover") else {
+            eprintln!("REPROLOG_TEST_POSTGRES unset: skipped");
+            return;
+        };
+        let a = PgStore::open(&url, "a".into(), false).unwrap();
+        let b = PgStore::open(&url, "b".into(), false).unwrap();
+        assert!(a.try_sequence().unwrap());
+        assert!(!b.try_sequence().unwrap());
+        assert_eq!(b.sequencer().unwrap().as_deref(), Some("a"));
+        let entry = |s: &str| NewEntry {
+            bytes: s.as_bytes().to_vec(),
+            leaf: Hash::leaf(s.as_bytes()),
+            subject: Hash::of(b"x"),
+            key: [0; 32],
+        };
+        let err = b.append(&[entry("by b")]).unwrap_err();
+        assert_eq!(err.to_string(), "this instance serves reads; a sequences");
+        a.append(&[entry("by a")]).unwrap();
+        drop(a);
+        assert!(b.try_sequence().unwrap());
+        assert_eq!(b.sequencer().unwrap().as_deref(), Some("b"));
+        let (p, size, _) = b.append(&[entry("by a"), entry("by b")]).unwrap();
+        assert_eq!(
+            (p, size),
+            (vec![Placement::Existing(0), Placement::New(1)], 2)
+        );
+    }
+}
