@@ -597,7 +597,7 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Handler {
 async fn healthz_sequencer(State(state): State<Arc<AppState>>) -> Handler {
     off_thread(&state, |state| {
         let text = health(state)? + "\n";
-        Ok(match state.log.is_sequencer() {
+        Ok(match state.log.is_sequencer() && state.log.read_only_reason().is_none() {
             true => text.into_response(),
             false => (StatusCode::SERVICE_UNAVAILABLE, text).into_response(),
         })
@@ -608,7 +608,7 @@ async fn healthz_sequencer(State(state): State<Arc<AppState>>) -> Handler {
 fn health(state: &AppState) -> Result<String, ApiError> {
     state.log.snapshot()?.size()?;
     let size = state.log.latest().checkpoint.size;
-    let role = if state.log.is_sequencer() {
+    let role = if state.log.is_sequencer() && state.log.read_only_reason().is_none() {
         "sequencer"
     } else {
         "reader"

@@ -214,6 +214,7 @@ fn tampered_storage_is_refused_at_startup() {
     let out = std::process::Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(dir.path())
+        .args(common::backend_args(dir.path()))
         .output()
         .unwrap();
     assert!(!out.status.success());

@@ -101,23 +101,50 @@ pub fn parse_url(url: &str) -> Result<postgres::Config, StorageError> {
 
 /// A connection with its prepared statements.
 struct Conn {
-    client: Client,
+    /// Always `Some` until dropped.
+    client: Option<Client>,
     statements: HashMap<&'static str, Statement>,
+}
+
+impl Drop for Conn {
+    /// `postgres::Client` says goodbye to the server by running its own
+    /// runtime, which panics on a thread that drives tokio tasks (the last
+    /// handle on the log may go there at shutdown). Such a thread hands the
+    /// client to a thread of its own.
+    fn drop(&mut self) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        let _ = std::thread::Builder::new()
+            .name("pg-close".into())
+            .spawn(move || drop(client));
+    }
 }
 
 impl Conn {
     fn connect(config: &postgres::Config) -> Result<Conn, StorageError> {
         Ok(Conn {
-            client: config.connect(NoTls).map_err(db)?,
+            client: Some(config.connect(NoTls).map_err(db)?),
             statements: HashMap::new(),
         })
+    }
+
+    fn client(&mut self) -> Result<&mut Client, StorageError> {
+        self.client.as_mut().ok_or(StorageError::Closed)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.client.as_ref().is_none_or(Client::is_closed)
     }
 
     fn statement(&mut self, sql: &'static str) -> Result<Statement, StorageError> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
-        let s = self.client.prepare(sql).map_err(db)?;
+        let s = self.client()?.prepare(sql).map_err(db)?;
         self.statements.insert(sql, s.clone());
         Ok(s)
     }
@@ -128,7 +155,7 @@ impl Conn {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, StorageError> {
         let s = self.statement(sql)?;
-        self.client.query(&s, params).map_err(db)
+        self.client()?.query(&s, params).map_err(db)
     }
 
     fn execute(
@@ -137,11 +164,11 @@ impl Conn {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, StorageError> {
         let s = self.statement(sql)?;
-        self.client.execute(&s, params).map_err(db)
+        self.client()?.execute(&s, params).map_err(db)
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), StorageError> {
-        self.client.batch_execute(sql).map_err(db)
+        self.client()?.batch_execute(sql).map_err(db)
     }
 }
 
@@ -219,7 +246,7 @@ impl Drop for Pooled {
     fn drop(&mut self) {
         let mut state = self.pool.lock();
         match self.conn.take() {
-            Some(conn) if !conn.client.is_closed() => state.idle.push(conn),
+            Some(conn) if !conn.is_closed() => state.idle.push(conn),
             _ => state.open -= 1,
         }
         drop(state);
@@ -275,13 +302,16 @@ impl PgStore {
         &self,
         write: impl FnOnce(&mut Conn) -> Result<R, StorageError>,
     ) -> Result<R, StorageError> {
+        if let Some(why) = self.read_only_reason() {
+            return Err(StorageError::ReadOnly(why));
+        }
         let mut writer = self.writer();
         let Some(conn) = writer.as_mut() else {
             drop(writer);
             return Err(StorageError::NotSequencer(self.sequencer_name()));
         };
         let result = write(conn);
-        if conn.client.is_closed() {
+        if conn.is_closed() {
             tracing::error!("lost the database connection holding the sequencer lock");
             *writer = None;
         }
@@ -468,7 +498,10 @@ impl Store for PgStore {
         }
         let mut writer = self.writer();
         if let Some(conn) = writer.as_mut() {
-            if conn.client.is_valid(Duration::from_secs(2)).is_ok() {
+            let alive = conn
+                .client()
+                .is_ok_and(|c| c.is_valid(Duration::from_secs(2)).is_ok());
+            if alive {
                 return Ok(true);
             }
             tracing::error!("the connection holding the sequencer lock stopped answering");
@@ -645,17 +678,26 @@ impl View for PgView {
 /// (a URL ending in `/<database>`); returns the new database's URL. For
 /// tests and benchmarks: `name` is put into SQL as it is.
 pub fn recreate_database(admin: &str, name: &str) -> Result<String, StorageError> {
+    admin_command(admin, &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))?;
+    create_database(admin, name)
+}
+
+/// Creates the database `name` unless it exists; returns its URL. See
+/// [`recreate_database`].
+pub fn create_database(admin: &str, name: &str) -> Result<String, StorageError> {
+    match admin_command(admin, &format!("CREATE DATABASE \"{name}\"")) {
+        Err(StorageError::Db(m)) if m.contains("42P04") => {}
+        other => other?,
+    }
     let (base, _) = admin
         .rsplit_once('/')
         .ok_or_else(|| StorageError::Db(format!("{admin} names no database")))?;
-    let mut client = parse_url(admin)?.connect(NoTls).map_err(db)?;
-    client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .map_err(db)?;
-    client
-        .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-        .map_err(db)?;
     Ok(format!("{base}/{name}"))
+}
+
+fn admin_command(admin: &str, sql: &str) -> Result<(), StorageError> {
+    let mut client = parse_url(admin)?.connect(NoTls).map_err(db)?;
+    client.batch_execute(sql).map_err(db)
 }
 
 #[cfg(test)]

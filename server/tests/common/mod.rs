@@ -16,6 +16,29 @@ use std::time::Duration;
 pub const BIN: &str = env!("CARGO_BIN_EXE_reprolog-server");
 pub const ORIGIN: &str = "test.localhost/log";
 
+/// Whether the server tests run on PostgreSQL (`REPROLOG_TEST_BACKEND=postgres`,
+/// with `REPROLOG_TEST_POSTGRES` naming the server): scripts/test.sh runs the
+/// suite once on redb and once on PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var("REPROLOG_TEST_BACKEND").as_deref() == Ok("postgres")
+}
+
+/// The `serve` arguments that put a data dir's log on the backend under
+/// test: none for redb; for PostgreSQL, `--database` naming a database of
+/// its own, created on first use (so a restart finds the same log).
+pub fn backend_args(data: &Path) -> Vec<String> {
+    if !on_postgres() {
+        return vec![];
+    }
+    let admin = std::env::var("REPROLOG_TEST_POSTGRES")
+        .expect("REPROLOG_TEST_BACKEND=postgres needs REPROLOG_TEST_POSTGRES (scripts/postgres.sh)");
+    use std::os::unix::ffi::OsStrExt;
+    let name = format!("t_{}", &Hash::of(data.as_os_str().as_bytes()).to_hex()[..24]);
+    let url = reprolog_server::storage::postgres::create_database(&admin, &name)
+        .expect("creating the test database");
+    vec!["--database".into(), url]
+}
+
 /// A running server process.
 pub struct TestServer {
     child: Option<Child>,
@@ -63,6 +86,7 @@ impl TestServer {
                 "--data",
             ])
             .arg(data)
+            .args(backend_args(data))
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
