@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: installs the Go toolchains, bubblewrap, sigsum-go, Chromium and s3s-fs the tests need, runs every
+# The whole test suite: installs the Go toolchains, bubblewrap, sigsum-go, Chromium,
+# s3s-fs and PostgreSQL the tests need, runs every
 # crate's unit and integration tests, then the end-to-end demo (which fails on
 # any unexpected verdict).
 set -euo pipefail
@@ -18,7 +19,14 @@ export REPROLOG_CHROMEDRIVER
 # Object-storage publishing is tested against s3s-fs, built from crates.io once.
 REPROLOG_S3S_FS=$(scripts/s3s-fs.sh)
 export REPROLOG_S3S_FS
+# The shared-database backend is tested against Debian's PostgreSQL, run as
+# a dedicated user (it refuses root).
+REPROLOG_TEST_POSTGRES=$(scripts/postgres.sh)
+export REPROLOG_TEST_POSTGRES
 cargo test --workspace --locked "$@"
+echo
+echo "== the server's suite again, on PostgreSQL"
+REPROLOG_TEST_BACKEND=postgres cargo test -p reprolog-server --locked "$@"
 echo
 echo "== end-to-end: scripts/demo.sh"
 scripts/demo.sh

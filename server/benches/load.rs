@@ -112,6 +112,45 @@ fn main() {
         "signed in {:.1}s, mean entry {mean_size} bytes",
         started.elapsed().as_secs_f64()
     );
+    let entries = Arc::new(entries);
+    let run = Run {
+        total,
+        concurrency,
+        read_secs,
+        threads,
+        verify_rate,
+    };
+    println!("== redb (the data dir)");
+    bench_backend(&run, &entries, None);
+    // REPROLOG_BENCH_POSTGRES (an admin URL, as scripts/postgres.sh prints)
+    // runs the same load on a PostgreSQL database, side by side.
+    if let Ok(admin) = std::env::var("REPROLOG_BENCH_POSTGRES") {
+        let url = reprolog_server::storage::postgres::recreate_database(&admin, "bench_load")
+            .expect("creating the bench database");
+        println!("== PostgreSQL ({url})");
+        bench_backend(&run, &entries, Some(&url));
+    }
+}
+
+/// The figures every backend's run shares.
+struct Run {
+    total: usize,
+    concurrency: usize,
+    read_secs: u64,
+    threads: usize,
+    verify_rate: f64,
+}
+
+/// Starts a server on the backend (redb when `database` is `None`), ingests
+/// every entry, then reads; prints the figures.
+fn bench_backend(run: &Run, entries: &Arc<Vec<Vec<u8>>>, database: Option<&str>) {
+    let Run {
+        total,
+        concurrency,
+        read_secs,
+        threads,
+        verify_rate,
+    } = *run;
 
     // REPROLOG_BENCH_URL drives an already running server instead (e.g. under a
     // profiler); its figures for RSS and CPU are then not reported.
@@ -136,6 +175,12 @@ fn main() {
                 ])
                 .args(["--unknown-key-pending", "1000000", "--data"])
                 .arg(dir.path())
+                .args(
+                    database
+                        .map(|url| ["--database", url])
+                        .into_iter()
+                        .flatten(),
+                )
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::piped())
                 .spawn()
@@ -158,7 +203,6 @@ fn main() {
     // Ingest: `concurrency` submitters, each on its own keep-alive HTTP/1.1
     // connection (hyper client on tokio, so the generator spends little CPU),
     // POSTing and waiting for its receipt before the next.
-    let entries = Arc::new(entries);
     let next = Arc::new(AtomicUsize::new(0));
     let retries = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -215,6 +259,10 @@ fn main() {
         "ingest: {total} entries in {ingest_secs:.1}s = {:.0} acknowledged entries/s ({concurrency} submitters, {} 503 retries)",
         total as f64 / ingest_secs,
         retries.load(Ordering::Relaxed)
+    );
+    println!(
+        "ingest / one core's verify_strict rate: {:.2}×",
+        total as f64 / ingest_secs / verify_rate
     );
     println!(
         "ack latency: p50 {:.1} ms, p99 {:.1} ms",

@@ -357,6 +357,18 @@ async fn add_entry_inner(
                 })?,
         ),
     };
+    if !state.log.is_sequencer() {
+        // A reader of a shared database: the entry goes to the sequencer.
+        return Err(ApiError::unavailable(format!(
+            "this instance serves reads; {} sequences (see /healthz); \
+             the entry was not acknowledged, retry there",
+            state
+                .log
+                .sequencer()
+                .as_deref()
+                .unwrap_or("no instance yet")
+        )));
+    }
     let new = NewEntry {
         leaf: Hash::leaf(&bytes),
         subject,
@@ -597,10 +609,12 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Handler {
 async fn healthz_sequencer(State(state): State<Arc<AppState>>) -> Handler {
     off_thread(&state, |state| {
         let text = health(state)? + "\n";
-        Ok(match state.log.is_sequencer() && state.log.read_only_reason().is_none() {
-            true => text.into_response(),
-            false => (StatusCode::SERVICE_UNAVAILABLE, text).into_response(),
-        })
+        Ok(
+            match state.log.is_sequencer() && state.log.read_only_reason().is_none() {
+                true => text.into_response(),
+                false => (StatusCode::SERVICE_UNAVAILABLE, text).into_response(),
+            },
+        )
     })
     .await
 }
@@ -615,7 +629,7 @@ fn health(state: &AppState) -> Result<String, ApiError> {
     };
     let mut text = format!("ok {size} {role} {}", state.log.backend());
     if state.log.backend() != "redb" {
-        let who = state.log.sequencer()?;
+        let who = state.log.sequencer();
         text += &format!("; sequencer: {}", who.as_deref().unwrap_or("none"));
     }
     if let Some(why) = state.log.read_only_reason() {

@@ -83,6 +83,8 @@ pub struct Log {
     /// Whether this instance holds the right to append and sign, as of its
     /// last check.
     sequencing: AtomicBool,
+    /// Which instance sequences, as of the last check (shared storage only).
+    sequencer_name: RwLock<Option<String>>,
 }
 
 impl Log {
@@ -114,6 +116,7 @@ impl Log {
             witnesses,
             publishing: Mutex::new(()),
             sequencing: AtomicBool::new(false),
+            sequencer_name: RwLock::new(None),
         };
         log.keep_role()?;
         Ok(log)
@@ -128,6 +131,11 @@ impl Log {
     pub fn keep_role(&self) -> Result<bool, LogError> {
         let now = self.store.try_sequence()?;
         let was = self.sequencing.load(SeqCst);
+        let name = self.store.sequencer()?;
+        *self
+            .sequencer_name
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = name;
         if now && !was {
             self.take_over()?;
             self.sequencing.store(true, SeqCst);
@@ -143,9 +151,14 @@ impl Log {
         self.sequencing.load(SeqCst)
     }
 
-    /// Which instance sequences, as it named itself, when several share storage.
-    pub fn sequencer(&self) -> Result<Option<String>, StorageError> {
-        self.store.sequencer()
+    /// Which instance sequences, as it named itself, when several share
+    /// storage: as of the last [`Log::keep_role`], so it never waits on the
+    /// database.
+    pub fn sequencer(&self) -> Option<String> {
+        self.sequencer_name
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// `redb` or `postgres`.

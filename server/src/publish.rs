@@ -173,11 +173,23 @@ impl Publisher {
 }
 
 /// Publishes whenever the log's checkpoint moves, until the process ends;
-/// a failed round is logged in one line and retried after a second.
+/// a failed round is logged in one line and retried after a second. Of
+/// several instances sharing a database only the sequencer publishes; one
+/// that becomes it resumes from what the bucket holds.
 pub async fn run(publisher: Arc<Publisher>, log: Arc<Log>) {
-    publisher.resume(&log).await;
     let mut first = true;
+    let mut was_sequencer = false;
     loop {
+        if !log.is_sequencer() {
+            was_sequencer = false;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            continue;
+        }
+        if !was_sequencer {
+            publisher.resume(&log).await;
+            was_sequencer = true;
+            first = true;
+        }
         if first || log.latest().checkpoint.size != publisher.published() {
             match publisher.publish(&log).await {
                 Ok(size) => {

@@ -202,7 +202,13 @@ async fn commit(log: &Arc<Log>, metrics: &Arc<Metrics>, batch: Vec<(NewEntry, Re
             }
         }
         Ok(Err(e)) => {
-            tracing::error!(count, "batch not committed: {e}");
+            match &e {
+                // Lost the lock between the API's check and the commit.
+                LogError::Storage(StorageError::NotSequencer(_)) => {
+                    tracing::warn!(count, "batch not committed: {e}")
+                }
+                _ => tracing::error!(count, "batch not committed: {e}"),
+            }
             let refusal = Refusal::from_log_error(&e);
             for reply in replies {
                 let _ = reply.send(Err(refusal.clone()));

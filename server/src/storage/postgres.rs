@@ -678,7 +678,10 @@ impl View for PgView {
 /// (a URL ending in `/<database>`); returns the new database's URL. For
 /// tests and benchmarks: `name` is put into SQL as it is.
 pub fn recreate_database(admin: &str, name: &str) -> Result<String, StorageError> {
-    admin_command(admin, &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))?;
+    admin_command(
+        admin,
+        &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+    )?;
     create_database(admin, name)
 }
 

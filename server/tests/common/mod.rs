@@ -30,10 +30,14 @@ pub fn backend_args(data: &Path) -> Vec<String> {
     if !on_postgres() {
         return vec![];
     }
-    let admin = std::env::var("REPROLOG_TEST_POSTGRES")
-        .expect("REPROLOG_TEST_BACKEND=postgres needs REPROLOG_TEST_POSTGRES (scripts/postgres.sh)");
+    let admin = std::env::var("REPROLOG_TEST_POSTGRES").expect(
+        "REPROLOG_TEST_BACKEND=postgres needs REPROLOG_TEST_POSTGRES (scripts/postgres.sh)",
+    );
     use std::os::unix::ffi::OsStrExt;
-    let name = format!("t_{}", &Hash::of(data.as_os_str().as_bytes()).to_hex()[..24]);
+    let name = format!(
+        "t_{}",
+        &Hash::of(data.as_os_str().as_bytes()).to_hex()[..24]
+    );
     let url = reprolog_server::storage::postgres::create_database(&admin, &name)
         .expect("creating the test database");
     vec!["--database".into(), url]
@@ -86,7 +90,11 @@ impl TestServer {
                 "--data",
             ])
             .arg(data)
-            .args(backend_args(data))
+            .args(if extra.contains(&"--database") {
+                vec![]
+            } else {
+                backend_args(data)
+            })
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -109,6 +117,13 @@ impl TestServer {
             data: data.to_path_buf(),
             key: key.clone(),
         }
+    }
+
+    /// SIGKILL: the process ends on the spot, as on a crash.
+    pub fn kill(mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
 
     /// SIGTERM and wait for a clean exit.

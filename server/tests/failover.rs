@@ -1,0 +1,234 @@
+//! Two `serve` instances on one PostgreSQL database: one sequences, the other
+//! serves reads; the sequencer is killed with SIGKILL under load and the
+//! other takes over. Nothing acknowledged is lost and every checkpoint either
+//! instance served is consistent with the last one.
+//!
+//! Needs `REPROLOG_TEST_POSTGRES` (scripts/postgres.sh); skipped without it.
+
+mod common;
+
+use common::{agent, entry_for, http_get, init, TestServer, ORIGIN};
+use reprolog_proto::checkpoint::Checkpoint;
+use reprolog_proto::merkle;
+use reprolog_proto::note::{Signer, Verifier};
+use reprolog_proto::wire::{ConsistencyProof, InclusionProof, Receipt};
+use reprolog_proto::Hash;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// An acknowledged entry, its receipt, which instance (0 = a, 1 = b) and when.
+type Acked = (Vec<u8>, Receipt, usize, Instant);
+
+fn instance(data: &Path, key: &Verifier, url: &str, name: &str) -> TestServer {
+    // One rebuilder key makes the load: the unknown keys' rate limit is lifted.
+    TestServer::start(
+        data,
+        key,
+        &[
+            "--database",
+            url,
+            "--instance",
+            name,
+            "--unknown-key-rate",
+            "0",
+        ],
+    )
+}
+
+fn health(url: &str) -> String {
+    String::from_utf8_lossy(&http_get(&format!("{url}/healthz")).1).into_owned()
+}
+
+/// Submits `bytes` to the first of `urls` that acknowledges it.
+fn submit_anywhere(urls: &[String], bytes: &[u8]) -> Option<(usize, Receipt)> {
+    for (i, url) in urls.iter().enumerate() {
+        let Ok(mut resp) = agent()
+            .post(&format!("{url}/add-entry"))
+            .header("Content-Type", "application/cbor")
+            .send(bytes)
+        else {
+            continue;
+        };
+        if resp.status().as_u16() == 200 {
+            let body = resp.body_mut().read_to_vec().ok()?;
+            return Some((i, serde_json::from_slice(&body).expect("receipt")));
+        }
+    }
+    None
+}
+
+#[test]
+fn the_reader_takes_over_when_the_sequencer_is_killed_under_load() {
+    let Ok(admin) = std::env::var("REPROLOG_TEST_POSTGRES") else {
+        eprintln!("REPROLOG_TEST_POSTGRES unset (scripts/postgres.sh): skipped");
+        return;
+    };
+    let db = reprolog_server::storage::postgres::recreate_database(
+        &admin,
+        &format!("failover_{}", std::process::id()),
+    )
+    .unwrap();
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let key = init(dirs[0].path());
+    std::fs::copy(
+        dirs[0].path().join("log.key"),
+        dirs[1].path().join("log.key"),
+    )
+    .unwrap();
+    let a = instance(dirs[0].path(), &key, &db, "a");
+    let b = instance(dirs[1].path(), &key, &db, "b");
+    let urls = vec![a.url.clone(), b.url.clone()];
+    assert!(health(&a.url).contains("sequencer postgres; sequencer: a"));
+    assert!(health(&b.url).contains("reader postgres; sequencer: a"));
+    assert_eq!(http_get(&format!("{}/healthz/sequencer", a.url)).0, 200);
+    assert_eq!(http_get(&format!("{}/healthz/sequencer", b.url)).0, 503);
+    let signer = Arc::new(Signer::generate("rebuilder").unwrap());
+    let first = entry_for(&signer, "first", Hash::of(b"first"), true);
+    let (status, body) = b.post_entry(&first, "application/cbor");
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("this instance serves reads; a sequences"),
+        "{body}"
+    );
+
+    // Every checkpoint either instance serves, by size.
+    let seen: Arc<Mutex<BTreeMap<u64, Checkpoint>>> = Default::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (seen, stop, urls, key) = (seen.clone(), stop.clone(), urls.clone(), key.clone());
+        std::thread::spawn(move || {
+            while !stop.load(SeqCst) {
+                for url in &urls {
+                    if let Ok(mut r) = agent().get(&format!("{url}/checkpoint")).call() {
+                        if r.status().as_u16() == 200 {
+                            let note = r.body_mut().read_to_vec().unwrap();
+                            let cp = Checkpoint::open(&note, ORIGIN, &key).expect("signed");
+                            let mut seen = seen.lock().unwrap();
+                            if let Some(old) = seen.insert(cp.size, cp.clone()) {
+                                assert_eq!(old.root, cp.root, "two roots for size {}", cp.size);
+                            }
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+
+    // Load: eight submitters, each trying a, then b.
+    let acked: Arc<Mutex<Vec<Acked>>> = Default::default();
+    let loaders: Vec<_> = (0..8)
+        .map(|t| {
+            let (acked, stop, urls, signer) =
+                (acked.clone(), stop.clone(), urls.clone(), signer.clone());
+            std::thread::spawn(move || {
+                let mut i = 0u32;
+                while !stop.load(SeqCst) {
+                    let name = format!("t{t}-{i}");
+                    let bytes = entry_for(&signer, &name, Hash::of(name.as_bytes()), true);
+                    if let Some((by, r)) = submit_anywhere(&urls, &bytes) {
+                        acked.lock().unwrap().push((bytes, r, by, Instant::now()));
+                        i += 1;
+                    } else {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    let before_kill = acked.lock().unwrap().len();
+    assert!(
+        before_kill > 20,
+        "only {before_kill} acknowledged before the kill"
+    );
+    let killed_at = Instant::now();
+    a.kill();
+    // Load goes on until b has acknowledged for a while.
+    let deadline = killed_at + Duration::from_secs(20);
+    let took_over = loop {
+        let first_by_b = acked
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, _, by, at)| *by == 1 && *at > killed_at)
+            .map(|(_, _, _, at)| *at)
+            .min();
+        if let Some(at) = first_by_b {
+            if at.elapsed() > Duration::from_secs(1) {
+                break at - killed_at;
+            }
+        }
+        assert!(Instant::now() < deadline, "b never took over");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    stop.store(true, SeqCst);
+    for l in loaders {
+        l.join().unwrap();
+    }
+    watcher.join().unwrap();
+    eprintln!(
+        "b acknowledged its first entry {} ms after a was killed",
+        took_over.as_millis()
+    );
+    assert!(
+        took_over < Duration::from_secs(5),
+        "takeover took {took_over:?}"
+    );
+    assert!(health(&b.url).contains("sequencer postgres; sequencer: b"));
+
+    // Every acknowledged entry proves inclusion in b's latest checkpoint.
+    let last = b.checkpoint();
+    let acked = acked.lock().unwrap();
+    let after_kill = acked.len() - before_kill;
+    assert!(after_kill > 0);
+    for (bytes, r, _, _) in acked.iter() {
+        let (status, body) = b.get(&format!(
+            "/proof/inclusion?index={}&size={}",
+            r.index, last.size
+        ));
+        assert_eq!(status, 200);
+        let p: InclusionProof = serde_json::from_slice(&body).unwrap();
+        merkle::verify_inclusion(r.index, last.size, &Hash::leaf(bytes), &p.proof, &last.root)
+            .unwrap_or_else(|e| panic!("entry {} not included: {e}", r.index));
+    }
+    // Every checkpoint served (and every receipt's) is consistent with it.
+    let mut checkpoints: Vec<Checkpoint> = seen.lock().unwrap().values().cloned().collect();
+    for (_, r, _, _) in acked.iter() {
+        checkpoints.push(Checkpoint::open(r.checkpoint.as_bytes(), ORIGIN, &key).unwrap());
+    }
+    assert!(checkpoints.len() > 2);
+    for cp in &checkpoints {
+        let (status, body) = b.get(&format!(
+            "/proof/consistency?old={}&new={}",
+            cp.size, last.size
+        ));
+        assert_eq!(status, 200);
+        let p: ConsistencyProof = serde_json::from_slice(&body).unwrap();
+        merkle::verify_consistency(cp.size, last.size, &cp.root, &last.root, &p.proof)
+            .unwrap_or_else(|e| panic!("checkpoint {} inconsistent: {e}", cp.size));
+    }
+    eprintln!(
+        "{} acknowledged ({before_kill} before the kill), {} checkpoints checked, final size {}",
+        acked.len(),
+        checkpoints.len(),
+        last.size
+    );
+
+    // a comes back as a reader and follows b's checkpoints.
+    let a = instance(dirs[0].path(), &key, &db, "a");
+    assert!(health(&a.url).contains("reader postgres; sequencer: b"));
+    let (_, receipt) = submit_anywhere(std::slice::from_ref(&b.url), &first).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while a.checkpoint().size < receipt.index + 1 {
+        assert!(Instant::now() < deadline, "a does not follow b");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    a.assert_included(receipt.index, &first);
+    a.stop();
+    b.stop();
+}
