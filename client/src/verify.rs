@@ -232,7 +232,14 @@ fn fetch_online(
     keys: &[[u8; 32]],
     memory: &CheckpointMemory,
 ) -> Result<Vec<LookupResponse>, String> {
-    let client = http::connect(&log.url, log.key.clone()).with_witnesses(policy.witnesses.clone());
+    let mut transport = http::Http::new(&log.url);
+    if let Some(read_url) = &log.read_url {
+        // Checkpoint and tiles (consistency with the remembered checkpoint)
+        // from where the log publishes them; lookups from the log.
+        transport = transport.with_static_reads(read_url);
+    }
+    let client =
+        http::LogClient::new(transport, log.key.clone()).with_witnesses(policy.witnesses.clone());
     let pages = client.lookup(digest, keys).map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(pages.len());
     for (page, cp) in pages {

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! # comments and blank lines are ignored
-//! log <vkey> [<url>]
+//! log <vkey> [<url> [<read-url>]]
 //! witness <name> <vkey> [<url>]
 //! rebuilder <name> <vkey>
 //! group <name> <k|all|any> <member>...
@@ -18,6 +18,10 @@
 //! rebuilder or group. Witnesses, rebuilders and groups share one namespace;
 //! a group's members are defined on earlier lines (so groups nest without
 //! cycles) and are all witnesses or all rebuilders.
+//!
+//! A `log` line's optional second URL is reprolog's too: where the log's
+//! static read path (checkpoint, tiles) is published, such as a bucket or
+//! CDN; lookups still go to `<url>`.
 //!
 //! Three readers, one parser: [`Policy::parse`] (the client: logs with URLs,
 //! a quorum and a consensus), [`WitnessQuorum::parse`] (a log's
@@ -49,6 +53,8 @@ pub enum PolicyError {
 pub struct LogSpec {
     pub key: Verifier,
     pub url: String,
+    /// Where checkpoint and tiles are read from, when not `url`.
+    pub read_url: Option<String>,
 }
 
 /// A named public key (a rebuilder).
@@ -109,7 +115,8 @@ enum Kind {
 /// each reader then asks for what it needs.
 #[derive(Default)]
 struct Lines {
-    logs: Vec<(usize, Verifier, Option<String>)>,
+    /// (line, key, URL, read URL)
+    logs: Vec<(usize, Verifier, Option<String>, Option<String>)>,
     witnesses: Vec<(usize, WitnessSpec)>,
     rebuilders: Vec<(usize, NamedKey)>,
     groups: Vec<(Kind, Group)>,
@@ -159,16 +166,17 @@ impl Lines {
             }
         };
         match fields {
-            ["log", vkey, rest @ ..] if rest.len() <= 1 => {
+            ["log", vkey, rest @ ..] if rest.len() <= 2 => {
                 let k = key(vkey, KeyType::Ed25519)?;
                 if self
                     .logs
                     .iter()
-                    .any(|(_, l, _)| l.public_key() == k.public_key())
+                    .any(|(_, l, _, _)| l.public_key() == k.public_key())
                 {
                     return Err(err("the same log key is listed twice".into()));
                 }
-                self.logs.push((line, k, url(rest.first())?));
+                self.logs
+                    .push((line, k, url(rest.first())?, url(rest.get(1))?));
             }
             ["witness", name, vkey, rest @ ..] if rest.len() <= 1 => {
                 let k = key(vkey, KeyType::Cosignature)?;
@@ -331,7 +339,7 @@ impl Policy {
         let lines = Lines::parse(text)?;
         let witnesses = lines.witness_quorum()?;
         let mut logs = Vec::new();
-        for (line, key, url) in &lines.logs {
+        for (line, key, url, read_url) in &lines.logs {
             let url = url.clone().ok_or_else(|| PolicyError::Line {
                 line: *line,
                 reason: "the client needs the log's URL: log <vkey> <url>".into(),
@@ -339,6 +347,7 @@ impl Policy {
             logs.push(LogSpec {
                 key: key.clone(),
                 url,
+                read_url: read_url.clone(),
             });
         }
         if logs.is_empty() {
@@ -445,7 +454,7 @@ pub fn parse_logs(text: &str) -> Result<Vec<Verifier>, PolicyError> {
     if lines.logs.is_empty() {
         return Err(PolicyError::NoLog);
     }
-    Ok(lines.logs.into_iter().map(|(_, k, _)| k).collect())
+    Ok(lines.logs.into_iter().map(|(_, k, _, _)| k).collect())
 }
 
 /// Whether `name` (a member or a group) is satisfied when exactly the
@@ -500,6 +509,22 @@ mod tests {
 
     fn set(names: &[&str]) -> BTreeSet<String> {
         names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_log_line_may_name_a_read_url() {
+        let url = "http://127.0.0.1:8080";
+        let text = sample().replacen(url, &format!("{url} https://cdn.example/log"), 1);
+        let p = Policy::parse(&text).unwrap();
+        assert_eq!(p.logs[0].url, url);
+        assert_eq!(
+            p.logs[0].read_url.as_deref(),
+            Some("https://cdn.example/log")
+        );
+        assert_eq!(Policy::parse(&sample()).unwrap().logs[0].read_url, None);
+        let three = sample().replacen(url, "http://a.test http://b.test http://c.test", 1);
+        let err = Policy::parse(&three).unwrap_err().to_string();
+        assert!(err.contains("wrong number of fields for log"), "{err}");
     }
 
     #[test]

@@ -82,6 +82,21 @@ impl FetchError {
     }
 }
 
+/// Whether a GET of `path` belongs to the static read path (C2SP
+/// tlog-tiles: the checkpoint and tiles), which a log may publish apart
+/// from its API, to a bucket or CDN.
+pub fn is_static_read(path: &str) -> bool {
+    path == "/checkpoint" || path.starts_with("/tile/")
+}
+
+/// Whether a static read that failed with `e` is asked of the log's API
+/// instead: a tile the bucket does not hold yet, since publishing lags the
+/// API's checkpoint by a moment. Safe, as every tile is verified against a
+/// checkpoint whichever server gave it.
+pub fn ask_api_instead(path: &str, e: &FetchError) -> bool {
+    path.starts_with("/tile/") && e.is_not_found()
+}
+
 /// Turns an answer into its body (status 200) or the error every transport
 /// reports the same way: the status and the start of the body, escaped.
 pub fn check_answer(url: &str, status: u16, body: Vec<u8>) -> Result<Vec<u8>, FetchError> {

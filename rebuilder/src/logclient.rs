@@ -41,21 +41,29 @@ impl Http {
 
     /// Reads `/checkpoint` and `/tile/…` from `url` instead (C2SP
     /// tlog-tiles paths under a static base URL); the rest still goes to the
-    /// log's API.
+    /// log's API, and so does a tile `url` does not hold yet.
     pub fn with_static_reads(mut self, url: &str) -> Http {
         self.static_base = Some(url.trim_end_matches('/').to_string());
         self
+    }
+
+    fn get_from(&self, base: &str, path: &str) -> Result<Vec<u8>, FetchError> {
+        let url = format!("{base}{path}");
+        finish(&url, self.agent.get(&url).call())
     }
 }
 
 impl Transport for Http {
     fn get(&self, path: &str) -> Result<Vec<u8>, FetchError> {
-        let base = match &self.static_base {
-            Some(s) if path == "/checkpoint" || path.starts_with("/tile/") => s,
-            _ => &self.base,
-        };
-        let url = format!("{base}{path}");
-        finish(&url, self.agent.get(&url).call())
+        if let Some(static_base) = &self.static_base {
+            if transport::is_static_read(path) {
+                match self.get_from(static_base, path) {
+                    Err(e) if transport::ask_api_instead(path, &e) => {}
+                    answer => return answer,
+                }
+            }
+        }
+        self.get_from(&self.base, path)
     }
 
     fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Result<Vec<u8>, FetchError> {

@@ -150,6 +150,15 @@ enum Command {
         /// serve reads and take over when it stops.
         #[arg(long, env = "REPROLOG_DATABASE", hide_env_values = true)]
         database: Option<String>,
+        /// A read replica of --database (PostgreSQL streaming replication):
+        /// while this instance does not sequence, it serves reads from there.
+        #[arg(
+            long,
+            requires = "database",
+            env = "REPROLOG_READ_DATABASE",
+            hide_env_values = true
+        )]
+        read_database: Option<String>,
         /// This instance's name in `/healthz` (default: host name/pid).
         #[arg(long)]
         instance: Option<String>,
@@ -261,6 +270,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             policy,
             publish,
             database,
+            read_database,
             instance,
         } => {
             let default_policy = match policy {
@@ -333,6 +343,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 default_policy,
                 publish,
                 database,
+                read_database,
                 instance,
                 ..ServeConfig::new(data, listen)
             };

@@ -47,7 +47,7 @@ pub fn redb_to_postgres(from: &Path, to: &str, key: &Verifier) -> anyhow::Result
     let snap = source.snapshot()?;
     let size = snap.size()?;
     let root = snap.root(size)?;
-    let target = PgStore::open(to, "reprolog-server migrate".into(), false)
+    let target = PgStore::open(to, None, "reprolog-server migrate".into(), false)
         .context("opening the database")?;
     ensure!(
         target.try_sequence()?,

@@ -141,6 +141,8 @@ pub struct ServeConfig {
     pub publish: Option<String>,
     /// Keep entries in this PostgreSQL database instead of the data dir.
     pub database: Option<String>,
+    /// A read replica of `database`, read while this instance does not sequence.
+    pub read_database: Option<String>,
     /// How this instance names itself to the others sharing the database.
     pub instance: Option<String>,
 }
@@ -180,6 +182,7 @@ impl ServeConfig {
             default_policy: None,
             publish: None,
             database: None,
+            read_database: None,
             instance: None,
         }
     }
@@ -200,6 +203,7 @@ pub async fn run(
     let location = match &config.database {
         Some(url) => Location::Postgres {
             url: url.clone(),
+            replica: config.read_database.clone(),
             instance: config
                 .instance
                 .clone()

@@ -232,3 +232,111 @@ fn the_reader_takes_over_when_the_sequencer_is_killed_under_load() {
     a.stop();
     b.stop();
 }
+
+/// The same database at another server: `admin`'s URL with `name` as its path.
+fn database_url(admin: &str, name: &str) -> String {
+    format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
+}
+
+#[test]
+fn a_reader_serves_from_a_read_replica_and_still_takes_over() {
+    let (Ok(admin), Ok(replica_admin)) = (
+        std::env::var("REPROLOG_TEST_POSTGRES"),
+        std::env::var("REPROLOG_TEST_POSTGRES_REPLICA"),
+    ) else {
+        eprintln!("REPROLOG_TEST_POSTGRES(_REPLICA) unset (scripts/postgres.sh replica): skipped");
+        return;
+    };
+    let name = format!("replica_{}", std::process::id());
+    let db = reprolog_server::storage::postgres::recreate_database(&admin, &name).unwrap();
+    let replica = database_url(&replica_admin, &name);
+    // The new database reaches the replica by streaming replication.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut on_replica = loop {
+        match reprolog_server::storage::postgres::parse_url(&replica)
+            .unwrap()
+            .connect(postgres::NoTls)
+        {
+            Ok(c) => break c,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "no database on the replica: {e}");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    };
+    assert!(on_replica
+        .query_one("SELECT pg_is_in_recovery()", &[])
+        .unwrap()
+        .get::<_, bool>(0));
+
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let key = init(dirs[0].path());
+    std::fs::copy(
+        dirs[0].path().join("log.key"),
+        dirs[1].path().join("log.key"),
+    )
+    .unwrap();
+    let a = instance(dirs[0].path(), &key, &db, "a");
+    let b = TestServer::start(
+        dirs[1].path(),
+        &key,
+        &[
+            "--database",
+            &db,
+            "--read-database",
+            &replica,
+            "--instance",
+            "b",
+        ],
+    );
+    let signer = Signer::generate("rebuilder").unwrap();
+    let digest = Hash::of(b"a binary");
+    let mut receipts = Vec::new();
+    for i in 0..40 {
+        let e = entry_for(&signer, &format!("p{i}"), digest, i % 4 != 0);
+        receipts.push((a.submit(&e), e));
+    }
+    // b follows the checkpoint it reads on the replica.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.checkpoint().size < 40 {
+        assert!(Instant::now() < deadline, "b never saw size 40");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (status, body) = b.get(&format!("/lookup/{}", digest.to_hex()));
+    assert_eq!(status, 200);
+    let answer: reprolog_proto::wire::LookupResponse = serde_json::from_slice(&body).unwrap();
+    let cp = answer
+        .verify(&reprolog_proto::checkpoint::LogVerifier::new(key.clone()))
+        .unwrap();
+    assert_eq!((cp.size, answer.entries.len()), (40, 40));
+    for (r, e) in &receipts {
+        b.assert_included(r.index, e);
+    }
+    // b's reads went to the replica: its connections are there.
+    let from_b: i64 = on_replica
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE application_name = 'reprolog-server' AND datname = $1",
+            &[&name],
+        )
+        .unwrap()
+        .get(0);
+    assert!(from_b >= 1, "b holds no connection to the replica");
+    assert!(health(&b.url).contains("reader postgres; sequencer: a"));
+
+    // The sequencer goes; b takes over and appends through the primary.
+    a.kill();
+    let more = entry_for(&signer, "after", digest, true);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let receipt = loop {
+        let (status, body) = b.post_entry(&more, "application/cbor");
+        if status == 200 {
+            break serde_json::from_slice::<Receipt>(&body).unwrap();
+        }
+        assert!(Instant::now() < deadline, "b never took over: {status}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(receipt.index, 40);
+    b.assert_included(40, &more);
+    b.stop();
+}

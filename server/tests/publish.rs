@@ -1,7 +1,8 @@
 //! `serve --publish`: the read path copied to a real S3-compatible server
 //! (s3s-fs, built from crates.io by scripts/s3s-fs.sh), then read from the
-//! bucket alone by the client's verified reader and a full audit; a
-//! publisher restarted without the bucket's checkpoint redoes its writes.
+//! bucket alone by the client's verified reader, a full audit and Go's own
+//! `golang.org/x/mod/sumdb/tlog`; a publisher restarted without the
+//! bucket's checkpoint redoes its writes.
 
 mod common;
 
@@ -68,6 +69,111 @@ impl Drop for S3 {
     }
 }
 
+/// Builds `tests/go/sumdbcheck` against the `golang.org/x/mod/sumdb` the Go
+/// distribution vendors (no module download: the proxy is unreachable), with
+/// the newest toolchain in `$REPROLOG_TOOLCHAINS` (or `.cache/toolchains`).
+/// `None` when no toolchain is installed at all.
+fn go_sumdbcheck(work: &Path) -> Option<PathBuf> {
+    let store = std::env::var_os("REPROLOG_TOOLCHAINS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/toolchains"));
+    let mut roots: Vec<PathBuf> = std::fs::read_dir(&store)
+        .ok()?
+        .filter_map(|e| Some(e.ok()?.path().join("go")))
+        .filter(|root| {
+            root.join("src/cmd/vendor/golang.org/x/mod/sumdb/tlog")
+                .is_dir()
+        })
+        .collect();
+    roots.sort_by_key(|r| {
+        let v = r
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
+        v.trim_start_matches("go")
+            .split('.')
+            .map(|n| n.parse::<u32>().unwrap_or(0))
+            .collect::<Vec<u32>>()
+    });
+    let goroot = roots.pop()?;
+    let xmod = work.join("xmod");
+    for pkg in ["tlog", "note"] {
+        let from = goroot
+            .join("src/cmd/vendor/golang.org/x/mod/sumdb")
+            .join(pkg);
+        let to = xmod.join("sumdb").join(pkg);
+        std::fs::create_dir_all(&to).unwrap();
+        for f in std::fs::read_dir(&from).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, to.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::write(xmod.join("go.mod"), "module golang.org/x/mod\n\ngo 1.22\n").unwrap();
+    let src = work.join("sumdbcheck");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/sumdbcheck/main.go"),
+        src.join("main.go"),
+    )
+    .unwrap();
+    std::fs::write(
+        src.join("go.mod"),
+        "module reprolog.test/sumdbcheck\n\ngo 1.22\n\nrequire golang.org/x/mod v0.0.0\n\nreplace golang.org/x/mod => ../xmod\n",
+    )
+    .unwrap();
+    let bin = work.join("sumdbcheck-bin");
+    let out = Command::new(goroot.join("bin/go"))
+        .args(["build", "-o"])
+        .arg(&bin)
+        .arg(".")
+        .current_dir(&src)
+        .env("GOROOT", &goroot)
+        .env("GOTOOLCHAIN", "local")
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOPATH", work.join("gopath"))
+        .env(
+            "GOCACHE",
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gocache"),
+        )
+        .env("CGO_ENABLED", "0")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "building sumdbcheck: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(bin)
+}
+
+/// Runs the Go checker on a base URL; returns (success, its one line).
+fn run_sumdbcheck(
+    bin: &Path,
+    base: &str,
+    key: &reprolog_proto::note::Verifier,
+    old: Option<&Path>,
+) -> (bool, String) {
+    let out = Command::new(bin)
+        .arg(base)
+        .arg(key.to_key_text())
+        .args(old)
+        .output()
+        .unwrap();
+    let text = if out.status.success() {
+        out.stdout
+    } else {
+        out.stderr
+    };
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&text).trim().to_string(),
+    )
+}
+
 /// Waits until the bucket's checkpoint says `size`.
 fn wait_published(bucket_url: &str, size: u64) {
     let started = Instant::now();
@@ -109,6 +215,9 @@ fn the_bucket_serves_every_reader_on_its_own() {
         }
     }
     wait_published(&bucket, 300);
+    let (_, old_note) = http_get(&format!("{bucket}/checkpoint"));
+    let old_checkpoint = dir.path().join("checkpoint-300");
+    std::fs::write(&old_checkpoint, &old_note).unwrap();
 
     // Tiles are immutable for caches; the checkpoint is not.
     let resp = agent().get(&format!("{bucket}/tile/0/000")).call().unwrap();
@@ -166,4 +275,43 @@ fn the_bucket_serves_every_reader_on_its_own() {
     assert!(String::from_utf8(metrics)
         .unwrap()
         .contains("reprolog_published_size 301"));
+
+    // A tile the bucket does not hold (it lags the API, or no one asked for
+    // that width) is asked of the API instead.
+    use reprolog_proto::transport::Transport;
+    let lagging = "/tile/0/001.p/3";
+    assert_eq!(http_get(&format!("{bucket}{lagging}")).0, 404);
+    let split = http::Http::new(&server.url).with_static_reads(&bucket);
+    assert_eq!(split.get(lagging).unwrap(), server.get(lagging).1);
+    assert_eq!(
+        split.get("/checkpoint").unwrap(),
+        http_get(&format!("{bucket}/checkpoint")).1
+    );
+
+    // Go's sumdb code verifies the same bucket over HTTP: signature, every
+    // tile, the root, all 301 entries, and that it grew from size 300.
+    let Some(checker) = go_sumdbcheck(&dir.path().join("go")) else {
+        eprintln!("no Go toolchain (scripts/toolchains.sh): the Go sumdb check is skipped");
+        return;
+    };
+    let (ok, line) = run_sumdbcheck(&checker, &bucket, &key, Some(&old_checkpoint));
+    assert!(ok, "{line}");
+    assert_eq!(
+        line,
+        format!(
+            "golang.org/x/mod/sumdb/tlog verified size 301 root {}: 301 entries proven; consistent with size 300",
+            cp2.root.to_base64()
+        )
+    );
+    // It can fail: a flipped byte in a full tile in the bucket is caught.
+    let tile = dir.path().join("s3/logbucket/reprolog/tile/0/000");
+    let mut bytes = std::fs::read(&tile).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(&tile, &bytes).unwrap();
+    let (ok, line) = run_sumdbcheck(&checker, &bucket, &key, None);
+    assert!(!ok);
+    assert!(
+        line.contains("tree hash from tiles") || line.contains("entry"),
+        "{line}"
+    );
 }

@@ -326,7 +326,9 @@ const reprolog = (() => {
         return k;
       };
       const [kw, ...rest] = f;
-      if (kw === "log" && rest.length >= 1 && rest.length <= 2) {
+      if (kw === "log" && rest.length >= 1 && rest.length <= 3) {
+        // The optional read URL (a bucket or CDN) is the CLI's; the page
+        // reads the log it is served by.
         p.logs.push({ key: await key(rest[0], KEY_ED25519), url: rest[1] || null });
       } else if (kw === "witness" && rest.length >= 2 && rest.length <= 3) {
         define(rest[0], "witness");

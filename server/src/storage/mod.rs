@@ -323,6 +323,8 @@ pub enum Location {
     Redb(std::path::PathBuf),
     Postgres {
         url: String,
+        /// A read replica this instance reads while it does not sequence.
+        replica: Option<String>,
         /// How this instance names itself to the others (`/healthz`).
         instance: String,
     },
@@ -334,9 +336,16 @@ pub fn open(location: &Location, read_only: bool) -> Result<Box<dyn Store>, Stor
     Ok(match location {
         Location::Redb(path) if read_only => Box::new(RedbStore::open_read_only(path)?),
         Location::Redb(path) => Box::new(RedbStore::open(path)?),
-        Location::Postgres { url, instance } => {
-            Box::new(postgres::PgStore::open(url, instance.clone(), read_only)?)
-        }
+        Location::Postgres {
+            url,
+            replica,
+            instance,
+        } => Box::new(postgres::PgStore::open(
+            url,
+            replica.as_deref(),
+            instance.clone(),
+            read_only,
+        )?),
     })
 }
 

@@ -14,8 +14,11 @@
 //! and the next instance to try takes it ([`PgStore::try_sequence`]).
 //!
 //! Reads run in `REPEATABLE READ READ ONLY` transactions on pooled
-//! connections, each a consistent view like a redb read transaction; they may
-//! go to a read replica.
+//! connections, each a consistent view like a redb read transaction. An
+//! instance given a read replica reads there while it does not sequence:
+//! its checkpoint then comes from the replica too, so what it serves is
+//! always a consistent (if slightly older) state. The sequencer reads the
+//! primary, where its own latest checkpoint is.
 
 use super::{
     page_of, plan_batch, LookupPage, NewEntry, Placement, Snapshot, StorageError, Store, View,
@@ -27,6 +30,7 @@ use reprolog_proto::Hash;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -185,6 +189,17 @@ struct PoolState {
 }
 
 impl Pool {
+    fn new(config: postgres::Config) -> Arc<Pool> {
+        Arc::new(Pool {
+            config,
+            state: Mutex::new(PoolState {
+                idle: Vec::new(),
+                open: 0,
+            }),
+            freed: Condvar::new(),
+        })
+    }
+
     fn lock(&self) -> MutexGuard<'_, PoolState> {
         // A poisoned lock only means a panic elsewhere; the counts are whole.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -256,37 +271,46 @@ impl Drop for Pooled {
 
 /// The log's tables in one PostgreSQL database.
 pub struct PgStore {
-    pool: Arc<Pool>,
+    primary: Arc<Pool>,
+    /// A read replica of `primary`, read while this instance does not sequence.
+    replica: Option<Arc<Pool>>,
     /// The connection holding [`SEQUENCER_LOCK`], while this instance holds it.
     writer: Mutex<Option<Conn>>,
+    /// Whether `writer` holds a connection (readable without waiting for a
+    /// batch to commit).
+    sequencing: AtomicBool,
     /// This instance's name, written to `meta` when it takes the lock.
     instance: String,
     read_only: bool,
 }
 
 impl PgStore {
-    /// Connects, creating the tables if they are missing (unless `read_only`:
-    /// then this instance never sequences).
-    pub fn open(url: &str, instance: String, read_only: bool) -> Result<PgStore, StorageError> {
-        let config = parse_url(url)?;
-        let pool = Arc::new(Pool {
-            config,
-            state: Mutex::new(PoolState {
-                idle: Vec::new(),
-                open: 0,
-            }),
-            freed: Condvar::new(),
-        });
+    /// Connects to the primary at `url` (and a read replica at `replica`),
+    /// creating the tables if they are missing (unless `read_only`: then this
+    /// instance never sequences).
+    pub fn open(
+        url: &str,
+        replica: Option<&str>,
+        instance: String,
+        read_only: bool,
+    ) -> Result<PgStore, StorageError> {
+        let primary = Pool::new(parse_url(url)?);
+        let replica = match replica {
+            Some(r) => Some(Pool::new(parse_url(r)?)),
+            None => None,
+        };
         if !read_only {
-            let mut c = pool.get()?;
+            let mut c = primary.get()?;
             let conn = c.conn()?;
             conn.batch(&format!(
                 "BEGIN; SELECT pg_advisory_xact_lock({SCHEMA_LOCK}); {SCHEMA} COMMIT;"
             ))?;
         }
         Ok(PgStore {
-            pool,
+            primary,
+            replica,
             writer: Mutex::new(None),
+            sequencing: AtomicBool::new(false),
             instance,
             read_only,
         })
@@ -313,9 +337,14 @@ impl PgStore {
         let result = write(conn);
         if conn.is_closed() {
             tracing::error!("lost the database connection holding the sequencer lock");
-            *writer = None;
+            self.set_writer(&mut writer, None);
         }
         result
+    }
+
+    fn set_writer(&self, writer: &mut MutexGuard<'_, Option<Conn>>, conn: Option<Conn>) {
+        self.sequencing.store(conn.is_some(), SeqCst);
+        **writer = conn;
     }
 
     fn sequencer_name(&self) -> String {
@@ -476,7 +505,11 @@ impl Store for PgStore {
     }
 
     fn snapshot(&self) -> Result<Snapshot, StorageError> {
-        let mut pooled = self.pool.get()?;
+        let pool = match &self.replica {
+            Some(replica) if !self.sequencing.load(SeqCst) => replica,
+            _ => &self.primary,
+        };
+        let mut pooled = pool.get()?;
         pooled
             .conn()?
             .batch("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
@@ -505,9 +538,9 @@ impl Store for PgStore {
                 return Ok(true);
             }
             tracing::error!("the connection holding the sequencer lock stopped answering");
-            *writer = None;
+            self.set_writer(&mut writer, None);
         }
-        let mut conn = Conn::connect(&self.pool.config)?;
+        let mut conn = Conn::connect(&self.primary.config)?;
         let got: bool = conn
             .query("SELECT pg_try_advisory_lock($1)", &[&SEQUENCER_LOCK])?
             .first()
@@ -521,12 +554,13 @@ impl Store for PgStore {
             &[&self.instance],
         )?;
         tracing::info!(instance = self.instance, "took the sequencer lock");
-        *writer = Some(conn);
+        self.set_writer(&mut writer, Some(conn));
         Ok(true)
     }
 
+    /// Asked of the primary: a replica's `pg_locks` shows its own locks.
     fn sequencer(&self) -> Result<Option<String>, StorageError> {
-        let mut pooled = self.pool.get()?;
+        let mut pooled = self.primary.get()?;
         let rows = pooled.conn()?.query(
             "SELECT m.sequencer FROM reprolog_meta m \
              WHERE EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted \
@@ -722,7 +756,7 @@ mod tests {
             return;
         };
         let open = |url: &str| {
-            let store = PgStore::open(url, "unit".into(), false).unwrap();
+            let store = PgStore::open(url, None, "unit".into(), false).unwrap();
             assert!(store.try_sequence().unwrap());
             Box::new(store) as Box<dyn Store>
         };
@@ -739,8 +773,8 @@ mod tests {
             eprintln!("REPROLOG_TEST_POSTGRES unset: skipped");
             return;
         };
-        let a = PgStore::open(&url, "a".into(), false).unwrap();
-        let b = PgStore::open(&url, "b".into(), false).unwrap();
+        let a = PgStore::open(&url, None, "a".into(), false).unwrap();
+        let b = PgStore::open(&url, None, "b".into(), false).unwrap();
         assert!(a.try_sequence().unwrap());
         assert!(!b.try_sequence().unwrap());
         assert_eq!(b.sequencer().unwrap().as_deref(), Some("a"));
