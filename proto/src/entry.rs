@@ -94,6 +94,17 @@ impl Entry {
         if bytes.len() > MAX_ENTRY_SIZE {
             return Err(EntryError::TooLarge(bytes.len()));
         }
+        // Nearly every entry is canonical: read it in one pass, without
+        // building a CBOR value and encoding it again.
+        if let Some(entry) = canonical::decode(bytes) {
+            return Ok(entry);
+        }
+        Entry::from_cbor_general(bytes)
+    }
+
+    /// The general decoder: any CBOR, then the shape, then canonical form
+    /// by re-encoding. Slower, but it says what is wrong.
+    fn from_cbor_general(bytes: &[u8]) -> Result<Entry, EntryError> {
         let value: Value =
             ciborium::from_reader(bytes).map_err(|e| EntryError::Cbor(describe_cbor_error(&e)))?;
         let Value::Map(fields) = value else {
@@ -211,6 +222,79 @@ fn describe_cbor_error<T: std::fmt::Debug>(e: &ciborium::de::Error<T>) -> String
     }
 }
 
+/// The canonical encoding read directly.
+mod canonical {
+    use super::{Entry, ENTRY_VERSION, MAX_ENTRY_SIZE};
+
+    // One byte holds the version, as `to_cbor` writes it (RFC 8949 §3.1).
+    const _: () = assert!(ENTRY_VERSION < 24);
+    // Every length fits the two-byte form.
+    const _: () = assert!(MAX_ENTRY_SIZE <= u16::MAX as usize);
+
+    /// The entry in `bytes` if they are exactly the layout [`Entry::to_cbor`]
+    /// writes (the map head, the five keys in their order, each value in its
+    /// shortest head), else `None`. Whatever it accepts, the general decoder
+    /// accepts as the same entry; what it refuses, the general decoder
+    /// judges and explains.
+    pub fn decode(bytes: &[u8]) -> Option<Entry> {
+        let mut r = Reader(bytes);
+        r.expect(&[0xa5, 0x61, b'v', ENTRY_VERSION])?;
+        r.expect(b"\x63key\x58\x20")?;
+        let key = r.take(32)?.try_into().ok()?;
+        r.expect(b"\x63sig\x58\x40")?;
+        let sig = r.take(64)?.try_into().ok()?;
+        r.expect(b"\x67payload")?;
+        let payload = r.string(2)?.to_vec();
+        r.expect(b"\x6bpayloadType")?;
+        let payload_type = std::str::from_utf8(r.string(3)?).ok()?.to_string();
+        if !r.0.is_empty() {
+            return None;
+        }
+        Some(Entry {
+            key,
+            payload_type,
+            payload,
+            sig,
+        })
+    }
+
+    struct Reader<'a>(&'a [u8]);
+
+    impl<'a> Reader<'a> {
+        fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+            if self.0.len() < n {
+                return None;
+            }
+            let (head, rest) = self.0.split_at(n);
+            self.0 = rest;
+            Some(head)
+        }
+
+        fn expect(&mut self, want: &[u8]) -> Option<()> {
+            (self.take(want.len())? == want).then_some(())
+        }
+
+        /// A byte (major type 2) or text (3) string with its length in the
+        /// shortest head: inline below 24, one byte below 256, else two.
+        fn string(&mut self, major: u8) -> Option<&'a [u8]> {
+            let first = self.take(1)?[0];
+            if first >> 5 != major {
+                return None;
+            }
+            let len = match first & 0x1f {
+                n @ 0..=23 => usize::from(n),
+                24 => Some(usize::from(self.take(1)?[0])).filter(|&n| n >= 24)?,
+                25 => {
+                    let n = u16::from_be_bytes(self.take(2)?.try_into().ok()?);
+                    Some(usize::from(n)).filter(|&n| n >= 256)?
+                }
+                _ => return None,
+            };
+            self.take(len)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,6 +314,54 @@ mod tests {
         let (back, st) = Entry::parse_and_verify(&bytes).unwrap();
         assert_eq!(back, e);
         assert!(st.reproduced());
+    }
+
+    /// The one-pass reader agrees with the general decoder on every input
+    /// derived from real entries: each byte flipped, every truncation, bytes
+    /// appended, and payloads of each string-head size (below 24, below 256,
+    /// two bytes).
+    #[test]
+    fn the_canonical_fast_path_agrees_with_the_general_decoder() {
+        let (e, signer) = signed_entry();
+        let mut inputs = Vec::new();
+        for len in [0usize, 5, 23, 24, 200, 255, 256, 3000] {
+            let mut small = e.clone();
+            small.payload = vec![b'x'; len];
+            small.sig = signer.sign(&small.payload);
+            inputs.push(small.to_cbor());
+        }
+        let canonical = e.to_cbor();
+        for i in 0..canonical.len() {
+            for flip in [0x01u8, 0x20, 0x80, 0xff] {
+                let mut m = canonical.clone();
+                m[i] ^= flip;
+                inputs.push(m);
+            }
+            inputs.push(canonical[..i].to_vec());
+        }
+        for extra in [0x00u8, 0x60, 0xff] {
+            let mut m = canonical.clone();
+            m.push(extra);
+            inputs.push(m);
+        }
+        let mut fast_accepted = 0;
+        for input in &inputs {
+            let fast = canonical::decode(input);
+            let general = Entry::from_cbor_general(input);
+            match &fast {
+                Some(entry) => {
+                    fast_accepted += 1;
+                    assert_eq!(Ok(entry), general.as_ref(), "{input:02x?}");
+                }
+                // Refused by the fast path: whatever the general decoder
+                // says is what from_cbor says.
+                None => assert_eq!(Entry::from_cbor(input), general),
+            }
+            if let Ok(entry) = &general {
+                assert!(fast.is_some(), "canonical but refused: {entry:?}");
+            }
+        }
+        assert!(fast_accepted >= 9, "{fast_accepted}");
     }
 
     #[test]

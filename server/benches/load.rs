@@ -2,6 +2,10 @@
 //! submitters, then tile and lookup readers. Prints the figures BENCHMARKS.md
 //! records. Knobs (environment): REPROLOG_BENCH_ENTRIES (default 1000000),
 //! REPROLOG_BENCH_CONCURRENCY (default 256), REPROLOG_BENCH_READ_SECS (default 5).
+//! The same load runs on redb, then, when given, on PostgreSQL
+//! (REPROLOG_BENCH_POSTGRES, an admin URL as scripts/postgres.sh prints) and
+//! on redb publishing to s3s-fs (REPROLOG_S3S_FS, as scripts/s3s-fs.sh
+//! prints), whose tiles are then read from the bucket.
 //!
 //! Run: `cargo bench -p reprolog-server --bench load`
 
@@ -121,14 +125,40 @@ fn main() {
         verify_rate,
     };
     println!("== redb (the data dir)");
-    bench_backend(&run, &entries, None);
+    bench_backend(&run, &entries, None, None);
     // REPROLOG_BENCH_POSTGRES (an admin URL, as scripts/postgres.sh prints)
     // runs the same load on a PostgreSQL database, side by side.
     if let Ok(admin) = std::env::var("REPROLOG_BENCH_POSTGRES") {
         let url = reprolog_server::storage::postgres::recreate_database(&admin, "bench_load")
             .expect("creating the bench database");
         println!("== PostgreSQL ({url})");
-        bench_backend(&run, &entries, Some(&url));
+        bench_backend(&run, &entries, Some(&url), None);
+    }
+    if let Some(s3s_fs) = std::env::var_os("REPROLOG_S3S_FS") {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("bench")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut s3 = Command::new(s3s_fs)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .arg(root.path())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start s3s-fs");
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let publish = format!(
+            "s3://bench/log?endpoint=http://127.0.0.1:{port}&skip_signature=true&region=us-east-1"
+        );
+        let bucket = format!("http://127.0.0.1:{port}/bench/log");
+        println!("== redb, publishing to s3s-fs; tiles read from the bucket");
+        bench_backend(&run, &entries, None, Some((&publish, &bucket)));
+        let _ = s3.kill();
+        let _ = s3.wait();
     }
 }
 
@@ -143,7 +173,12 @@ struct Run {
 
 /// Starts a server on the backend (redb when `database` is `None`), ingests
 /// every entry, then reads; prints the figures.
-fn bench_backend(run: &Run, entries: &Arc<Vec<Vec<u8>>>, database: Option<&str>) {
+fn bench_backend(
+    run: &Run,
+    entries: &Arc<Vec<Vec<u8>>>,
+    database: Option<&str>,
+    s3: Option<(&str, &str)>,
+) {
     let Run {
         total,
         concurrency,
@@ -178,6 +213,11 @@ fn bench_backend(run: &Run, entries: &Arc<Vec<Vec<u8>>>, database: Option<&str>)
                 .args(
                     database
                         .map(|url| ["--database", url])
+                        .into_iter()
+                        .flatten(),
+                )
+                .args(
+                    s3.map(|(publish, _)| ["--publish", publish])
                         .into_iter()
                         .flatten(),
                 )
@@ -279,14 +319,39 @@ fn bench_backend(run: &Run, entries: &Arc<Vec<Vec<u8>>>, database: Option<&str>)
         peak_rss_kib(pid) / 1024
     );
 
-    // Readers: full tiles and lookups, 2×cores threads for 5 s each.
+    // Publishing trails ingest: how long until the bucket holds it all.
+    if let Some((_, bucket)) = s3 {
+        let agent = agent();
+        let started = Instant::now();
+        loop {
+            let size = agent
+                .get(&format!("{bucket}/checkpoint"))
+                .call()
+                .ok()
+                .and_then(|mut r| r.body_mut().read_to_string().ok())
+                .and_then(|t| t.lines().nth(1).and_then(|l| l.parse::<usize>().ok()));
+            if size == Some(total) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        println!(
+            "bucket caught up {:.2} s after the last acknowledgement",
+            started.elapsed().as_secs_f64()
+        );
+    }
+
+    // Readers: full tiles (from the bucket, when publishing) and lookups,
+    // 4×cores threads for `read_secs` each.
     let size = total as u64;
-    let read_phase = |name: &str, path_for: Arc<dyn Fn(u64) -> String + Send + Sync>| {
+    let read_phase = |name: &str,
+                      base: &str,
+                      path_for: Arc<dyn Fn(u64) -> String + Send + Sync>| {
         let count = Arc::new(AtomicUsize::new(0));
         let started = Instant::now();
         let hs: Vec<_> = (0..threads * 4)
             .map(|t| {
-                let (count, url, path_for) = (count.clone(), url.clone(), path_for.clone());
+                let (count, url, path_for) = (count.clone(), base.to_string(), path_for.clone());
                 std::thread::spawn(move || {
                     let agent = agent();
                     let mut k = t as u64 * 7919;
@@ -309,8 +374,10 @@ fn bench_backend(run: &Run, entries: &Arc<Vec<Vec<u8>>>, database: Option<&str>)
         println!("{name}: {rate:.0} requests/s");
     };
     let full_tiles = (size / 256).max(1);
+    let tile_base = s3.map_or(url.as_str(), |(_, bucket)| bucket);
     read_phase(
         "full level-0 tiles",
+        tile_base,
         Arc::new(move |k| {
             format!(
                 "/{}",
@@ -326,6 +393,7 @@ fn bench_backend(run: &Run, entries: &Arc<Vec<Vec<u8>>>, database: Option<&str>)
     let subjects = (size / 3).max(1);
     read_phase(
         "lookups (3 entries each, with proofs)",
+        &url,
         Arc::new(move |k| {
             format!(
                 "/lookup/{}",
