@@ -505,23 +505,23 @@ fn lookup_inner(
     let (keys, cursor) = lookup_query(query)?;
     let latest = state.log.latest();
     let size = latest.checkpoint.size;
+    // One snapshot for the page, its proofs and its entries.
     let snap = state.log.snapshot()?;
     let page = snap.lookup(&digest, &keys, size, cursor, MAX_LOOKUP_ENTRIES)?;
+    let proofs = snap.inclusion_proofs(&page.indices, size)?;
+    let bytes = snap.entries_at(&page.indices)?;
     drop(snap);
-    let indices = page.indices;
-    let proofs = state.log.inclusion_proofs(&indices, size)?;
-    let snap = state.log.snapshot()?;
-    let mut entries = Vec::with_capacity(indices.len());
-    for (index, inclusion_proof) in indices.into_iter().zip(proofs) {
-        let entry = snap.entry(index)?.ok_or_else(|| {
-            ApiError::from(StorageError::Corrupt(format!("entry {index} missing")))
-        })?;
-        entries.push(LookupEntry {
+    let entries = page
+        .indices
+        .iter()
+        .zip(proofs)
+        .zip(bytes)
+        .map(|((&index, inclusion_proof), entry)| LookupEntry {
             index,
             entry,
             inclusion_proof,
-        });
-    }
+        })
+        .collect();
     Ok(encode(
         headers,
         &LookupResponse {

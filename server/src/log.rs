@@ -376,14 +376,7 @@ impl Log {
         indices: &[u64],
         size: u64,
     ) -> Result<Vec<Vec<Hash>>, StorageError> {
-        let snap = self.snapshot()?;
-        snap.with_hashes(|r| {
-            let cached = merkle::CachingReader::new(r);
-            indices
-                .iter()
-                .map(|&i| merkle::inclusion_proof(i, size, &cached))
-                .collect()
-        })
+        self.snapshot()?.inclusion_proofs(indices, size)
     }
 
     /// A read-only view of storage.

@@ -209,6 +209,8 @@ pub trait View: HashReader + Send {
     fn checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError>;
     /// Entries `start..end`, which must all exist.
     fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StorageError>;
+    /// The entries at `indices` (any order; each must exist), in that order.
+    fn entries_at(&self, indices: &[u64]) -> Result<Vec<Vec<u8>>, StorageError>;
     /// See [`Snapshot::lookup`].
     fn lookup(
         &self,
@@ -274,10 +276,32 @@ impl Snapshot {
 
     /// Entry bytes at `index`.
     pub fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, StorageError> {
-        if index >= self.size()? {
-            return Ok(None);
+        Ok(self.view.entries(index, index.saturating_add(1))?.pop())
+    }
+
+    /// The entries at `indices`, which must all exist, in that order.
+    pub fn entries_at(&self, indices: &[u64]) -> Result<Vec<Vec<u8>>, StorageError> {
+        let out = self.view.entries_at(indices)?;
+        if out.len() != indices.len() {
+            return Err(StorageError::Corrupt("an indexed entry is missing".into()));
         }
-        Ok(self.entries(index, index + 1)?.pop())
+        Ok(out)
+    }
+
+    /// Inclusion proofs of `indices` in the tree of `size`, reading each
+    /// shared node once.
+    pub fn inclusion_proofs(
+        &self,
+        indices: &[u64],
+        size: u64,
+    ) -> Result<Vec<Vec<Hash>>, StorageError> {
+        self.with_hashes(|r| {
+            let cached = merkle::CachingReader::new(r);
+            indices
+                .iter()
+                .map(|&i| merkle::inclusion_proof(i, size, &cached))
+                .collect()
+        })
     }
 
     /// Entries `start..end`, which must all exist.
@@ -430,6 +454,15 @@ pub(crate) mod conformance {
         assert_eq!(snap.index_of_leaf(&entry(7).leaf).unwrap(), Some(7));
         assert_eq!(snap.index_of_leaf(&entry(70).leaf).unwrap(), None);
         assert!(snap.entries(10, 12).is_err());
+        assert_eq!(
+            snap.entries_at(&[7, 2, 7]).unwrap(),
+            vec![
+                b"entry 7".to_vec(),
+                b"entry 2".to_vec(),
+                b"entry 7".to_vec()
+            ]
+        );
+        assert!(snap.entries_at(&[3, 11]).is_err());
         // A snapshot does not see later appends.
         store.append(&[entry(11)]).unwrap();
         assert_eq!(snap.size().unwrap(), 11);

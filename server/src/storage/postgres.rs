@@ -651,6 +651,32 @@ impl View for PgView {
         })
     }
 
+    fn entries_at(&self, indices: &[u64]) -> Result<Vec<Vec<u8>>, StorageError> {
+        let wanted = indices
+            .iter()
+            .map(|&i| to_i64(i))
+            .collect::<Result<Vec<i64>, _>>()?;
+        let rows = self.with(|c| {
+            c.query(
+                "SELECT idx, bytes FROM reprolog_entries WHERE idx = ANY($1)",
+                &[&wanted],
+            )
+        })?;
+        let found: HashMap<i64, Vec<u8>> = rows
+            .into_iter()
+            .map(|r| (r.get::<_, i64>(0), r.get::<_, Vec<u8>>(1)))
+            .collect();
+        wanted
+            .iter()
+            .map(|i| {
+                found
+                    .get(i)
+                    .cloned()
+                    .ok_or_else(|| StorageError::Corrupt(format!("entry {i} missing")))
+            })
+            .collect()
+    }
+
     fn lookup(
         &self,
         digest: &Hash,

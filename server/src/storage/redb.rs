@@ -450,6 +450,19 @@ impl View for RedbView {
         Ok(out)
     }
 
+    fn entries_at(&self, indices: &[u64]) -> Result<Vec<Vec<u8>>, StorageError> {
+        let table = self.txn.open_table(ENTRIES)?;
+        indices
+            .iter()
+            .map(|&i| {
+                table
+                    .get(i)?
+                    .map(|v| v.value().to_vec())
+                    .ok_or_else(|| StorageError::Corrupt(format!("entry {i} missing")))
+            })
+            .collect()
+    }
+
     fn lookup(
         &self,
         digest: &Hash,
