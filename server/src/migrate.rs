@@ -42,6 +42,7 @@ impl std::fmt::Display for Migrated {
 /// verifies it against the copy. Refuses when another instance sequences
 /// the database or it holds a different log.
 pub fn redb_to_postgres(from: &Path, to: &str, key: &Verifier) -> anyhow::Result<Migrated> {
+    ensure!(from.is_file(), "no redb log at {}", from.display());
     let source =
         RedbStore::open_read_only(from).with_context(|| format!("opening {}", from.display()))?;
     let snap = source.snapshot()?;

@@ -151,6 +151,16 @@ fn a_redb_log_moves_to_postgres_with_its_root() {
     assert_eq!(found, indices_before);
     pg.stop();
 
+    // A data dir without a log, an unreachable database: one line each.
+    let empty = tempfile::tempdir().unwrap();
+    init(empty.path());
+    let (ok, out) = migrate(empty.path(), &url);
+    assert!(!ok && out.contains("no redb log at"), "{out}");
+    let (ok, out) = migrate(dir.path(), "postgres://reprolog@127.0.0.1:1/none");
+    assert!(!ok, "{out}");
+    assert!(out.contains("Connection refused"), "{out}");
+    assert_eq!(out.trim().lines().count(), 1, "{out}");
+
     // Another log's database is refused, and left as it was.
     let other = tempfile::tempdir().unwrap();
     init(other.path());

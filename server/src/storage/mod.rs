@@ -34,8 +34,9 @@ pub enum StorageError {
     #[error("corrupt storage: {0}")]
     Corrupt(String),
     /// The operating system refused a read or write of the database file.
+    /// (Not a `source`: the message already holds it, once.)
     #[error("i/o: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     /// The store is open read-only; the reason says why.
     #[error("read-only: {0}")]
     ReadOnly(String),
@@ -49,6 +50,12 @@ pub enum StorageError {
     /// Another instance holds the sequencer lock of a shared database.
     #[error("this instance serves reads; {0} sequences")]
     NotSequencer(String),
+}
+
+impl From<io::Error> for StorageError {
+    fn from(e: io::Error) -> Self {
+        StorageError::Io(e)
+    }
 }
 
 impl StorageError {

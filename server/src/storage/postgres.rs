@@ -77,7 +77,11 @@ CREATE TABLE IF NOT EXISTS reprolog_subject_counts (
 fn db(e: postgres::Error) -> StorageError {
     match e.as_db_error() {
         Some(d) => StorageError::Db(format!("postgres: {}: {}", d.code().code(), d.message())),
-        None => StorageError::Db(format!("postgres: {e}")),
+        // "error connecting to server" says more with its cause.
+        None => match std::error::Error::source(&e) {
+            Some(cause) => StorageError::Db(format!("postgres: {e}: {cause}")),
+            None => StorageError::Db(format!("postgres: {e}")),
+        },
     }
 }
 
@@ -374,6 +378,13 @@ impl PgStore {
     }
 }
 
+/// Column `i` of `row`: an error, not a panic, if the database holds
+/// something other than the schema says.
+fn col<'a, T: postgres::types::FromSql<'a>>(row: &'a Row, i: usize) -> Result<T, StorageError> {
+    row.try_get(i)
+        .map_err(|e| StorageError::Corrupt(format!("column {i}: {e}")))
+}
+
 fn to_i64(n: u64) -> Result<i64, StorageError> {
     i64::try_from(n).map_err(|_| StorageError::Corrupt(format!("{n} exceeds bigint")))
 }
@@ -400,7 +411,7 @@ fn read_hashes(conn: &mut Conn, indexes: &[u64]) -> Result<Vec<Hash>, StorageErr
     )?;
     let mut found = HashMap::with_capacity(rows.len());
     for row in rows {
-        found.insert(row.get::<_, i64>(0), to_hash(row.get::<_, &[u8]>(1))?);
+        found.insert(col::<i64>(&row, 0)?, to_hash(col(&row, 1)?)?);
     }
     wanted
         .iter()
@@ -429,19 +440,18 @@ fn append_in(
     conn: &mut Conn,
     batch: &[NewEntry],
 ) -> Result<(Vec<Placement>, u64, Hash), StorageError> {
-    let size = to_u64(
-        conn.query("SELECT size FROM reprolog_meta FOR UPDATE", &[])?
-            .first()
-            .ok_or_else(|| StorageError::Corrupt("no meta row".into()))?
-            .get(0),
-    )?;
+    let meta = conn.query("SELECT size FROM reprolog_meta FOR UPDATE", &[])?;
+    let row = meta
+        .first()
+        .ok_or_else(|| StorageError::Corrupt("no meta row".into()))?;
+    let size = to_u64(col(row, 0)?)?;
     let leaves: Vec<&[u8]> = batch.iter().map(|e| e.leaf.0.as_slice()).collect();
     let mut existing = HashMap::new();
     for row in conn.query(
         "SELECT leaf, idx FROM reprolog_entries WHERE leaf = ANY($1)",
         &[&leaves],
     )? {
-        existing.insert(to_hash(row.get(0))?, to_u64(row.get(1))?);
+        existing.insert(to_hash(col(&row, 0)?)?, to_u64(col(&row, 1)?)?);
     }
     let plan = {
         let hashes = TxnHashes(RefCell::new(conn));
@@ -544,7 +554,8 @@ impl Store for PgStore {
         let got: bool = conn
             .query("SELECT pg_try_advisory_lock($1)", &[&SEQUENCER_LOCK])?
             .first()
-            .map(|r| r.get(0))
+            .map(|r| col(r, 0))
+            .transpose()?
             .unwrap_or(false);
         if !got {
             return Ok(false);
@@ -568,7 +579,11 @@ impl Store for PgStore {
                AND ((l.classid::bigint << 32) | l.objid::bigint) = $1)",
             &[&SEQUENCER_LOCK],
         )?;
-        Ok(rows.first().and_then(|r| r.get(0)))
+        Ok(rows
+            .first()
+            .map(|r| col::<Option<String>>(r, 0))
+            .transpose()?
+            .flatten())
     }
 
     fn backend(&self) -> &'static str {
@@ -598,7 +613,7 @@ impl PgView {
         self.with(|c| {
             c.query(sql, params)?
                 .first()
-                .map(|r| to_u64(r.get(0)))
+                .map(|r| to_u64(col(r, 0)?))
                 .transpose()
         })
     }
@@ -634,20 +649,22 @@ impl View for PgView {
         self.with(|c| {
             Ok(c.query("SELECT checkpoint FROM reprolog_meta", &[])?
                 .first()
-                .and_then(|r| r.get::<_, Option<Vec<u8>>>(0)))
+                .map(|r| col::<Option<Vec<u8>>>(r, 0))
+                .transpose()?
+                .flatten())
         })
     }
 
     fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StorageError> {
         let (start, end) = (to_i64(start)?, to_i64(end)?);
         self.with(|c| {
-            Ok(c.query(
+            c.query(
                 "SELECT bytes FROM reprolog_entries WHERE idx >= $1 AND idx < $2 ORDER BY idx",
                 &[&start, &end],
             )?
             .iter()
-            .map(|r| r.get::<_, Vec<u8>>(0))
-            .collect())
+            .map(|r| col::<Vec<u8>>(r, 0))
+            .collect()
         })
     }
 
@@ -663,9 +680,9 @@ impl View for PgView {
             )
         })?;
         let found: HashMap<i64, Vec<u8>> = rows
-            .into_iter()
-            .map(|r| (r.get::<_, i64>(0), r.get::<_, Vec<u8>>(1)))
-            .collect();
+            .iter()
+            .map(|r| Ok((col::<i64>(r, 0)?, col::<Vec<u8>>(r, 1)?)))
+            .collect::<Result<_, StorageError>>()?;
         wanted
             .iter()
             .map(|i| {
@@ -721,7 +738,7 @@ impl View for PgView {
         };
         let found = rows
             .iter()
-            .map(|r| to_u64(r.get(0)))
+            .map(|r| to_u64(col(r, 0)?))
             .collect::<Result<Vec<u64>, _>>()?;
         Ok(page_of(found, stored.saturating_sub(beyond), limit))
     }
