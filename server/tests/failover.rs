@@ -38,6 +38,18 @@ fn instance(data: &Path, key: &Verifier, url: &str, name: &str) -> TestServer {
     )
 }
 
+/// Two data dirs holding the same log key, as two instances of one log do.
+fn two_instances_one_key() -> ([tempfile::TempDir; 2], Verifier) {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let key = init(dirs[0].path());
+    std::fs::copy(
+        dirs[0].path().join("log.key"),
+        dirs[1].path().join("log.key"),
+    )
+    .unwrap();
+    (dirs, key)
+}
+
 fn health(url: &str) -> String {
     String::from_utf8_lossy(&http_get(&format!("{url}/healthz")).1).into_owned()
 }
@@ -71,13 +83,7 @@ fn the_reader_takes_over_when_the_sequencer_is_killed_under_load() {
         &format!("failover_{}", std::process::id()),
     )
     .unwrap();
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let key = init(dirs[0].path());
-    std::fs::copy(
-        dirs[0].path().join("log.key"),
-        dirs[1].path().join("log.key"),
-    )
-    .unwrap();
+    let (dirs, key) = two_instances_one_key();
     let a = instance(dirs[0].path(), &key, &db, "a");
     let b = instance(dirs[1].path(), &key, &db, "b");
     let urls = vec![a.url.clone(), b.url.clone()];
@@ -269,13 +275,7 @@ fn a_reader_serves_from_a_read_replica_and_still_takes_over() {
         .unwrap()
         .get::<_, bool>(0));
 
-    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
-    let key = init(dirs[0].path());
-    std::fs::copy(
-        dirs[0].path().join("log.key"),
-        dirs[1].path().join("log.key"),
-    )
-    .unwrap();
+    let (dirs, key) = two_instances_one_key();
     let a = instance(dirs[0].path(), &key, &db, "a");
     let b = TestServer::start(
         dirs[1].path(),
