@@ -182,6 +182,8 @@ fn the_page_shows_each_verdict_and_finds_dropped_files() {
         "document.getElementById('policy').value = arguments[0]; document.getElementById('policy-save').click();",
         json!([gamma_only]),
     );
+    // The page is ready again once the pasted policy is in use.
+    ready(&b);
     let hello = Hash::of(&demo.files[1].1).to_hex();
     b.goto(&format!("{url}/#sha256:{hello}"));
     ready(&b);
@@ -226,6 +228,38 @@ fn the_page_shows_each_verdict_and_finds_dropped_files() {
         entry.contains("Entry 3") && entry.contains(&hello),
         "{entry}"
     );
+}
+
+/// A slow lookup started first must not overwrite the answer to the one the
+/// user asked for after it.
+#[test]
+fn a_slower_earlier_lookup_does_not_overwrite_the_latest() {
+    let demo = demo_log();
+    let b = Browser::start(1000, 800);
+    b.goto(&format!("{}/", demo.server.url));
+    ready(&b);
+    let contested = Hash::of(&demo.files[2].1).to_hex();
+    let reproduced = Hash::of(&demo.files[0].1).to_hex();
+    // The contested file's lookup answers 1.5 s late; the other at once.
+    b.exec(
+        "const slow = arguments[0];
+         const real = window.fetch;
+         window.fetch = (path, opts) => String(path).includes(slow)
+           ? new Promise((r) => setTimeout(r, 1500)).then(() => real(path, opts))
+           : real(path, opts);
+         window.slowDone = false;
+         location.hash = '#sha256:' + slow;
+         setTimeout(() => { location.hash = '#sha256:' + arguments[1]; }, 50);
+         setTimeout(() => { window.slowDone = true; }, 2500);",
+        json!([contested, reproduced]),
+    );
+    assert_eq!(verdict_of(&b, &reproduced), "REPRODUCED");
+    b.wait_for("window.slowDone === true", WAIT);
+    let shown = b.exec(
+        "const r = document.getElementById('result'); return [r.dataset.digest, r.dataset.verdict, r.innerText.includes(arguments[0])];",
+        json!([reproduced]),
+    );
+    assert_eq!(shown, json!([reproduced, "REPRODUCED", true]));
 }
 
 #[test]

@@ -10,7 +10,16 @@
   const MAX_PAGES = 100;
   const MISMATCHES_CHECKED = 20;
 
-  const state = { status: null, policy: null, policyError: null, checkpoint: null };
+  const state = { status: null, policy: null, policyError: null, checkpoint: null, turn: 0 };
+
+  // The result panel shows the answer to the latest request only: a slower
+  // lookup started earlier (a policy change re-routes while the user moves
+  // on) must not overwrite it. Each request takes a turn; it writes to the
+  // panel only while its turn is still the latest.
+  function takeTurn() {
+    const turn = ++state.turn;
+    return () => turn === state.turn;
+  }
 
   function el(tag, attrs = {}, ...children) {
     const e = document.createElement(tag);
@@ -181,6 +190,7 @@
   async function showDigest(digest) {
     const out = $("result");
     out.replaceChildren(el("p", {}, `Looking up sha256:${digest}…`));
+    const latest = takeTurn();
     out.dataset.digest = digest;
     out.dataset.state = "working";
     delete out.dataset.verdict;
@@ -191,6 +201,7 @@
       const pages = await lookup(digest);
       result = await R.assess(pages, digest, state.policy, state.status.origin);
     } catch (e) {
+      if (!latest()) return;
       const failed = e instanceof R.VerifyError;
       out.replaceChildren(
         el("div", { class: "verdict FAILED", role: "status" }, failed ? "VERIFICATION FAILED" : "LOG ERROR"),
@@ -202,7 +213,7 @@
       out.dataset.state = "done";
       return;
     }
-    renderResult(out, digest, result);
+    if (latest()) renderResult(out, digest, result);
   }
 
   function renderResult(out, digest, r) {
@@ -240,6 +251,7 @@
   async function showEntry(index) {
     const out = $("result");
     out.replaceChildren(el("p", {}, `Reading entry ${index}…`));
+    const latest = takeTurn();
     out.dataset.state = "working";
     delete out.dataset.digest;
     try {
@@ -253,13 +265,15 @@
       await R.verifyInclusion(index, cp.size, await R.leafHash(bytes), proof.proof.map(R.b64decode), cp.root);
       const { key, statement } = await R.openEntry(bytes);
       const d = R.describe(statement);
+      const builderKeyId = await R.keyId(d.builder, 1, R.fromHex(key));
+      if (!latest()) return;
       const fields = [
         ["Log index", index],
         ["File", d.name],
         ["Subject", `sha256:${d.subject}`],
         ["Rebuilt", `sha256:${d.rebuilt}`],
         ["Result", d.rebuilt === d.subject ? "match" : "MISMATCH"],
-        ["Rebuilder", `${trustedName(key) ?? "not in your policy"} (${d.builder}, key ID ${await R.keyId(d.builder, 1, R.fromHex(key))})`],
+        ["Rebuilder", `${trustedName(key) ?? "not in your policy"} (${d.builder}, key ID ${builderKeyId})`],
         ["Go", d.goVersion],
         ["Source", d.source],
         ["Inferred flags", d.inferred.join(" ")],
@@ -272,6 +286,7 @@
         el("p", {}, el("a", { href: `#sha256:${d.subject}` }, "Every attestation for this file")));
       out.dataset.verdict = "ENTRY";
     } catch (e) {
+      if (!latest()) return;
       out.replaceChildren(
         el("div", { class: "verdict FAILED", role: "status" }, "VERIFICATION FAILED"),
         el("p", { class: "error" }, e.message));
@@ -292,10 +307,14 @@
 
   async function hashFile(file) {
     const out = $("result");
+    const latest = takeTurn();
     out.replaceChildren(el("p", {}, `Hashing ${file.name} in this browser…`));
     out.dataset.state = "hashing";
     const digest = R.hex(await R.sha256(new Uint8Array(await file.arrayBuffer())));
-    location.hash = `#sha256:${digest}`;
+    if (!latest()) return;
+    // The same digest again is no hash change: look it up directly.
+    if (location.hash === `#sha256:${digest}`) route();
+    else location.hash = `#sha256:${digest}`;
   }
 
   function wire() {
@@ -325,17 +344,23 @@
       const f = ev.dataTransfer?.files?.[0];
       if (f) hashFile(f);
     });
+    // While a policy change is applied the page is not ready: a lookup
+    // started meanwhile would use the old policy.
     $("policy-save").addEventListener("click", async () => {
+      document.body.dataset.ready = "false";
       localStorage.setItem(POLICY_KEY, $("policy").value);
       $("policy-source").textContent = "Using your policy, kept in this browser.";
       await applyPolicy($("policy").value);
       await showLog();
+      document.body.dataset.ready = "true";
       await route();
     });
     $("policy-reset").addEventListener("click", async () => {
+      document.body.dataset.ready = "false";
       localStorage.removeItem(POLICY_KEY);
       await loadPolicy();
       await showLog();
+      document.body.dataset.ready = "true";
       await route();
     });
     window.addEventListener("hashchange", route);
