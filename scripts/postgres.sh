@@ -8,6 +8,8 @@
 # trusts connections from 127.0.0.1 only, and is reused while it runs.
 # `scripts/postgres.sh replica` also starts a streaming read replica of it
 # (pg_basebackup, port $REPROLOG_PG_PORT + 1) and prints the replica's URL.
+# The primary also accepts TLS, with a certificate for 127.0.0.1 from a CA
+# made here; `scripts/postgres.sh ca` prints that CA's PEM file.
 # `scripts/postgres.sh stop` stops both.
 set -euo pipefail
 PORT=${REPROLOG_PG_PORT:-54329}
@@ -45,6 +47,10 @@ if [ "$(id -u)" -eq 0 ]; then
 fi
 
 RPORT=$((PORT + 1))
+if [ "${1:-}" = ca ]; then
+  echo "$DIR/tls/ca.crt"
+  exit 0
+fi
 if [ "${1:-}" = stop ]; then
   for d in "$DIR/replica" "$DIR/data"; do
     [ -f "$d/PG_VERSION" ] && "${as_pg[@]}" "$BIN/pg_ctl" -D "$d" -m fast -w stop >&2 || true
@@ -83,10 +89,27 @@ if [ ! -f "$DIR/data/PG_VERSION" ]; then
   "${as_pg[@]}" "$BIN/initdb" -D "$DIR/data" -U reprolog --auth=trust -E UTF8 \
     --no-instructions >"$DIR/initdb.log" 2>&1 || { cat "$DIR/initdb.log" >&2; exit 1; }
 fi
+# A test CA and a server certificate naming 127.0.0.1 only (so a client
+# reaching it as "localhost" must refuse it).
+if [ ! -f "$DIR/tls/server.crt" ]; then
+  mkdir -p "$DIR/tls"
+  (
+    cd "$DIR/tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+      -keyout ca.key -out ca.crt -subj "/CN=reprolog test CA" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+      -keyout server.key -out server.csr -subj "/CN=127.0.0.1" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >server.ext
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile server.ext -out server.crt 2>/dev/null
+    chmod 600 server.key ca.key
+  )
+  [ "$(id -u)" -eq 0 ] && chown -R reprolog-pg: "$DIR/tls"
+fi
 # Durable commits (fsync, synchronous_commit) stay at their defaults: the
 # log acknowledges only what PostgreSQL says is on disk.
 "${as_pg[@]}" "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start -o \
-  "-c listen_addresses=127.0.0.1 -c port=$PORT -c unix_socket_directories=$DIR -c max_connections=400" >&2 \
+  "-c listen_addresses=127.0.0.1 -c port=$PORT -c unix_socket_directories=$DIR -c max_connections=400 -c ssl=on -c ssl_cert_file=$DIR/tls/server.crt -c ssl_key_file=$DIR/tls/server.key" >&2 \
   || { tail -n 20 "$DIR/server.log" >&2; exit 1; }
 if [ "${1:-}" = replica ]; then
   start_replica

@@ -24,7 +24,9 @@ export REPROLOG_S3S_FS
 REPROLOG_TEST_POSTGRES=$(scripts/postgres.sh)
 # ... and a streaming read replica of it, for readers that read there.
 REPROLOG_TEST_POSTGRES_REPLICA=$(scripts/postgres.sh replica)
-export REPROLOG_TEST_POSTGRES REPROLOG_TEST_POSTGRES_REPLICA
+# ... and the CA of the primary's TLS certificate, for the TLS test.
+REPROLOG_TEST_POSTGRES_CA=$(scripts/postgres.sh ca)
+export REPROLOG_TEST_POSTGRES REPROLOG_TEST_POSTGRES_REPLICA REPROLOG_TEST_POSTGRES_CA
 cargo test --workspace --locked "$@"
 echo
 echo "== the server's suite again, on PostgreSQL"

@@ -147,7 +147,9 @@ enum Command {
         /// Keep the entries in PostgreSQL (`postgres://user@host:port/db`)
         /// instead of the data dir, which then holds only the key. Several
         /// instances may share one database: one sequences, the others
-        /// serve reads and take over when it stops.
+        /// serve reads and take over when it stops. TLS: append
+        /// `?sslmode=verify-full&sslrootcert=CA.pem` (the certificate and the
+        /// host name are always verified).
         #[arg(long, env = "REPROLOG_DATABASE", hide_env_values = true)]
         database: Option<String>,
         /// A read replica of --database (PostgreSQL streaming replication):

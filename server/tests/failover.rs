@@ -259,10 +259,7 @@ fn a_reader_serves_from_a_read_replica_and_still_takes_over() {
     // The new database reaches the replica by streaming replication.
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut on_replica = loop {
-        match reprolog_server::storage::postgres::parse_url(&replica)
-            .unwrap()
-            .connect(postgres::NoTls)
-        {
+        match reprolog_server::storage::postgres::connect(&replica) {
             Ok(c) => break c,
             Err(e) => {
                 assert!(Instant::now() < deadline, "no database on the replica: {e}");

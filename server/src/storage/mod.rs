@@ -12,6 +12,7 @@
 //! transaction, after it was signed. Both plan a batch with [`plan_batch`], so
 //! they place and hash entries identically.
 
+pub mod pg_tls;
 pub mod postgres;
 pub mod redb;
 

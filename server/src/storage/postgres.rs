@@ -20,16 +20,16 @@
 //! always a consistent (if slightly older) state. The sequencer reads the
 //! primary, where its own latest checkpoint is.
 
+use super::pg_tls::Target;
 use super::{
     page_of, plan_batch, LookupPage, NewEntry, Placement, Snapshot, StorageError, Store, View,
 };
 use postgres::types::ToSql;
-use postgres::{Client, NoTls, Row, Statement};
+use postgres::{Client, Row, Statement};
 use reprolog_proto::merkle::{CachingReader, HashReader, MerkleError};
 use reprolog_proto::Hash;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -74,7 +74,7 @@ CREATE TABLE IF NOT EXISTS reprolog_subject_counts (
 
 /// A PostgreSQL error with the server's message, which `Display` of
 /// `postgres::Error` leaves out ("db error").
-fn db(e: postgres::Error) -> StorageError {
+pub(super) fn db(e: postgres::Error) -> StorageError {
     match e.as_db_error() {
         Some(d) => StorageError::Db(format!("postgres: {}: {}", d.code().code(), d.message())),
         // "error connecting to server" says more with its cause.
@@ -85,26 +85,10 @@ fn db(e: postgres::Error) -> StorageError {
     }
 }
 
-/// Parses and checks a `postgres://` URL.
-pub fn parse_url(url: &str) -> Result<postgres::Config, StorageError> {
-    let mut config = postgres::Config::from_str(url)
-        .map_err(|e| StorageError::Db(format!("database URL: {e}")))?;
-    if config.get_ssl_mode() == postgres::config::SslMode::Require {
-        return Err(StorageError::Db(
-            "database URL asks for sslmode=require, but reprolog connects without TLS: \
-             reach PostgreSQL over a private network or a local socket"
-                .into(),
-        ));
-    }
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(Duration::from_secs(5));
-    }
-    // A peer that vanished without closing its connection is noticed.
-    config
-        .keepalives(true)
-        .keepalives_idle(Duration::from_secs(10));
-    config.application_name("reprolog-server");
-    Ok(config)
+/// Opens one connection to the database a URL names (see [`Target`] for the
+/// URL's TLS options).
+pub fn connect(url: &str) -> Result<Client, StorageError> {
+    Target::parse(url)?.connect()
 }
 
 /// A connection with its prepared statements.
@@ -133,9 +117,9 @@ impl Drop for Conn {
 }
 
 impl Conn {
-    fn connect(config: &postgres::Config) -> Result<Conn, StorageError> {
+    fn connect(target: &Target) -> Result<Conn, StorageError> {
         Ok(Conn {
-            client: Some(config.connect(NoTls).map_err(db)?),
+            client: Some(target.connect()?),
             statements: HashMap::new(),
         })
     }
@@ -182,7 +166,7 @@ impl Conn {
 
 /// Read connections, opened on demand up to [`POOL_SIZE`].
 struct Pool {
-    config: postgres::Config,
+    target: Target,
     state: Mutex<PoolState>,
     freed: Condvar,
 }
@@ -193,9 +177,9 @@ struct PoolState {
 }
 
 impl Pool {
-    fn new(config: postgres::Config) -> Arc<Pool> {
+    fn new(target: Target) -> Arc<Pool> {
         Arc::new(Pool {
-            config,
+            target,
             state: Mutex::new(PoolState {
                 idle: Vec::new(),
                 open: 0,
@@ -218,7 +202,7 @@ impl Pool {
             if state.open < POOL_SIZE {
                 state.open += 1;
                 drop(state);
-                return match Conn::connect(&self.config) {
+                return match Conn::connect(&self.target) {
                     Ok(conn) => Ok(Pooled::new(self, conn)),
                     Err(e) => {
                         self.lock().open -= 1;
@@ -298,9 +282,9 @@ impl PgStore {
         instance: String,
         read_only: bool,
     ) -> Result<PgStore, StorageError> {
-        let primary = Pool::new(parse_url(url)?);
+        let primary = Pool::new(Target::parse(url)?);
         let replica = match replica {
-            Some(r) => Some(Pool::new(parse_url(r)?)),
+            Some(r) => Some(Pool::new(Target::parse(r)?)),
             None => None,
         };
         if !read_only {
@@ -550,7 +534,7 @@ impl Store for PgStore {
             tracing::error!("the connection holding the sequencer lock stopped answering");
             self.set_writer(&mut writer, None);
         }
-        let mut conn = Conn::connect(&self.primary.config)?;
+        let mut conn = Conn::connect(&self.primary.target)?;
         let got: bool = conn
             .query("SELECT pg_try_advisory_lock($1)", &[&SEQUENCER_LOCK])?
             .first()
@@ -776,7 +760,7 @@ pub fn create_database(admin: &str, name: &str) -> Result<String, StorageError> 
 }
 
 fn admin_command(admin: &str, sql: &str) -> Result<(), StorageError> {
-    let mut client = parse_url(admin)?.connect(NoTls).map_err(db)?;
+    let mut client = connect(admin)?;
     client.batch_execute(sql).map_err(db)
 }
 

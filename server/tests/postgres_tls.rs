@@ -1,0 +1,150 @@
+//! `serve --database` over TLS to a real PostgreSQL, which scripts/postgres.sh
+//! starts with a certificate for 127.0.0.1 from a test CA. Entries travel
+//! in verified TLS sessions (PostgreSQL's own `pg_stat_ssl` says so); an
+//! untrusted CA, a host name the certificate does not name, a server without
+//! TLS and a mode that would accept any certificate are each refused with one
+//! line, and leave the log as it was.
+//!
+//! Needs `REPROLOG_TEST_POSTGRES` and `REPROLOG_TEST_POSTGRES_CA`
+//! (scripts/test.sh sets both); skipped without them.
+
+mod common;
+
+use common::{entry_for, init, TestServer, BIN};
+use reprolog_proto::note::Signer;
+use reprolog_proto::Hash;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs `serve` expecting it to refuse the database URL; returns its stderr.
+fn refused(data: &Path, url: &str) -> String {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .args(["--database", url])
+        .env("RUST_LOG", "off")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("serve accepted {url}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "serve accepted {url}");
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(stderr.lines().count(), 1, "one line for {url}: {stderr}");
+    stderr
+}
+
+/// The log's size as stored in its database.
+fn stored_size(admin_db: &str) -> i64 {
+    let mut c = reprolog_server::storage::postgres::connect(admin_db).unwrap();
+    c.query_one("SELECT size FROM reprolog_meta", &[])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn the_log_reaches_postgresql_over_verified_tls_only() {
+    let (Ok(admin), Ok(ca)) = (
+        std::env::var("REPROLOG_TEST_POSTGRES"),
+        std::env::var("REPROLOG_TEST_POSTGRES_CA"),
+    ) else {
+        eprintln!("REPROLOG_TEST_POSTGRES(_CA) unset (scripts/postgres.sh): skipped");
+        return;
+    };
+    let name = format!("tls_{}", std::process::id());
+    let plain = reprolog_server::storage::postgres::recreate_database(&admin, &name).unwrap();
+    let verified = format!("{plain}?sslmode=verify-full&sslrootcert={ca}");
+    let dir = tempfile::tempdir().unwrap();
+    let key = init(dir.path());
+
+    // Three entries through a verified session.
+    let server = TestServer::start(dir.path(), &key, &["--database", &verified]);
+    let signer = Signer::generate("tls.example").unwrap();
+    let entries: Vec<Vec<u8>> = (0..3u8)
+        .map(|i| entry_for(&signer, "tls", Hash::of(&[i]), true))
+        .collect();
+    for (i, bytes) in entries.iter().enumerate() {
+        assert_eq!(server.submit(bytes).index, i as u64);
+    }
+    // PostgreSQL's view of the server's sessions: every one is TLS.
+    let mut observer = reprolog_server::storage::postgres::connect(&admin).unwrap();
+    let sessions: Vec<(bool, String)> = observer
+        .query(
+            "SELECT s.ssl, coalesce(s.version, '') FROM pg_stat_ssl s \
+             JOIN pg_stat_activity a USING (pid) \
+             WHERE a.datname = $1 AND a.application_name = 'reprolog-server'",
+            &[&name],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert!(!sessions.is_empty(), "no sessions seen");
+    assert!(
+        sessions.iter().all(|(ssl, v)| *ssl && v.starts_with("TLS")),
+        "{sessions:?}"
+    );
+    server.stop();
+    assert_eq!(stored_size(&plain), 3);
+
+    // A CA that did not issue the server's certificate.
+    let other = dir.path().join("other-ca.crt");
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj"])
+        .args(["/CN=another CA", "-keyout"])
+        .arg(dir.path().join("other-ca.key"))
+        .arg("-out")
+        .arg(&other)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let e = refused(
+        dir.path(),
+        &format!(
+            "{plain}?sslmode=verify-full&sslrootcert={}",
+            other.display()
+        ),
+    );
+    assert!(e.contains("UnknownIssuer"), "{e}");
+    // No sslrootcert: the Mozilla roots do not include a test CA, and the
+    // error says what to do.
+    let e = refused(dir.path(), &format!("{plain}?sslmode=require"));
+    assert!(
+        e.contains("UnknownIssuer") && e.contains("sslrootcert=FILE"),
+        "{e}"
+    );
+    // The certificate names 127.0.0.1, not localhost.
+    let by_name = verified.replacen("127.0.0.1", "localhost", 1);
+    let e = refused(dir.path(), &by_name);
+    assert!(e.contains("not valid for name \"localhost\""), "{e}");
+    // Modes that would accept any certificate are refused before connecting.
+    let e = refused(dir.path(), &format!("{plain}?sslmode=prefer"));
+    assert!(e.contains("accepts any certificate"), "{e}");
+    // A server without TLS (the replica runs without it) is not talked to in
+    // plain text when TLS was asked for.
+    if let Ok(replica) = std::env::var("REPROLOG_TEST_POSTGRES_REPLICA") {
+        let (base, _) = replica.rsplit_once('/').unwrap();
+        let e = refused(
+            dir.path(),
+            &format!("{base}/{name}?sslmode=verify-full&sslrootcert={ca}"),
+        );
+        assert!(e.contains("server does not support TLS"), "{e}");
+    }
+    assert_eq!(stored_size(&plain), 3, "a refused start changed the log");
+
+    // And the log opens again over TLS, as it was.
+    let again = TestServer::start(dir.path(), &key, &["--database", &verified]);
+    assert_eq!(again.checkpoint().size, 3);
+    again.assert_included(2, &entries[2]);
+}
