@@ -10,7 +10,6 @@ use crate::storage::postgres::PgStore;
 use crate::storage::{NewEntry, Placement, RedbStore, Store};
 use anyhow::{bail, ensure, Context};
 use reprolog_proto::checkpoint::Checkpoint;
-use reprolog_proto::entry::Entry;
 use reprolog_proto::note::Verifier;
 use reprolog_proto::Hash;
 use std::path::Path;
@@ -77,8 +76,8 @@ pub fn redb_to_postgres(from: &Path, to: &str, key: &Verifier) -> anyhow::Result
             .entries(next, end)?
             .into_iter()
             .enumerate()
-            .map(|(k, bytes)| to_new_entry(next + k as u64, bytes))
-            .collect::<anyhow::Result<Vec<NewEntry>>>()?;
+            .map(|(k, bytes)| NewEntry::from_stored(next + k as u64, bytes))
+            .collect::<Result<Vec<NewEntry>, _>>()?;
         let (placements, _, _) = target.append(&batch)?;
         for (k, p) in placements.iter().enumerate() {
             ensure!(
@@ -111,19 +110,5 @@ pub fn redb_to_postgres(from: &Path, to: &str, key: &Verifier) -> anyhow::Result
         copied: size - start,
         size,
         root,
-    })
-}
-
-fn to_new_entry(index: u64, bytes: Vec<u8>) -> anyhow::Result<NewEntry> {
-    let entry = Entry::from_cbor(&bytes).with_context(|| format!("entry {index}"))?;
-    let subject = entry
-        .statement()
-        .and_then(|s| s.subject_digest().map_err(Into::into))
-        .with_context(|| format!("entry {index}"))?;
-    Ok(NewEntry {
-        leaf: Hash::leaf(&bytes),
-        subject,
-        key: entry.key,
-        bytes,
     })
 }

@@ -16,6 +16,7 @@ pub mod pg_tls;
 pub mod postgres;
 pub mod redb;
 
+use reprolog_proto::entry::Entry;
 use reprolog_proto::merkle::{self, Appender, HashReader, MerkleError};
 use reprolog_proto::tile::{self, Tile, TileKind};
 use reprolog_proto::Hash;
@@ -75,6 +76,27 @@ pub struct NewEntry {
     pub subject: Hash,
     /// The rebuilder key that signed it.
     pub key: [u8; 32],
+}
+
+impl NewEntry {
+    /// An entry read back from storage (entry `index`), with the leaf hash,
+    /// subject and key its indexes are keyed by.
+    pub fn from_stored(index: u64, bytes: Vec<u8>) -> Result<NewEntry, StorageError> {
+        let corrupt =
+            |e: &dyn std::fmt::Display| StorageError::Corrupt(format!("entry {index}: {e}"));
+        let entry = Entry::from_cbor(&bytes).map_err(|e| corrupt(&e))?;
+        let subject = entry
+            .statement()
+            .map_err(|e| corrupt(&e))?
+            .subject_digest()
+            .map_err(|e| corrupt(&e))?;
+        Ok(NewEntry {
+            leaf: Hash::leaf(&bytes),
+            subject,
+            key: entry.key,
+            bytes,
+        })
+    }
 }
 
 /// One page of the entries about a subject.
@@ -137,14 +159,14 @@ pub fn plan_batch<'a>(
     batch: &'a [NewEntry],
     size: u64,
     hashes: &dyn HashReader,
-    existing: &mut dyn FnMut(&Hash) -> Result<Option<u64>, StorageError>,
+    existing: &mut dyn FnMut(&NewEntry) -> Result<Option<u64>, StorageError>,
 ) -> Result<BatchPlan<'a>, StorageError> {
     let mut placements = Vec::with_capacity(batch.len());
     let mut fresh = Vec::new();
     let mut in_batch: HashMap<Hash, u64> = HashMap::new();
     let mut app = Appender::new(hashes, size);
     for e in batch {
-        if let Some(i) = existing(&e.leaf)? {
+        if let Some(i) = existing(e)? {
             placements.push(Placement::Existing(i));
         } else if let Some(&i) = in_batch.get(&e.leaf) {
             placements.push(Placement::Existing(i));
@@ -228,8 +250,8 @@ pub trait View: HashReader + Send {
         cursor: u64,
         limit: usize,
     ) -> Result<LookupPage, StorageError>;
-    /// The index of an entry with this leaf hash, if present.
-    fn index_of_leaf(&self, leaf: &Hash) -> Result<Option<u64>, StorageError>;
+    /// The index of an entry with this leaf hash (about `subject`), if present.
+    fn index_of_leaf(&self, subject: &Hash, leaf: &Hash) -> Result<Option<u64>, StorageError>;
 }
 
 /// A consistent read-only view of the log, whichever the backend.
@@ -342,9 +364,9 @@ impl Snapshot {
         self.view.lookup(digest, keys, size, cursor, limit)
     }
 
-    /// The index of an entry with this leaf hash, if present.
-    pub fn index_of_leaf(&self, leaf: &Hash) -> Result<Option<u64>, StorageError> {
-        self.view.index_of_leaf(leaf)
+    /// The index of an entry with this leaf hash (about `subject`), if present.
+    pub fn index_of_leaf(&self, subject: &Hash, leaf: &Hash) -> Result<Option<u64>, StorageError> {
+        self.view.index_of_leaf(subject, leaf)
     }
 }
 
@@ -459,8 +481,16 @@ pub(crate) mod conformance {
         );
         assert_eq!(snap.entry(10).unwrap().unwrap(), b"entry 10");
         assert_eq!(snap.entry(11).unwrap(), None);
-        assert_eq!(snap.index_of_leaf(&entry(7).leaf).unwrap(), Some(7));
-        assert_eq!(snap.index_of_leaf(&entry(70).leaf).unwrap(), None);
+        assert_eq!(
+            snap.index_of_leaf(&entry(7).subject, &entry(7).leaf)
+                .unwrap(),
+            Some(7)
+        );
+        assert_eq!(
+            snap.index_of_leaf(&entry(70).subject, &entry(70).leaf)
+                .unwrap(),
+            None
+        );
         assert!(snap.entries(10, 12).is_err());
         assert_eq!(
             snap.entries_at(&[7, 2, 7]).unwrap(),

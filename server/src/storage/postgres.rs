@@ -440,8 +440,8 @@ fn append_in(
     let plan = {
         let hashes = TxnHashes(RefCell::new(conn));
         let cached = CachingReader::new(&hashes);
-        plan_batch(batch, size, &cached, &mut |leaf| {
-            Ok(existing.get(leaf).copied())
+        plan_batch(batch, size, &cached, &mut |e| {
+            Ok(existing.get(&e.leaf).copied())
         })?
     };
     if !plan.fresh.is_empty() {
@@ -727,7 +727,8 @@ impl View for PgView {
         Ok(page_of(found, stored.saturating_sub(beyond), limit))
     }
 
-    fn index_of_leaf(&self, leaf: &Hash) -> Result<Option<u64>, StorageError> {
+    /// The leaf is unique in the table; the subject is not needed.
+    fn index_of_leaf(&self, _subject: &Hash, leaf: &Hash) -> Result<Option<u64>, StorageError> {
         self.one_u64(
             "SELECT idx FROM reprolog_entries WHERE leaf = $1",
             &[&leaf.0.as_slice()],

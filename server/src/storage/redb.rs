@@ -16,10 +16,9 @@ use super::{
     page_of, plan_batch, LookupPage, NewEntry, Placement, Snapshot, StorageError, Store, View,
 };
 use redb::{
-    Database, MultimapTableDefinition, MultimapTableHandle, ReadOnlyDatabase, ReadTransaction,
-    ReadableDatabase, ReadableMultimapTable, ReadableTable, TableDefinition,
+    Database, MultimapTableHandle, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
+    ReadableTable, TableDefinition, TableHandle,
 };
-use reprolog_proto::entry::Entry;
 use reprolog_proto::merkle::{HashReader, MerkleError};
 use reprolog_proto::Hash;
 use std::io;
@@ -29,18 +28,11 @@ use std::time::Duration;
 
 const HASHES: TableDefinition<u64, [u8; 32]> = TableDefinition::new("hashes");
 const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
-const LEAVES: TableDefinition<[u8; 32], u64> = TableDefinition::new("leaves");
-/// (subject digest, index): every entry about a binary, in log order.
-const BY_SUBJECT: TableDefinition<([u8; 32], u64), ()> = TableDefinition::new("by_subject");
-/// (subject digest, rebuilder key, index): the same, per key, so a lookup by
-/// key reads only that key's entries however many others there are.
-const BY_SUBJECT_KEY: TableDefinition<([u8; 32], [u8; 32], u64), ()> =
-    TableDefinition::new("by_subject_key");
-/// Entries about each digest in storage, so a lookup's `total` is one read.
-const SUBJECT_COUNTS: TableDefinition<[u8; 32], u64> = TableDefinition::new("subject_counts");
-/// The index of earlier versions (digest → indices), migrated on open.
-const OLD_SUBJECTS: MultimapTableDefinition<[u8; 32], u64> =
-    MultimapTableDefinition::new("subjects");
+/// The lookup and deduplication index, in one table with locality (see
+/// [`subject_row`]): every row about a subject digest starts with the digest,
+/// so the rows one entry adds sit side by side, on one page where separate
+/// tables keyed by random hashes would dirty one page each.
+const SUBJECTS: TableDefinition<&[u8], u64> = TableDefinition::new("subject_index");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 const META_SIZE: &str = "size";
@@ -221,15 +213,13 @@ impl RedbStore {
         {
             let mut hashes = txn.open_table(HASHES)?;
             let mut entries = txn.open_table(ENTRIES)?;
-            let mut leaves = txn.open_table(LEAVES)?;
-            let mut by_subject = txn.open_table(BY_SUBJECT)?;
-            let mut by_subject_key = txn.open_table(BY_SUBJECT_KEY)?;
-            let mut counts = txn.open_table(SUBJECT_COUNTS)?;
+            let mut subjects = txn.open_table(SUBJECTS)?;
             let mut meta = txn.open_table(META)?;
             let size = read_size(&meta)?;
             let plan = {
-                let mut existing = |leaf: &Hash| -> Result<Option<u64>, StorageError> {
-                    Ok(leaves.get(leaf.0)?.map(|v| v.value()))
+                let mut existing = |e: &NewEntry| -> Result<Option<u64>, StorageError> {
+                    let row = subject_row::leaf(&e.subject, &e.leaf);
+                    Ok(subjects.get(row.as_slice())?.map(|v| v.value()))
                 };
                 plan_batch(batch, size, &TableReader(&hashes), &mut existing)?
             };
@@ -239,11 +229,7 @@ impl RedbStore {
             for (k, e) in plan.fresh.iter().enumerate() {
                 let index = size + k as u64;
                 entries.insert(index, e.bytes.as_slice())?;
-                leaves.insert(e.leaf.0, index)?;
-                by_subject.insert((e.subject.0, index), ())?;
-                by_subject_key.insert((e.subject.0, e.key, index), ())?;
-                let n = counts.get(e.subject.0)?.map_or(0, |v| v.value());
-                counts.insert(e.subject.0, n + 1)?;
+                index_subject(&mut subjects, e, index)?;
             }
             meta.insert(META_SIZE, plan.new_size.to_be_bytes().as_slice())?;
             result = (plan.placements, plan.new_size, plan.root);
@@ -306,53 +292,78 @@ fn open_writable(path: &Path) -> Result<Database, StorageError> {
     {
         txn.open_table(HASHES)?;
         txn.open_table(ENTRIES)?;
-        txn.open_table(LEAVES)?;
-        txn.open_table(BY_SUBJECT)?;
-        txn.open_table(BY_SUBJECT_KEY)?;
-        txn.open_table(SUBJECT_COUNTS)?;
+        txn.open_table(SUBJECTS)?;
         txn.open_table(META)?;
-        migrate_subject_index(&txn)?;
     }
     txn.commit()?;
+    move_to_one_subject_index(&db)?;
     Ok(db)
 }
 
-/// Moves a log written by an earlier version (one digest → indices index)
-/// to the per-key index, reading each entry's key from its bytes.
-fn migrate_subject_index(txn: &redb::WriteTransaction) -> Result<(), StorageError> {
-    let has_old = txn
-        .list_multimap_tables()?
-        .any(|t| t.name() == OLD_SUBJECTS.name());
-    if !has_old {
-        return Ok(());
-    }
-    {
-        let old = txn.open_multimap_table(OLD_SUBJECTS)?;
-        let entries = txn.open_table(ENTRIES)?;
-        let mut by_subject = txn.open_table(BY_SUBJECT)?;
-        let mut by_subject_key = txn.open_table(BY_SUBJECT_KEY)?;
-        let mut counts = txn.open_table(SUBJECT_COUNTS)?;
-        for item in old.iter()? {
-            let (digest, indices) = item?;
-            let digest = digest.value();
-            for index in indices {
-                let index = index?.value();
-                let bytes = entries.get(index)?.ok_or_else(|| {
-                    StorageError::Corrupt(format!("indexed entry {index} missing"))
-                })?;
-                let key = Entry::from_cbor(bytes.value())
-                    .map_err(|e| StorageError::Corrupt(format!("entry {index}: {e}")))?
-                    .key;
-                by_subject.insert((digest, index), ())?;
-                by_subject_key.insert((digest, key, index), ())?;
-                let n = counts.get(digest)?.map_or(0, |v| v.value());
-                counts.insert(digest, n + 1)?;
+/// The index tables of earlier versions: leaf → index, (digest, index),
+/// (digest, key, index) and digest → count, and before them a multimap.
+const LEGACY_TABLES: [&str; 4] = ["leaves", "by_subject", "by_subject_key", "subject_counts"];
+const LEGACY_MULTIMAP: &str = "subjects";
+/// How far a rebuild of the lookup index got, while one runs.
+const META_REINDEXED_TO: &str = "subject_index_built_to";
+/// Entries indexed per transaction, so a rebuild's memory stays bounded and
+/// an interrupted one resumes.
+const REINDEX_CHUNK: u64 = 20_000;
+
+/// Rebuilds the lookup index of a log written by an earlier version into
+/// [`SUBJECTS`], reading each entry's digest and key from its bytes, then
+/// drops the old tables. Runs in chunks; the old tables stay until the end,
+/// so an interrupted rebuild is found and resumed on the next open.
+fn move_to_one_subject_index(db: &Database) -> Result<(), StorageError> {
+    loop {
+        let txn = db.begin_write()?;
+        let legacy: Vec<_> = txn
+            .list_tables()?
+            .filter(|t| LEGACY_TABLES.contains(&t.name()))
+            .collect();
+        let legacy_multimap: Vec<_> = txn
+            .list_multimap_tables()?
+            .filter(|t| t.name() == LEGACY_MULTIMAP)
+            .collect();
+        if legacy.is_empty() && legacy_multimap.is_empty() {
+            return Ok(());
+        }
+        let (done, size) = {
+            let entries = txn.open_table(ENTRIES)?;
+            let mut subjects = txn.open_table(SUBJECTS)?;
+            let mut meta = txn.open_table(META)?;
+            let size = read_size(&meta)?;
+            let from = read_u64(&meta, META_REINDEXED_TO)?;
+            let to = from.saturating_add(REINDEX_CHUNK).min(size);
+            for item in entries.range(from..to)? {
+                let (index, bytes) = item?;
+                let index = index.value();
+                let entry = NewEntry::from_stored(index, bytes.value().to_vec())?;
+                index_subject(&mut subjects, &entry, index)?;
+            }
+            tracing::info!("rebuilding the lookup index: {to} of {size} entries");
+            let done = to >= size;
+            if done {
+                meta.remove(META_REINDEXED_TO)?;
+            } else {
+                meta.insert(META_REINDEXED_TO, to.to_be_bytes().as_slice())?;
+            }
+            (done, size)
+        };
+        if done {
+            for table in legacy {
+                txn.delete_table(table)?;
+            }
+            for table in legacy_multimap {
+                txn.delete_multimap_table(table)?;
             }
         }
+        txn.commit()?;
+        if done {
+            tracing::info!("lookup index moved to one table ({size} entries)");
+            return Ok(());
+        }
     }
-    txn.delete_multimap_table(OLD_SUBJECTS)?;
-    tracing::info!("subject index moved to the per-key layout");
-    Ok(())
 }
 
 fn open_read_only(path: &Path) -> Result<ReadOnlyDatabase, StorageError> {
@@ -360,6 +371,10 @@ fn open_read_only(path: &Path) -> Result<ReadOnlyDatabase, StorageError> {
         .set_cache_size(CACHE_BYTES)
         .open_read_only(path)
     {
+        Ok(db) if has_legacy_index(&db)? => Err(StorageError::ReadOnly(format!(
+            "{} was written by an earlier version: open it writable once to rebuild its lookup index",
+            path.display()
+        ))),
         Ok(db) => Ok(db),
         Err(redb::DatabaseError::RepairAborted) => Err(StorageError::ReadOnly(format!(
             "{} needs recovery after an unclean stop, which needs a writable file",
@@ -367,6 +382,18 @@ fn open_read_only(path: &Path) -> Result<ReadOnlyDatabase, StorageError> {
         ))),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Whether the file still has a lookup index of an earlier version.
+fn has_legacy_index(db: &ReadOnlyDatabase) -> Result<bool, StorageError> {
+    let txn = db.begin_read()?;
+    let legacy = txn
+        .list_tables()?
+        .any(|t| LEGACY_TABLES.contains(&t.name()))
+        || txn
+            .list_multimap_tables()?
+            .any(|t| t.name() == LEGACY_MULTIMAP);
+    Ok(legacy)
 }
 
 fn is_not_writable(e: &io::Error) -> bool {
@@ -395,6 +422,72 @@ fn read_u64(
             Ok(u64::from_be_bytes(bytes))
         }
     }
+}
+
+/// Keys of the [`SUBJECTS`] table, all starting with the subject digest:
+///
+/// - `digest ‖ 0` → how many entries are about the digest;
+/// - `digest ‖ 1 ‖ index` → index: every entry about it, in log order;
+/// - `digest ‖ 2 ‖ key ‖ index` → index: the same per rebuilder key, so a
+///   lookup by key reads only that key's entries however many others there are;
+/// - `digest ‖ 3 ‖ leaf hash` → index: deduplication. Equal entries have
+///   equal subjects, so an entry's duplicate is found under its own digest.
+///
+/// Indices are big-endian, so byte order is log order.
+mod subject_row {
+    use reprolog_proto::Hash;
+
+    pub fn count(digest: &Hash) -> [u8; 33] {
+        let mut k = [0u8; 33];
+        k[..32].copy_from_slice(&digest.0);
+        k
+    }
+
+    pub fn entry(digest: &Hash, index: u64) -> [u8; 41] {
+        let mut k = [0u8; 41];
+        k[..32].copy_from_slice(&digest.0);
+        k[32] = 1;
+        k[33..].copy_from_slice(&index.to_be_bytes());
+        k
+    }
+
+    pub fn keyed(digest: &Hash, key: &[u8; 32], index: u64) -> [u8; 73] {
+        let mut k = [0u8; 73];
+        k[..32].copy_from_slice(&digest.0);
+        k[32] = 2;
+        k[33..65].copy_from_slice(key);
+        k[65..].copy_from_slice(&index.to_be_bytes());
+        k
+    }
+
+    pub fn leaf(digest: &Hash, leaf: &Hash) -> [u8; 65] {
+        let mut k = [0u8; 65];
+        k[..32].copy_from_slice(&digest.0);
+        k[32] = 3;
+        k[33..].copy_from_slice(&leaf.0);
+        k
+    }
+}
+
+/// Adds one entry's rows to the lookup and deduplication index.
+fn index_subject(
+    subjects: &mut redb::Table<&'static [u8], u64>,
+    entry: &NewEntry,
+    index: u64,
+) -> Result<(), StorageError> {
+    subjects.insert(subject_row::entry(&entry.subject, index).as_slice(), index)?;
+    subjects.insert(
+        subject_row::keyed(&entry.subject, &entry.key, index).as_slice(),
+        index,
+    )?;
+    subjects.insert(
+        subject_row::leaf(&entry.subject, &entry.leaf).as_slice(),
+        index,
+    )?;
+    let count = subject_row::count(&entry.subject);
+    let n = subjects.get(count.as_slice())?.map_or(0, |v| v.value());
+    subjects.insert(count.as_slice(), n + 1)?;
+    Ok(())
 }
 
 /// Stored hashes read through any redb table handle.
@@ -471,35 +564,33 @@ impl View for RedbView {
         cursor: u64,
         limit: usize,
     ) -> Result<LookupPage, StorageError> {
-        let by_subject = self.txn.open_table(BY_SUBJECT)?;
+        use subject_row::{count, entry, keyed};
+        let subjects = self.txn.open_table(SUBJECTS)?;
         // Stored count, less the entries committed past the checkpoint's size
         // (a batch whose checkpoint is not out yet: a few at most).
-        let stored = self
-            .txn
-            .open_table(SUBJECT_COUNTS)?
-            .get(digest.0)?
+        let stored = subjects
+            .get(count(digest).as_slice())?
             .map_or(0, |v| v.value());
-        let beyond = by_subject
-            .range((digest.0, size)..=(digest.0, u64::MAX))?
+        let beyond_from = entry(digest, size);
+        let beyond_to = entry(digest, u64::MAX);
+        let beyond = subjects
+            .range(beyond_from.as_slice()..=beyond_to.as_slice())?
             .count() as u64;
         let total = stored.saturating_sub(beyond);
         let start = cursor.min(size);
         // One more than a page, to know whether there is a next one.
         let mut found: Vec<u64> = Vec::new();
-        if keys.is_empty() {
-            for item in by_subject
-                .range((digest.0, start)..(digest.0, size))?
-                .take(limit + 1)
-            {
-                found.push(item?.0.value().1);
+        let mut read = |from: &[u8], to: &[u8]| -> Result<(), StorageError> {
+            for item in subjects.range(from..to)?.take(limit + 1) {
+                found.push(item?.1.value());
             }
+            Ok(())
+        };
+        if keys.is_empty() {
+            read(&entry(digest, start), &entry(digest, size))?;
         } else {
-            let by_key = self.txn.open_table(BY_SUBJECT_KEY)?;
             for key in keys {
-                let range = (digest.0, *key, start)..(digest.0, *key, size);
-                for item in by_key.range(range)?.take(limit + 1) {
-                    found.push(item?.0.value().2);
-                }
+                read(&keyed(digest, key, start), &keyed(digest, key, size))?;
             }
             found.sort_unstable();
             found.dedup();
@@ -507,8 +598,13 @@ impl View for RedbView {
         Ok(page_of(found, total, limit))
     }
 
-    fn index_of_leaf(&self, leaf: &Hash) -> Result<Option<u64>, StorageError> {
-        Ok(self.txn.open_table(LEAVES)?.get(leaf.0)?.map(|v| v.value()))
+    fn index_of_leaf(&self, subject: &Hash, leaf: &Hash) -> Result<Option<u64>, StorageError> {
+        let row = subject_row::leaf(subject, leaf);
+        Ok(self
+            .txn
+            .open_table(SUBJECTS)?
+            .get(row.as_slice())?
+            .map(|v| v.value()))
     }
 }
 
@@ -516,48 +612,129 @@ impl View for RedbView {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_index_of_an_earlier_version_is_migrated_on_open() {
-        use reprolog_proto::note::Signer;
-        use reprolog_proto::statement::Statement;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log.redb");
+    use redb::{MultimapTableDefinition, ReadableTableMetadata};
+    use reprolog_proto::entry::Entry;
+    use reprolog_proto::note::Signer;
+    use reprolog_proto::statement::Statement;
+
+    /// Four signed entries about one digest, alternately by two keys.
+    fn four_entries(digest: Hash) -> (Vec<Vec<u8>>, [u8; 32]) {
         let signers = [
             Signer::generate("a.test").unwrap(),
             Signer::generate("b.test").unwrap(),
         ];
-        let digest = Hash::of(b"binary");
+        let entries = (0..4)
+            .map(|i| {
+                let st = Statement::minimal(&format!("p{i}"), digest, digest, "x");
+                Entry::sign(&st, &signers[i % 2]).to_cbor()
+            })
+            .collect();
+        (entries, signers[1].verifier().public_key())
+    }
+
+    /// Writes `entries` and the size, as every version did, and lets
+    /// `legacy` write an earlier version's lookup index.
+    fn write_log(path: &Path, entries: &[Vec<u8>], legacy: impl FnOnce(&redb::WriteTransaction)) {
+        let db = Database::create(path).unwrap();
+        let txn = db.begin_write().unwrap();
         {
-            // The layout before the per-key index: digest → indices.
-            let db = Database::create(&path).unwrap();
-            let txn = db.begin_write().unwrap();
-            {
-                let mut entries = txn.open_table(ENTRIES).unwrap();
-                let mut old = txn.open_multimap_table(OLD_SUBJECTS).unwrap();
-                for i in 0..4u64 {
-                    let st = Statement::minimal(&format!("p{i}"), digest, digest, "x");
-                    let bytes = Entry::sign(&st, &signers[i as usize % 2]).to_cbor();
-                    entries.insert(i, bytes.as_slice()).unwrap();
-                    old.insert(digest.0, i).unwrap();
-                }
+            let mut table = txn.open_table(ENTRIES).unwrap();
+            for (i, bytes) in entries.iter().enumerate() {
+                table.insert(i as u64, bytes.as_slice()).unwrap();
             }
-            txn.commit().unwrap();
+            let mut meta = txn.open_table(META).unwrap();
+            let size = (entries.len() as u64).to_be_bytes();
+            meta.insert(META_SIZE, size.as_slice()).unwrap();
         }
-        let store = RedbStore::open(&path).unwrap();
+        legacy(&txn);
+        txn.commit().unwrap();
+    }
+
+    /// Opens the store and checks lookups of all four entries and of key
+    /// b's, and that the entries are known as duplicates.
+    fn assert_lookups(path: &Path, entries: &[Vec<u8>], digest: &Hash, b: [u8; 32]) {
+        let store = RedbStore::open(path).unwrap();
         let snap = store.snapshot().unwrap();
-        let b = signers[1].verifier().public_key();
-        let page = snap.lookup(&digest, &[b], 4, 0, 10).unwrap();
+        for (i, bytes) in entries.iter().enumerate() {
+            let leaf = Hash::leaf(bytes);
+            assert_eq!(snap.index_of_leaf(digest, &leaf).unwrap(), Some(i as u64));
+        }
+        let page = snap.lookup(digest, &[b], 4, 0, 10).unwrap();
         assert_eq!((page.indices, page.total), (vec![1, 3], 4));
+        let all = snap.lookup(digest, &[], 4, 0, 10).unwrap();
+        assert_eq!((all.indices, all.total), (vec![0, 1, 2, 3], 4));
         drop(snap);
         drop(store);
-        // Opening again finds nothing left to migrate.
-        let store = RedbStore::open(&path).unwrap();
-        let all = store
-            .snapshot()
+        // Only the current tables are left.
+        let db = Database::open(path).unwrap();
+        let txn = db.begin_read().unwrap();
+        assert!(!txn
+            .list_tables()
             .unwrap()
-            .lookup(&digest, &[], 4, 0, 10)
-            .unwrap();
-        assert_eq!(all.indices, vec![0, 1, 2, 3]);
+            .any(|t| LEGACY_TABLES.contains(&t.name())));
+        assert_eq!(txn.list_multimap_tables().unwrap().count(), 0);
+        assert_eq!(
+            txn.open_table(SUBJECTS).unwrap().len().unwrap(),
+            1 + 4 + 4 + 4
+        );
+    }
+
+    #[test]
+    fn the_first_versions_index_is_rebuilt_on_open() {
+        const OLD: MultimapTableDefinition<[u8; 32], u64> =
+            MultimapTableDefinition::new("subjects");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let digest = Hash::of(b"binary");
+        let (entries, b) = four_entries(digest);
+        write_log(&path, &entries, |txn| {
+            let mut old = txn.open_multimap_table(OLD).unwrap();
+            for i in 0..4u64 {
+                old.insert(digest.0, i).unwrap();
+            }
+        });
+        assert_lookups(&path, &entries, &digest, b);
+        // Opening again finds nothing left to do.
+        assert_lookups(&path, &entries, &digest, b);
+    }
+
+    #[test]
+    fn the_three_table_index_is_rebuilt_even_after_an_interrupted_rebuild() {
+        const BY_SUBJECT: TableDefinition<([u8; 32], u64), ()> = TableDefinition::new("by_subject");
+        const BY_SUBJECT_KEY: TableDefinition<([u8; 32], [u8; 32], u64), ()> =
+            TableDefinition::new("by_subject_key");
+        const COUNTS: TableDefinition<[u8; 32], u64> = TableDefinition::new("subject_counts");
+        const LEAVES: TableDefinition<[u8; 32], u64> = TableDefinition::new("leaves");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let digest = Hash::of(b"binary");
+        let (entries, b) = four_entries(digest);
+        write_log(&path, &entries, |txn| {
+            let mut by_subject = txn.open_table(BY_SUBJECT).unwrap();
+            let mut by_key = txn.open_table(BY_SUBJECT_KEY).unwrap();
+            let mut leaves = txn.open_table(LEAVES).unwrap();
+            for (i, bytes) in entries.iter().enumerate() {
+                leaves.insert(Hash::leaf(bytes).0, i as u64).unwrap();
+                let key = Entry::from_cbor(bytes).unwrap().key;
+                by_subject.insert((digest.0, i as u64), ()).unwrap();
+                by_key.insert((digest.0, key, i as u64), ()).unwrap();
+            }
+            txn.open_table(COUNTS).unwrap().insert(digest.0, 4).unwrap();
+            // A rebuild that stopped after entries 0 and 1.
+            let mut subjects = txn.open_table(SUBJECTS).unwrap();
+            for (i, bytes) in entries.iter().enumerate().take(2) {
+                let e = NewEntry::from_stored(i as u64, bytes.clone()).unwrap();
+                index_subject(&mut subjects, &e, i as u64).unwrap();
+            }
+            let mut meta = txn.open_table(META).unwrap();
+            meta.insert(META_REINDEXED_TO, 2u64.to_be_bytes().as_slice())
+                .unwrap();
+        });
+        // Read-only, it cannot be rebuilt, and says so.
+        let e = RedbStore::open_read_only(&path).err().unwrap().to_string();
+        assert!(e.contains("earlier version"), "{e}");
+        // The count is 4, not 6: the rebuild resumed where it stopped.
+        assert_lookups(&path, &entries, &digest, b);
     }
 
     #[test]
