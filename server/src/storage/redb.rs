@@ -66,7 +66,13 @@ macro_rules! impl_from_redb {
         }
     )*};
 }
-impl_from_redb!(DatabaseError, TransactionError, TableError, CommitError);
+impl_from_redb!(
+    DatabaseError,
+    TransactionError,
+    TableError,
+    CommitError,
+    CompactionError
+);
 
 impl From<redb::Error> for StorageError {
     fn from(e: redb::Error) -> Self {
@@ -296,7 +302,13 @@ fn open_writable(path: &Path) -> Result<Database, StorageError> {
         txn.open_table(META)?;
     }
     txn.commit()?;
-    move_to_one_subject_index(&db)?;
+    if move_to_one_subject_index(&db)? {
+        // The old tables' pages are free but the file keeps its size; give
+        // the space back once, now that nothing else reads the file.
+        let mut db = db;
+        db.compact()?;
+        return Ok(db);
+    }
     Ok(db)
 }
 
@@ -313,8 +325,9 @@ const REINDEX_CHUNK: u64 = 20_000;
 /// Rebuilds the lookup index of a log written by an earlier version into
 /// [`SUBJECTS`], reading each entry's digest and key from its bytes, then
 /// drops the old tables. Runs in chunks; the old tables stay until the end,
-/// so an interrupted rebuild is found and resumed on the next open.
-fn move_to_one_subject_index(db: &Database) -> Result<(), StorageError> {
+/// so an interrupted rebuild is found and resumed on the next open. Returns
+/// whether there was anything to move.
+fn move_to_one_subject_index(db: &Database) -> Result<bool, StorageError> {
     loop {
         let txn = db.begin_write()?;
         let legacy: Vec<_> = txn
@@ -326,7 +339,7 @@ fn move_to_one_subject_index(db: &Database) -> Result<(), StorageError> {
             .filter(|t| t.name() == LEGACY_MULTIMAP)
             .collect();
         if legacy.is_empty() && legacy_multimap.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let (done, size) = {
             let entries = txn.open_table(ENTRIES)?;
@@ -361,7 +374,7 @@ fn move_to_one_subject_index(db: &Database) -> Result<(), StorageError> {
         txn.commit()?;
         if done {
             tracing::info!("lookup index moved to one table ({size} entries)");
-            return Ok(());
+            return Ok(true);
         }
     }
 }
