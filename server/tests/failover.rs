@@ -7,10 +7,12 @@
 
 mod common;
 
+use common::witness::{witness_key, WitnessProcess};
 use common::{agent, entry_for, http_get, init, TestServer, ORIGIN};
-use reprolog_proto::checkpoint::Checkpoint;
+use reprolog_proto::checkpoint::{Checkpoint, LogVerifier};
 use reprolog_proto::merkle;
 use reprolog_proto::note::{Signer, Verifier};
+use reprolog_proto::policy::WitnessQuorum;
 use reprolog_proto::wire::{ConsistencyProof, InclusionProof, Receipt};
 use reprolog_proto::Hash;
 use std::collections::BTreeMap;
@@ -23,19 +25,21 @@ use std::time::{Duration, Instant};
 type Acked = (Vec<u8>, Receipt, usize, Instant);
 
 fn instance(data: &Path, key: &Verifier, url: &str, name: &str) -> TestServer {
+    instance_with(data, key, url, name, &[])
+}
+
+fn instance_with(data: &Path, key: &Verifier, url: &str, name: &str, extra: &[&str]) -> TestServer {
     // One rebuilder key makes the load: the unknown keys' rate limit is lifted.
-    TestServer::start(
-        data,
-        key,
-        &[
-            "--database",
-            url,
-            "--instance",
-            name,
-            "--unknown-key-rate",
-            "0",
-        ],
-    )
+    let mut args = vec![
+        "--database",
+        url,
+        "--instance",
+        name,
+        "--unknown-key-rate",
+        "0",
+    ];
+    args.extend_from_slice(extra);
+    TestServer::start(data, key, &args)
 }
 
 /// Two data dirs holding the same log key, as two instances of one log do.
@@ -336,4 +340,88 @@ fn a_reader_serves_from_a_read_replica_and_still_takes_over() {
     assert_eq!(receipt.index, 40);
     b.assert_included(40, &more);
     b.stop();
+}
+
+/// A witnessed log fails over: the new sequencer's checkpoints are cosigned
+/// by the same witness, which finds them consistent with what it cosigned
+/// for the old one, and every receipt from either opens under the quorum.
+#[test]
+fn a_witnessed_log_keeps_its_quorum_across_failover() {
+    let Ok(admin) = std::env::var("REPROLOG_TEST_POSTGRES") else {
+        eprintln!("REPROLOG_TEST_POSTGRES unset (scripts/postgres.sh): skipped");
+        return;
+    };
+    let (dirs, key) = two_instances_one_key();
+    let wdir = tempfile::tempdir().unwrap();
+    let wvkey = witness_key(wdir.path(), "witness.test/w1");
+    std::fs::write(
+        wdir.path().join("logs"),
+        format!("log {}\n", key.to_key_text()),
+    )
+    .unwrap();
+    let witness = WitnessProcess::start(wdir.path());
+    let policy_text = format!(
+        "witness w1 {} {}\nquorum w1\n",
+        wvkey.to_key_text(),
+        witness.url
+    );
+    let policy = wdir.path().join("witness-policy");
+    std::fs::write(&policy, &policy_text).unwrap();
+    let quorum = WitnessQuorum::parse(&policy_text).unwrap();
+    let verifier = LogVerifier::with_witnesses(key.clone(), quorum);
+
+    let db = reprolog_server::storage::postgres::recreate_database(
+        &admin,
+        &format!("witnessed_{}", std::process::id()),
+    )
+    .unwrap();
+    let extra = ["--witness-policy", policy.to_str().unwrap()];
+    let a = instance_with(dirs[0].path(), &key, &db, "a", &extra);
+    let b = instance_with(dirs[1].path(), &key, &db, "b", &extra);
+    assert!(health(&b.url).contains("reader postgres; sequencer: a"));
+
+    let signer = Signer::generate("rebuilder").unwrap();
+    let entries: Vec<Vec<u8>> = (0..10u8)
+        .map(|i| entry_for(&signer, "w", Hash::of(&[i]), true))
+        .collect();
+    let mut receipts = Vec::new();
+    for bytes in &entries[..5] {
+        receipts.push(a.submit(bytes));
+    }
+    let before = verifier
+        .open(&a.get("/checkpoint").1)
+        .expect("a's checkpoint is cosigned");
+    assert_eq!(before.size, 5);
+
+    a.kill();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for bytes in &entries[5..] {
+        let receipt = loop {
+            if let Some((_, r)) = submit_anywhere(std::slice::from_ref(&b.url), bytes) {
+                break r;
+            }
+            assert!(Instant::now() < deadline, "b did not take over");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        receipts.push(receipt);
+    }
+    assert!(health(&b.url).contains("sequencer postgres; sequencer: b"));
+    for (i, r) in receipts.iter().enumerate() {
+        assert_eq!(r.index, i as u64);
+        let cp = verifier
+            .open(r.checkpoint.as_bytes())
+            .unwrap_or_else(|e| panic!("receipt {i}'s checkpoint lacks the quorum: {e}"));
+        assert!(cp.size > r.index);
+    }
+    let after = verifier
+        .open(&b.get("/checkpoint").1)
+        .expect("b's checkpoint is cosigned");
+    assert_eq!(after.size, 10);
+    let (status, body) = b.get("/proof/consistency?old=5&new=10");
+    assert_eq!(status, 200);
+    let p: ConsistencyProof = serde_json::from_slice(&body).unwrap();
+    merkle::verify_consistency(5, 10, &before.root, &after.root, &p.proof).unwrap();
+    for (i, bytes) in entries.iter().enumerate() {
+        b.assert_included(i as u64, bytes);
+    }
 }

@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::witness::{witness_key, WitnessProcess};
 use common::*;
 use reprolog_client::memory::CheckpointMemory;
 use reprolog_client::verify::{self, Source, Verdict};
@@ -15,83 +16,8 @@ use reprolog_proto::note::{KeyType, Signer, Verifier};
 use reprolog_proto::policy::{Policy, WitnessQuorum};
 use reprolog_proto::witness::AddCheckpoint;
 use reprolog_proto::{cosignature, Hash};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-
-/// A `reprolog-server witness` process.
-struct WitnessProcess {
-    child: Child,
-    url: String,
-}
-
-impl WitnessProcess {
-    fn start(dir: &Path) -> WitnessProcess {
-        let mut child = Command::new(BIN)
-            .args(["witness", "--listen", "127.0.0.1:0", "--data"])
-            .arg(dir.join("data"))
-            .arg("--key")
-            .arg(dir.join("witness.key"))
-            .arg("--logs")
-            .arg(dir.join("logs"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn witness");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("witness did not start: {line:?}"))
-            .to_string();
-        WitnessProcess { child, url }
-    }
-
-    /// POSTs an add-checkpoint body: status, content type, body.
-    fn add(&self, body: &[u8]) -> (u16, String, String) {
-        let mut resp = agent()
-            .post(&format!("{}/add-checkpoint", self.url))
-            .send(body)
-            .expect("POST");
-        let status = resp.status().as_u16();
-        let ct = resp
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        (status, ct, resp.body_mut().read_to_string().unwrap())
-    }
-
-    fn sigkill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for WitnessProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `witness-init` in `dir`; returns the witness's verifier key.
-fn witness_key(dir: &Path, name: &str) -> Verifier {
-    let out = Command::new(BIN)
-        .args(["witness-init", "--name", name, "--key"])
-        .arg(dir.join("witness.key"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Verifier::from_key_text(String::from_utf8(out.stdout).unwrap().trim()).unwrap()
-}
+use std::process::Command;
 
 /// Stored hashes of a log of `size` records.
 fn tree(size: u64) -> Vec<Hash> {

@@ -1,8 +1,9 @@
 //! The embedded backend: the log in one redb file in the data dir.
 //!
 //! Tables: stored hashes by stored hash index (see `proto::merkle`), entries by
-//! index, leaf hash → index (deduplication), subject digest → indices (lookup),
-//! and metadata (tree size, latest signed checkpoint). A batch of entries is
+//! index, one index keyed by subject digest first (lookups and deduplication,
+//! see `subject_row`), and metadata (tree size, latest signed checkpoint).
+//! A batch of entries is
 //! written in one transaction committed with immediate durability; the
 //! checkpoint covering it is stored in a later transaction, after it was signed.
 //!

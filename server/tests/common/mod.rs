@@ -2,6 +2,8 @@
 //! `reprolog-server` binary on 127.0.0.1 and talks HTTP to it.
 #![allow(dead_code)]
 
+pub mod witness;
+
 use reprolog_proto::entry::Entry;
 use reprolog_proto::merkle;
 use reprolog_proto::note::{Signer, Verifier};

@@ -1,0 +1,82 @@
+//! A `reprolog-server witness` process for tests that need one.
+
+use super::{agent, BIN};
+use reprolog_proto::note::Verifier;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// A `reprolog-server witness` process: its data in `dir/data`, its key
+/// `dir/witness.key`, the logs it witnesses listed in `dir/logs`.
+pub struct WitnessProcess {
+    child: Child,
+    pub url: String,
+}
+
+impl WitnessProcess {
+    pub fn start(dir: &Path) -> WitnessProcess {
+        let mut child = Command::new(BIN)
+            .args(["witness", "--listen", "127.0.0.1:0", "--data"])
+            .arg(dir.join("data"))
+            .arg("--key")
+            .arg(dir.join("witness.key"))
+            .arg("--logs")
+            .arg(dir.join("logs"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn witness");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("witness did not start: {line:?}"))
+            .to_string();
+        WitnessProcess { child, url }
+    }
+
+    /// POSTs an add-checkpoint body: status, content type, body.
+    pub fn add(&self, body: &[u8]) -> (u16, String, String) {
+        let mut resp = agent()
+            .post(&format!("{}/add-checkpoint", self.url))
+            .send(body)
+            .expect("POST");
+        let status = resp.status().as_u16();
+        let ct = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        (status, ct, resp.body_mut().read_to_string().unwrap())
+    }
+
+    pub fn sigkill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for WitnessProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `witness-init` in `dir`; returns the witness's verifier key.
+pub fn witness_key(dir: &Path, name: &str) -> Verifier {
+    let out = Command::new(BIN)
+        .args(["witness-init", "--name", name, "--key"])
+        .arg(dir.join("witness.key"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Verifier::from_key_text(String::from_utf8(out.stdout).unwrap().trim()).unwrap()
+}
