@@ -92,6 +92,11 @@ fi
 # A test CA and a server certificate naming 127.0.0.1 only (so a client
 # reaching it as "localhost" must refuse it).
 if [ ! -f "$DIR/tls/server.crt" ]; then
+  if ! command -v openssl >/dev/null; then
+    echo "installing Debian's openssl with apt-get" >&2
+    "${sudo[@]}" apt-get install -y -qq --no-install-recommends openssl >&2 2>/dev/null \
+      || { "${sudo[@]}" apt-get update -qq >&2 && "${sudo[@]}" apt-get install -y -qq --no-install-recommends openssl >&2; }
+  fi
   mkdir -p "$DIR/tls"
   (
     cd "$DIR/tls"
