@@ -18,6 +18,21 @@ use std::time::Duration;
 pub const BIN: &str = env!("CARGO_BIN_EXE_reprolog-server");
 pub const ORIGIN: &str = "test.localhost/log";
 
+/// The URL a `reprolog-server serve` or `witness` process (started with its
+/// stdout piped) prints as its first line, "listening on URL", once it
+/// accepts connections.
+pub fn listening_url(child: &mut Child) -> Result<String, String> {
+    let stdout = child.stdout.take().ok_or("stdout is not piped")?;
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    line.trim()
+        .strip_prefix("listening on ")
+        .map(str::to_string)
+        .ok_or_else(|| format!("did not start: {line:?}"))
+}
+
 /// Whether the server tests run on PostgreSQL (`REPROLOG_TEST_BACKEND=postgres`,
 /// with `REPROLOG_TEST_POSTGRES` naming the server): scripts/test.sh runs the
 /// suite once on redb and once on PostgreSQL.
@@ -103,16 +118,7 @@ impl TestServer {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn server");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read address");
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("server did not start: {line:?}"))
-            .to_string();
+        let url = listening_url(&mut child).unwrap_or_else(|e| panic!("server {e}"));
         TestServer {
             child: Some(child),
             url,

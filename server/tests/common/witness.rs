@@ -2,7 +2,6 @@
 
 use super::{agent, BIN};
 use reprolog_proto::note::Verifier;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
@@ -26,15 +25,7 @@ impl WitnessProcess {
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn witness");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("witness did not start: {line:?}"))
-            .to_string();
+        let url = super::listening_url(&mut child).unwrap_or_else(|e| panic!("witness {e}"));
         WitnessProcess { child, url }
     }
 
