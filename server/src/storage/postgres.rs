@@ -91,6 +91,37 @@ pub fn connect(url: &str) -> Result<Client, StorageError> {
     Target::parse(url)?.connect()
 }
 
+/// How long a read replica may take to show the schema just created on the
+/// primary (a new database streams there within moments).
+const REPLICA_SCHEMA_WAIT: Duration = Duration::from_secs(30);
+
+/// Waits until the replica holds the log's tables, which a new database
+/// gets only once the primary's schema has streamed there.
+fn await_schema(replica: &Arc<Pool>) -> Result<(), StorageError> {
+    let deadline = std::time::Instant::now() + REPLICA_SCHEMA_WAIT;
+    loop {
+        let mut c = replica.get()?;
+        let rows = c
+            .conn()?
+            .query("SELECT to_regclass('reprolog_meta') IS NOT NULL", &[])?;
+        let present: bool = match rows.first() {
+            Some(row) => col(row, 0)?,
+            None => false,
+        };
+        if present {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(StorageError::Db(format!(
+                "the read replica has no reprolog tables after {} s: is it a replica of this database?",
+                REPLICA_SCHEMA_WAIT.as_secs()
+            )));
+        }
+        drop(c);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A connection with its prepared statements.
 struct Conn {
     /// Always `Some` until dropped.
@@ -293,6 +324,9 @@ impl PgStore {
             conn.batch(&format!(
                 "BEGIN; SELECT pg_advisory_xact_lock({SCHEMA_LOCK}); {SCHEMA} COMMIT;"
             ))?;
+        }
+        if let Some(replica) = &replica {
+            await_schema(replica)?;
         }
         Ok(PgStore {
             primary,
