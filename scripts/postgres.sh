@@ -9,7 +9,9 @@
 # `scripts/postgres.sh replica` also starts a streaming read replica of it
 # (pg_basebackup, port $REPROLOG_PG_PORT + 1) and prints the replica's URL.
 # The primary also accepts TLS, with a certificate for 127.0.0.1 from a CA
-# made here; `scripts/postgres.sh ca` prints that CA's PEM file.
+# made here; `scripts/postgres.sh ca` prints that CA's PEM file. The role
+# `reprolog_cert` may log in only over TLS with a client certificate from
+# that CA (pg_hba `cert`): client.crt and client.key beside the CA.
 # `scripts/postgres.sh stop` stops both.
 set -euo pipefail
 PORT=${REPROLOG_PG_PORT:-54329}
@@ -111,10 +113,33 @@ if [ ! -f "$DIR/tls/server.crt" ]; then
   )
   [ "$(id -u)" -eq 0 ] && chown -R reprolog-pg: "$DIR/tls"
 fi
+# The client certificate for the role reprolog_cert (its CN); the caller who
+# runs the tests reads its key.
+if [ ! -f "$DIR/tls/client.crt" ]; then
+  (
+    cd "$DIR/tls"
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+      -keyout client.key -out client.csr -subj "/CN=reprolog_cert" 2>/dev/null
+    printf 'basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n' >client.ext
+    openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+      -days 3650 -extfile client.ext -out client.crt 2>/dev/null
+    chmod 600 client.key
+  )
+fi
+# reprolog_cert: a client certificate over TLS, nothing else.
+if ! grep -q reprolog_cert "$DIR/data/pg_hba.conf"; then
+  {
+    printf 'hostssl all reprolog_cert 127.0.0.1/32 cert\n'
+    printf 'host all reprolog_cert 127.0.0.1/32 reject\n'
+    cat "$DIR/data/pg_hba.conf"
+  } >"$DIR/pg_hba.new"
+  [ "$(id -u)" -eq 0 ] && chown reprolog-pg: "$DIR/pg_hba.new"
+  mv "$DIR/pg_hba.new" "$DIR/data/pg_hba.conf"
+fi
 # Durable commits (fsync, synchronous_commit) stay at their defaults: the
 # log acknowledges only what PostgreSQL says is on disk.
 "${as_pg[@]}" "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start -o \
-  "-c listen_addresses=127.0.0.1 -c port=$PORT -c unix_socket_directories=$DIR -c max_connections=400 -c ssl=on -c ssl_cert_file=$DIR/tls/server.crt -c ssl_key_file=$DIR/tls/server.key" >&2 \
+  "-c listen_addresses=127.0.0.1 -c port=$PORT -c unix_socket_directories=$DIR -c max_connections=400 -c ssl=on -c ssl_cert_file=$DIR/tls/server.crt -c ssl_key_file=$DIR/tls/server.key -c ssl_ca_file=$DIR/tls/ca.crt" >&2 \
   || { tail -n 20 "$DIR/server.log" >&2; exit 1; }
 if [ "${1:-}" = replica ]; then
   start_replica

@@ -3,7 +3,8 @@
 //! in verified TLS sessions (PostgreSQL's own `pg_stat_ssl` says so); an
 //! untrusted CA, a host name the certificate does not name, a server without
 //! TLS and a mode that would accept any certificate are each refused with one
-//! line, and leave the log as it was.
+//! line, and leave the log as it was. A role that PostgreSQL lets in only
+//! with a client certificate (pg_hba `cert`) logs in with `sslcert`/`sslkey`.
 //!
 //! Needs `REPROLOG_TEST_POSTGRES` and `REPROLOG_TEST_POSTGRES_CA`
 //! (scripts/test.sh sets both); skipped without them.
@@ -147,4 +148,128 @@ fn the_log_reaches_postgresql_over_verified_tls_only() {
     let again = TestServer::start(dir.path(), &key, &["--database", &verified]);
     assert_eq!(again.checkpoint().size, 3);
     again.assert_included(2, &entries[2]);
+}
+
+/// Makes a self-signed certificate and key for `cn` in `dir`; returns their
+/// paths.
+fn self_signed(dir: &Path, stem: &str, cn: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (
+        dir.join(format!("{stem}.crt")),
+        dir.join(format!("{stem}.key")),
+    );
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj"])
+        .arg(format!("/CN={cn}"))
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(made.success());
+    (cert, key)
+}
+
+#[test]
+fn a_role_that_needs_a_client_certificate_logs_in_with_one() {
+    let (Ok(admin), Ok(ca)) = (
+        std::env::var("REPROLOG_TEST_POSTGRES"),
+        std::env::var("REPROLOG_TEST_POSTGRES_CA"),
+    ) else {
+        eprintln!("REPROLOG_TEST_POSTGRES(_CA) unset (scripts/postgres.sh): skipped");
+        return;
+    };
+    // scripts/postgres.sh puts the role's certificate beside the CA.
+    let tls_dir = Path::new(&ca).parent().unwrap();
+    let (cert, cert_key) = (tls_dir.join("client.crt"), tls_dir.join("client.key"));
+    let name = format!("cert_{}", std::process::id());
+    let plain = reprolog_server::storage::postgres::recreate_database(&admin, &name).unwrap();
+    let mut setup = reprolog_server::storage::postgres::connect(&admin).unwrap();
+    setup
+        .batch_execute(&format!(
+            "DO $$ BEGIN CREATE ROLE reprolog_cert LOGIN; \
+             EXCEPTION WHEN duplicate_object THEN NULL; END $$; \
+             ALTER DATABASE \"{name}\" OWNER TO reprolog_cert"
+        ))
+        .unwrap();
+    let as_role = plain.replacen("reprolog@", "reprolog_cert@", 1);
+    assert_ne!(as_role, plain);
+    let verified = format!("{as_role}?sslmode=verify-full&sslrootcert={ca}");
+    let with_cert = format!(
+        "{verified}&sslcert={}&sslkey={}",
+        cert.display(),
+        cert_key.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let key = init(dir.path());
+
+    let server = TestServer::start(dir.path(), &key, &["--database", &with_cert]);
+    let signer = Signer::generate("cert.example").unwrap();
+    let entries: Vec<Vec<u8>> = (0..2u8)
+        .map(|i| entry_for(&signer, "cert", Hash::of(&[i]), true))
+        .collect();
+    for (i, bytes) in entries.iter().enumerate() {
+        assert_eq!(server.submit(bytes).index, i as u64);
+    }
+    // PostgreSQL saw the role's certificate in every session.
+    let mut observer = reprolog_server::storage::postgres::connect(&admin).unwrap();
+    let client_names: Vec<String> = observer
+        .query(
+            "SELECT coalesce(s.client_dn, '') FROM pg_stat_ssl s \
+             JOIN pg_stat_activity a USING (pid) \
+             WHERE a.datname = $1 AND a.usename = 'reprolog_cert'",
+            &[&name],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(!client_names.is_empty(), "no sessions seen");
+    assert!(
+        client_names.iter().all(|dn| dn == "/CN=reprolog_cert"),
+        "{client_names:?}"
+    );
+    server.stop();
+
+    // Without a certificate, PostgreSQL refuses the role.
+    let e = refused(dir.path(), &verified);
+    assert!(e.contains("certificate"), "{e}");
+    // In plain text, pg_hba rejects it.
+    let e = refused(dir.path(), &as_role);
+    assert!(e.contains("pg_hba.conf rejects"), "{e}");
+    // A certificate for the same name from a CA PostgreSQL does not trust.
+    let (stranger, stranger_key) = self_signed(dir.path(), "stranger", "reprolog_cert");
+    let e = refused(
+        dir.path(),
+        &format!(
+            "{verified}&sslcert={}&sslkey={}",
+            stranger.display(),
+            stranger_key.display()
+        ),
+    );
+    assert!(e.contains("ertificate") || e.contains("CA"), "{e}");
+    // The role's certificate with a key that is not its own: refused before
+    // connecting.
+    let e = refused(
+        dir.path(),
+        &format!(
+            "{verified}&sslcert={}&sslkey={}",
+            cert.display(),
+            stranger_key.display()
+        ),
+    );
+    assert!(e.contains("sslcert/sslkey"), "{e}");
+    // One of the two alone.
+    let e = refused(
+        dir.path(),
+        &format!("{verified}&sslcert={}", cert.display()),
+    );
+    assert!(e.contains("needs both"), "{e}");
+    assert_eq!(stored_size(&plain), 2, "a refused start changed the log");
+
+    let again = TestServer::start(dir.path(), &key, &["--database", &with_cert]);
+    assert_eq!(again.checkpoint().size, 2);
+    again.assert_included(1, &entries[1]);
 }

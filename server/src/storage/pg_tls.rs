@@ -13,6 +13,9 @@
 //! - `sslrootcert`: a PEM file of the CA certificates to trust; without it,
 //!   the Mozilla roots (webpki-roots), as for a managed database whose CA is
 //!   public. libpq's `system` means the same here.
+//! - `sslcert` and `sslkey`: a PEM client certificate (chain) and its private
+//!   key, for a server whose `pg_hba.conf` asks for `cert` (or `clientcert`)
+//!   authentication. Both or neither; only with a verifying `sslmode`.
 //!
 //! Channel binding (SCRAM-SHA-256-PLUS) is not offered; the verified
 //! certificate already binds the session to the server.
@@ -21,7 +24,7 @@ use super::StorageError;
 use postgres::tls::{ChannelBinding, MakeTlsConnect, NoTls, TlsConnect, TlsStream};
 use postgres::{Client, Socket};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, InvalidDnsNameError, ServerName};
+use rustls::pki_types::{CertificateDer, InvalidDnsNameError, PrivateKeyDer, ServerName};
 use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -65,7 +68,8 @@ impl Target {
             }
             SslMode::Verify => {
                 config.ssl_mode(postgres::config::SslMode::Require);
-                Some(Arc::new(client_config(ssl.root_cert.as_deref())?))
+                let identity = ssl.client_identity()?;
+                Some(Arc::new(client_config(ssl.root_cert.as_deref(), identity)?))
             }
         };
         if config.get_connect_timeout().is_none() {
@@ -119,6 +123,30 @@ enum SslMode {
 struct SslOptions {
     mode: Option<SslMode>,
     root_cert: Option<PathBuf>,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+}
+
+/// A client certificate chain and its private key.
+type ClientIdentity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+impl SslOptions {
+    /// Reads the `sslcert` chain and `sslkey` key, when named.
+    fn client_identity(&self) -> Result<Option<ClientIdentity>, StorageError> {
+        let (cert_path, key_path) = match (&self.client_cert, &self.client_key) {
+            (None, None) => return Ok(None),
+            (Some(cert), Some(key)) => (cert, key),
+            _ => {
+                return Err(StorageError::Db(
+                    "database URL names only one of sslcert and sslkey: a client certificate needs both".into(),
+                ))
+            }
+        };
+        let chain = read_certificates(cert_path, "sslcert")?;
+        let key = PrivateKeyDer::from_pem_file(key_path)
+            .map_err(|e| StorageError::Db(format!("sslkey {}: {e}", key_path.display())))?;
+        Ok(Some((chain, key)))
+    }
 }
 
 /// Takes `sslmode` and `sslrootcert` out of a URL's query, returning the URL
@@ -142,13 +170,22 @@ fn take_ssl_options(url: &str) -> Result<(String, SslOptions), StorageError> {
                     ssl.root_cert = Some(PathBuf::from(value));
                 }
             }
+            "sslcert" => ssl.client_cert = Some(PathBuf::from(percent_decode(value)?)),
+            "sslkey" => ssl.client_key = Some(PathBuf::from(percent_decode(value)?)),
             _ => kept.push(pair),
         }
     }
-    if ssl.root_cert.is_some() && ssl.mode != Some(SslMode::Verify) {
-        return Err(StorageError::Db(
-            "database URL names sslrootcert without sslmode=verify-full".into(),
-        ));
+    let files_named = [
+        ("sslrootcert", ssl.root_cert.is_some()),
+        ("sslcert", ssl.client_cert.is_some()),
+        ("sslkey", ssl.client_key.is_some()),
+    ];
+    if let Some((option, _)) = files_named.iter().find(|(_, named)| *named) {
+        if ssl.mode != Some(SslMode::Verify) {
+            return Err(StorageError::Db(format!(
+                "database URL names {option} without sslmode=verify-full"
+            )));
+        }
     }
     let rest = if kept.is_empty() {
         base.to_string()
@@ -189,22 +226,35 @@ fn percent_decode(s: &str) -> Result<String, StorageError> {
         .map_err(|_| bad())
 }
 
+/// The certificates of a PEM file, at least one; `option` names the URL
+/// option that named the file, for errors.
+fn read_certificates(
+    path: &Path,
+    option: &str,
+) -> Result<Vec<CertificateDer<'static>>, StorageError> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| StorageError::Db(format!("{option} {}: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(StorageError::Db(format!(
+            "{option} {}: no certificate in it",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
 /// rustls with the ring provider, trusting `root_cert`'s CAs or else the
-/// Mozilla roots.
-fn client_config(root_cert: Option<&Path>) -> Result<rustls::ClientConfig, StorageError> {
+/// Mozilla roots, presenting `identity` when the server asks for a client
+/// certificate.
+fn client_config(
+    root_cert: Option<&Path>,
+    identity: Option<ClientIdentity>,
+) -> Result<rustls::ClientConfig, StorageError> {
     let mut roots = rustls::RootCertStore::empty();
     match root_cert {
         Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| StorageError::Db(format!("sslrootcert {}: {e}", path.display())))?;
-            if certs.is_empty() {
-                return Err(StorageError::Db(format!(
-                    "sslrootcert {}: no certificate in it",
-                    path.display()
-                )));
-            }
-            for cert in certs {
+            for cert in read_certificates(path, "sslrootcert")? {
                 roots.add(cert).map_err(|e| {
                     StorageError::Db(format!("sslrootcert {}: {e}", path.display()))
                 })?;
@@ -213,11 +263,23 @@ fn client_config(root_cert: Option<&Path>) -> Result<rustls::ClientConfig, Stora
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| StorageError::Db(format!("TLS: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+        .with_root_certificates(roots);
+    match identity {
+        None => Ok(builder.with_no_client_auth()),
+        // Fails when the key does not fit the certificate or rustls cannot
+        // sign with it.
+        Some((chain, key)) => builder
+            .with_client_auth_cert(chain, key)
+            .map_err(|e| match e {
+                rustls::Error::InconsistentKeys(_) => {
+                    StorageError::Db("sslcert/sslkey: the key is not the certificate's key".into())
+                }
+                e => StorageError::Db(format!("sslcert/sslkey: {e}")),
+            }),
+    }
 }
 
 /// Whether a connection failed because no trusted CA issued the server's
@@ -318,6 +380,19 @@ impl AsyncWrite for RustlsStream {
 mod tests {
     use super::*;
 
+    /// A self-signed P-256 certificate (`openssl req -x509`), for parsing.
+    const CERTIFICATE: &str = "-----BEGIN CERTIFICATE-----
+MIIBdTCCARugAwIBAgIUBKp33XrtT7xZwJ3HmYNeIN11J5cwCgYIKoZIzj0EAwIw
+EDEOMAwGA1UEAwwFcGFyc2UwHhcNMjYxMjAzMDMxMDE4WhcNMzYxMTMwMDMxMDE4
+WjAQMQ4wDAYDVQQDDAVwYXJzZTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABPHY
+hRvyxaYvGGo1ZZAZek8H7KtsbEFaF4hZCcbIE5L/nxXIrZMdZ4ooKAqSbYCSizqv
+TpxpqaFcS/WUmufIfCqjUzBRMB0GA1UdDgQWBBRYu2Pd7aKE7SjnoUYT9j9OgTx5
+ajAfBgNVHSMEGDAWgBRYu2Pd7aKE7SjnoUYT9j9OgTx5ajAPBgNVHRMBAf8EBTAD
+AQH/MAoGCCqGSM49BAMCA0gAMEUCIAX9HIMca+VutGvdtctlSHvP5txUscCYEper
+E6ZR6+40AiEAmmTKfZPYEHw25My7x1riX7N6O9w5NijbbfnS4crbq30=
+-----END CERTIFICATE-----
+";
+
     fn err(url: &str) -> String {
         match Target::parse(url) {
             Ok(_) => panic!("{url} accepted"),
@@ -388,6 +463,19 @@ mod tests {
             ));
             assert!(e.contains("percent"), "{e}");
         }
+        assert!(err("postgres://u@h/db?sslcert=/c&sslkey=/k").contains("sslcert without sslmode"));
+        let e = err("postgres://u@h/db?sslmode=verify-full&sslkey=/k");
+        assert!(e.contains("needs both"), "{e}");
+        let e = err("postgres://u@h/db?sslmode=verify-full&sslcert=/nonexistent/c.pem&sslkey=/k");
+        assert!(e.contains("sslcert /nonexistent/c.pem"), "{e}");
+        let cert = dir.path().join("c.pem");
+        std::fs::write(&cert, CERTIFICATE).unwrap();
+        let e = err(&format!(
+            "postgres://u@h/db?sslmode=verify-full&sslcert={}&sslkey={}",
+            cert.display(),
+            empty.display()
+        ));
+        assert!(e.contains("sslkey"), "{e}");
         for e in [
             err("postgres://u@h/db?sslmode=prefer"),
             err("postgres://u@h/db?sslmode=x"),
