@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: installs the Go toolchains, bubblewrap, sigsum-go, Chromium,
-# s3s-fs and PostgreSQL the tests need, runs every
+# s3s-fs, Azurite and PostgreSQL the tests need, runs every
 # crate's unit and integration tests, then the end-to-end demo (which fails on
 # any unexpected verdict).
 set -euo pipefail
@@ -19,6 +19,9 @@ export REPROLOG_CHROMEDRIVER
 # Object-storage publishing is tested against s3s-fs, built from crates.io once.
 REPROLOG_S3S_FS=$(scripts/s3s-fs.sh)
 export REPROLOG_S3S_FS
+# ... and against Azurite, Microsoft's Azure Storage emulator, from npm once.
+REPROLOG_AZURITE=$(scripts/azurite.sh)
+export REPROLOG_AZURITE
 # The shared-database backend is tested against Debian's PostgreSQL, run as
 # a dedicated user (it refuses root).
 REPROLOG_TEST_POSTGRES=$(scripts/postgres.sh)

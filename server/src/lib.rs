@@ -24,6 +24,7 @@ pub mod http;
 pub mod log;
 pub mod metrics;
 pub mod migrate;
+pub mod object_url;
 pub mod publish;
 pub mod ratelimit;
 pub mod sequencer;

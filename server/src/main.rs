@@ -140,8 +140,9 @@ enum Command {
         #[arg(long)]
         policy: Option<PathBuf>,
         /// Copy tiles, entry bundles and each checkpoint to object storage:
-        /// `s3://bucket/prefix?endpoint=URL` (AWS_* credentials) or any
-        /// `object_store` URL (`file:///dir`).
+        /// `s3://bucket/prefix?endpoint=URL` (AWS_* credentials),
+        /// `az://container/prefix?account_name=A` (AZURE_* credentials) or
+        /// `file:///dir`; other query options are the store's own.
         #[arg(long)]
         publish: Option<String>,
         /// Keep the entries in PostgreSQL (`postgres://user@host:port/db`)

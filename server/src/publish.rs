@@ -1,5 +1,5 @@
 //! `serve --publish URL`: the log's static read path in object storage
-//! (S3 or any `object_store` URL). After each published checkpoint the
+//! (S3, Azure Blob Storage, or a directory; [`crate::object_url`]). After each published checkpoint the
 //! sequencer's state is copied out: the tiles and entry bundles the tree
 //! gained ([`reprolog_proto::tile::new_tiles`]), then the checkpoint, last,
 //! so a reader of the bucket never sees a checkpoint whose tiles are missing.
@@ -41,39 +41,23 @@ pub enum PublishError {
 pub struct Publisher {
     store: Arc<dyn ObjectStore>,
     prefix: ObjectPath,
+    /// Whether objects carry `Cache-Control` (a directory's do not).
+    keeps_attributes: bool,
     /// The size whose tiles and checkpoint are all in the store.
     published: AtomicU64,
     failures: AtomicU64,
 }
 
 impl Publisher {
-    /// A publisher for `url`: `s3://bucket/prefix[?endpoint=URL&region=R&…]`
-    /// (other query parameters are `object_store` S3 options, e.g.
-    /// `skip_signature=true`; credentials come from the usual AWS_*
-    /// variables), `file:///dir`, `memory:///`, or any URL `object_store`
-    /// parses.
+    /// A publisher for `url`: `s3://bucket/prefix[?endpoint=URL&region=R&…]`,
+    /// `az://container/prefix[?account_name=A&…]`, `file:///dir` or
+    /// `memory:///` (see [`crate::object_url`]).
     pub fn new(url: &str) -> Result<Publisher, PublishError> {
-        let mut parsed = url::Url::parse(url).map_err(|e| PublishError::Url(e.to_string()))?;
-        let mut options: Vec<(String, String)> = Vec::new();
-        for (k, v) in parsed.query_pairs() {
-            let key = match k.as_ref() {
-                "endpoint" => {
-                    if v.starts_with("http://") {
-                        options.push(("aws_allow_http".into(), "true".into()));
-                    }
-                    "aws_endpoint".to_string()
-                }
-                other if other.starts_with("aws_") => other.to_string(),
-                other => format!("aws_{other}"),
-            };
-            options.push((key, v.into_owned()));
-        }
-        parsed.set_query(None);
-        let (store, prefix) = object_store::parse_url_opts(&parsed, options)
-            .map_err(|e| PublishError::Url(e.to_string()))?;
+        let opened = crate::object_url::open(url).map_err(PublishError::Url)?;
         Ok(Publisher {
-            store: Arc::from(store),
-            prefix,
+            store: Arc::from(opened.store),
+            prefix: opened.prefix,
+            keeps_attributes: opened.keeps_attributes,
             published: AtomicU64::new(0),
             failures: AtomicU64::new(0),
         })
@@ -90,7 +74,9 @@ impl Publisher {
 
     async fn put(&self, rel: &str, data: Vec<u8>, cache: &'static str) -> Result<(), PublishError> {
         let mut attributes = Attributes::new();
-        attributes.insert(Attribute::CacheControl, cache.into());
+        if self.keeps_attributes {
+            attributes.insert(Attribute::CacheControl, cache.into());
+        }
         let opts = PutOptions {
             attributes,
             ..Default::default()
