@@ -13,7 +13,7 @@ use reprolog_proto::note::Signer;
 use reprolog_proto::Hash;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn s3s_fs() -> PathBuf {
     if let Some(p) = std::env::var_os("REPROLOG_S3S_FS") {
@@ -172,23 +172,6 @@ fn run_sumdbcheck(
         out.status.success(),
         String::from_utf8_lossy(&text).trim().to_string(),
     )
-}
-
-/// Waits until the bucket's checkpoint says `size`.
-fn wait_published(bucket_url: &str, size: u64) {
-    let started = Instant::now();
-    loop {
-        let (status, body) = http_get(&format!("{bucket_url}/checkpoint"));
-        if status == 200 && String::from_utf8_lossy(&body).lines().nth(1) == Some(&size.to_string())
-        {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "bucket never reached size {size} ({status})"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

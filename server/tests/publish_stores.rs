@@ -157,23 +157,6 @@ fn http_date(at: SystemTime) -> String {
     )
 }
 
-/// Waits until the checkpoint at `base` shows `size`.
-fn wait_published(base: &str, size: u64) {
-    let started = Instant::now();
-    loop {
-        let (status, body) = http_get(&format!("{base}/checkpoint"));
-        if status == 200 && String::from_utf8_lossy(&body).lines().nth(1) == Some(&size.to_string())
-        {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{base} never reached size {size} ({status})"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn http_dates_are_rfc_7231() {
     assert_eq!(http_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");

@@ -226,3 +226,21 @@ pub fn entry_for(signer: &Signer, name: &str, subject: Hash, reproduced: bool) -
     let st = Statement::minimal(name, subject, rebuilt, signer.name());
     Entry::sign(&st, signer).to_cbor()
 }
+
+/// Waits (up to 30 s) until the checkpoint a static read path serves at
+/// `base` (a bucket, a container) shows `size`.
+pub fn wait_published(base: &str, size: u64) {
+    let started = std::time::Instant::now();
+    loop {
+        let (status, body) = http_get(&format!("{base}/checkpoint"));
+        if status == 200 && String::from_utf8_lossy(&body).lines().nth(1) == Some(&size.to_string())
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{base} never reached size {size} ({status})"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
