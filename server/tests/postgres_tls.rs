@@ -44,6 +44,34 @@ fn refused(data: &Path, url: &str) -> String {
     stderr
 }
 
+/// The admin URL and the TLS CA scripts/postgres.sh made, or `None` (the
+/// test is skipped) without them.
+fn postgres_with_tls() -> Option<(String, String)> {
+    match (
+        std::env::var("REPROLOG_TEST_POSTGRES"),
+        std::env::var("REPROLOG_TEST_POSTGRES_CA"),
+    ) {
+        (Ok(admin), Ok(ca)) => Some((admin, ca)),
+        _ => {
+            eprintln!("REPROLOG_TEST_POSTGRES(_CA) unset (scripts/postgres.sh): skipped");
+            None
+        }
+    }
+}
+
+/// Submits `n` new entries to a fresh log; returns them, each acknowledged
+/// at its index.
+fn submit_new(server: &TestServer, n: u8) -> Vec<Vec<u8>> {
+    let signer = Signer::generate("tls.example").unwrap();
+    let entries: Vec<Vec<u8>> = (0..n)
+        .map(|i| entry_for(&signer, "tls", Hash::of(&[i]), true))
+        .collect();
+    for (i, bytes) in entries.iter().enumerate() {
+        assert_eq!(server.submit(bytes).index, i as u64);
+    }
+    entries
+}
+
 /// The log's size as stored in its database.
 fn stored_size(admin_db: &str) -> i64 {
     let mut c = reprolog_server::storage::postgres::connect(admin_db).unwrap();
@@ -54,11 +82,7 @@ fn stored_size(admin_db: &str) -> i64 {
 
 #[test]
 fn the_log_reaches_postgresql_over_verified_tls_only() {
-    let (Ok(admin), Ok(ca)) = (
-        std::env::var("REPROLOG_TEST_POSTGRES"),
-        std::env::var("REPROLOG_TEST_POSTGRES_CA"),
-    ) else {
-        eprintln!("REPROLOG_TEST_POSTGRES(_CA) unset (scripts/postgres.sh): skipped");
+    let Some((admin, ca)) = postgres_with_tls() else {
         return;
     };
     let name = format!("tls_{}", std::process::id());
@@ -69,13 +93,7 @@ fn the_log_reaches_postgresql_over_verified_tls_only() {
 
     // Three entries through a verified session.
     let server = TestServer::start(dir.path(), &key, &["--database", &verified]);
-    let signer = Signer::generate("tls.example").unwrap();
-    let entries: Vec<Vec<u8>> = (0..3u8)
-        .map(|i| entry_for(&signer, "tls", Hash::of(&[i]), true))
-        .collect();
-    for (i, bytes) in entries.iter().enumerate() {
-        assert_eq!(server.submit(bytes).index, i as u64);
-    }
+    let entries = submit_new(&server, 3);
     // PostgreSQL's view of the server's sessions: every one is TLS.
     let mut observer = reprolog_server::storage::postgres::connect(&admin).unwrap();
     let sessions: Vec<(bool, String)> = observer
@@ -98,18 +116,7 @@ fn the_log_reaches_postgresql_over_verified_tls_only() {
     assert_eq!(stored_size(&plain), 3);
 
     // A CA that did not issue the server's certificate.
-    let other = dir.path().join("other-ca.crt");
-    let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj"])
-        .args(["/CN=another CA", "-keyout"])
-        .arg(dir.path().join("other-ca.key"))
-        .arg("-out")
-        .arg(&other)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(made.success());
+    let (other, _) = self_signed(dir.path(), "other-ca", "another CA");
     let e = refused(
         dir.path(),
         &format!(
@@ -174,11 +181,7 @@ fn self_signed(dir: &Path, stem: &str, cn: &str) -> (std::path::PathBuf, std::pa
 
 #[test]
 fn a_role_that_needs_a_client_certificate_logs_in_with_one() {
-    let (Ok(admin), Ok(ca)) = (
-        std::env::var("REPROLOG_TEST_POSTGRES"),
-        std::env::var("REPROLOG_TEST_POSTGRES_CA"),
-    ) else {
-        eprintln!("REPROLOG_TEST_POSTGRES(_CA) unset (scripts/postgres.sh): skipped");
+    let Some((admin, ca)) = postgres_with_tls() else {
         return;
     };
     // scripts/postgres.sh puts the role's certificate beside the CA.
@@ -206,13 +209,7 @@ fn a_role_that_needs_a_client_certificate_logs_in_with_one() {
     let key = init(dir.path());
 
     let server = TestServer::start(dir.path(), &key, &["--database", &with_cert]);
-    let signer = Signer::generate("cert.example").unwrap();
-    let entries: Vec<Vec<u8>> = (0..2u8)
-        .map(|i| entry_for(&signer, "cert", Hash::of(&[i]), true))
-        .collect();
-    for (i, bytes) in entries.iter().enumerate() {
-        assert_eq!(server.submit(bytes).index, i as u64);
-    }
+    let entries = submit_new(&server, 2);
     // PostgreSQL saw the role's certificate in every session.
     let mut observer = reprolog_server::storage::postgres::connect(&admin).unwrap();
     let client_names: Vec<String> = observer

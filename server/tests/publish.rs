@@ -16,19 +16,7 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 fn s3s_fs() -> PathBuf {
-    if let Some(p) = std::env::var_os("REPROLOG_S3S_FS") {
-        return PathBuf::from(p);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/s3s-fs.sh");
-    let out = Command::new(script)
-        .output()
-        .expect("run scripts/s3s-fs.sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    installed_tool("REPROLOG_S3S_FS", "s3s-fs.sh")
 }
 
 /// An s3s-fs server on 127.0.0.1 with one bucket; anonymous access.

@@ -24,19 +24,7 @@ const ACCOUNT_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 fn azurite_blob() -> PathBuf {
-    if let Some(p) = std::env::var_os("REPROLOG_AZURITE") {
-        return PathBuf::from(p);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/azurite.sh");
-    let out = Command::new(script)
-        .output()
-        .expect("run scripts/azurite.sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    installed_tool("REPROLOG_AZURITE", "azurite.sh")
 }
 
 /// Azurite's blob service on 127.0.0.1.

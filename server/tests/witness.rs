@@ -409,19 +409,7 @@ fn forks_are_refused_and_clients_require_the_quorum() {
 /// Debian's sigsum-go tools: `$REPROLOG_SIGSUM`, else installed by the
 /// project's script into .cache/sigsum.
 fn sigsum_bin() -> PathBuf {
-    if let Some(dir) = std::env::var_os("REPROLOG_SIGSUM") {
-        return PathBuf::from(dir);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/sigsum.sh");
-    let out = Command::new(script)
-        .output()
-        .expect("run scripts/sigsum.sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    installed_tool("REPROLOG_SIGSUM", "sigsum.sh")
 }
 
 /// An Ed25519 public key in OpenSSH's one-line format (RFC 4253 §6.6 blob).

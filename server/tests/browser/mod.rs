@@ -10,19 +10,7 @@ use std::time::{Duration, Instant};
 /// ChromeDriver: `$REPROLOG_CHROMEDRIVER`, else installed by the project's
 /// script.
 fn chromedriver() -> PathBuf {
-    if let Some(p) = std::env::var_os("REPROLOG_CHROMEDRIVER") {
-        return PathBuf::from(p);
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/chromium.sh");
-    let out = Command::new(script)
-        .output()
-        .expect("run scripts/chromium.sh");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    crate::common::installed_tool("REPROLOG_CHROMEDRIVER", "chromium.sh")
 }
 
 /// A headless Chromium session.

@@ -244,3 +244,23 @@ pub fn wait_published(base: &str, size: u64) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
+
+/// A tool the tests run: the path in `$env_var` (scripts/test.sh sets it),
+/// else what the project's `scripts/<script>` installs and prints.
+pub fn installed_tool(env_var: &str, script: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env_var) {
+        return PathBuf::from(p);
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scripts")
+        .join(script);
+    let out = std::process::Command::new(&script)
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
