@@ -161,16 +161,9 @@ fn archive_members(
         path: name.to_string(),
         error,
     };
-    let mut file = std::fs::File::open(path).map_err(read_err)?;
-    let size = file.metadata().map_err(read_err)?.len();
-    let mut head = [0u8; 512];
-    let n = read_up_to(&mut file, &mut head).map_err(read_err)?;
-    let kind = archive::sniff(&head[..n]).ok_or_else(|| ReleaseError::Archive {
-        path: name.to_string(),
-        error: ArchiveError::Zip("not a tar, tar.gz or zip archive".into()),
-    })?;
     let file = std::fs::File::open(path).map_err(read_err)?;
-    let found = archive::members(std::io::BufReader::new(file), kind, size, Limits::default())
+    let size = file.metadata().map_err(read_err)?.len();
+    let found = archive::members(std::io::BufReader::new(file), size, Limits::default())
         .map_err(|error| ReleaseError::Archive {
             path: name.to_string(),
             error,

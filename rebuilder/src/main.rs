@@ -331,8 +331,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             // clap guarantees a binary when there is no queue.
             let binary = binary.unwrap_or_default();
-            if let Some(kind) = release::archive_kind(&binary) {
-                return rebuild_release(&binary, kind, &config, submitter, json, &mut progress);
+            if release::is_archive(&binary) {
+                return rebuild_release(&binary, &config, submitter, json, &mut progress);
             }
             let report = rebuild::rebuild(&binary, &config, &mut progress)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", binary.display()))?;
@@ -441,13 +441,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
 /// rebuilt.
 fn rebuild_release(
     archive: &Path,
-    kind: reprolog_proto::archive::ArchiveKind,
     config: &rebuild::RebuildConfig,
     submitter: Option<(Signer, LogClient)>,
     json: bool,
     progress: &mut dyn FnMut(&str),
 ) -> anyhow::Result<i32> {
-    let outcomes = release::rebuild_archive(archive, kind, config, &|_| false, progress)?;
+    let outcomes = release::rebuild_archive(archive, config, &|_| false, progress)?;
     let mut code = 0;
     let mut records = Vec::new();
     for o in &outcomes {

@@ -178,7 +178,7 @@ fn queue_one(
         index,
         members,
     };
-    if let Some(kind) = crate::release::archive_kind(path) {
+    if crate::release::is_archive(path) {
         // Members attested on an earlier run stay as they were: a retry
         // rebuilds and submits only the rest.
         let attested: Vec<MemberOutcome> = previous
@@ -192,7 +192,7 @@ fn queue_one(
             })
             .unwrap_or_default();
         let skip = |member: &str| attested.iter().any(|m| m.path == member);
-        let rebuilt = match crate::release::rebuild_archive(path, kind, config, &skip, progress) {
+        let rebuilt = match crate::release::rebuild_archive(path, config, &skip, progress) {
             Ok(r) => r,
             Err(e) => return outcome(QueueResult::Failed(e.to_string()), None, attested),
         };

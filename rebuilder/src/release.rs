@@ -7,7 +7,7 @@
 //! from. Members that are not Go binaries are listed, not rebuilt.
 
 use crate::rebuild::{rebuild_target, RebuildConfig, RebuildError, RebuildReport, Target};
-use reprolog_proto::archive::{self, ArchiveKind, Limits};
+use reprolog_proto::archive::{self, Limits};
 use reprolog_proto::statement::{vocab, FoundIn};
 use reprolog_proto::Hash;
 use std::io::Read;
@@ -30,20 +30,19 @@ pub struct MemberOutcome {
     pub result: MemberResult,
 }
 
-/// The archive kind of the file at `path`, if it is one.
-pub fn archive_kind(path: &Path) -> Option<ArchiveKind> {
+/// Whether the file at `path` starts like an archive (reading it then
+/// checks that it is one, and only one, kind).
+pub fn is_archive(path: &Path) -> bool {
     let mut head = Vec::with_capacity(512);
     std::fs::File::open(path)
         .and_then(|f| f.take(512).read_to_end(&mut head))
-        .ok()?;
-    archive::sniff(&head)
+        .is_ok_and(|_| archive::sniff(&head).is_some())
 }
 
 /// Rebuilds every Go binary in the archive at `path` (see the module doc),
 /// except the members `skip` names (done on an earlier run).
 pub fn rebuild_archive(
     path: &Path,
-    kind: ArchiveKind,
     config: &RebuildConfig,
     skip: &dyn Fn(&str) -> bool,
     progress: &mut dyn FnMut(&str),
@@ -59,9 +58,20 @@ pub fn rebuild_archive(
     let name = path
         .file_name()
         .map_or_else(|| "archive".into(), |n| n.to_string_lossy().into_owned());
-    let file = std::io::BufReader::new(std::fs::File::open(path).map_err(read_err)?);
+    let open = || -> Result<_, RebuildError> {
+        Ok(std::io::BufReader::new(
+            std::fs::File::open(path).map_err(read_err)?,
+        ))
+    };
+    let archive_err = |error| RebuildError::Archive {
+        path: path.to_path_buf(),
+        error,
+    };
+    // Read it whole first: a member's rebuild takes minutes, and the archive
+    // must be one the reader accepts to its end before any is started.
+    archive::members(open()?, size, Limits::default()).map_err(archive_err)?;
     let mut out = Vec::new();
-    archive::for_each_member(file, kind, size, Limits::default(), |member, data| {
+    archive::for_each_member(open()?, size, Limits::default(), |member, data| {
         if skip(member) {
             return Ok(());
         }
@@ -78,10 +88,7 @@ pub fn rebuild_archive(
         });
         Ok(())
     })
-    .map_err(|error| RebuildError::Archive {
-        path: path.to_path_buf(),
-        error,
-    })?;
+    .map_err(archive_err)?;
     Ok(out)
 }
 

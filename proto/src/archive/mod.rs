@@ -4,7 +4,20 @@
 //! the caller supplies the `Read + Seek` it reads (a file, bytes in memory),
 //! so the client (`verify ARCHIVE`) and the rebuilder share it.
 //!
-//! Archives come from strangers, so reading is bounded and strict:
+//! **One reading, the one people get when they unpack.** A verdict about an
+//! archive member is only worth something if `tar -x`, `bsdtar -x`, `unzip`
+//! and Python's `tarfile`/`zipfile` write those same bytes at that path. So
+//! this reader implements the formats itself (`tar.rs`, `gzip.rs`, `zip.rs`)
+//! and refuses, with [`ArchiveError::Refused`], every shape on which those
+//! extractors disagree with one another or with us: a file that reads as two
+//! formats, data after the end of the archive that is not zero padding, zip
+//! end records or entries the central directory does not account for exactly,
+//! tar extension headers it does not fully understand, the same path twice.
+//! RELIABILITY.md ("Archive differentials") lists each shape and what each
+//! extractor does with it; `client/tests/archive_differential.rs` checks the
+//! claim against the real extractors.
+//!
+//! Archives come from strangers, so reading is also bounded:
 //! - a member name that is absolute or climbs out (`..`) is an error, as is a
 //!   symbolic or hard link or a device: a release holds regular files;
 //! - the bytes read, uncompressed, may not exceed [`Limits`]: at most
@@ -15,16 +28,31 @@
 //! A Go binary is an executable (ELF, PE or Mach-O magic) holding Go's build
 //! info header (`\xff Go buildinf:`), which every Go ≥ 1.13 binary has.
 
+mod gzip;
+mod paths;
+mod tar;
+mod zip;
+
 use crate::hash::Hash;
 use sha2::Digest;
-use std::io::{Read, Seek};
+use std::io::{Read, Seek, SeekFrom};
 
-/// The archive formats recognised by their first bytes.
+/// The archive formats this module reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArchiveKind {
     Tar,
     TarGz,
     Zip,
+}
+
+impl ArchiveKind {
+    fn name(self) -> &'static str {
+        match self {
+            ArchiveKind::Tar => "tar",
+            ArchiveKind::TarGz => "gzip",
+            ArchiveKind::Zip => "zip",
+        }
+    }
 }
 
 /// Bounds on what reading one archive may cost.
@@ -78,34 +106,75 @@ pub enum ArchiveError {
         at: Option<String>,
         error: std::io::Error,
     },
-    #[error("zip archive: {0}")]
-    Zip(String),
+    /// A shape on which the common extractors disagree (see the module doc).
+    #[error("archive refused: {0}")]
+    Refused(String),
 }
 
-/// The archive kind `head` (the first 512 bytes or fewer) starts, if any.
+impl ArchiveError {
+    fn refused(why: impl Into<String>) -> ArchiveError {
+        ArchiveError::Refused(why.into())
+    }
+}
+
+/// The archive kind `head` (the first 512 bytes or fewer) starts, if any:
+/// a quick look that tells an archive from a plain file. Reading the archive
+/// ([`classify`], [`members`]) checks that it is that kind and no other.
 pub fn sniff(head: &[u8]) -> Option<ArchiveKind> {
-    if head.starts_with(&[0x1f, 0x8b]) {
+    if head.starts_with(&gzip::MAGIC) {
         Some(ArchiveKind::TarGz)
     } else if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
         Some(ArchiveKind::Zip)
-    } else if head.get(257..262) == Some(b"ustar") {
+    } else if head.get(257..262) == Some(b"ustar") || tar::is_header(head) {
         Some(ArchiveKind::Tar)
     } else {
         None
     }
 }
 
-/// Reads every regular file of an archive of `kind` (`archive_size` bytes
-/// long), in archive order, within `limits`: its path, SHA-256, size and
-/// whether it is a Go binary.
+/// The one kind of archive the file is: refused when it is none, or when it
+/// reads as two (a tar or a gzip file whose tail holds a zip end record,
+/// which `unzip` and Python read as a zip; a zip whose first block is a valid
+/// tar header, which `tar` reads as a tar).
+pub fn classify<R: Read + Seek>(reader: &mut R, size: u64) -> Result<ArchiveKind, ArchiveError> {
+    let read_err = |error| ArchiveError::Read { at: None, error };
+    let mut head = Vec::with_capacity(512);
+    reader.seek(SeekFrom::Start(0)).map_err(read_err)?;
+    reader.by_ref().take(512).read_to_end(&mut head).map_err(read_err)?;
+    let tail = zip::read_tail(reader, size).map_err(read_err)?;
+    let mut kinds = Vec::new();
+    if head.starts_with(&gzip::MAGIC) {
+        kinds.push(ArchiveKind::TarGz);
+    }
+    if tar::is_header(&head) {
+        kinds.push(ArchiveKind::Tar);
+    }
+    if head.starts_with(b"PK\x03\x04") || zip::has_end_record(&tail) {
+        kinds.push(ArchiveKind::Zip);
+    }
+    reader.seek(SeekFrom::Start(0)).map_err(read_err)?;
+    match kinds.as_slice() {
+        [kind] => Ok(*kind),
+        [] if head.starts_with(b"PK\x05\x06") => Ok(ArchiveKind::Zip),
+        [] => Err(ArchiveError::refused("not a tar, tar.gz or zip archive")),
+        [a, b, ..] => Err(ArchiveError::refused(format!(
+            "the file reads both as {} and as {}; extractors would not agree on what it holds",
+            a.name(),
+            b.name()
+        ))),
+    }
+}
+
+/// Reads every regular file of an archive (`archive_size` bytes long), in
+/// archive order, within `limits`: its path, SHA-256, size and whether it
+/// is a Go binary.
 pub fn members<R: Read + Seek>(
     reader: R,
-    kind: ArchiveKind,
     archive_size: u64,
     limits: Limits,
 ) -> Result<Vec<Member>, ArchiveError> {
     let mut out = Vec::new();
-    for_each_member(reader, kind, archive_size, limits, |path, data| {
+    for_each_member(reader, archive_size, limits, |path, data| {
         let (sha256, size, go_binary) = hash_stream(data).map_err(|error| ArchiveError::Read {
             at: Some(path.to_string()),
             error,
@@ -124,14 +193,18 @@ pub fn members<R: Read + Seek>(
 /// Calls `visit` with each regular file's checked path and a reader of its
 /// bytes, in archive order. The readers share the archive's byte budget: a
 /// read past it fails with [`ArchiveError::TooLarge`] (surfaced as the
-/// reader's error and then as this function's).
+/// reader's error and then as this function's). A member's reader fails at
+/// its end when its bytes are not the ones the archive promised (a zip CRC).
+///
+/// The visitor may be called before a later part of the archive is found
+/// bad: only an `Ok` from this function means every member was as reported.
 pub fn for_each_member<R: Read + Seek>(
-    reader: R,
-    kind: ArchiveKind,
+    mut reader: R,
     archive_size: u64,
     limits: Limits,
     visit: impl FnMut(&str, &mut dyn Read) -> Result<(), ArchiveError>,
 ) -> Result<(), ArchiveError> {
+    let kind = classify(&mut reader, archive_size)?;
     let budget = limits
         .floor
         .max(archive_size.saturating_mul(limits.max_ratio))
@@ -141,76 +214,35 @@ pub fn for_each_member<R: Read + Seek>(
         limits,
         used: 0,
         count: 0,
+        paths: paths::PathSet::default(),
         visit,
     };
     match kind {
-        ArchiveKind::Tar => reading.tar(reader),
-        ArchiveKind::TarGz => reading.tar(flate2::read::GzDecoder::new(reader)),
-        ArchiveKind::Zip => reading.zip(reader),
+        ArchiveKind::Tar => tar::read(std::io::BufReader::new(reader), &mut reading),
+        ArchiveKind::TarGz => tar::read(
+            gzip::Members::new(std::io::BufReader::new(reader)),
+            &mut reading,
+        ),
+        ArchiveKind::Zip => zip::read(reader, archive_size, &mut reading),
     }
 }
 
+/// The state of one archive's reading, shared by the format readers.
 struct Reading<V> {
     budget: u64,
     limits: Limits,
     used: u64,
     count: usize,
+    paths: paths::PathSet,
     visit: V,
 }
 
 impl<V: FnMut(&str, &mut dyn Read) -> Result<(), ArchiveError>> Reading<V> {
-    fn tar(&mut self, reader: impl Read) -> Result<(), ArchiveError> {
-        let read_err = |at: Option<String>| move |error| ArchiveError::Read { at, error };
-        let mut archive = tar::Archive::new(reader);
-        for entry in archive.entries().map_err(read_err(None))? {
-            let entry = entry.map_err(read_err(None))?;
-            let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-            let kind = entry.header().entry_type();
-            if kind.is_dir() {
-                continue;
-            }
-            let what = if kind.is_symlink() {
-                Some("symbolic link")
-            } else if kind.is_hard_link() {
-                Some("hard link")
-            } else if kind.is_file() || kind.is_contiguous() {
-                None
-            } else if kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
-                continue;
-            } else {
-                Some("special file")
-            };
-            let path = safe_path(&name)?;
-            if let Some(what) = what {
-                return Err(ArchiveError::NotAFile(path, what));
-            }
-            self.member(path, entry)?;
-        }
-        Ok(())
-    }
-
-    fn zip<R: Read + Seek>(&mut self, reader: R) -> Result<(), ArchiveError> {
-        let mut archive =
-            zip::ZipArchive::new(reader).map_err(|e| ArchiveError::Zip(e.to_string()))?;
-        for i in 0..archive.len() {
-            let file = archive
-                .by_index(i)
-                .map_err(|e| ArchiveError::Zip(e.to_string()))?;
-            let name = file.name().to_string();
-            if file.is_dir() {
-                continue;
-            }
-            let path = safe_path(&name)?;
-            if file.is_symlink() {
-                return Err(ArchiveError::NotAFile(path, "symbolic link"));
-            }
-            self.member(path, file)?;
-        }
-        Ok(())
-    }
-
-    /// Hands one member to the visitor, within the budget.
-    fn member(&mut self, path: String, data: impl Read) -> Result<(), ArchiveError> {
+    /// Hands one regular file to the visitor, within the budget, then reads
+    /// what the visitor left so the member's own checks run to its end.
+    fn file(&mut self, raw_name: &str, data: impl Read) -> Result<(), ArchiveError> {
+        let path = safe_path(raw_name)?;
+        self.paths.file(raw_name, &path)?;
         if self.count >= self.limits.max_members {
             return Err(ArchiveError::TooManyMembers(self.limits.max_members));
         }
@@ -220,7 +252,14 @@ impl<V: FnMut(&str, &mut dyn Read) -> Result<(), ArchiveError>> Reading<V> {
             left: self.budget - self.used,
             read: 0,
         };
-        let result = (self.visit)(&path, &mut bounded);
+        let result = (self.visit)(&path, &mut bounded).and_then(|()| {
+            std::io::copy(&mut bounded, &mut std::io::sink())
+                .map(|_| ())
+                .map_err(|error| ArchiveError::Read {
+                    at: Some(path.clone()),
+                    error,
+                })
+        });
         self.used += bounded.read;
         match result {
             Err(ArchiveError::Read { error, .. }) if is_over_budget(&error) => {
@@ -231,6 +270,31 @@ impl<V: FnMut(&str, &mut dyn Read) -> Result<(), ArchiveError>> Reading<V> {
             }
             other => other,
         }
+    }
+
+    /// Notes a directory entry (nothing to hash, but its path must not clash
+    /// with a file's).
+    fn dir(&mut self, raw_name: &str) -> Result<(), ArchiveError> {
+        if paths::normalize(raw_name).is_empty() && !raw_name.starts_with('/') {
+            return Ok(()); // `./`, the archive's own top directory
+        }
+        let path = safe_path(raw_name)?;
+        self.paths.dir(raw_name, &path)
+    }
+}
+
+impl<V> Reading<V> {
+    /// Counts `n` bytes read outside any member (extension headers, padding)
+    /// against the budget.
+    fn spend(&mut self, n: u64, at: &str) -> Result<(), ArchiveError> {
+        self.used = self.used.saturating_add(n);
+        if self.used > self.budget {
+            return Err(ArchiveError::TooLarge {
+                member: at.to_string(),
+                limit: self.budget,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -293,17 +357,20 @@ pub fn hash_and_classify(file: impl Read) -> std::io::Result<(Hash, bool)> {
     hash_stream(file).map(|(h, _, go)| (h, go))
 }
 
-/// A member path as shown to people, refused when absolute or climbing out.
+/// A member path as shown to people, refused when absolute or climbing out:
+/// its components, without empty and `.` ones (`./bin//app` is `bin/app`,
+/// where every extractor writes it), joined by `/`, escaped for display.
 pub fn safe_path(name: &str) -> Result<String, ArchiveError> {
     let unsafe_name = name.starts_with('/')
         || name.starts_with('\\')
         || name.contains('\0')
         || name.get(1..2) == Some(":")
         || name.split(['/', '\\']).any(|c| c == "..");
-    if unsafe_name || name.is_empty() {
+    let normal = paths::normalize(name);
+    if unsafe_name || normal.is_empty() {
         return Err(ArchiveError::UnsafeName(crate::display::escape(name, 200)));
     }
-    Ok(crate::display::escape(name.trim_start_matches("./"), 200))
+    Ok(crate::display::escape(&normal, 200))
 }
 
 /// Go's build info header, which starts the `.go.buildinfo` section.
@@ -353,87 +420,6 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_magic_is_found_across_chunk_boundaries() {
-        let mut bin = b"\x7fELF".to_vec();
-        bin.extend(vec![0u8; 100]);
-        bin.extend_from_slice(BUILDINFO_MAGIC);
-        bin.extend(vec![0u8; 100]);
-        for split in 0..bin.len() {
-            let mut d = GoDetector::default();
-            d.feed(&bin[..split]);
-            d.feed(&bin[split..]);
-            assert!(d.is_go_binary(), "split at {split}");
-        }
-        let mut d = GoDetector::default();
-        d.feed(b"#!/bin/sh\n\xff Go buildinf:");
-        assert!(!d.is_go_binary(), "a script is not a binary");
-    }
-
-    /// A tar (ustar) of `files`, built by hand: a 512-byte header per file.
-    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for (name, data) in files {
-            let mut h = [0u8; 512];
-            h[..name.len()].copy_from_slice(name.as_bytes());
-            h[100..107].copy_from_slice(b"0000644");
-            h[124..135].copy_from_slice(format!("{:011o}", data.len()).as_bytes());
-            h[156] = b'0';
-            h[257..263].copy_from_slice(b"ustar\0");
-            h[263..265].copy_from_slice(b"00");
-            h[148..156].copy_from_slice(b"        ");
-            let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-            h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
-            out.extend_from_slice(&h);
-            out.extend_from_slice(data);
-            out.resize(out.len().div_ceil(512) * 512, 0);
-        }
-        out.extend_from_slice(&[0u8; 1024]);
-        out
-    }
-
-    #[test]
-    fn members_are_hashed_and_the_budget_holds_across_members() {
-        let mut go = b"\x7fELF".to_vec();
-        go.extend_from_slice(BUILDINFO_MAGIC);
-        let tar = tar_of(&[("LICENSE", b"MIT"), ("./bin/app", &go)]);
-        assert_eq!(sniff(&tar), Some(ArchiveKind::Tar));
-        let found = members(
-            std::io::Cursor::new(&tar),
-            ArchiveKind::Tar,
-            0,
-            Limits::default(),
-        )
-        .unwrap();
-        assert_eq!(found.len(), 2);
-        assert_eq!(found[0].sha256, Hash::of(b"MIT"));
-        assert!(!found[0].go_binary);
-        assert_eq!(
-            (found[1].path.as_str(), found[1].go_binary),
-            ("bin/app", true)
-        );
-        // 10 bytes of budget: the second member runs past it.
-        let tight = Limits {
-            floor: 10,
-            max_ratio: 0,
-            ..Limits::default()
-        };
-        let err = members(std::io::Cursor::new(&tar), ArchiveKind::Tar, 0, tight).unwrap_err();
-        assert!(
-            matches!(&err, ArchiveError::TooLarge { member, limit: 10 } if member == "bin/app"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn unsafe_names_are_refused() {
-        for bad in ["../x", "a/../../x", "/etc/passwd", "C:\\x", "a\\..\\x", ""] {
-            assert!(safe_path(bad).is_err(), "{bad:?}");
-        }
-        assert_eq!(safe_path("./dist/app").unwrap(), "dist/app");
-    }
-}
+mod tests;
