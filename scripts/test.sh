@@ -22,6 +22,9 @@ export REPROLOG_S3S_FS
 # ... and against Azurite, Microsoft's Azure Storage emulator, from npm once.
 REPROLOG_AZURITE=$(scripts/azurite.sh)
 export REPROLOG_AZURITE
+# The archive differential test runs the extractors people unpack with.
+REPROLOG_BSDTAR=$(scripts/extractors.sh)
+export REPROLOG_BSDTAR
 # The shared-database backend is tested against Debian's PostgreSQL, run as
 # a dedicated user (it refuses root).
 REPROLOG_TEST_POSTGRES=$(scripts/postgres.sh)

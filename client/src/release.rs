@@ -163,11 +163,12 @@ fn archive_members(
     };
     let file = std::fs::File::open(path).map_err(read_err)?;
     let size = file.metadata().map_err(read_err)?.len();
-    let found = archive::members(std::io::BufReader::new(file), size, Limits::default())
-        .map_err(|error| ReleaseError::Archive {
+    let found = archive::members(std::io::BufReader::new(file), size, Limits::default()).map_err(
+        |error| ReleaseError::Archive {
             path: name.to_string(),
             error,
-        })?;
+        },
+    )?;
     found
         .into_iter()
         .map(|m| {

@@ -51,9 +51,11 @@ impl<R: BufRead> Members<R> {
         let rest = inner.fill_buf()?;
         if rest.is_empty() {
             self.state = State::Done;
-        } else if rest[0] != 0 {
-            // A new member; its header is checked by the decoder.
+        } else if rest[0] == MAGIC[0] && rest.get(1).is_none_or(|&b| b == MAGIC[1]) {
+            // A new member; the rest of its header is checked by the decoder.
             self.state = State::InMember(flate2::bufread::GzDecoder::new(inner));
+        } else if rest[0] != 0 {
+            return Err(std::io::Error::other(TrailingData));
         } else {
             loop {
                 let rest = inner.fill_buf()?;
@@ -90,9 +92,9 @@ impl<R: BufRead> Read for Members<R> {
                     self.state = State::Between(Some(decoder.into_inner()));
                 }
                 State::Between(inner) => {
-                    let inner = inner.take().ok_or_else(|| {
-                        std::io::Error::other("gzip reader used after an error")
-                    })?;
+                    let inner = inner
+                        .take()
+                        .ok_or_else(|| std::io::Error::other("gzip reader used after an error"))?;
                     self.next_member(inner)?;
                 }
             }
@@ -128,7 +130,10 @@ mod tests {
         let mut garbage = padded.clone();
         garbage.push(b'x');
         let err = read_all(&garbage).unwrap_err();
-        assert!(err.get_ref().is_some_and(|e| e.is::<TrailingData>()), "{err}");
+        assert!(
+            err.get_ref().is_some_and(|e| e.is::<TrailingData>()),
+            "{err}"
+        );
         let mut not_gzip = two.clone();
         not_gzip.extend(b"PK\x03\x04");
         assert!(read_all(&not_gzip).is_err());

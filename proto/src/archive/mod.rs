@@ -28,6 +28,8 @@
 //! A Go binary is an executable (ELF, PE or Mach-O magic) holding Go's build
 //! info header (`\xff Go buildinf:`), which every Go ≥ 1.13 binary has.
 
+#[cfg(any(test, feature = "test-support"))]
+pub mod craft;
 mod gzip;
 mod paths;
 mod tar;
@@ -140,7 +142,11 @@ pub fn classify<R: Read + Seek>(reader: &mut R, size: u64) -> Result<ArchiveKind
     let read_err = |error| ArchiveError::Read { at: None, error };
     let mut head = Vec::with_capacity(512);
     reader.seek(SeekFrom::Start(0)).map_err(read_err)?;
-    reader.by_ref().take(512).read_to_end(&mut head).map_err(read_err)?;
+    reader
+        .by_ref()
+        .take(512)
+        .read_to_end(&mut head)
+        .map_err(read_err)?;
     let tail = zip::read_tail(reader, size).map_err(read_err)?;
     let mut kinds = Vec::new();
     if head.starts_with(&gzip::MAGIC) {
@@ -419,7 +425,6 @@ impl GoDetector {
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
-
 
 #[cfg(test)]
 mod tests;

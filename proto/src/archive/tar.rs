@@ -166,10 +166,8 @@ where
 {
     let mut pending = Pending::default();
     let mut last = String::new();
-    loop {
-        let Some(block) = next_block(&mut r, &last)? else {
-            break; // EOF at a header boundary, as if end blocks followed
-        };
+    // EOF at a header boundary ends the loop, as if end blocks followed.
+    while let Some(block) = next_block(&mut r, &last)? {
         if block.iter().all(|&b| b == 0) {
             expect_zeros(&mut r, reading, &last)?;
             break;
@@ -253,7 +251,7 @@ where
         b'V' | b'M' | b'N' | b'D' => "GNU volume, multi-volume or dump header",
         other => {
             return Err(ArchiveError::refused(format!(
-                "tar entry type {:?} is not one this reader knows (GNU tar extracts it as a file, others skip it)",
+                "tar entry type {:?} is not one this reader knows (extractors write unknown types as files, with at most a warning)",
                 char::from(other)
             )));
         }
@@ -336,8 +334,8 @@ fn pax(data: &[u8], global: bool) -> Result<(Option<String>, Option<u64>), Archi
     let mut path = None;
     let mut size = None;
     for (key, value) in records {
-        let descriptive = DESCRIPTIVE.contains(&key)
-            || XATTR_PREFIXES.iter().any(|p| key.starts_with(p));
+        let descriptive =
+            DESCRIPTIVE.contains(&key) || XATTR_PREFIXES.iter().any(|p| key.starts_with(p));
         match key {
             _ if descriptive => {}
             "path" if !global && !value.is_empty() && !value.contains('\0') => {
@@ -359,7 +357,11 @@ fn pax(data: &[u8], global: bool) -> Result<(Option<String>, Option<u64>), Archi
             _ => {
                 return Err(bad(&format!(
                     "{} keyword {key:?}, which this reader does not honour",
-                    if global { "applies the global" } else { "has the" }
+                    if global {
+                        "applies the global"
+                    } else {
+                        "has the"
+                    }
                 )));
             }
         }

@@ -2,106 +2,9 @@
 //! matter: genuine ones read as before, hostile ones refused. (The same
 //! shapes against the real extractors: client/tests/archive_differential.rs.)
 
+use super::craft::*;
 use super::*;
-use std::io::{Cursor, Write};
-
-/// A tar header block for `name` of `size` bytes, type `kind`, `magic`
-/// (8 bytes at 257), with its checksum.
-fn header(name: &str, size: u64, kind: u8, magic: &[u8; 8]) -> [u8; 512] {
-    let mut h = [0u8; 512];
-    h[..name.len()].copy_from_slice(name.as_bytes());
-    h[100..107].copy_from_slice(b"0000644");
-    h[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
-    h[156] = kind;
-    h[257..265].copy_from_slice(magic);
-    seal(&mut h);
-    h
-}
-
-fn seal(h: &mut [u8; 512]) {
-    h[148..156].copy_from_slice(b"        ");
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
-}
-
-const USTAR: &[u8; 8] = b"ustar\x0000";
-const V7: &[u8; 8] = &[0; 8];
-
-/// One tar entry: header then data padded to 512.
-fn tar_entry(out: &mut Vec<u8>, h: [u8; 512], data: &[u8]) {
-    out.extend_from_slice(&h);
-    out.extend_from_slice(data);
-    out.resize(out.len().div_ceil(512) * 512, 0);
-}
-
-/// A ustar archive of `files`, with end blocks.
-fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (name, data) in files {
-        tar_entry(&mut out, header(name, data.len() as u64, b'0', USTAR), data);
-    }
-    out.extend_from_slice(&[0u8; 1024]);
-    out
-}
-
-fn pax_record(key: &str, value: &str) -> String {
-    let body = format!(" {key}={value}\n");
-    let mut len = body.len() + 1;
-    while format!("{len}{body}").len() != len {
-        len += 1;
-    }
-    format!("{len}{body}")
-}
-
-fn gz(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
-
-/// A zip of stored `files`, as Info-ZIP writes one (sizes in the local
-/// headers), then `tweak` may change each local header before it is written.
-fn zip_of(files: &[(&str, &[u8])], tweak: impl Fn(usize, &mut Vec<u8>)) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut central = Vec::new();
-    for (i, (name, data)) in files.iter().enumerate() {
-        let mut crc = flate2::Crc::new();
-        crc.update(data);
-        let offset = out.len() as u32;
-        let mut fixed = Vec::new();
-        fixed.extend_from_slice(&20u16.to_le_bytes()); // version needed
-        fixed.extend_from_slice(&0u16.to_le_bytes()); // flags
-        fixed.extend_from_slice(&0u16.to_le_bytes()); // stored
-        fixed.extend_from_slice(&[0; 4]); // time, date
-        fixed.extend_from_slice(&crc.sum().to_le_bytes());
-        fixed.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        fixed.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        fixed.extend_from_slice(&(name.len() as u16).to_le_bytes());
-        fixed.extend_from_slice(&0u16.to_le_bytes()); // extra
-        let mut local = b"PK\x03\x04".to_vec();
-        local.extend_from_slice(&fixed);
-        local.extend_from_slice(name.as_bytes());
-        tweak(i, &mut local);
-        out.extend_from_slice(&local);
-        out.extend_from_slice(data);
-        central.extend_from_slice(b"PK\x01\x02");
-        central.extend_from_slice(&[20, 3]); // made by Unix
-        central.extend_from_slice(&fixed);
-        central.extend_from_slice(&[0; 6]); // comment, disk, internal attrs
-        central.extend_from_slice(&(0o100644u32 << 16).to_le_bytes());
-        central.extend_from_slice(&offset.to_le_bytes());
-        central.extend_from_slice(name.as_bytes());
-    }
-    let cd_offset = out.len() as u32;
-    out.extend_from_slice(&central);
-    out.extend_from_slice(b"PK\x05\x06\0\0\0\0");
-    out.extend_from_slice(&(files.len() as u16).to_le_bytes());
-    out.extend_from_slice(&(files.len() as u16).to_le_bytes());
-    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
-    out.extend_from_slice(&cd_offset.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out
-}
+use std::io::Cursor;
 
 fn read(bytes: &[u8]) -> Result<Vec<Member>, ArchiveError> {
     members(Cursor::new(bytes), bytes.len() as u64, Limits::default())
@@ -165,7 +68,15 @@ fn members_are_hashed_and_the_budget_holds_across_members() {
 
 #[test]
 fn unsafe_names_are_refused() {
-    for bad in ["../x", "a/../../x", "/etc/passwd", "C:\\x", "a\\..\\x", "", "./"] {
+    for bad in [
+        "../x",
+        "a/../../x",
+        "/etc/passwd",
+        "C:\\x",
+        "a\\..\\x",
+        "",
+        "./",
+    ] {
         assert!(safe_path(bad).is_err(), "{bad:?}");
     }
     assert_eq!(safe_path("./dist//./app").unwrap(), "dist/app");
@@ -209,7 +120,11 @@ fn a_pax_size_is_honoured_even_before_a_v7_header() {
     // GNU tar, bsdtar and Python take the pax size over the header's.
     let pax = pax_record("size", "4");
     let mut tar = Vec::new();
-    tar_entry(&mut tar, header("pax", pax.len() as u64, b'x', USTAR), pax.as_bytes());
+    tar_entry(
+        &mut tar,
+        header("pax", pax.len() as u64, b'x', USTAR),
+        pax.as_bytes(),
+    );
     let mut data = b"evil".to_vec();
     data.resize(512, 0);
     // The V7 header claims 0 bytes; the pax size gives 4.
@@ -220,7 +135,11 @@ fn a_pax_size_is_honoured_even_before_a_v7_header() {
     // And a pax path renames.
     let pax = pax_record("path", "bin/real");
     let mut tar = Vec::new();
-    tar_entry(&mut tar, header("pax", pax.len() as u64, b'x', USTAR), pax.as_bytes());
+    tar_entry(
+        &mut tar,
+        header("pax", pax.len() as u64, b'x', USTAR),
+        pax.as_bytes(),
+    );
     tar_entry(&mut tar, header("shown", 2, b'0', USTAR), b"ok");
     tar.extend_from_slice(&[0u8; 1024]);
     assert_eq!(read(&tar).unwrap()[0].path, "bin/real");
@@ -230,31 +149,64 @@ fn a_pax_size_is_honoured_even_before_a_v7_header() {
 fn extension_headers_not_fully_understood_are_refused() {
     let with_pax = |kind: u8, records: &str| {
         let mut tar = Vec::new();
-        tar_entry(&mut tar, header("pax", records.len() as u64, kind, USTAR), records.as_bytes());
+        tar_entry(
+            &mut tar,
+            header("pax", records.len() as u64, kind, USTAR),
+            records.as_bytes(),
+        );
         tar_entry(&mut tar, header("app", 2, b'0', USTAR), b"ok");
         tar.extend_from_slice(&[0u8; 1024]);
         tar
     };
-    refused(&with_pax(b'g', &pax_record("path", "app")), "global keyword \"path\"");
-    refused(&with_pax(b'x', &pax_record("GNU.sparse.major", "1")), "sparse");
-    refused(&with_pax(b'x', &pax_record("hdrcharset", "BINARY")), "\"hdrcharset\"");
+    refused(
+        &with_pax(b'g', &pax_record("path", "app")),
+        "global keyword \"path\"",
+    );
+    refused(
+        &with_pax(b'x', &pax_record("GNU.sparse.major", "1")),
+        "sparse",
+    );
+    refused(
+        &with_pax(b'x', &pax_record("hdrcharset", "BINARY")),
+        "\"hdrcharset\"",
+    );
     let twice = pax_record("size", "2") + &pax_record("size", "2");
     refused(&with_pax(b'x', &twice), "twice");
     // git archive's global comment and descriptive keywords are fine.
-    assert_eq!(read(&with_pax(b'g', &pax_record("comment", "abc123"))).unwrap().len(), 1);
+    assert_eq!(
+        read(&with_pax(b'g', &pax_record("comment", "abc123")))
+            .unwrap()
+            .len(),
+        1
+    );
     let times = pax_record("mtime", "1.5") + &pax_record("uname", "root");
     assert_eq!(read(&with_pax(b'x', &times)).unwrap().len(), 1);
     // A GNU long name is honoured; with a pax path too it is refused.
     let mut long = Vec::new();
     let name = format!("{}/app\0", "d".repeat(120));
-    tar_entry(&mut long, header("././@LongLink", name.len() as u64, b'L', b"ustar  \0"), name.as_bytes());
+    tar_entry(
+        &mut long,
+        header("././@LongLink", name.len() as u64, b'L', b"ustar  \0"),
+        name.as_bytes(),
+    );
     tar_entry(&mut long, header("short", 2, b'0', b"ustar  \0"), b"ok");
     long.extend_from_slice(&[0u8; 1024]);
-    assert_eq!(read(&long).unwrap()[0].path, format!("{}/app", "d".repeat(120)));
+    assert_eq!(
+        read(&long).unwrap()[0].path,
+        format!("{}/app", "d".repeat(120))
+    );
     let mut both = Vec::new();
     let pax = pax_record("path", "x");
-    tar_entry(&mut both, header("pax", pax.len() as u64, b'x', USTAR), pax.as_bytes());
-    tar_entry(&mut both, header("././@LongLink", name.len() as u64, b'L', b"ustar  \0"), name.as_bytes());
+    tar_entry(
+        &mut both,
+        header("pax", pax.len() as u64, b'x', USTAR),
+        pax.as_bytes(),
+    );
+    tar_entry(
+        &mut both,
+        header("././@LongLink", name.len() as u64, b'L', b"ustar  \0"),
+        name.as_bytes(),
+    );
     tar_entry(&mut both, header("short", 2, b'0', USTAR), b"ok");
     both.extend_from_slice(&[0u8; 1024]);
     refused(&both, "two tar extension headers");
@@ -292,7 +244,11 @@ fn a_file_that_is_both_tar_and_zip_is_refused() {
     both.truncate(both.len() - 1024);
     // A zip appended as a member's data would also be found by unzip.
     let zip = zip_of(&[("app", b"evil")], |_, _| {});
-    tar_entry(&mut both, header("x.zip", zip.len() as u64, b'0', USTAR), &zip);
+    tar_entry(
+        &mut both,
+        header("x.zip", zip.len() as u64, b'0', USTAR),
+        &zip,
+    );
     both.extend_from_slice(&[0u8; 1024]);
     // unzip looks in the last 64 KiB; the end record must be found there.
     let err = read(&both).unwrap_err();

@@ -64,6 +64,10 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from(u32_at(b, at)) | u64::from(u32_at(b, at + 4)) << 32
+}
+
 fn refused(why: impl Into<String>) -> ArchiveError {
     ArchiveError::refused(why)
 }
@@ -172,7 +176,9 @@ fn central_directory(mut cd: &[u8], count: usize) -> Result<Vec<Entry>, ArchiveE
     let mut entries = Vec::with_capacity(count);
     for _ in 0..count {
         if cd.len() < 46 || !cd.starts_with(CENTRAL) {
-            return Err(refused("the zip central directory is shorter than its count"));
+            return Err(refused(
+                "the zip central directory is shorter than its count",
+            ));
         }
         let (name_len, extra_len, comment_len) = (
             usize::from(u16_at(cd, 28)),
@@ -228,7 +234,9 @@ fn central_entry(h: &[u8], raw_name: Vec<u8>, extra: &[u8]) -> Result<Entry, Arc
         )));
     }
     if [compressed, size, offset].contains(&0xffff_ffff) || start_disk != 0 {
-        return Err(refused("Zip64 archives (over 4 GiB or 65,535 entries) are not read"));
+        return Err(refused(
+            "Zip64 archives (over 4 GiB or 65,535 entries) are not read",
+        ));
     }
     check_extra(extra, &name)?;
     // Unix hosts (3) keep the mode in the high half of the external
@@ -286,11 +294,15 @@ fn entry_name(raw: &[u8], flags: u16) -> Result<String, ArchiveError> {
 fn check_extra(mut extra: &[u8], name: &str) -> Result<(), ArchiveError> {
     while !extra.is_empty() {
         if extra.len() < 4 {
-            return Err(refused(format!("zip member {name:?} has a malformed extra field")));
+            return Err(refused(format!(
+                "zip member {name:?} has a malformed extra field"
+            )));
         }
         let (id, len) = (u16_at(extra, 0), usize::from(u16_at(extra, 2)));
         if extra.len() < 4 + len {
-            return Err(refused(format!("zip member {name:?} has a malformed extra field")));
+            return Err(refused(format!(
+                "zip member {name:?} has a malformed extra field"
+            )));
         }
         match id {
             0x0001 => {
@@ -374,11 +386,15 @@ fn local_data_start<R: Read + Seek>(r: &mut R, e: &Entry) -> Result<u64, Archive
         u64::from(u32_at(&h, 18)),
         u64::from(u32_at(&h, 22)),
     );
-    let matches = (crc, compressed, size) == (e.crc, e.compressed, e.size);
-    // With a data descriptor, a streaming writer (Go's archive/zip) leaves
-    // them zero here.
-    let deferred = e.flags & (1 << 3) != 0 && (crc, compressed, size) == (0, 0, 0);
-    if !matches && !deferred {
+    // With a data descriptor, a streaming writer leaves what it did not know
+    // yet as zero here (Go's archive/zip all three, bsdtar CRC and
+    // compressed size).
+    let deferred = e.flags & (1 << 3) != 0;
+    let agrees = |local: u64, central: u64| local == central || (deferred && local == 0);
+    if !agrees(u64::from(crc), u64::from(e.crc))
+        || !agrees(compressed, e.compressed)
+        || !agrees(size, e.size)
+    {
         return Err(differs("CRC or sizes"));
     }
     Ok(e.offset + 30 + (name_len + extra_len) as u64)
@@ -398,20 +414,40 @@ fn local_record_end<R: Read + Seek>(r: &mut R, e: &Entry) -> Result<u64, Archive
             at: Some(shown.clone()),
             error,
         })?;
-    let mut d = Vec::with_capacity(16);
+    let mut d = Vec::with_capacity(24);
     r.by_ref()
-        .take(16)
+        .take(24)
         .read_to_end(&mut d)
         .map_err(|error| ArchiveError::Read {
             at: Some(shown.clone()),
             error,
         })?;
-    let want = (e.crc, e.compressed as u32, e.size as u32);
-    let at = |o: usize| (u32_at(&d, o), u32_at(&d, o + 4), u32_at(&d, o + 8));
-    if d.len() >= 16 && d.starts_with(DESCRIPTOR) && at(4) == want {
-        Ok(data_end + 16)
-    } else if d.len() >= 12 && at(0) == want {
-        Ok(data_end + 12)
+    // Signature or not; 4-byte sizes, or 8-byte ones as libarchive writes.
+    let want = (e.crc, e.compressed, e.size);
+    let short = |o: usize| {
+        (d.len() >= o + 12).then(|| {
+            (
+                u32_at(&d, o),
+                u64::from(u32_at(&d, o + 4)),
+                u64::from(u32_at(&d, o + 8)),
+            )
+        })
+    };
+    let long = |o: usize| {
+        (d.len() >= o + 20).then(|| (u32_at(&d, o), u64_at(&d, o + 4), u64_at(&d, o + 12)))
+    };
+    let signed = d.starts_with(DESCRIPTOR);
+    let forms = [
+        (signed, short(4), 16),
+        (signed, long(4), 24),
+        (true, short(0), 12),
+        (true, long(0), 20),
+    ];
+    let found = forms
+        .iter()
+        .find(|(allowed, values, _)| *allowed && *values == Some(want));
+    if let Some((_, _, len)) = found {
+        Ok(data_end + len)
     } else {
         Err(refused(format!(
             "zip member {shown:?}: its data descriptor differs from the central directory"
