@@ -352,12 +352,18 @@ fn decide(
         .filter(|r| r.trusted && r.reproduced)
         .map(|r| r.rebuilder.clone())
         .collect();
+    // Each trusted key once, whatever names the policy gives it.
+    let reproduced_keys: BTreeSet<[u8; 32]> = reproduced_by
+        .iter()
+        .filter_map(|name| policy.rebuilders.iter().find(|r| &r.name == name))
+        .map(|r| r.key.public_key())
+        .collect();
     let contested = rows.iter().any(|r| r.trusted && !r.reproduced);
     let verdict = if !log_errors.is_empty() {
         Verdict::LogError
     } else if contested {
         Verdict::Contested
-    } else if policy.consensus_met(&reproduced_by) {
+    } else if policy.consensus_met(&reproduced_keys) {
         Verdict::Reproduced
     } else {
         Verdict::Insufficient

@@ -36,6 +36,7 @@ pub mod note;
 pub mod policy;
 pub mod reader;
 pub mod statement;
+mod threshold;
 pub mod tile;
 pub mod transport;
 pub mod wire;

@@ -29,6 +29,7 @@
 //! (a witness's list of logs).
 
 use crate::note::{KeyType, NoteError, Verifier};
+use crate::threshold::Tree;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Why a policy file was rejected; `line` is 1-based.
@@ -44,6 +45,8 @@ pub enum PolicyError {
     NoQuorum,
     #[error("policy has no consensus line (name the rebuilder or group whose reproductions count: `consensus <name>`)")]
     NoConsensus,
+    #[error("policy: {0} names the same key in so many places that counting each key once would take too long; list each rebuilder or witness in fewer groups")]
+    TooTangled(&'static str),
     #[error("policy line {line}: `quorum {name}` names rebuilders, but `quorum` is now the witness quorum (C2SP tlog-policy): write `consensus {name}` and add `quorum none` or a witness quorum")]
     OldQuorum { line: usize, name: String },
 }
@@ -324,9 +327,14 @@ impl Lines {
                 });
             }
         }
+        let groups = self.groups_of(Kind::Witness);
+        if let Some(q) = &quorum {
+            Tree::new(q, &groups, &|n: &str| n.to_string())
+                .ok_or(PolicyError::TooTangled("the witness quorum"))?;
+        }
         Ok(WitnessQuorum {
             witnesses: self.witnesses.iter().map(|(_, w)| w.clone()).collect(),
-            groups: self.groups_of(Kind::Witness),
+            groups,
             quorum,
         })
     }
@@ -354,13 +362,17 @@ impl Policy {
             return Err(PolicyError::NoLog);
         }
         let (_, consensus) = lines.consensus.clone().ok_or(PolicyError::NoConsensus)?;
-        Ok(Policy {
+        let policy = Policy {
             logs,
             rebuilders: lines.rebuilders.iter().map(|(_, r)| r.clone()).collect(),
             groups: lines.groups_of(Kind::Rebuilder),
             consensus,
             witnesses,
-        })
+        };
+        policy
+            .consensus_tree()
+            .ok_or(PolicyError::TooTangled("consensus"))?;
+        Ok(policy)
     }
 
     /// What this policy requires of `log`'s checkpoints.
@@ -375,18 +387,29 @@ impl Policy {
             .find(|r| &r.key.public_key() == public_key)
     }
 
-    /// Whether consensus is met when exactly the rebuilders named in
-    /// `reproduced` count.
-    pub fn consensus_met(&self, reproduced: &BTreeSet<String>) -> bool {
-        satisfied(&self.consensus, reproduced, &self.groups)
+    /// The consensus as a tree of rebuilder keys (`None` past the bounds of
+    /// [`crate::threshold`], which `parse` refuses).
+    fn consensus_tree(&self) -> Option<Tree<[u8; 32]>> {
+        let key_of = |name: &str| {
+            self.rebuilders
+                .iter()
+                .find(|r| r.name == name)
+                .map_or([0; 32], |r| r.key.public_key())
+        };
+        Tree::new(&self.consensus, &self.groups, &key_of)
     }
 
-    /// The threshold of the consensus group (1 if it names one rebuilder).
+    /// Whether consensus is met when exactly the trusted rebuilders whose
+    /// public keys are in `reproduced` reproduced the file. Each key counts
+    /// once, however many names or groups it stands in ([`crate::threshold`]).
+    pub fn consensus_met(&self, reproduced: &BTreeSet<[u8; 32]>) -> bool {
+        self.consensus_tree().is_some_and(|t| t.met(reproduced))
+    }
+
+    /// The fewest distinct rebuilder keys that can meet the consensus (for
+    /// `group g 2 g1 g2` with one-of groups under it: 2).
     pub fn consensus_threshold(&self) -> usize {
-        self.groups
-            .iter()
-            .find(|g| g.name == self.consensus)
-            .map_or(1, |g| g.threshold)
+        self.consensus_tree().map_or(1, |t| t.min_keys())
     }
 }
 
@@ -433,11 +456,13 @@ impl WitnessQuorum {
     }
 
     /// Whether the quorum is met when exactly the witnesses named in
-    /// `cosigned` (policy names) have cosigned.
+    /// `cosigned` (policy names) have cosigned, each counted once however
+    /// many groups name it. (Witness keys are distinct, so a name is a key.)
     pub fn is_met(&self, cosigned: &BTreeSet<String>) -> bool {
         match &self.quorum {
             None => true,
-            Some(q) => satisfied(q, cosigned, &self.groups),
+            Some(q) => Tree::new(q, &self.groups, &|n: &str| n.to_string())
+                .is_some_and(|t| t.met(cosigned)),
         }
     }
 }
@@ -457,22 +482,6 @@ pub fn parse_logs(text: &str) -> Result<Vec<Verifier>, PolicyError> {
     Ok(lines.logs.into_iter().map(|(_, k, _, _)| k).collect())
 }
 
-/// Whether `name` (a member or a group) is satisfied when exactly the
-/// members in `set` are. Members are defined before their group, so the
-/// recursion ends.
-fn satisfied(name: &str, set: &BTreeSet<String>, groups: &[Group]) -> bool {
-    match groups.iter().find(|g| g.name == name) {
-        Some(g) => {
-            g.members
-                .iter()
-                .filter(|m| satisfied(m, set, groups))
-                .count()
-                >= g.threshold
-        }
-        None => set.contains(name),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,7 +489,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn vkey(name: &str) -> String {
-        Signer::from_seed(name, &[name.len() as u8; 32])
+        Signer::from_seed(name, &crate::Hash::of(name.as_bytes()).0)
             .unwrap()
             .verifier()
             .to_key_text()
@@ -505,6 +514,14 @@ mod tests {
             vkey("bob"),
             vkey("carol")
         )
+    }
+
+    /// The public keys `vkey` gives these names.
+    fn keys(names: &[&str]) -> BTreeSet<[u8; 32]> {
+        names
+            .iter()
+            .map(|n| Verifier::from_key_text(&vkey(n)).unwrap().public_key())
+            .collect()
     }
 
     fn set(names: &[&str]) -> BTreeSet<String> {
@@ -532,9 +549,9 @@ mod tests {
         let p = Policy::parse(&sample()).unwrap();
         assert_eq!(p.logs[0].url, "http://127.0.0.1:8080");
         assert_eq!(p.consensus_threshold(), 2);
-        assert!(!p.consensus_met(&set(&["alice"])));
-        assert!(p.consensus_met(&set(&["alice", "carol"])));
-        assert!(!p.consensus_met(&set(&["alice", "mallory"])));
+        assert!(!p.consensus_met(&keys(&["alice"])));
+        assert!(p.consensus_met(&keys(&["alice", "carol"])));
+        assert!(!p.consensus_met(&keys(&["alice", "mallory"])));
         assert!(p.witnesses.is_none());
         assert!(p.witnesses.is_met(&set(&[])));
     }
@@ -546,8 +563,117 @@ mod tests {
             vkey("log"), vkey("a"), vkey("b"), vkey("c")
         );
         let p = Policy::parse(&text).unwrap();
-        assert!(p.consensus_met(&set(&["b", "c"])));
-        assert!(!p.consensus_met(&set(&["a", "b"])));
+        assert!(p.consensus_met(&keys(&["b", "c"])));
+        assert!(!p.consensus_met(&keys(&["a", "b"])));
+    }
+
+    #[test]
+    fn a_key_counts_once_however_often_it_is_named() {
+        let base = format!(
+            "log {} https://log.example\nrebuilder alice {}\nrebuilder bob {}\nquorum none\n",
+            vkey("log"),
+            vkey("alice"),
+            vkey("bob")
+        );
+        // The same member in two groups: alice alone meets one, not both.
+        let nested = format!("{base}group g1 1 alice bob\ngroup g2 1 alice bob\ngroup g 2 g1 g2\nconsensus g\n");
+        let p = Policy::parse(&nested).unwrap();
+        assert_eq!(p.consensus_threshold(), 2);
+        assert!(!p.consensus_met(&keys(&["alice"])));
+        assert!(p.consensus_met(&keys(&["alice", "bob"])));
+        // The issue's own shape: alice is all of g1 and all of g2.
+        let only_alice = format!("{base}group g1 1 alice\ngroup g2 1 alice\ngroup g 2 g1 g2\nconsensus g\n");
+        let p = Policy::parse(&only_alice).unwrap();
+        assert!(!p.consensus_met(&keys(&["alice"])));
+        // One key under two names.
+        let alias = base.replace(
+            "rebuilder bob",
+            &format!("rebuilder alias {}\nrebuilder bob", vkey("alice")),
+        ) + "group two 2 alice alias\nconsensus two\n";
+        let p = Policy::parse(&alias).unwrap();
+        assert!(!p.consensus_met(&keys(&["alice"])));
+        // A witness named by two groups of a quorum counts once too.
+        let mut w = format!("log {}\n", vkey("log"));
+        for n in ["w1", "w2"] {
+            w += &format!("witness {n} {} https://{n}.example/\n", witness_vkey(n));
+        }
+        w += "group a any w1 w2\ngroup b any w1 w2\ngroup both all a b\nquorum both\n";
+        let q = WitnessQuorum::parse(&w).unwrap();
+        assert!(!q.is_met(&set(&["w1"])));
+        assert!(q.is_met(&set(&["w1", "w2"])));
+    }
+
+    /// Brute force: some map of each present key to one of its leaves (or
+    /// none) meets the consensus, leaves evaluated by plain recursion.
+    fn brute_force(p: &Policy, present: &BTreeSet<[u8; 32]>) -> bool {
+        fn leaves(name: &str, p: &Policy, out: &mut Vec<String>) {
+            match p.groups.iter().find(|g| g.name == name) {
+                Some(g) => g.members.iter().for_each(|m| leaves(m, p, out)),
+                None => out.push(name.to_string()),
+            }
+        }
+        fn eval(name: &str, p: &Policy, on: &[bool], i: &mut usize) -> bool {
+            match p.groups.iter().find(|g| g.name == name) {
+                Some(g) => {
+                    let met: Vec<bool> = g.members.iter().map(|m| eval(m, p, on, i)).collect();
+                    met.iter().filter(|&&b| b).count() >= g.threshold
+                }
+                None => {
+                    *i += 1;
+                    on[*i - 1]
+                }
+            }
+        }
+        let mut names = Vec::new();
+        leaves(&p.consensus, p, &mut names);
+        let key = |n: &str| p.rebuilders.iter().find(|r| r.name == n).unwrap().key.public_key();
+        // Each leaf on or off, with no key on at two leaves.
+        (0u32..1 << names.len()).any(|mask| {
+            let on: Vec<bool> = (0..names.len()).map(|i| mask & (1 << i) != 0).collect();
+            let used: Vec<[u8; 32]> = (0..names.len()).filter(|&i| on[i]).map(|i| key(&names[i])).collect();
+            let distinct: BTreeSet<_> = used.iter().collect();
+            distinct.len() == used.len()
+                && used.iter().all(|k| present.contains(k))
+                && eval(&p.consensus, p, &on, &mut 0)
+        })
+    }
+
+    proptest! {
+        /// Random policies of four keys under five names and up to four
+        /// nested groups: REPRODUCED needs consensus_threshold() distinct
+        /// keys, and agrees with the brute force above.
+        #[test]
+        fn consensus_counts_distinct_keys(
+            aliases in proptest::collection::vec(0usize..4, 5),
+            groups in proptest::collection::vec(
+                (1usize..4, proptest::collection::btree_set(0usize..9, 1..4)), 1..5),
+            present in proptest::collection::btree_set(0usize..4, 0..5),
+        ) {
+            let key_names = ["k0", "k1", "k2", "k3"];
+            let mut text = format!("log {} https://l.example\nquorum none\n", vkey("log"));
+            let mut names: Vec<String> = Vec::new();
+            for (i, k) in aliases.iter().enumerate() {
+                text += &format!("rebuilder r{i} {}\n", vkey(key_names[*k]));
+                names.push(format!("r{i}"));
+            }
+            for (gi, (k, members)) in groups.iter().enumerate() {
+                let members: Vec<&String> = members.iter().map(|m| &names[m % names.len()]).collect::<BTreeSet<_>>().into_iter().collect();
+                let k = (*k).min(members.len());
+                text += &format!("group g{gi} {k} {}\n", members.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "));
+                names.push(format!("g{gi}"));
+            }
+            text += &format!("consensus {}\n", names.last().unwrap());
+            let p = Policy::parse(&text).unwrap();
+            let present: BTreeSet<[u8; 32]> = present
+                .iter()
+                .map(|&i| Verifier::from_key_text(&vkey(key_names[i])).unwrap().public_key())
+                .collect();
+            let met = p.consensus_met(&present);
+            prop_assert_eq!(met, brute_force(&p, &present));
+            if met {
+                prop_assert!(present.len() >= p.consensus_threshold());
+            }
+        }
     }
 
     #[test]
@@ -575,7 +701,7 @@ mod tests {
         );
         let p = Policy::parse(&client).unwrap();
         assert_eq!(p.witnesses, q);
-        assert!(p.consensus_met(&set(&["r"])));
+        assert!(p.consensus_met(&keys(&["r"])));
     }
 
     #[test]

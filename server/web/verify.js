@@ -195,7 +195,7 @@ const reprolog = (() => {
         .filter(([, w]) => signed.includes(w))
         .map(([name]) => name),
     );
-    if (policy.quorum !== null && !satisfied(policy.quorum, cosigned, policy.groups)) {
+    if (policy.quorum !== null && !met(policy.quorum, policy.groups, (n) => n, cosigned)) {
       fail(`checkpoint lacks the policy's witness quorum ${policy.quorum}`);
     }
     return { ...cp, note, cosigned: [...cosigned] };
@@ -363,15 +363,59 @@ const reprolog = (() => {
     return p;
   }
 
-  // Whether `name` (a member or group) is satisfied when exactly `set` are.
-  function satisfied(name, set, groups) {
-    const g = groups[name];
-    if (!g) return set.has(name);
-    return g.members.filter((m) => satisfied(m, set, groups)).length >= g.threshold;
+  // The tree under `name` with groups expanded, and each leaf's key.
+  function thresholdTree(name, groups, keyOf) {
+    const leaves = [];
+    const expand = (n) => {
+      const g = groups[n];
+      if (!g) {
+        leaves.push(keyOf(n));
+        return { leaf: true };
+      }
+      return { k: g.threshold, members: g.members.map(expand) };
+    };
+    return { root: expand(name), leaves };
   }
 
+  // Whether `name` is met by the keys in `present`, each key counted at one
+  // leaf at most however many names or groups it stands in (the search of
+  // proto/src/threshold.rs: every assignment of repeated keys to leaves).
+  function met(name, groups, keyOf, present) {
+    const { root, leaves } = thresholdTree(name, groups, keyOf);
+    const places = new Map();
+    leaves.forEach((k, i) => {
+      if (!present.has(k)) return;
+      if (!places.has(k)) places.set(k, []);
+      places.get(k).push(i);
+    });
+    const choices = [...places.values()];
+    const choice = choices.map(() => 0);
+    const evalNode = (node, on, next) =>
+      node.leaf ? on[next.i++] : node.members.filter((m) => evalNode(m, on, next)).length >= node.k;
+    for (let tries = 0; tries <= 4096; tries++) {
+      const on = leaves.map(() => false);
+      choices.forEach((p, i) => { on[p[choice[i]]] = true; });
+      if (evalNode(root, on, { i: 0 })) return true;
+      let i = 0;
+      for (;;) {
+        if (i === choice.length) return false;
+        choice[i]++;
+        if (choice[i] < choices[i].length) break;
+        choice[i] = 0;
+        i++;
+      }
+    }
+    return false;
+  }
+
+  // The fewest distinct keys that can meet the consensus.
   function consensusThreshold(policy) {
-    return policy.groups[policy.consensus]?.threshold ?? 1;
+    const minKeys = (node) => node.leaf ? 1 : node.members.map(minKeys).sort((a, b) => a - b).slice(0, node.k).reduce((a, b) => a + b, 0);
+    return minKeys(thresholdTree(policy.consensus, policy.groups, (n) => n).root);
+  }
+
+  function rebuilderKey(policy) {
+    return (name) => (policy.rebuilders[name] ? hex(policy.rebuilders[name].pub) : `?${name}`);
   }
 
   // The policy's log whose key name is `origin`.
@@ -415,7 +459,7 @@ const reprolog = (() => {
     const reproducedBy = new Set(trustedRows.filter((r) => r.reproduced).map((r) => r.trusted));
     let verdict = "INSUFFICIENT";
     if (trustedRows.some((r) => !r.reproduced)) verdict = "CONTESTED";
-    else if (satisfied(policy.consensus, reproducedBy, policy.groups)) verdict = "REPRODUCED";
+    else if (met(policy.consensus, policy.groups, rebuilderKey(policy), new Set(trustedRows.filter((r) => r.reproduced).map((r) => r.key)))) verdict = "REPRODUCED";
     return { verdict, rows, checkpoint, reproducedBy: [...reproducedBy], threshold: consensusThreshold(policy) };
   }
 
@@ -468,7 +512,7 @@ const reprolog = (() => {
     openEntry,
     describe,
     parsePolicy,
-    satisfied,
+    met,
     assess,
     bundlePath,
     bundleEntries,
