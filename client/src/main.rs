@@ -82,14 +82,52 @@ enum PolicyCommand {
     },
 }
 
+/// Exit status for bad input, usage errors included (never a verdict's).
+const BAD_INPUT: i32 = 4;
+
 fn main() {
-    let code = match run(Cli::parse()) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => usage_error(e, "reprolog", BAD_INPUT),
+    };
+    let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("reprolog: {}", format!("{e:#}").replace('\n', " "));
-            4
+            BAD_INPUT
         }
     };
+    std::process::exit(code);
+}
+
+/// `--help` and `--version` print and exit 0; any other argument error is
+/// one line and `code`, so a usage error never reads as a verdict.
+fn usage_error(e: clap::Error, program: &str, code: i32) -> ! {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            std::process::exit(0);
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            std::process::exit(code);
+        }
+        _ => {}
+    }
+    // clap's message, less its usage block, on one line.
+    let text = e.render().to_string();
+    let message: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let message = message.join(" ");
+    eprintln!(
+        "{program}: {}; see {program} --help",
+        message.trim_start_matches("error: ")
+    );
     std::process::exit(code);
 }
 

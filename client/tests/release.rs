@@ -296,6 +296,16 @@ fn hostile_archives_get_one_line_and_nothing_is_written() {
         std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
         std::fs::remove_file(&whole).unwrap();
     }
+    // Two gzip members that each add `app`: every extractor keeps the second.
+    let two_members = work.join("two-members.tar.gz");
+    {
+        use reprolog_proto::archive::craft::*;
+        let mut first = Vec::new();
+        tar_entry(&mut first, header("app", 4, b'0', USTAR), b"good");
+        let mut bytes = gz(&first);
+        bytes.extend(gz(&tar_of(&[("app", b"evil")])));
+        std::fs::write(&two_members, bytes).unwrap();
+    }
     let before: Vec<_> = std::fs::read_dir(&work)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -307,6 +317,7 @@ fn hostile_archives_get_one_line_and_nothing_is_written() {
         (&bomb, "refused as a likely bomb"),
         (&zip_bomb, "refused as a likely bomb"),
         (&truncated, "truncated or corrupt"),
+        (&two_members, "\"app\" twice"),
     ] {
         let out = client(
             &state,

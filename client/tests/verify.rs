@@ -192,3 +192,36 @@ fn bad_input_gets_one_line_and_exit_4() {
         "{err}"
     );
 }
+
+/// A usage error is bad input (exit 4, one line), never a verdict's code;
+/// a malformed policy line says its reason once.
+#[test]
+fn usage_errors_are_bad_input_not_a_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let cases: [&[&str]; 3] = [
+        &["verify", "x"],
+        &["verify", "x", "--policy", "p", "--bogus"],
+        &["audit"],
+    ];
+    for args in cases {
+        let out = client(&state, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("see reprolog --help"), "{err}");
+    }
+    assert_eq!(client(&state, &["verify", "--help"]).status.code(), Some(0));
+    let policy = dir.path().join("policy.txt");
+    std::fs::write(&policy, "log not-a-key http://127.0.0.1:1\n").unwrap();
+    let digest = "00".repeat(32);
+    let out = client(
+        &state,
+        &["verify", &digest, "--policy", policy.to_str().unwrap()],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert_eq!(err.matches("bad key").count(), 1, "{err}");
+    let reason = err.rsplit("bad key: ").next().unwrap().trim();
+    assert_eq!(err.matches(reason).count(), 1, "said once: {err}");
+}

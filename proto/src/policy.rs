@@ -37,8 +37,9 @@ use std::collections::{BTreeMap, BTreeSet};
 pub enum PolicyError {
     #[error("policy line {line}: {reason}")]
     Line { line: usize, reason: String },
-    #[error("policy line {line}: bad key: {source}")]
-    Key { line: usize, source: NoteError },
+    /// (`error` is not a `#[source]`: the message already carries it, once.)
+    #[error("policy line {line}: bad key: {error}")]
+    Key { line: usize, error: NoteError },
     #[error("policy has no log line")]
     NoLog,
     #[error("policy has no quorum line (C2SP tlog-policy; write `quorum none` to require no witness cosignature)")]
@@ -147,8 +148,8 @@ impl Lines {
     fn line(&mut self, line: usize, fields: &[&str]) -> Result<(), PolicyError> {
         let err = |reason: String| PolicyError::Line { line, reason };
         let key = |text: &str, kind: KeyType| {
-            let v = Verifier::from_key_text(text)
-                .map_err(|source| PolicyError::Key { line, source })?;
+            let v =
+                Verifier::from_key_text(text).map_err(|error| PolicyError::Key { line, error })?;
             if v.kind() != kind {
                 return Err(err(format!(
                     "key {} has signature type 0x{:02x}, expected 0x{:02x}",
@@ -576,13 +577,16 @@ mod tests {
             vkey("bob")
         );
         // The same member in two groups: alice alone meets one, not both.
-        let nested = format!("{base}group g1 1 alice bob\ngroup g2 1 alice bob\ngroup g 2 g1 g2\nconsensus g\n");
+        let nested = format!(
+            "{base}group g1 1 alice bob\ngroup g2 1 alice bob\ngroup g 2 g1 g2\nconsensus g\n"
+        );
         let p = Policy::parse(&nested).unwrap();
         assert_eq!(p.consensus_threshold(), 2);
         assert!(!p.consensus_met(&keys(&["alice"])));
         assert!(p.consensus_met(&keys(&["alice", "bob"])));
         // The issue's own shape: alice is all of g1 and all of g2.
-        let only_alice = format!("{base}group g1 1 alice\ngroup g2 1 alice\ngroup g 2 g1 g2\nconsensus g\n");
+        let only_alice =
+            format!("{base}group g1 1 alice\ngroup g2 1 alice\ngroup g 2 g1 g2\nconsensus g\n");
         let p = Policy::parse(&only_alice).unwrap();
         assert!(!p.consensus_met(&keys(&["alice"])));
         // One key under two names.
@@ -626,11 +630,21 @@ mod tests {
         }
         let mut names = Vec::new();
         leaves(&p.consensus, p, &mut names);
-        let key = |n: &str| p.rebuilders.iter().find(|r| r.name == n).unwrap().key.public_key();
+        let key = |n: &str| {
+            p.rebuilders
+                .iter()
+                .find(|r| r.name == n)
+                .unwrap()
+                .key
+                .public_key()
+        };
         // Each leaf on or off, with no key on at two leaves.
         (0u32..1 << names.len()).any(|mask| {
             let on: Vec<bool> = (0..names.len()).map(|i| mask & (1 << i) != 0).collect();
-            let used: Vec<[u8; 32]> = (0..names.len()).filter(|&i| on[i]).map(|i| key(&names[i])).collect();
+            let used: Vec<[u8; 32]> = (0..names.len())
+                .filter(|&i| on[i])
+                .map(|i| key(&names[i]))
+                .collect();
             let distinct: BTreeSet<_> = used.iter().collect();
             distinct.len() == used.len()
                 && used.iter().all(|k| present.contains(k))

@@ -47,9 +47,9 @@ impl<K: Ord + Clone> Tree<K> {
         for k in &leaves {
             *count.entry(k).or_default() += 1;
         }
-        let assignments = count
-            .values()
-            .try_fold(1u64, |acc, &n| acc.checked_mul(n).filter(|&a| a <= MAX_ASSIGNMENTS));
+        let assignments = count.values().try_fold(1u64, |acc, &n| {
+            acc.checked_mul(n).filter(|&a| a <= MAX_ASSIGNMENTS)
+        });
         assignments?;
         Some(Tree { root, leaves })
     }
@@ -132,9 +132,7 @@ impl<K> Node<K> {
                 on[*next - 1]
             }
             // Every member is visited, so the leaf indexes stay in step.
-            Node::Group(k, members) => {
-                members.iter().filter(|m| m.eval(on, next)).count() >= *k
-            }
+            Node::Group(k, members) => members.iter().filter(|m| m.eval(on, next)).count() >= *k,
         }
     }
 
