@@ -208,6 +208,14 @@ pub fn verify(
                 .ok_or_else(|| {
                     VerifyError::Bundle("no log in the policy has this bundle's origin".into())
                 })?;
+            if let Some(next) = bundle.next {
+                return Err(VerifyError::Bundle(format!(
+                    "the saved answer is one page of several (the next starts at entry {next}): it does not hold every entry"
+                )));
+            }
+            bundle
+                .check_counts(Some(bundle.entries.len()))
+                .map_err(|e| VerifyError::Bundle(e.to_string()))?;
             logs.push(log.url.clone());
             match bundle.verify(&policy.log_verifier(log)) {
                 Ok(_) => collect(bundle, log, &digest, policy, &mut rows, &mut log_errors),

@@ -120,6 +120,31 @@ fn each_verdict_is_reached_from_a_real_log() {
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    // An entry cut out of the saved answer: its counts no longer add up.
+    let mut saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    assert_eq!(saved["matched"], 2, "{saved}");
+    saved["entries"].as_array_mut().unwrap().remove(1);
+    let cut = dir.path().join("cut.bundle.json");
+    std::fs::write(&cut, saved.to_string()).unwrap();
+    let out = client(
+        &state,
+        &[
+            "verify",
+            good.to_str().unwrap(),
+            "--policy",
+            policy_arg,
+            "--offline",
+            cut.to_str().unwrap(),
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{}{err}", stdout(&out));
+    assert!(
+        err.contains("lists 1 of the 2 entries it says match"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
     // The bundle does not vouch for another file.
     let out = client(
         &state,

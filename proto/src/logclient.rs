@@ -171,7 +171,14 @@ impl<T: Transport> LogClient<T> {
             let next = page.next;
             pages.push((page, cp));
             match next {
-                None => return Ok(pages),
+                None => {
+                    let held = pages.iter().map(|(p, _)| p.entries.len()).sum();
+                    if let Some((last, _)) = pages.last() {
+                        last.check_counts(Some(held))
+                            .map_err(|e| LogError::Verify(format!("lookup of {digest}: {e}")))?;
+                    }
+                    return Ok(pages);
+                }
                 Some(_) if pages.len() >= MAX_LOOKUP_PAGES => {
                     return Err(LogError::Verify(format!(
                         "lookup of {digest} still not complete after {MAX_LOOKUP_PAGES} pages"
@@ -204,6 +211,8 @@ impl<T: Transport> LogClient<T> {
         let resp: LookupResponse = self.json(&path, &body)?;
         let cp = resp.verify(&self.log)?;
         check_page(&resp, keys, cursor)?;
+        resp.check_counts(None)
+            .map_err(|e| LogError::Verify(format!("lookup of {digest}: {e}")))?;
         Ok((resp, cp))
     }
 

@@ -88,6 +88,7 @@ fn vectors() -> serde_json::Value {
             })
             .collect(),
         total: Some(2),
+        matched: Some(2),
         next: None,
     };
     let mut tampered = lookup.clone();

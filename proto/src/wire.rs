@@ -21,6 +21,9 @@ pub enum WireError {
     Proof(#[from] MerkleError),
     #[error("malformed response: {0}")]
     Malformed(String),
+    /// The entries do not add up to the counts the answer states.
+    #[error("{0}")]
+    Counts(String),
 }
 
 /// Serde helpers: `Hash` lists and byte strings as base64.
@@ -103,8 +106,10 @@ pub struct LookupEntry {
 ///
 /// An answer is complete for the keys it names unless `next` is set: then it
 /// was cut at the page size and the rest starts at index `next`. `total`
-/// counts every entry about the digest under the checkpoint, whatever its key
-/// (absent in offline bundles and older answers).
+/// counts every entry about the digest under the checkpoint, whatever its key;
+/// `matched` those of the keys named (every key when none is): what the
+/// answer's pages hold together once complete (both absent in older answers).
+/// A client refuses an answer whose entries disagree with these counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LookupResponse {
@@ -113,10 +118,41 @@ pub struct LookupResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matched: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<u64>,
 }
 
 impl LookupResponse {
+    /// Checks the counts this page states against what it holds, and, when
+    /// `complete` holds the entries of every page of the answer (the last
+    /// page's `next` unset), that they are as many as `matched` says. An
+    /// answer that says more entries match than it holds had some removed.
+    pub fn check_counts(&self, complete: Option<usize>) -> Result<(), WireError> {
+        let held = self.entries.len() as u64;
+        let bad = |why: String| Err(WireError::Counts(why));
+        if let (Some(total), Some(matched)) = (self.total, self.matched) {
+            if matched > total {
+                return bad(format!(
+                    "the answer says {matched} entries match of {total} in all"
+                ));
+            }
+        }
+        if let Some(limit) = self.matched.or(self.total) {
+            if held > limit {
+                return bad(format!(
+                    "the answer holds {held} entries but says {limit} match"
+                ));
+            }
+        }
+        match (complete, self.matched) {
+            (Some(all), Some(matched)) if all as u64 != matched => bad(format!(
+                "the answer lists {all} of the {matched} entries it says match the keys asked: entries are missing",
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Verifies the checkpoint and every entry's inclusion proof. Returns the
     /// checkpoint; the entries' contents are the caller's to judge.
     pub fn verify(&self, log: &LogVerifier) -> Result<Checkpoint, WireError> {

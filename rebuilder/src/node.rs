@@ -34,6 +34,7 @@ pub fn proof_bundle(entry: &[u8], receipt: &Receipt) -> LookupResponse {
             inclusion_proof: receipt.inclusion_proof.clone(),
         }],
         total: None,
+        matched: None,
         next: None,
     }
 }

@@ -528,6 +528,7 @@ fn lookup_inner(
             checkpoint: latest.note.clone(),
             entries,
             total: Some(page.total),
+            matched: Some(page.matched),
             next: page.next,
         },
     ))

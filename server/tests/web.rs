@@ -171,6 +171,18 @@ fn the_page_shows_each_verdict_and_finds_dropped_files() {
     std::fs::write(&picked, &demo.files[2].1).unwrap();
     b.send_keys("#file", picked.to_str().unwrap());
     assert_eq!(verdict_of(&b, &contested), "CONTESTED");
+    // The policy came from the log being checked: the page says so.
+    let warned = b.exec(
+        "return document.getElementById('policy-warning')?.textContent ?? '';",
+        json!([]),
+    );
+    assert!(
+        warned
+            .as_str()
+            .unwrap()
+            .contains("policy served by the log"),
+        "{warned}"
+    );
 
     // A pasted policy is used and kept: with gamma alone trusted, the
     // INSUFFICIENT file is REPRODUCED, also after a reload.
@@ -188,6 +200,15 @@ fn the_page_shows_each_verdict_and_finds_dropped_files() {
     b.goto(&format!("{url}/#sha256:{hello}"));
     ready(&b);
     assert_eq!(verdict_of(&b, &hello), "REPRODUCED");
+    let warned = b.exec(
+        "return document.getElementById('policy-warning') === null;",
+        json!([]),
+    );
+    assert_eq!(
+        warned,
+        json!(true),
+        "the user's own policy needs no warning"
+    );
     let kept = b.exec("return localStorage.getItem('reprolog.policy');", json!([]));
     assert_eq!(kept, json!(gamma_only));
 

@@ -42,12 +42,16 @@
     return resp.text();
   }
 
-  // Every page of a lookup, following `next`.
+  // Every page of a lookup by the policy's rebuilder keys, following `next`:
+  // entries by keys the policy does not list are never fetched (a flood of
+  // them costs one number, `total`), as `reprolog verify` does.
   async function lookup(digest) {
     const pages = [];
     let cursor = 0;
+    const keys = Object.values(state.policy?.rebuilders ?? {}).map((k) => `key=${R.hex(k.pub)}`);
     for (;;) {
-      const page = await fetchOk(`/lookup/${digest}${cursor ? `?cursor=${cursor}` : ""}`, "json");
+      const params = [...keys, ...(cursor ? [`cursor=${cursor}`] : [])];
+      const page = await fetchOk(`/lookup/${digest}${params.length ? `?${params.join("&")}` : ""}`, "json");
       pages.push(page);
       if (page.next === undefined || page.next === null) return pages;
       if (pages.length >= MAX_PAGES || page.next <= cursor) throw new R.VerifyError("the lookup does not end");
@@ -72,6 +76,7 @@
     }
     $("policy").value = text;
     $("policy-source").textContent = `Using ${source}.`;
+    state.policyFromLog = saved === null && state.status?.hasPolicy;
     await applyPolicy(text);
   }
 
@@ -233,9 +238,17 @@
       el("td", { class: "mono" }, row.inferred.join(" ")),
       el("td", {}, el("a", { href: `#entry:${row.index}` }, row.index)),
       el("td", {}, row.finishedOn)));
+    const unfetched = r.total !== null && r.total > n
+      ? [el("p", {}, `${r.total - n} more entr${r.total - n === 1 ? "y" : "ies"} by keys not in the policy (not fetched, not counted).`)]
+      : [];
+    const fromLog = state.policyFromLog
+      ? [el("p", { class: "error", id: "policy-warning" }, "This verdict uses the policy served by the log you are checking: a dishonest log chooses whom you trust. Paste your own policy below to decide for yourself.")]
+      : [];
     out.replaceChildren(
       el("div", { class: `verdict ${r.verdict}`, role: "status" }, r.verdict),
+      ...fromLog,
       el("p", {}, explain),
+      ...unfetched,
       el("p", { class: "verified" }, `Verified in this browser: the checkpoint of size ${r.checkpoint?.size ?? "?"} (log signature${cosigned}), ${n} inclusion proof(s), ${n} attestation signature(s).`),
       el("p", { class: "mono" }, `sha256:${digest}`),
       n ? el("div", { class: "scroll", tabindex: "0" }, el("table", {},
@@ -350,6 +363,7 @@
       document.body.dataset.ready = "false";
       localStorage.setItem(POLICY_KEY, $("policy").value);
       $("policy-source").textContent = "Using your policy, kept in this browser.";
+      state.policyFromLog = false;
       await applyPolicy($("policy").value);
       await showLog();
       document.body.dataset.ready = "true";

@@ -455,12 +455,20 @@ const reprolog = (() => {
         });
       }
     }
+    // The pages together must hold what the last one says matches the keys
+    // asked (an answer with entries cut out says more than it holds).
+    const last = pages[pages.length - 1];
+    const held = pages.reduce((n, p) => n + p.entries.length, 0);
+    if (last && last.matched !== undefined && last.matched !== null && held !== last.matched) {
+      fail(`the answer lists ${held} of the ${last.matched} entries it says match: entries are missing`);
+    }
     const trustedRows = rows.filter((r) => r.trusted);
     const reproducedBy = new Set(trustedRows.filter((r) => r.reproduced).map((r) => r.trusted));
     let verdict = "INSUFFICIENT";
     if (trustedRows.some((r) => !r.reproduced)) verdict = "CONTESTED";
     else if (met(policy.consensus, policy.groups, rebuilderKey(policy), new Set(trustedRows.filter((r) => r.reproduced).map((r) => r.key)))) verdict = "REPRODUCED";
-    return { verdict, rows, checkpoint, reproducedBy: [...reproducedBy], threshold: consensusThreshold(policy) };
+    const total = last && typeof last.total === "number" ? last.total : null;
+    return { verdict, rows, checkpoint, total, reproducedBy: [...reproducedBy], threshold: consensusThreshold(policy) };
   }
 
   // C2SP tlog-tiles path of the entry bundle holding record `index` of a

@@ -102,6 +102,7 @@ async fn lookup(State(s): State<Shared>, Path(digest): Path<String>) -> Response
         checkpoint: s.signed_checkpoint(),
         entries,
         total: None,
+        matched: None,
         next: None,
     })
     .into_response()

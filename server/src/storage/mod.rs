@@ -106,6 +106,9 @@ pub struct LookupPage {
     pub indices: Vec<u64>,
     /// Entries about the subject in the tree, whatever their key.
     pub total: u64,
+    /// Entries about the subject in the tree by the keys asked for (all of
+    /// them, `total`, when none were named): what a complete answer holds.
+    pub matched: u64,
     /// Where the next page starts, if the answer was cut at the page size.
     pub next: Option<u64>,
 }
@@ -128,12 +131,13 @@ impl Placement {
 
 /// A lookup page from up to `limit + 1` indices found in log order: the
 /// extra one, when present, is where the next page starts.
-pub fn page_of(mut found: Vec<u64>, total: u64, limit: usize) -> LookupPage {
+pub fn page_of(mut found: Vec<u64>, total: u64, matched: u64, limit: usize) -> LookupPage {
     let next = found.get(limit).copied();
     found.truncate(limit);
     LookupPage {
         indices: found,
         total,
+        matched,
         next,
     }
 }
@@ -352,7 +356,8 @@ impl Snapshot {
 
     /// One page of the entries about `digest` in the tree of `size`: from
     /// index `cursor` on, at most `limit`, in log order; only those signed by
-    /// `keys` when any are given. `total` counts every entry about `digest`.
+    /// `keys` when any are given. `total` counts every entry about `digest`,
+    /// `matched` those by `keys`.
     pub fn lookup(
         &self,
         digest: &Hash,
@@ -460,7 +465,7 @@ pub(crate) mod conformance {
         };
         let all = page(&[], 0, 100);
         assert_eq!(
-            (all.indices, all.total, all.next),
+            (all.indices.clone(), all.total, all.next),
             (vec![1, 4, 7, 10], 4, None)
         );
         let first = page(&[], 0, 3);
@@ -469,7 +474,13 @@ pub(crate) mod conformance {
         assert_eq!((rest.indices, rest.next), (vec![10], None));
         // Entries 1 and 7 are key 1's, 4 and 10 key 0's.
         let by_key = page(&[[1; 32]], 0, 100);
-        assert_eq!((by_key.indices, by_key.total), (vec![1, 7], 4));
+        assert_eq!(
+            (by_key.indices, by_key.total, by_key.matched),
+            (vec![1, 7], 4, 2)
+        );
+        // A key named twice counts once; a cut page still counts every match.
+        assert_eq!(page(&[[1; 32], [1; 32]], 0, 1).matched, 2);
+        assert_eq!(all.matched, 4);
         assert_eq!(page(&[[0; 32], [1; 32]], 0, 100).indices, vec![1, 4, 7, 10]);
         assert_eq!(page(&[[9; 32]], 0, 100).indices, Vec::<u64>::new());
         // Under an older, smaller checkpoint only what it covers counts.

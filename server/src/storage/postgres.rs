@@ -758,7 +758,19 @@ impl View for PgView {
             .iter()
             .map(|r| to_u64(col(r, 0)?))
             .collect::<Result<Vec<u64>, _>>()?;
-        Ok(page_of(found, stored.saturating_sub(beyond), limit))
+        let total = stored.saturating_sub(beyond);
+        let matched = if keys.is_empty() {
+            total
+        } else {
+            let keys: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
+            self.one_u64(
+                "SELECT count(*) FROM reprolog_entries WHERE subject = $1 AND key = ANY($2) \
+                 AND idx < $3",
+                &[&subject, &keys, &size],
+            )?
+            .unwrap_or(0)
+        };
+        Ok(page_of(found, total, matched, limit))
     }
 
     /// The leaf is unique in the table; the subject is not needed.

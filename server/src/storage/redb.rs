@@ -600,16 +600,22 @@ impl View for RedbView {
             }
             Ok(())
         };
+        let mut matched = total;
         if keys.is_empty() {
             read(&entry(digest, start), &entry(digest, size))?;
         } else {
+            let keys: std::collections::BTreeSet<&[u8; 32]> = keys.iter().collect();
+            matched = 0;
             for key in keys {
                 read(&keyed(digest, key, start), &keyed(digest, key, size))?;
+                let from = keyed(digest, key, 0);
+                let to = keyed(digest, key, size);
+                matched += subjects.range(from.as_slice()..to.as_slice())?.count() as u64;
             }
             found.sort_unstable();
             found.dedup();
         }
-        Ok(page_of(found, total, limit))
+        Ok(page_of(found, total, matched, limit))
     }
 
     fn index_of_leaf(&self, subject: &Hash, leaf: &Hash) -> Result<Option<u64>, StorageError> {
