@@ -102,6 +102,63 @@ pub struct Report {
     /// Entries about the digest by keys the policy does not list, which the
     /// lookup by key did not fetch: (log URL, count).
     pub not_fetched: Vec<(String, u64)>,
+    /// How long ago the witness quorum last cosigned each log's checkpoint
+    /// the verdict rests on, in seconds: (log URL, age). Empty under
+    /// `quorum none`.
+    #[serde(default)]
+    pub cosigned_ago: Vec<(String, u64)>,
+}
+
+/// How far ahead of our clock a cosignature may be (clocks drift).
+const CLOCK_SKEW: u64 = 600;
+
+/// The age of `signed`'s latest quorum cosignature at `now`, checked against
+/// the policy's `max-age`: `Ok(None)` without a quorum, `Err` (a LOG ERROR
+/// line) when it is older than allowed or from the future.
+fn freshness(
+    policy: &Policy,
+    log: &LogSpec,
+    signed: &str,
+    now: u64,
+) -> Result<Option<u64>, String> {
+    let opened = policy
+        .log_verifier(log)
+        .open_witnessed(signed.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let Some(at) = opened.cosigned_at else {
+        return Ok(None);
+    };
+    if at > now + CLOCK_SKEW {
+        return Err(format!(
+            "the witness quorum cosigned the checkpoint {} in the future (a witness's clock, or this machine's, is wrong)",
+            ago(at - now)
+        ));
+    }
+    let age = now.saturating_sub(at);
+    match policy.max_age {
+        Some(max) if age > max => Err(format!(
+            "the checkpoint was last cosigned by the witness quorum {} ago, longer than the policy's max-age of {}: the log may be hiding newer entries",
+            ago(age),
+            ago(max)
+        )),
+        _ => Ok(Some(age)),
+    }
+}
+
+/// Seconds as people read a duration: `45 s`, `12 min`, `5 h 3 min`, `3 d 2 h`.
+pub fn ago(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min", secs / 60),
+        3600..86_400 => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+        _ => format!("{} d {} h", secs / 86_400, secs % 86_400 / 3600),
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// Why verification could not start (bad input, not a bad log).
@@ -167,6 +224,18 @@ pub fn verify(
     let mut answers = Vec::new();
     let mut logs = Vec::new();
     let mut not_fetched = Vec::new();
+    let mut cosigned_ago = Vec::new();
+    let now = unix_now();
+    let mut fresh = |log: &LogSpec, signed: &str, errors: &mut Vec<String>| match freshness(
+        policy, log, signed, now,
+    ) {
+        Ok(Some(age)) => cosigned_ago.push((log.url.clone(), age)),
+        Ok(None) => {}
+        Err(e) => errors.push(display::escape(
+            &format!("{}: {e}", log.url),
+            MAX_ERROR_CHARS,
+        )),
+    };
     match source {
         Source::Online { memory } => {
             let keys: Vec<[u8; 32]> = policy
@@ -183,6 +252,9 @@ pub fn verify(
                         let others = total.saturating_sub(fetched as u64);
                         if others > 0 {
                             not_fetched.push((log.url.clone(), others));
+                        }
+                        if let Some(last) = pages.last() {
+                            fresh(log, &last.checkpoint, &mut log_errors);
                         }
                         for page in pages {
                             collect(&page, log, &digest, policy, &mut rows, &mut log_errors);
@@ -218,7 +290,10 @@ pub fn verify(
                 .map_err(|e| VerifyError::Bundle(e.to_string()))?;
             logs.push(log.url.clone());
             match bundle.verify(&policy.log_verifier(log)) {
-                Ok(_) => collect(bundle, log, &digest, policy, &mut rows, &mut log_errors),
+                Ok(_) => {
+                    fresh(log, &bundle.checkpoint, &mut log_errors);
+                    collect(bundle, log, &digest, policy, &mut rows, &mut log_errors)
+                }
                 Err(e) => {
                     log_errors.push(display::escape(&format!("bundle: {e}"), MAX_ERROR_CHARS))
                 }
@@ -227,6 +302,7 @@ pub fn verify(
     }
     let mut report = decide(digest, policy, rows, log_errors, logs);
     report.not_fetched = not_fetched;
+    report.cosigned_ago = cosigned_ago;
     Ok((report, answers))
 }
 
@@ -385,6 +461,7 @@ fn decide(
         log_errors,
         logs,
         not_fetched: Vec::new(),
+        cosigned_ago: Vec::new(),
     }
 }
 
@@ -449,6 +526,13 @@ pub fn render(r: &Report) -> String {
             s,
             "{} in {log} by keys not in the policy (not fetched, not counted)",
             count(*n, "more entry", "more entries")
+        );
+    }
+    for (log, age) in &r.cosigned_ago {
+        let _ = writeln!(
+            s,
+            "{log}: checkpoint cosigned by the witness quorum {} ago",
+            ago(*age)
         );
     }
     // No line ends in padding.

@@ -8,7 +8,7 @@
 use crate::hash::Hash;
 use crate::note::{self, NoteError, Signer, Verifier};
 use crate::policy::WitnessQuorum;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Why a checkpoint was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -147,8 +147,22 @@ impl LogVerifier {
     /// cosignature by a policy witness must verify (one bad one rejects the
     /// note), and the witnesses that cosigned must meet the quorum.
     pub fn open(&self, signed: &[u8]) -> Result<Checkpoint, CheckpointError> {
+        self.open_witnessed(signed).map(|w| w.checkpoint)
+    }
+
+    /// [`Self::open`], and when the witness quorum last vouched for the
+    /// checkpoint: the latest time `T` (POSIX seconds) such that the
+    /// witnesses whose cosignatures (C2SP tlog-cosignature `time`) are from
+    /// `T` or later meet the quorum on their own. A client bounds the age of
+    /// that time (`max-age`): a log that stops showing newer checkpoints, or
+    /// someone replaying old answers, cannot pass for fresh. `None` under
+    /// `quorum none`.
+    pub fn open_witnessed(&self, signed: &[u8]) -> Result<Witnessed, CheckpointError> {
         if self.witnesses.is_none() {
-            return Checkpoint::open(signed, self.origin(), &self.key);
+            return Ok(Witnessed {
+                checkpoint: Checkpoint::open(signed, self.origin(), &self.key)?,
+                cosigned_at: None,
+            });
         }
         let mut keys = vec![self.key.clone()];
         keys.extend(self.witnesses.keys());
@@ -169,13 +183,25 @@ impl LogVerifier {
                 expected: self.origin().to_string(),
             });
         }
-        let cosigned: BTreeSet<String> = self
+        // Each policy witness's cosignature time (verified by note::open:
+        // the 8 bytes before the signature).
+        let times: BTreeMap<String, u64> = self
             .witnesses
             .witnesses
             .iter()
-            .filter(|w| signed_by(&w.key))
-            .map(|w| w.name.clone())
+            .filter_map(|w| {
+                let s = opened
+                    .verified
+                    .iter()
+                    .find(|s| s.name == w.key.name() && s.key_id == w.key.key_id())?;
+                let time = s
+                    .signature
+                    .first_chunk::<8>()
+                    .map(|t| u64::from_be_bytes(*t))?;
+                Some((w.name.clone(), time))
+            })
             .collect();
+        let cosigned: BTreeSet<String> = times.keys().cloned().collect();
         if !self.witnesses.is_met(&cosigned) {
             let names: Vec<&str> = cosigned.iter().map(String::as_str).collect();
             return Err(CheckpointError::NoQuorum {
@@ -187,8 +213,35 @@ impl LogVerifier {
                 },
             });
         }
-        Ok(cp)
+        Ok(Witnessed {
+            checkpoint: cp,
+            cosigned_at: self.quorum_time(&times),
+        })
     }
+
+    /// The latest time at which the witnesses cosigning then or later meet
+    /// the quorum (see [`Self::open_witnessed`]).
+    fn quorum_time(&self, times: &BTreeMap<String, u64>) -> Option<u64> {
+        let mut candidates: Vec<u64> = times.values().copied().collect();
+        candidates.sort_unstable_by(|a, b| b.cmp(a));
+        candidates.dedup();
+        candidates.into_iter().find(|&t| {
+            let since: BTreeSet<String> = times
+                .iter()
+                .filter(|(_, &at)| at >= t)
+                .map(|(name, _)| name.clone())
+                .collect();
+            self.witnesses.is_met(&since)
+        })
+    }
+}
+
+/// A checkpoint opened under a witness quorum ([`LogVerifier::open_witnessed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Witnessed {
+    pub checkpoint: Checkpoint,
+    /// When the quorum last cosigned it (POSIX seconds); `None` without one.
+    pub cosigned_at: Option<u64>,
 }
 
 fn parse_size(s: &str) -> Option<u64> {
@@ -295,6 +348,42 @@ mod tests {
         assert!(Checkpoint::open(signed.as_bytes(), &cp.origin, &other.verifier()).is_err());
         let tampered = signed.replace("1234", "1235");
         assert!(Checkpoint::open(tampered.as_bytes(), &cp.origin, &key.verifier()).is_err());
+    }
+
+    #[test]
+    fn the_quorums_time_is_when_enough_witnesses_last_cosigned() {
+        use crate::note::KeyType;
+        let log = Signer::generate("log.example/reprolog").unwrap();
+        let w: Vec<Signer> = (1..=3)
+            .map(|i| {
+                Signer::generate_of_type(KeyType::Cosignature, &format!("w{i}.example")).unwrap()
+            })
+            .collect();
+        let mut policy = String::new();
+        for (i, s) in w.iter().enumerate() {
+            policy += &format!(
+                "witness w{} {} https://w{}.example\n",
+                i + 1,
+                s.verifier().to_key_text(),
+                i + 1
+            );
+        }
+        let quorum = |q: &str| {
+            let text = format!("{policy}group two 2 w1 w2 w3\nquorum {q}\n");
+            LogVerifier::with_witnesses(log.verifier(), WitnessQuorum::parse(&text).unwrap())
+        };
+        let cp = sample();
+        let mut note = cp.sign(&log).unwrap();
+        for (s, t) in w.iter().zip([300u64, 100, 200]) {
+            note += &crate::cosignature::cosign(s, &cp.to_text(), t)
+                .unwrap()
+                .to_line();
+        }
+        let at = |v: &LogVerifier| v.open_witnessed(note.as_bytes()).unwrap().cosigned_at;
+        // Two of three: w1 (300) and w3 (200) cosigned at 200 or later.
+        assert_eq!(at(&quorum("two")), Some(200));
+        assert_eq!(at(&quorum("w2")), Some(100));
+        assert_eq!(at(&LogVerifier::new(log.verifier())), None);
     }
 
     #[test]

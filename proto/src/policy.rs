@@ -9,6 +9,7 @@
 //! group <name> <k|all|any> <member>...
 //! quorum <witness or witness group, or none>
 //! consensus <rebuilder or rebuilder group>
+//! max-age <duration: 90s, 30m, 24h, 7d> | none
 //! ```
 //!
 //! As in tlog-policy, `quorum` is the witness quorum a checkpoint's
@@ -18,6 +19,16 @@
 //! rebuilder or group. Witnesses, rebuilders and groups share one namespace;
 //! a group's members are defined on earlier lines (so groups nest without
 //! cycles) and are all witnesses or all rebuilders.
+//!
+//! `max-age` is reprolog's: how long ago the witness quorum may last have
+//! cosigned the checkpoint a verdict rests on
+//! ([`crate::checkpoint::LogVerifier::open_witnessed`]). Witnessed logs
+//! re-cosign on a timer, so an honest log's checkpoint never grows old; a
+//! frozen log, or old answers replayed, do. The default with a witness
+//! quorum is [`DEFAULT_MAX_AGE`] (a day: many timer rounds of a healthy log,
+//! a witness outage of hours, and offline answers a day old all pass; a
+//! frozen log hides new evidence for at most that long). `quorum none` has
+//! no cosignature times, so it takes no `max-age`.
 //!
 //! A `log` line's optional second URL is reprolog's too: where the log's
 //! static read path (checkpoint, tiles) is published, such as a bucket or
@@ -51,6 +62,9 @@ pub enum PolicyError {
     #[error("policy line {line}: `quorum {name}` names rebuilders, but `quorum` is now the witness quorum (C2SP tlog-policy): write `consensus {name}` and add `quorum none` or a witness quorum")]
     OldQuorum { line: usize, name: String },
 }
+
+/// How old, by default, the witness quorum's latest cosignature may be.
+pub const DEFAULT_MAX_AGE: u64 = 24 * 3600;
 
 /// A log the client trusts to serve checkpoints and proofs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,6 +120,9 @@ pub struct Policy {
     /// The rebuilder or group of rebuilders that must have reproduced a file.
     pub consensus: String,
     pub witnesses: WitnessQuorum,
+    /// Seconds the witness quorum's last cosignature may be old (`None`:
+    /// unbounded, `max-age none` or `quorum none`).
+    pub max_age: Option<u64>,
 }
 
 /// What a name on a policy line stands for.
@@ -127,6 +144,8 @@ struct Lines {
     kinds: BTreeMap<String, Kind>,
     quorum: Option<(usize, Option<String>)>,
     consensus: Option<(usize, String)>,
+    /// (line, seconds; `None` for `max-age none`)
+    max_age: Option<(usize, Option<u64>)>,
 }
 
 /// The name tlog-policy predefines for "no witness needed".
@@ -226,6 +245,20 @@ impl Lines {
                 }
                 self.consensus = Some((line, name.to_string()));
             }
+            ["max-age", value] => {
+                if self.max_age.is_some() {
+                    return Err(err("second max-age line".into()));
+                }
+                let seconds = match *value {
+                    NONE => None,
+                    v => Some(parse_duration(v).ok_or_else(|| {
+                        err(format!(
+                            "max-age {v:?} is not a duration such as 90s, 30m, 24h or 7d (or none)"
+                        ))
+                    })?),
+                };
+                self.max_age = Some((line, seconds));
+            }
             [kw, ..]
                 if [
                     "log",
@@ -234,6 +267,7 @@ impl Lines {
                     "group",
                     "quorum",
                     "consensus",
+                    "max-age",
                 ]
                 .contains(kw) =>
             {
@@ -363,12 +397,24 @@ impl Policy {
             return Err(PolicyError::NoLog);
         }
         let (_, consensus) = lines.consensus.clone().ok_or(PolicyError::NoConsensus)?;
+        let max_age = match (lines.max_age, witnesses.is_none()) {
+            (Some((line, Some(_))), true) => {
+                return Err(PolicyError::Line {
+                    line,
+                    reason: "max-age needs a witness quorum: only witness cosignatures carry a time (write `max-age none` or name a quorum)".into(),
+                })
+            }
+            (Some((_, seconds)), _) => seconds,
+            (None, true) => None,
+            (None, false) => Some(DEFAULT_MAX_AGE),
+        };
         let policy = Policy {
             logs,
             rebuilders: lines.rebuilders.iter().map(|(_, r)| r.clone()).collect(),
             groups: lines.groups_of(Kind::Rebuilder),
             consensus,
             witnesses,
+            max_age,
         };
         policy
             .consensus_tree()
@@ -466,6 +512,26 @@ impl WitnessQuorum {
                 .is_some_and(|t| t.met(cosigned)),
         }
     }
+}
+
+/// `<n>s`, `<n>m`, `<n>h` or `<n>d` in seconds (n at least 1).
+fn parse_duration(text: &str) -> Option<u64> {
+    let unit = match text.chars().last()? {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    let digits = &text[..text.len() - 1];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits
+        .parse::<u64>()
+        .ok()?
+        .checked_mul(unit)
+        .filter(|&s| s > 0)
 }
 
 /// A witness's list of logs (`log <vkey> [<url>]` lines): their keys.
@@ -688,6 +754,44 @@ mod tests {
                 prop_assert!(present.len() >= p.consensus_threshold());
             }
         }
+    }
+
+    #[test]
+    fn max_age_bounds_the_quorums_cosignature_and_has_a_default() {
+        let mut text = format!("log {} http://l\n", vkey("log"));
+        text += &format!("witness w {} https://w.example/\n", witness_vkey("w"));
+        text += &format!("rebuilder r {}\nconsensus r\nquorum w\n", vkey("r"));
+        assert_eq!(Policy::parse(&text).unwrap().max_age, Some(DEFAULT_MAX_AGE));
+        for (line, want) in [
+            ("90s", Some(90)),
+            ("30m", Some(1800)),
+            ("2h", Some(7200)),
+            ("7d", Some(604_800)),
+            ("none", None),
+        ] {
+            let p = Policy::parse(&format!("{text}max-age {line}\n")).unwrap();
+            assert_eq!(p.max_age, want, "{line}");
+        }
+        for bad in ["0s", "12", "h", "1.5h", "-1d", "1w"] {
+            let e = Policy::parse(&format!("{text}max-age {bad}\n")).unwrap_err();
+            assert!(e.to_string().contains("not a duration"), "{bad}: {e}");
+        }
+        let twice = format!("{text}max-age 1h\nmax-age 2h\n");
+        assert!(Policy::parse(&twice).is_err());
+        // Without a quorum there is no time to bound.
+        let unwitnessed = sample();
+        assert_eq!(Policy::parse(&unwitnessed).unwrap().max_age, None);
+        let e = Policy::parse(&format!("{unwitnessed}max-age 1h\n")).unwrap_err();
+        assert!(
+            e.to_string().contains("max-age needs a witness quorum"),
+            "{e}"
+        );
+        assert_eq!(
+            Policy::parse(&format!("{unwitnessed}max-age none\n"))
+                .unwrap()
+                .max_age,
+            None
+        );
     }
 
     #[test]

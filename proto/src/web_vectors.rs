@@ -120,7 +120,10 @@ fn vectors() -> serde_json::Value {
             "cosigned": cosigned,
             "logOnly": signed,
             "forgedCosignature": forged,
-            "policyWitnessed": policy(2, "w1"),
+            // Vectors are cosigned at a fixed, long past time: without an
+            // age bound (`policyDefaultAge` has the default, a day).
+            "policyWitnessed": policy(2, "w1") + "max-age none\n",
+            "policyDefaultAge": policy(2, "w1"),
             "policyNone": policy(2, "none"),
         },
         "inclusion": [

@@ -80,6 +80,8 @@ pub struct Log {
     /// Held while a checkpoint is signed, cosigned and published, so
     /// witnesses see this log's checkpoints in order.
     publishing: Mutex<()>,
+    /// When the witnesses last cosigned a checkpoint for this instance.
+    cosigned: Mutex<Option<std::time::Instant>>,
     /// Whether this instance holds the right to append and sign, as of its
     /// last check.
     sequencing: AtomicBool,
@@ -115,6 +117,7 @@ impl Log {
             latest: RwLock::new(Arc::new(empty)),
             witnesses,
             publishing: Mutex::new(()),
+            cosigned: Mutex::new(None),
             sequencing: AtomicBool::new(false),
             sequencer_name: RwLock::new(None),
         };
@@ -297,6 +300,8 @@ impl Log {
         if let Some(witnesses) = &self.witnesses {
             let proof = |old: u64| self.consistency_proof(old, size).map_err(|e| e.to_string());
             signed.note = witnesses.cosign(&signed.checkpoint, &signed.note, published, &proof)?;
+            *self.cosigned.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(std::time::Instant::now());
         }
         self.store.set_checkpoint(size, signed.note.as_bytes())?;
         *self.latest.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(signed);
@@ -316,6 +321,22 @@ impl Log {
         let root = snap.root(size)?;
         drop(snap);
         self.publish(size, root)
+    }
+
+    /// Has the witnesses cosign the published checkpoint again, with fresh
+    /// times, when this instance sequences and has not had a checkpoint
+    /// cosigned for `every` (C2SP tlog-witness lets a witness cosign the same
+    /// checkpoint again). Clients bound the age of the quorum's cosignature
+    /// (`max-age`), so an idle honest log must not look frozen.
+    pub fn refresh_cosignatures(&self, every: std::time::Duration) -> Result<(), LogError> {
+        if self.witnesses.is_none() || !self.is_sequencer() {
+            return Ok(());
+        }
+        let last = *self.cosigned.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|t| t.elapsed() < every) {
+            return Ok(());
+        }
+        self.publish_storage()
     }
 
     /// Whether the published checkpoint meets the witness quorum (always,

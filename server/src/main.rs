@@ -135,6 +135,10 @@ enum Command {
         /// Longest the log waits for each witness, in milliseconds.
         #[arg(long, default_value_t = 1000)]
         witness_timeout_ms: u64,
+        /// Have the witnesses cosign the checkpoint again after this many
+        /// seconds without a new one, so clients' `max-age` holds while idle.
+        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+        witness_refresh_secs: u64,
         /// The trust policy the web page at `/` applies unless its user
         /// pastes one (the client's policy format).
         #[arg(long)]
@@ -270,6 +274,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             read_only,
             witness_policy,
             witness_timeout_ms,
+            witness_refresh_secs,
             policy,
             publish,
             database,
@@ -343,6 +348,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 unknown_key_pending,
                 witnesses,
                 witness_timeout: Duration::from_millis(witness_timeout_ms),
+                witness_refresh: Duration::from_secs(witness_refresh_secs),
                 default_policy,
                 publish,
                 database,

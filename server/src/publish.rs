@@ -45,6 +45,9 @@ pub struct Publisher {
     keeps_attributes: bool,
     /// The size whose tiles and checkpoint are all in the store.
     published: AtomicU64,
+    /// The checkpoint note last put there: a re-cosigned note of the same
+    /// size (fresh witness times) is published too.
+    published_note: std::sync::Mutex<String>,
     failures: AtomicU64,
 }
 
@@ -58,6 +61,7 @@ impl Publisher {
             store: Arc::from(opened.store),
             prefix: opened.prefix,
             keeps_attributes: opened.keeps_attributes,
+            published_note: std::sync::Mutex::new(String::new()),
             published: AtomicU64::new(0),
             failures: AtomicU64::new(0),
         })
@@ -108,7 +112,7 @@ impl Publisher {
         let latest = log.latest();
         let old = self.published.load(Relaxed);
         let new = latest.checkpoint.size;
-        if old == new && old != 0 {
+        if old == new && old != 0 && !self.note_changed(&latest.note) {
             return Ok(new);
         }
         let tiles = tile::new_tiles(old.min(new), new);
@@ -140,7 +144,20 @@ impl Publisher {
         self.put("checkpoint", latest.note.clone().into_bytes(), NO_CACHE)
             .await?;
         self.published.store(new, Relaxed);
+        *self
+            .published_note
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = latest.note.clone();
         Ok(new)
+    }
+
+    /// Whether `note` is not the checkpoint last put in the store.
+    pub fn note_changed(&self, note: &str) -> bool {
+        *self
+            .published_note
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            != note
     }
 
     /// The size the store holds completely.
@@ -176,7 +193,11 @@ pub async fn run(publisher: Arc<Publisher>, log: Arc<Log>) {
             was_sequencer = true;
             first = true;
         }
-        if first || log.latest().checkpoint.size != publisher.published() {
+        let latest = log.latest();
+        if first
+            || latest.checkpoint.size != publisher.published()
+            || publisher.note_changed(&latest.note)
+        {
             match publisher.publish(&log).await {
                 Ok(size) => {
                     first = false;

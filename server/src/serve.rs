@@ -135,6 +135,9 @@ pub struct ServeConfig {
     pub witnesses: Option<WitnessQuorum>,
     /// How long each witness request may take.
     pub witness_timeout: std::time::Duration,
+    /// Have the witnesses cosign again after this long without a new
+    /// checkpoint ([`DEFAULT_WITNESS_REFRESH`]).
+    pub witness_refresh: std::time::Duration,
     /// The trust policy the web page applies by default (`--policy`).
     pub default_policy: Option<String>,
     /// Copy tiles, bundles and checkpoints to this object store URL.
@@ -154,6 +157,11 @@ pub const DEFAULT_UNKNOWN_KEY_RATE: RateConfig = RateConfig {
     per_second: 10.0,
     burst: 100,
 };
+
+/// By default an idle witnessed log has its checkpoint cosigned again every
+/// hour: well inside a client's default `max-age` (a day), at a cost of one
+/// request per witness an hour.
+pub const DEFAULT_WITNESS_REFRESH: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// By default an unknown key may have 64 entries waiting for a batch; all
 /// unknown keys together at most half the pending pool.
@@ -179,6 +187,7 @@ impl ServeConfig {
             unknown_key_pending: DEFAULT_UNKNOWN_KEY_PENDING,
             witnesses: None,
             witness_timeout: crate::cosign::DEFAULT_TIMEOUT,
+            witness_refresh: DEFAULT_WITNESS_REFRESH,
             default_policy: None,
             publish: None,
             database: None,
@@ -236,6 +245,7 @@ pub async fn run(
     }
     if config.witnesses.is_some() {
         tokio::spawn(publish_when_witnessed(log.clone()));
+        tokio::spawn(refresh_cosignatures(log.clone(), config.witness_refresh));
     }
     let metrics = Arc::new(Metrics::default());
     metrics
@@ -330,6 +340,24 @@ async fn publish_when_witnessed(log: Arc<Log>) {
             Err(e) => tracing::error!("publishing task: {e}"),
         }
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    }
+}
+
+/// Keeps an idle witnessed log's checkpoint freshly cosigned
+/// ([`Log::refresh_cosignatures`]), checking a few times per period.
+async fn refresh_cosignatures(log: Arc<Log>, every: std::time::Duration) {
+    let tick = (every / 4).clamp(
+        std::time::Duration::from_millis(250),
+        std::time::Duration::from_secs(60),
+    );
+    loop {
+        tokio::time::sleep(tick).await;
+        let l = log.clone();
+        match tokio::task::spawn_blocking(move || l.refresh_cosignatures(every)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("cosigning the checkpoint again: {e}"),
+            Err(e) => tracing::error!("cosigning task: {e}"),
+        }
     }
 }
 

@@ -307,6 +307,7 @@ fn the_pages_verifier_agrees_with_protos_vectors() {
           out.logOnlyUnderQuorum = await ok(R.openCheckpoint(v.checkpoint.logOnly, log, witnessed));
           out.logOnlyUnderNone = await ok(R.openCheckpoint(v.checkpoint.logOnly, log, none));
           out.forged = await ok(R.openCheckpoint(v.checkpoint.forgedCosignature, log, witnessed));
+          out.stale = await ok(R.openCheckpoint(v.checkpoint.cosigned, log, await R.parsePolicy(v.checkpoint.policyDefaultAge)));
           out.inclusion = [];
           for (const c of v.inclusion) {
             out.inclusion.push(await ok(R.verifyInclusion(c.index, c.size, R.b64decode(c.leaf), c.proof.map(R.b64decode), R.b64decode(c.root))));
@@ -332,6 +333,12 @@ fn the_pages_verifier_agrees_with_protos_vectors() {
         .unwrap()
         .contains("witness quorum"));
     assert_eq!(results["logOnlyUnderNone"], json!(true));
+    // The vectors' cosignature is long past: under the default max-age (a
+    // day) the page refuses the checkpoint, as the client does.
+    assert!(results["stale"]
+        .as_str()
+        .unwrap()
+        .contains("longer than the policy's max-age of 86400 s"));
     assert!(results["forged"]
         .as_str()
         .unwrap()

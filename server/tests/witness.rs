@@ -408,6 +408,118 @@ fn forks_are_refused_and_clients_require_the_quorum() {
 
 /// Debian's sigsum-go tools: `$REPROLOG_SIGSUM`, else installed by the
 /// project's script into .cache/sigsum.
+/// `max-age`: a client refuses a checkpoint the witness quorum cosigned too
+/// long ago (LOG ERROR naming the age), online and offline; an idle witnessed
+/// log has its checkpoint cosigned again on its timer, so it is REPRODUCED
+/// again with no new entry; a log whose witness is gone goes stale.
+#[test]
+fn stale_checkpoints_are_log_errors_and_the_timer_keeps_an_idle_log_fresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let wvkey = witness_key(dir.path(), "witness.test/w1");
+    let data = dir.path().join("log");
+    let key = init(&data);
+    std::fs::write(
+        dir.path().join("logs"),
+        format!("log {}\n", key.to_key_text()),
+    )
+    .unwrap();
+    let w = WitnessProcess::start(dir.path());
+    let policy_file = dir.path().join("witness-policy");
+    std::fs::write(
+        &policy_file,
+        format!("witness w1 {} {}\nquorum w1\n", wvkey.to_key_text(), w.url),
+    )
+    .unwrap();
+    let server = TestServer::start(
+        &data,
+        &key,
+        &[
+            "--witness-policy",
+            policy_file.to_str().unwrap(),
+            "--witness-refresh-secs",
+            "4",
+        ],
+    );
+    let rebuilder = Signer::generate("rebuilder.test").unwrap();
+    let subject = Hash::of(b"a fresh binary");
+    server.submit(&entry_for(&rebuilder, "bin", subject, true));
+    let policy = Policy::parse(&format!(
+        "log {} {}\nwitness w1 {}\nrebuilder r {}\nconsensus r\nquorum w1\nmax-age 2s\n",
+        key.to_key_text(),
+        server.url,
+        wvkey.to_key_text(),
+        rebuilder.verifier().to_key_text()
+    ))
+    .unwrap();
+    let memory = CheckpointMemory::new(&dir.path().join("client"));
+    let online = || verify::verify(subject, &policy, Source::Online { memory: &memory }).unwrap();
+    let (first, answers) = online();
+    assert_eq!(first.verdict, Verdict::Reproduced, "{:?}", first.log_errors);
+    assert!(first.cosigned_ago[0].1 <= 2, "{:?}", first.cosigned_ago);
+    let saved = answers[0].clone();
+
+    // Polled: the checkpoint goes stale (older than 2 s), then the timer
+    // (every 4 s) has it cosigned again and it is REPRODUCED once more.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    let mut stale = None;
+    let mut fresh_again = None;
+    while std::time::Instant::now() < deadline && fresh_again.is_none() {
+        let (report, _) = online();
+        match report.verdict {
+            Verdict::LogError => stale = Some(report.log_errors.join("; ")),
+            Verdict::Reproduced if stale.is_some() => fresh_again = Some(report),
+            Verdict::Reproduced => {}
+            other => panic!("{other:?}: {:?}", report.log_errors),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(150));
+    }
+    let stale = stale.expect("the checkpoint went stale");
+    assert!(
+        stale.contains("last cosigned by the witness quorum")
+            && stale.contains("longer than the policy's max-age of 2 s"),
+        "{stale}"
+    );
+    let fresh_again = fresh_again.expect("the timer cosigned the checkpoint again");
+    assert!(fresh_again.cosigned_ago[0].1 <= 2);
+    let (_, note) = server.get("/checkpoint");
+    let cp = LogVerifier::with_witnesses(
+        key.clone(),
+        WitnessQuorum::parse(&std::fs::read_to_string(&policy_file).unwrap()).unwrap(),
+    )
+    .open(&note)
+    .unwrap();
+    assert_eq!(cp.size, 1, "no new entry was needed");
+
+    // The answer saved at the start is checked against the time of its own
+    // cosignature: stale now.
+    let (offline, _) =
+        verify::verify(subject, &policy, Source::Offline { bundle: &saved }).unwrap();
+    assert_eq!(offline.verdict, Verdict::LogError);
+    assert!(
+        offline.log_errors[0].contains("ago, longer than"),
+        "{:?}",
+        offline.log_errors
+    );
+
+    // Without its witness the log cannot refresh: it goes stale and stays so.
+    drop(w);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (report, _) = online();
+        if report.verdict == Verdict::LogError {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never went stale");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    assert_eq!(
+        online().0.verdict,
+        Verdict::LogError,
+        "stale while the witness is away"
+    );
+}
+
 fn sigsum_bin() -> PathBuf {
     installed_tool("REPROLOG_SIGSUM", "sigsum.sh")
 }

@@ -153,6 +153,7 @@ const reprolog = (() => {
   async function openNote(note, verifiers) {
     const { text, sigs } = parseNote(note);
     const signed = [];
+    const times = new Map();
     for (const s of sigs) {
       const v = verifiers.find((k) => k.name === s.name && k.id === s.id);
       if (!v) continue;
@@ -166,8 +167,9 @@ const reprolog = (() => {
       }
       if (!ok) fail(`invalid signature by ${v.name}`);
       signed.push(v);
+      if (v.type === KEY_COSIGNATURE) times.set(v, Number(new DataView(s.sig.buffer, s.sig.byteOffset, 8).getBigUint64(0)));
     }
-    return { text, signed };
+    return { text, signed, times };
   }
 
   // C2SP tlog-checkpoint body: origin, size, base64 root, extension lines.
@@ -186,7 +188,7 @@ const reprolog = (() => {
   // the key's name) and cosigned by witnesses meeting the quorum.
   async function openCheckpoint(note, log, policy) {
     const witnesses = Object.values(policy.witnesses);
-    const { text, signed } = await openNote(note, [log, ...witnesses]);
+    const { text, signed, times } = await openNote(note, [log, ...witnesses]);
     if (!signed.includes(log)) fail(`checkpoint is not signed by the log key ${log.name}`);
     const cp = parseCheckpoint(text);
     if (cp.origin !== log.name) fail(`checkpoint origin ${cp.origin} is not ${log.name}`);
@@ -198,7 +200,19 @@ const reprolog = (() => {
     if (policy.quorum !== null && !met(policy.quorum, policy.groups, (n) => n, cosigned)) {
       fail(`checkpoint lacks the policy's witness quorum ${policy.quorum}`);
     }
-    return { ...cp, note, cosigned: [...cosigned] };
+    // When the quorum last cosigned (LogVerifier::open_witnessed in proto):
+    // the latest time whose cosigners since meet the quorum.
+    let cosignedAt = null;
+    if (policy.quorum !== null) {
+      const byName = Object.entries(policy.witnesses).filter(([, w]) => times.has(w)).map(([n, w]) => [n, times.get(w)]);
+      const candidates = [...new Set(byName.map(([, t]) => t))].sort((a, b) => b - a);
+      cosignedAt = candidates.find((t) => met(policy.quorum, policy.groups, (n) => n, new Set(byName.filter(([, at]) => at >= t).map(([n]) => n)))) ?? null;
+      const now = Math.floor(Date.now() / 1000);
+      if (cosignedAt !== null && policy.maxAge !== null && now - cosignedAt > policy.maxAge) {
+        fail(`the checkpoint was last cosigned by the witness quorum ${now - cosignedAt} s ago, longer than the policy's max-age of ${policy.maxAge} s: the log may be hiding newer entries`);
+      }
+    }
+    return { ...cp, note, cosigned: [...cosigned], cosignedAt };
   }
 
   // --- entries (canonical CBOR, DSSE) -------------------------------------
@@ -309,7 +323,7 @@ const reprolog = (() => {
   // --- policy (C2SP tlog-policy plus rebuilders and consensus) -----------
 
   async function parsePolicy(text) {
-    const p = { logs: [], witnesses: {}, rebuilders: {}, groups: {}, quorum: undefined, consensus: undefined };
+    const p = { logs: [], witnesses: {}, rebuilders: {}, groups: {}, quorum: undefined, consensus: undefined, maxAge: undefined };
     const kinds = {};
     const lines = text.split("\n");
     for (let i = 0; i < lines.length; i++) {
@@ -349,6 +363,12 @@ const reprolog = (() => {
         if (p.quorum !== undefined) bad("second quorum line");
         if (rest[0] !== "none" && kinds[rest[0]] !== "witness") bad(`quorum ${rest[0]} is not a witness or group of witnesses`);
         p.quorum = rest[0] === "none" ? null : rest[0];
+      } else if (kw === "max-age" && rest.length === 1) {
+        if (p.maxAge !== undefined) bad("second max-age line");
+        const m = /^([0-9]+)([smhd])$/.exec(rest[0]);
+        if (rest[0] !== "none" && (!m || Number(m[1]) < 1)) bad(`max-age ${rest[0]} is not a duration such as 90s, 30m, 24h or 7d (or none)`);
+        p.maxAge = rest[0] === "none" ? null : Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2]];
+        p.maxAgeLine = i + 1;
       } else if (kw === "consensus" && rest.length === 1) {
         if (p.consensus !== undefined) bad("second consensus line");
         if (kinds[rest[0]] !== "rebuilder") bad(`consensus ${rest[0]} is not a rebuilder or group of rebuilders`);
@@ -360,6 +380,10 @@ const reprolog = (() => {
     if (p.logs.length === 0) fail("policy has no log line");
     if (p.quorum === undefined) fail("policy has no quorum line (write `quorum none` to require no witness)");
     if (p.consensus === undefined) fail("policy has no consensus line");
+    // max-age bounds the quorum's cosignature time (proto/src/policy.rs):
+    // a day by default with a quorum; none without one.
+    if (p.quorum === null && p.maxAge) fail(`policy line ${p.maxAgeLine}: max-age needs a witness quorum: only witness cosignatures carry a time`);
+    if (p.maxAge === undefined) p.maxAge = p.quorum === null ? null : 24 * 3600;
     return p;
   }
 
