@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fuzzes reprolog's parsers and verifiers with cargo-fuzz (libFuzzer + ASan).
 #   scripts/fuzz.sh [SECONDS] [TARGET...]   (default: 60 s for every target)
-# Targets: buildinfo entry note_checkpoint policy tile_path proofs verdict archive.
+# Targets: buildinfo entry note_checkpoint policy tile_path proofs verdict archive
+# archive_python (needs python3: the differential against tarfile and zipfile) witness.
 # Starts from the committed seeds in fuzz/corpus/<target>; what the fuzzer
 # learns goes to a scratch corpus, so the committed one stays small. A crash
 # stops the run and leaves its input in fuzz/artifacts/<target>/.
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(buildinfo entry note_checkpoint policy tile_path proofs verdict archive witness)
+[ ${#targets[@]} -gt 0 ] || targets=(buildinfo entry note_checkpoint policy tile_path proofs verdict archive archive_python witness)
 
 cargo_fuzz=.cache/cargo-fuzz/bin/cargo-fuzz
 if [ ! -x "$cargo_fuzz" ]; then

@@ -26,6 +26,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::fs::write(dir.join(name), bytes)
     };
 
+    // Archives: genuine shapes and the hostile ones the reader refuses, for
+    // the reader alone and for the differential against Python.
+    {
+        use reprolog_proto::archive::craft::*;
+        let go: &[u8] = b"\x7fELF\xff Go buildinf:";
+        let plain = tar_of(&[("README", b"hi"), ("bin/app", go)]);
+        let pax = pax_record("path", "bin/long-name") + &pax_record("size", "3");
+        let mut with_pax = Vec::new();
+        tar_entry(
+            &mut with_pax,
+            header("pax", pax.len() as u64, b'x', USTAR),
+            pax.as_bytes(),
+        );
+        tar_entry(&mut with_pax, header("app", 0, b'0', V7), b"abc");
+        with_pax.extend_from_slice(&[0; 1024]);
+        let mut two_members = gz(&plain[..plain.len() - 1024]);
+        two_members.extend(gz(&tar_of(&[("bin/app", b"evil")])));
+        let zip = zip_of(&[("bin/app", go), ("README", b"hi")], |_, _| {});
+        for target in ["archive", "archive_python"] {
+            write(target, "craft.tar", &plain)?;
+            write(target, "craft.tar.gz", &gz(&plain))?;
+            write(target, "craft-pax.tar", &with_pax)?;
+            write(target, "craft-two-members.tar.gz", &two_members)?;
+            write(target, "craft.zip", &zip)?;
+        }
+    }
+
     // Fixed seeds, so the corpus is the same on every run.
     let log = Signer::from_seed("fuzz.example/log", &[7; 32])?;
     let rebuilder = Signer::from_seed("rebuilder.example", &[9; 32])?;
