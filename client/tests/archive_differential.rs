@@ -180,6 +180,18 @@ fn check(scratch: &Path, name: &str, bytes: &[u8], expect: Expect) -> String {
                 text.contains(needle),
                 "{name}: refused, but not for {needle:?}: {text}"
             );
+            // `reprolog verify` refuses it too: exit 4, one line.
+            let out = Command::new(env!("CARGO_BIN_EXE_reprolog"))
+                .arg("--state")
+                .arg(scratch.join("state"))
+                .args(["verify", path.to_str().unwrap(), "--policy"])
+                .arg(scratch.join("policy"))
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(4), "{name}: {err}");
+            assert_eq!(err.lines().count(), 1, "{name}: {err}");
+            assert!(err.contains(needle), "{name}: {err}");
             format!("refuses: {text}")
         }
         (Ok(_), Expect::Refused(n)) => panic!("{name}: read, but should be refused ({n})"),
@@ -465,6 +477,19 @@ fn every_member_we_report_is_what_every_extractor_writes() {
     std::fs::write(src.join("README"), "# app\n").unwrap();
     std::fs::write(src.join("LICENSE"), "MIT\n").unwrap();
     std::fs::write(long.join("notes.txt"), "a path over 100 bytes\n").unwrap();
+    // A policy for `reprolog verify` (no log is reached: the archive is
+    // refused first).
+    let log = reprolog_proto::note::Signer::generate("log.localhost").unwrap();
+    let rebuilder = reprolog_proto::note::Signer::generate("r.localhost").unwrap();
+    std::fs::write(
+        scratch.join("policy"),
+        format!(
+            "log {} http://127.0.0.1:9\nrebuilder r {}\nconsensus r\nquorum none\n",
+            log.verifier().to_key_text(),
+            rebuilder.verifier().to_key_text()
+        ),
+    )
+    .unwrap();
     let mut rows = vec![format!(
         "| archive | {} | reprolog |\n|{}",
         EXTRACTORS.join(" | "),
