@@ -7,6 +7,7 @@ use common::*;
 use reprolog_proto::note::Signer;
 use reprolog_proto::Hash;
 use reprolog_server::harness::LogHandle;
+use std::path::Path;
 
 #[test]
 fn each_verdict_is_reached_from_a_real_log() {
@@ -108,17 +109,20 @@ fn each_verdict_is_reached_from_a_real_log() {
         .to_string_lossy()
         .starts_with("checkpoint-")));
     log.stop().unwrap();
-    let out = client(
-        &state,
-        &[
-            "verify",
-            good.to_str().unwrap(),
-            "--policy",
-            policy_arg,
-            "--offline",
-            bundle.to_str().unwrap(),
-        ],
-    );
+    let offline = |target: &Path, bundle: &Path| {
+        client(
+            &state,
+            &[
+                "verify",
+                target.to_str().unwrap(),
+                "--policy",
+                policy_arg,
+                "--offline",
+                bundle.to_str().unwrap(),
+            ],
+        )
+    };
+    let out = offline(&good, &bundle);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     // An entry cut out of the saved answer: its counts no longer add up.
     let mut saved: serde_json::Value =
@@ -127,17 +131,7 @@ fn each_verdict_is_reached_from_a_real_log() {
     saved["entries"].as_array_mut().unwrap().remove(1);
     let cut = dir.path().join("cut.bundle.json");
     std::fs::write(&cut, saved.to_string()).unwrap();
-    let out = client(
-        &state,
-        &[
-            "verify",
-            good.to_str().unwrap(),
-            "--policy",
-            policy_arg,
-            "--offline",
-            cut.to_str().unwrap(),
-        ],
-    );
+    let out = offline(&good, &cut);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{}{err}", stdout(&out));
     assert!(
@@ -146,17 +140,7 @@ fn each_verdict_is_reached_from_a_real_log() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
     // The bundle does not vouch for another file.
-    let out = client(
-        &state,
-        &[
-            "verify",
-            lonely.to_str().unwrap(),
-            "--policy",
-            policy_arg,
-            "--offline",
-            bundle.to_str().unwrap(),
-        ],
-    );
+    let out = offline(&lonely, &bundle);
     assert_eq!(out.status.code(), Some(3), "{}", stdout(&out));
     assert!(stdout(&out).contains("about another file"));
 }

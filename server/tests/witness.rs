@@ -230,30 +230,58 @@ fn witness_remembers_what_it_cosigned_across_sigkill() {
     assert_eq!(w.add(&request(&log, &stored, 12, 12)).0, 200);
 }
 
+/// A log in `dir/log` that publishes only checkpoints its one witness
+/// (`w1`, a `reprolog-server witness` process) cosigned.
+struct WitnessedLog {
+    key: Verifier,
+    wvkey: Verifier,
+    witness: WitnessProcess,
+    policy_file: PathBuf,
+    server: TestServer,
+    data: PathBuf,
+}
+
+fn witnessed_log(dir: &Path, extra: &[&str]) -> WitnessedLog {
+    let wvkey = witness_key(dir, "witness.test/w1");
+    // The witness reads its log list at start: write it before starting.
+    let data = dir.join("log");
+    let key = init(&data);
+    std::fs::write(dir.join("logs"), format!("log {}\n", key.to_key_text())).unwrap();
+    let witness = WitnessProcess::start(dir);
+    let policy_file = dir.join("witness-policy");
+    std::fs::write(
+        &policy_file,
+        format!(
+            "witness w1 {} {}\nquorum w1\n",
+            wvkey.to_key_text(),
+            witness.url
+        ),
+    )
+    .unwrap();
+    let mut args = vec!["--witness-policy", policy_file.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let server = TestServer::start(&data, &key, &args);
+    WitnessedLog {
+        key,
+        wvkey,
+        witness,
+        policy_file,
+        server,
+        data,
+    }
+}
+
 #[test]
 fn forks_are_refused_and_clients_require_the_quorum() {
     let dir = tempfile::tempdir().unwrap();
-    let wvkey = witness_key(dir.path(), "witness.test/w1");
-    // The witness reads its log list at start: write it before starting.
-    let data = dir.path().join("log");
-    let key = init(&data);
-    std::fs::write(
-        dir.path().join("logs"),
-        format!("log {}\n", key.to_key_text()),
-    )
-    .unwrap();
-    let w = WitnessProcess::start(dir.path());
-    let policy_file = dir.path().join("witness-policy");
-    std::fs::write(
-        &policy_file,
-        format!("witness w1 {} {}\nquorum w1\n", wvkey.to_key_text(), w.url),
-    )
-    .unwrap();
-    let server = TestServer::start(
-        &data,
-        &key,
-        &["--witness-policy", policy_file.to_str().unwrap()],
-    );
+    let WitnessedLog {
+        key,
+        wvkey,
+        witness: w,
+        policy_file,
+        server,
+        data,
+    } = witnessed_log(dir.path(), &[]);
     let rebuilder = Signer::generate("rebuilder.test").unwrap();
     let subject = Hash::of(b"a witnessed binary");
     for i in 0..3 {
@@ -415,31 +443,14 @@ fn forks_are_refused_and_clients_require_the_quorum() {
 #[test]
 fn stale_checkpoints_are_log_errors_and_the_timer_keeps_an_idle_log_fresh() {
     let dir = tempfile::tempdir().unwrap();
-    let wvkey = witness_key(dir.path(), "witness.test/w1");
-    let data = dir.path().join("log");
-    let key = init(&data);
-    std::fs::write(
-        dir.path().join("logs"),
-        format!("log {}\n", key.to_key_text()),
-    )
-    .unwrap();
-    let w = WitnessProcess::start(dir.path());
-    let policy_file = dir.path().join("witness-policy");
-    std::fs::write(
-        &policy_file,
-        format!("witness w1 {} {}\nquorum w1\n", wvkey.to_key_text(), w.url),
-    )
-    .unwrap();
-    let server = TestServer::start(
-        &data,
-        &key,
-        &[
-            "--witness-policy",
-            policy_file.to_str().unwrap(),
-            "--witness-refresh-secs",
-            "4",
-        ],
-    );
+    let WitnessedLog {
+        key,
+        wvkey,
+        witness: w,
+        policy_file,
+        server,
+        ..
+    } = witnessed_log(dir.path(), &["--witness-refresh-secs", "4"]);
     let rebuilder = Signer::generate("rebuilder.test").unwrap();
     let subject = Hash::of(b"a fresh binary");
     server.submit(&entry_for(&rebuilder, "bin", subject, true));
