@@ -434,8 +434,6 @@ fn forks_are_refused_and_clients_require_the_quorum() {
     );
 }
 
-/// Debian's sigsum-go tools: `$REPROLOG_SIGSUM`, else installed by the
-/// project's script into .cache/sigsum.
 /// `max-age`: a client refuses a checkpoint the witness quorum cosigned too
 /// long ago (LOG ERROR naming the age), online and offline; an idle witnessed
 /// log has its checkpoint cosigned again on its timer, so it is REPRODUCED
@@ -531,6 +529,8 @@ fn stale_checkpoints_are_log_errors_and_the_timer_keeps_an_idle_log_fresh() {
     );
 }
 
+/// Debian's sigsum-go tools: `$REPROLOG_SIGSUM`, else installed by the
+/// project's script into .cache/sigsum.
 fn sigsum_bin() -> PathBuf {
     installed_tool("REPROLOG_SIGSUM", "sigsum.sh")
 }
