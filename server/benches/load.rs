@@ -200,13 +200,16 @@ fn bench_backend(
                 .unwrap();
             assert!(init.status.success());
             let mut child = Command::new(BIN)
-                // Two keys submit the whole million: lift the unknown keys' limits.
+                // Two keys submit the whole million, from one address: lift
+                // the unknown keys' limits and the per-address connection cap.
                 .args([
                     "serve",
                     "--listen",
                     "127.0.0.1:0",
                     "--unknown-key-rate",
                     "0",
+                    "--max-connections-per-peer",
+                    "1024",
                 ])
                 .args(["--unknown-key-pending", "1000000", "--data"])
                 .arg(dir.path())

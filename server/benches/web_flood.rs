@@ -48,6 +48,8 @@ fn main() {
             "0",
             "--max-pending",
             "65536",
+            "--max-connections-per-peer",
+            "1024",
         ],
     );
     let digest = Hash::of(b"a binary everyone floods");

@@ -1,33 +1,57 @@
-//! Accepting connections: a cap on open connections, a deadline for request
-//! headers, and graceful shutdown.
+//! Accepting connections, for every listener the project starts (`serve`,
+//! with its API, web page and status routes, and `witness`): one set of
+//! limits, one place.
 //!
-//! axum's `serve` sets neither limit (hyper's header-read timeout needs a
-//! timer that it does not install), so a slowloris client trickling header
-//! bytes could hold connections forever. Here every connection holds a permit
-//! of a semaphore while it is open, and hyper drops a connection whose request
-//! headers have not all arrived within the deadline. Body deadlines are the
-//! handlers' business (see `api::add_entry`). Once the cap is reached the
-//! accept loop waits: further clients queue in the kernel's backlog instead
-//! of costing the server memory.
+//! - **Connections**: at most `max_connections` open at once (each holds a
+//!   permit of a semaphore; beyond the cap the accept loop waits and clients
+//!   queue in the kernel's backlog), and at most `max_per_peer` from one IP
+//!   address: a further connection from that address is closed at once, so
+//!   one host cannot take every slot.
+//! - **Headers**: hyper drops a connection whose request headers have not all
+//!   arrived within `header_timeout`. Its timer runs whenever the connection
+//!   waits for a request, so it is also the idle deadline of a keep-alive
+//!   connection. (axum's `serve` sets neither: hyper's header timeout needs a
+//!   timer that it does not install.)
+//! - **Bodies**: every request body is read in full, at most `max_body` bytes
+//!   (413), within `body_timeout` (408), before any handler sees the request;
+//!   a slow sender holds its own connection slot for at most the deadline.
+//!
+//! A slow peer therefore costs one slot for at most a deadline, and a peer
+//! can hold at most `max_per_peer` slots.
 
+use axum::body::Body;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use hyper::server::conn::http1;
+use hyper::StatusCode;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-/// Connection limits.
+/// Limits of one listener (see the module doc). `Default` is what
+/// `reprolog-server serve` and `witness` use unless told otherwise.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
     /// Most connections open at once.
     pub max_connections: usize,
-    /// Longest a client may take to send a request's headers.
+    /// Most connections open at once from one IP address.
+    pub max_per_peer: usize,
+    /// Longest a client may take to send a request's headers, and longest a
+    /// kept-alive connection may sit idle.
     pub header_timeout: Duration,
+    /// Longest a client may take to send a request's body.
+    pub body_timeout: Duration,
+    /// Largest request body, in bytes.
+    pub max_body: usize,
     /// Longest in-flight requests may run after shutdown began.
     pub shutdown_grace: Duration,
 }
@@ -36,8 +60,79 @@ impl Default for ConnectionLimits {
     fn default() -> Self {
         ConnectionLimits {
             max_connections: 1024,
+            max_per_peer: 256,
             header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(10),
+            max_body: 1 << 20,
             shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Open connections per IP address.
+#[derive(Default)]
+struct Peers(Mutex<HashMap<IpAddr, usize>>);
+
+/// One connection counted against its peer; uncounted when dropped.
+struct PeerSlot {
+    peers: Arc<Peers>,
+    ip: IpAddr,
+}
+
+impl Peers {
+    /// A slot for `ip`, unless it already holds `max`.
+    fn take(self: &Arc<Peers>, ip: IpAddr, max: usize) -> Option<PeerSlot> {
+        let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(ip).or_default();
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot {
+            peers: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut open = self.peers.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Reads the whole request body within the limits before the handler runs.
+async fn bounded_body(limits: ConnectionLimits, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let read = tokio::time::timeout(
+        limits.body_timeout,
+        axum::body::to_bytes(body, limits.max_body),
+    );
+    let error = |status: StatusCode, text: String| (status, text + "\n").into_response();
+    match read.await {
+        Err(_) => error(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "request body not received within {} s",
+                limits.body_timeout.as_secs()
+            ),
+        ),
+        Ok(Err(_)) => error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "request body over {} bytes (or unreadable)",
+                limits.max_body
+            ),
+        ),
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
         }
     }
 }
@@ -51,12 +146,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let peers = Arc::new(Peers::default());
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
         .keep_alive(true);
+    let router = router.layer(axum::middleware::from_fn(move |req, next| {
+        bounded_body(limits, req, next)
+    }));
     let service = TowerToHyperService::new(router);
     tokio::pin!(shutdown);
     loop {
@@ -67,9 +166,9 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Typically EMFILE: back off instead of spinning.
                     tracing::warn!("accept: {e}");
@@ -79,6 +178,14 @@ pub async fn serve(
             },
             _ = &mut shutdown => break,
         };
+        let Some(slot) = peers.take(peer.ip(), limits.max_per_peer.max(1)) else {
+            tracing::debug!(
+                "{} holds {} connections: closing another",
+                peer.ip(),
+                limits.max_per_peer
+            );
+            continue; // dropping the stream closes it; the permit returns
+        };
         let _ = stream.set_nodelay(true);
         let conn = builder.serve_connection(TokioIo::new(stream), service.clone());
         let conn = graceful.watch(conn);
@@ -86,6 +193,7 @@ pub async fn serve(
             if let Err(e) = conn.await {
                 tracing::debug!("connection: {e}");
             }
+            drop(slot);
             drop(permit);
         });
     }

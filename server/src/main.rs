@@ -63,6 +63,8 @@ enum Command {
         /// The logs to witness: `log <vkey> [<url>]` lines (C2SP tlog-policy).
         #[arg(long)]
         logs: PathBuf,
+        #[command(flatten)]
+        listener: ListenerArgs,
     },
     /// Print the verifier key of a data directory.
     Vkey {
@@ -90,15 +92,8 @@ enum Command {
         /// A file of allowed rebuilder verifier keys, one per line.
         #[arg(long)]
         allow_keys_file: Option<PathBuf>,
-        /// Longest a client may take to send an entry, in seconds.
-        #[arg(long, default_value_t = 10)]
-        body_timeout_secs: u64,
-        /// Longest a client may take to send a request's headers, in seconds.
-        #[arg(long, default_value_t = 10)]
-        header_timeout_secs: u64,
-        /// Most connections open at once; more wait in the listen backlog.
-        #[arg(long, default_value_t = 1024)]
-        max_connections: usize,
+        #[command(flatten)]
+        listener: ListenerArgs,
         /// Entries per second each rebuilder key may add (sustained); 0 = no limit.
         #[arg(long, default_value_t = 0.0)]
         rate_per_key: f64,
@@ -187,6 +182,53 @@ enum Command {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The limits every listener takes (`serve` and `witness`), with the
+/// defaults of [`ConnectionLimits`]; see `reprolog_server::http`.
+#[derive(clap::Args)]
+struct ListenerArgs {
+    /// Longest a client may take to send a request's headers, and longest a
+    /// kept-alive connection may sit idle, in seconds.
+    #[arg(long, default_value_t = ConnectionLimits::default().header_timeout.as_secs())]
+    header_timeout_secs: u64,
+    /// Longest a client may take to send a request's body, in seconds.
+    #[arg(long, default_value_t = ConnectionLimits::default().body_timeout.as_secs())]
+    body_timeout_secs: u64,
+    /// Largest request body, in bytes.
+    #[arg(long, default_value_t = ConnectionLimits::default().max_body)]
+    max_body_bytes: usize,
+    /// Most connections open at once; more wait in the listen backlog.
+    #[arg(long, default_value_t = ConnectionLimits::default().max_connections)]
+    max_connections: usize,
+    /// Most connections open at once from one IP address; more are closed.
+    #[arg(long, default_value_t = ConnectionLimits::default().max_per_peer)]
+    max_connections_per_peer: usize,
+}
+
+impl ListenerArgs {
+    fn limits(&self) -> anyhow::Result<ConnectionLimits> {
+        for (value, flag) in [
+            (self.header_timeout_secs, "--header-timeout-secs"),
+            (self.body_timeout_secs, "--body-timeout-secs"),
+            (self.max_body_bytes as u64, "--max-body-bytes"),
+            (self.max_connections as u64, "--max-connections"),
+            (
+                self.max_connections_per_peer as u64,
+                "--max-connections-per-peer",
+            ),
+        ] {
+            anyhow::ensure!(value >= 1, "{flag} must be at least 1");
+        }
+        Ok(ConnectionLimits {
+            max_connections: self.max_connections,
+            max_per_peer: self.max_connections_per_peer,
+            header_timeout: Duration::from_secs(self.header_timeout_secs),
+            body_timeout: Duration::from_secs(self.body_timeout_secs),
+            max_body: self.max_body_bytes,
+            ..ConnectionLimits::default()
+        })
+    }
+}
+
 fn main() {
     reprolog_server::disk::survive_file_size_limit();
     tracing_subscriber::fmt()
@@ -227,7 +269,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             key,
             logs,
+            listener,
         } => {
+            let limits = listener.limits()?;
             let signer = Signer::from_key_text(&read(&key)?)
                 .with_context(|| format!("witness key {}", key.display()))?;
             let logs = parse_logs(&read(&logs)?).with_context(|| format!("{}", logs.display()))?;
@@ -237,6 +281,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             rt.block_on(witness::run(
                 &data,
                 listen,
+                limits,
                 signer,
                 logs,
                 serve::shutdown_signal(),
@@ -260,9 +305,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             max_pending,
             allow_keys,
             allow_keys_file,
-            body_timeout_secs,
-            header_timeout_secs,
-            max_connections,
+            listener,
             rate_per_key,
             burst_per_key,
             known_keys,
@@ -310,11 +353,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 "--unknown-key-rate must be a number ≥ 0"
             );
             anyhow::ensure!(max_batch >= 1, "--max-batch must be at least 1");
-            anyhow::ensure!(max_connections >= 1, "--max-connections must be at least 1");
-            anyhow::ensure!(
-                header_timeout_secs >= 1,
-                "--header-timeout-secs must be at least 1"
-            );
+            let connections = listener.limits()?;
             anyhow::ensure!(
                 rate_per_key.is_finite() && rate_per_key >= 0.0,
                 "--rate-per-key must be a number ≥ 0"
@@ -326,16 +365,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     max_pending,
                 },
                 allowed_keys,
-                body_timeout: Duration::from_secs(body_timeout_secs),
                 log: LogOptions {
                     read_only,
                     min_free_bytes: min_free_mib.saturating_mul(1 << 20),
                 },
-                connections: ConnectionLimits {
-                    max_connections,
-                    header_timeout: Duration::from_secs(header_timeout_secs),
-                    ..ConnectionLimits::default()
-                },
+                connections,
                 rate_per_key: (rate_per_key > 0.0).then_some(RateConfig {
                     per_second: rate_per_key,
                     burst: burst_per_key,

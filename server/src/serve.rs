@@ -117,8 +117,6 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     pub batch: BatchConfig,
     pub allowed_keys: Option<HashSet<[u8; 32]>>,
-    /// Longest a client may take to send an entry's body.
-    pub body_timeout: std::time::Duration,
     /// Storage mode and free-space reserve.
     pub log: LogOptions,
     /// Open connections and header deadline.
@@ -175,7 +173,6 @@ impl ServeConfig {
             listen,
             batch: BatchConfig::default(),
             allowed_keys: None,
-            body_timeout: std::time::Duration::from_secs(10),
             log: LogOptions {
                 read_only: false,
                 min_free_bytes: DEFAULT_MIN_FREE_BYTES,
@@ -258,7 +255,7 @@ pub async fn run(
         metrics,
         allowed_keys: config.allowed_keys,
         keys: Default::default(),
-        body_timeout: config.body_timeout,
+        body_timeout: config.connections.body_timeout,
         rate_limiter: config.rate_per_key.map(RateLimiter::new),
         known_keys: config.known_keys,
         unknown_rate_limiter: config.unknown_key_rate.map(RateLimiter::new),

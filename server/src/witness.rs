@@ -221,6 +221,7 @@ pub fn init_key(key_file: &Path, name: &str) -> anyhow::Result<String> {
 pub async fn run(
     data: &Path,
     listen: SocketAddr,
+    limits: ConnectionLimits,
     signer: Signer,
     logs: Vec<Verifier>,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -236,7 +237,6 @@ pub async fn run(
     let addr = listener.local_addr()?;
     tracing::info!("witness key: {}", witness.verifier().to_key_text());
     on_listening(addr);
-    let limits = ConnectionLimits::default();
     http::serve(listener, router(Arc::new(witness)), limits, shutdown).await;
     Ok(())
 }

@@ -14,6 +14,11 @@ pub struct WitnessProcess {
 
 impl WitnessProcess {
     pub fn start(dir: &Path) -> WitnessProcess {
+        WitnessProcess::start_with(dir, &[])
+    }
+
+    /// [`WitnessProcess::start`] with more flags (listener limits, say).
+    pub fn start_with(dir: &Path, extra: &[&str]) -> WitnessProcess {
         let mut child = Command::new(BIN)
             .args(["witness", "--listen", "127.0.0.1:0", "--data"])
             .arg(dir.join("data"))
@@ -21,6 +26,7 @@ impl WitnessProcess {
             .arg(dir.join("witness.key"))
             .arg("--logs")
             .arg(dir.join("logs"))
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .spawn()
