@@ -168,6 +168,7 @@ pub(crate) fn prepare_source(
                     module: module.clone(),
                     source_dir: dir.display().to_string(),
                 })?;
+            refuse_newer_go(&module_root, module, plan)?;
             Ok(Prepared {
                 target: main_package_target(&plan.path, module),
                 dir: module_root,
@@ -236,20 +237,7 @@ pub(crate) fn prepare_source(
                 module: module.clone(),
                 source_dir: source.display().to_string(),
             })?;
-            let go_mod = module_root.join("go.mod");
-            let newer = gover::newer_requirement(&go_mod, &plan.go_version).map_err(|e| {
-                RebuildError::Read {
-                    path: go_mod.clone(),
-                    source: e,
-                }
-            })?;
-            if let Some(line) = newer {
-                return Err(RebuildError::GoModNeedsNewerGo {
-                    module: module.clone(),
-                    line,
-                    toolchain: plan.go_version.clone(),
-                });
-            }
+            refuse_newer_go(&module_root, module, plan)?;
             Ok(Prepared {
                 dir: module_root,
                 target: main_package_target(&plan.path, module),
@@ -257,6 +245,26 @@ pub(crate) fn prepare_source(
                 extra_env: vec![],
             })
         }
+    }
+}
+
+/// Refuses a module whose go.mod asks for a newer Go than the plan's (its
+/// `go` or `toolchain` line): whatever the source, given with `--source` or
+/// fetched, the go command must never switch toolchains or fail on it.
+fn refuse_newer_go(module_root: &Path, module: &str, plan: &BuildPlan) -> Result<(), RebuildError> {
+    let go_mod = module_root.join("go.mod");
+    let newer =
+        gover::newer_requirement(&go_mod, &plan.go_version).map_err(|e| RebuildError::Read {
+            path: go_mod.clone(),
+            source: e,
+        })?;
+    match newer {
+        Some(line) => Err(RebuildError::GoModNeedsNewerGo {
+            module: module.to_string(),
+            line,
+            toolchain: plan.go_version.clone(),
+        }),
+        None => Ok(()),
     }
 }
 

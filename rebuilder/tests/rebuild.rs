@@ -221,6 +221,37 @@ fn a_go_mod_asking_for_a_newer_toolchain_is_refused() {
 }
 
 #[test]
+fn a_given_source_asking_for_a_newer_toolchain_is_refused_too() {
+    // No VCS information: the binary names no source, so the rebuild builds
+    // the directory given with --source, whose go.mod asks for go1.99.0.
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("app");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(
+        src.join("go.mod"),
+        "module example.com/app\n\ngo 1.22\n\ntoolchain go1.99.0\n",
+    )
+    .unwrap();
+    std::fs::write(src.join("main.go"), APP_GO).unwrap();
+    go(
+        "1.22.10",
+        &src,
+        &["build", "-trimpath", "-o", "../app-bin", "."],
+        &[],
+    );
+    let err = rebuild(
+        &dir.path().join("app-bin"),
+        &rebuild_config(None, Some(&src)),
+        &mut quiet,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, RebuildError::GoModNeedsNewerGo { ref line, .. } if line == "toolchain go1.99.0"),
+        "{err}"
+    );
+}
+
+#[test]
 fn source_that_differs_from_its_revision_is_a_mismatch() {
     // A gitignored file is compiled in, yet vcs.modified stays false: the binary
     // claims a revision whose source does not produce it.

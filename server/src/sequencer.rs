@@ -70,7 +70,12 @@ impl Refusal {
             LogError::Storage(s) if s.is_full() => {
                 Refusal::new(true, format!("log storage is full ({s})"))
             }
-            LogError::Witness(e) => Refusal::new(false, format!("{e}; the entry is stored")),
+            LogError::Witness(e) => Refusal {
+                insufficient_storage: false,
+                message: format!(
+                    "{e}; the entry is stored but not yet covered by a cosigned checkpoint: retry to get its receipt"
+                ),
+            },
             LogError::Storage(StorageError::ReadOnly(why)) => {
                 Refusal::new(false, format!("log is read-only ({why})"))
             }
@@ -207,6 +212,11 @@ async fn commit(log: &Arc<Log>, metrics: &Arc<Metrics>, batch: Vec<(NewEntry, Re
                 LogError::Storage(StorageError::NotSequencer(_)) => {
                     tracing::warn!(count, "batch not committed: {e}")
                 }
+                // Stored; only the checkpoint covering it is not out yet.
+                LogError::Witness(_) => tracing::warn!(
+                    count,
+                    "batch stored, its checkpoint not published: {e}; a retry is acknowledged at the same index once the witnesses cosign"
+                ),
                 _ => tracing::error!(count, "batch not committed: {e}"),
             }
             let refusal = Refusal::from_log_error(&e);

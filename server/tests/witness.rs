@@ -368,7 +368,12 @@ fn forks_are_refused_and_clients_require_the_quorum() {
     let late = entry_for(&rebuilder, "bin", Hash::of(b"late"), true);
     let (status, body) = server.post_entry(&late, "application/cbor");
     assert_eq!(status, 503, "{}", String::from_utf8_lossy(&body));
-    assert!(String::from_utf8_lossy(&body).contains("witness quorum"));
+    let said = String::from_utf8_lossy(&body);
+    assert!(said.contains("witness quorum"), "{said}");
+    // One story: stored, not acknowledged yet (never "not acknowledged, retry
+    // later" beside "stored").
+    assert!(said.contains("the entry is stored but not yet covered by a cosigned checkpoint"), "{said}");
+    assert!(!said.contains("was not acknowledged"), "{said}");
     let (_, metrics) = server.get("/metrics");
     assert!(!String::from_utf8(metrics)
         .unwrap()
