@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::witness::{witness_key, WitnessProcess};
+use common::witness::{witnessed_log, WitnessedLog};
 use common::*;
 use reprolog_proto::note::Signer;
 use reprolog_proto::Hash;
@@ -141,28 +141,11 @@ fn the_log_answers_through_stalls_and_floods() {
 #[test]
 fn the_witness_answers_through_stalls_and_floods_and_its_log_keeps_acknowledging() {
     let dir = tempfile::tempdir().unwrap();
-    let wvkey = witness_key(dir.path(), "witness.test/w1");
-    let data = dir.path().join("log");
-    let key = init(&data);
-    std::fs::write(
-        dir.path().join("logs"),
-        format!("log {}\n", key.to_key_text()),
-    )
-    .unwrap();
     let args = limits();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let w = WitnessProcess::start_with(dir.path(), &args);
-    let policy_file = dir.path().join("witness-policy");
-    std::fs::write(
-        &policy_file,
-        format!("witness w1 {} {}\nquorum w1\n", wvkey.to_key_text(), w.url),
-    )
-    .unwrap();
-    let server = TestServer::start(
-        &data,
-        &key,
-        &["--witness-policy", policy_file.to_str().unwrap()],
-    );
+    let WitnessedLog {
+        witness: w, server, ..
+    } = witnessed_log(dir.path(), &args, &[]);
     let addr: SocketAddr = w.url.trim_start_matches("http://").parse().unwrap();
     let signer = Signer::generate("r.test").unwrap();
     let n = std::sync::atomic::AtomicU8::new(0);

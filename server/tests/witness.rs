@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::witness::{witness_key, WitnessProcess};
+use common::witness::{witness_key, witnessed_log, WitnessProcess, WitnessedLog};
 use common::*;
 use reprolog_client::memory::CheckpointMemory;
 use reprolog_client::verify::{self, Source, Verdict};
@@ -230,47 +230,6 @@ fn witness_remembers_what_it_cosigned_across_sigkill() {
     assert_eq!(w.add(&request(&log, &stored, 12, 12)).0, 200);
 }
 
-/// A log in `dir/log` that publishes only checkpoints its one witness
-/// (`w1`, a `reprolog-server witness` process) cosigned.
-struct WitnessedLog {
-    key: Verifier,
-    wvkey: Verifier,
-    witness: WitnessProcess,
-    policy_file: PathBuf,
-    server: TestServer,
-    data: PathBuf,
-}
-
-fn witnessed_log(dir: &Path, extra: &[&str]) -> WitnessedLog {
-    let wvkey = witness_key(dir, "witness.test/w1");
-    // The witness reads its log list at start: write it before starting.
-    let data = dir.join("log");
-    let key = init(&data);
-    std::fs::write(dir.join("logs"), format!("log {}\n", key.to_key_text())).unwrap();
-    let witness = WitnessProcess::start(dir);
-    let policy_file = dir.join("witness-policy");
-    std::fs::write(
-        &policy_file,
-        format!(
-            "witness w1 {} {}\nquorum w1\n",
-            wvkey.to_key_text(),
-            witness.url
-        ),
-    )
-    .unwrap();
-    let mut args = vec!["--witness-policy", policy_file.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let server = TestServer::start(&data, &key, &args);
-    WitnessedLog {
-        key,
-        wvkey,
-        witness,
-        policy_file,
-        server,
-        data,
-    }
-}
-
 #[test]
 fn forks_are_refused_and_clients_require_the_quorum() {
     let dir = tempfile::tempdir().unwrap();
@@ -281,7 +240,7 @@ fn forks_are_refused_and_clients_require_the_quorum() {
         policy_file,
         server,
         data,
-    } = witnessed_log(dir.path(), &[]);
+    } = witnessed_log(dir.path(), &[], &[]);
     let rebuilder = Signer::generate("rebuilder.test").unwrap();
     let subject = Hash::of(b"a witnessed binary");
     for i in 0..3 {
@@ -372,7 +331,10 @@ fn forks_are_refused_and_clients_require_the_quorum() {
     assert!(said.contains("witness quorum"), "{said}");
     // One story: stored, not acknowledged yet (never "not acknowledged, retry
     // later" beside "stored").
-    assert!(said.contains("the entry is stored but not yet covered by a cosigned checkpoint"), "{said}");
+    assert!(
+        said.contains("the entry is stored but not yet covered by a cosigned checkpoint"),
+        "{said}"
+    );
     assert!(!said.contains("was not acknowledged"), "{said}");
     let (_, metrics) = server.get("/metrics");
     assert!(!String::from_utf8(metrics)
@@ -453,7 +415,7 @@ fn stale_checkpoints_are_log_errors_and_the_timer_keeps_an_idle_log_fresh() {
         policy_file,
         server,
         ..
-    } = witnessed_log(dir.path(), &["--witness-refresh-secs", "4"]);
+    } = witnessed_log(dir.path(), &[], &["--witness-refresh-secs", "4"]);
     let rebuilder = Signer::generate("rebuilder.test").unwrap();
     let subject = Hash::of(b"a fresh binary");
     server.submit(&entry_for(&rebuilder, "bin", subject, true));

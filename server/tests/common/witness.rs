@@ -2,7 +2,7 @@
 
 use super::{agent, BIN};
 use reprolog_proto::note::Verifier;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// A `reprolog-server witness` process: its data in `dir/data`, its key
@@ -76,4 +76,46 @@ pub fn witness_key(dir: &Path, name: &str) -> Verifier {
         String::from_utf8_lossy(&out.stderr)
     );
     Verifier::from_key_text(String::from_utf8(out.stdout).unwrap().trim()).unwrap()
+}
+
+/// A log in `dir/log` that publishes only checkpoints its one witness
+/// (`w1`, a `reprolog-server witness` process) cosigned.
+pub struct WitnessedLog {
+    pub key: Verifier,
+    pub wvkey: Verifier,
+    pub witness: WitnessProcess,
+    pub policy_file: PathBuf,
+    pub server: super::TestServer,
+    pub data: PathBuf,
+}
+
+/// `witness_args` go to the witness, `log_args` to the log.
+pub fn witnessed_log(dir: &Path, witness_args: &[&str], log_args: &[&str]) -> WitnessedLog {
+    let wvkey = witness_key(dir, "witness.test/w1");
+    // The witness reads its log list at start: write it before starting.
+    let data = dir.join("log");
+    let key = super::init(&data);
+    std::fs::write(dir.join("logs"), format!("log {}\n", key.to_key_text())).unwrap();
+    let witness = WitnessProcess::start_with(dir, witness_args);
+    let policy_file = dir.join("witness-policy");
+    std::fs::write(
+        &policy_file,
+        format!(
+            "witness w1 {} {}\nquorum w1\n",
+            wvkey.to_key_text(),
+            witness.url
+        ),
+    )
+    .unwrap();
+    let mut args = vec!["--witness-policy", policy_file.to_str().unwrap()];
+    args.extend_from_slice(log_args);
+    let server = super::TestServer::start(&data, &key, &args);
+    WitnessedLog {
+        key,
+        wvkey,
+        witness,
+        policy_file,
+        server,
+        data,
+    }
 }
