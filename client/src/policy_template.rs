@@ -33,4 +33,10 @@ pub const TEMPLATE: &str = r#"# reprolog trust policy
 #   Which witnesses must have cosigned every checkpoint the client believes
 #   (C2SP tlog-policy). `quorum none` trusts the log's signature alone.
 #quorum none
+#
+# max-age <90s, 30m, 24h, 7d, or none>
+#   How long ago the witness quorum may last have cosigned the checkpoint a
+#   verdict rests on; older is LOG ERROR (a frozen log hides new evidence).
+#   Default with a quorum: 24h. Not allowed with `quorum none`.
+#max-age 24h
 "#;
