@@ -53,6 +53,8 @@ pub struct AppState {
     pub unknown_rate_limiter: Option<RateLimiter>,
     /// Pool shares of unknown keys.
     pub unknown_shares: Arc<PendingShares>,
+    /// What all unknown keys together may add (on by default).
+    pub unknown_budget: Option<crate::budget::StrangerBudget>,
     /// The figures of `/api/v1/status`.
     pub summaries: crate::summary::Summaries,
     /// The policy the web page applies unless its user pastes one (`--policy`).
@@ -334,6 +336,22 @@ async fn add_entry_inner(
                         "key {} is over its submission rate, retry later",
                         hex::encode(entry.key)
                     ),
+                )
+            })?;
+    }
+    if let Some(budget) = state.unknown_budget.as_ref().filter(|_| !known) {
+        budget
+            .admit(
+                bytes.len(),
+                state.log.free_bytes(),
+                std::time::Instant::now(),
+            )
+            .map_err(|refusal| ApiError {
+                retry_after: Some(refusal.retry_after()),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Rejection::UnknownBudget,
+                    refusal.to_string(),
                 )
             })?;
     }
@@ -644,6 +662,11 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render()
             + &state.log.witness_metrics()
+            + &state
+                .unknown_budget
+                .as_ref()
+                .map(|b| b.render_metrics())
+                .unwrap_or_default()
             + &state
                 .publisher
                 .as_ref()

@@ -16,6 +16,7 @@
 //! - [`harness`]: an in-process log for other crates' tests and tools.
 
 pub mod api;
+pub mod budget;
 pub mod cosign;
 pub mod disk;
 #[cfg(feature = "harness")]

@@ -368,6 +368,12 @@ impl Log {
         snap.with_hashes(|r| merkle::consistency_proof(old, new, r))
     }
 
+    /// Free bytes on the data dir's disk (`None` when storage is not local,
+    /// or the disk cannot be asked).
+    pub fn free_bytes(&self) -> Option<u64> {
+        free_bytes(self.store.local_dir()?).ok()
+    }
+
     fn check_free_space(&self) -> Result<(), LogError> {
         if self.min_free_bytes == 0 {
             return Ok(());

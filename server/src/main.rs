@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use reprolog_proto::note::Signer;
 use reprolog_proto::policy::{parse_logs, Policy, WitnessQuorum};
+use reprolog_server::budget;
 use reprolog_server::http::ConnectionLimits;
 use reprolog_server::log::LogOptions;
 use reprolog_server::ratelimit::RateConfig;
@@ -107,7 +108,8 @@ enum Command {
         /// A file of known rebuilder verifier keys, one per line.
         #[arg(long)]
         known_keys_file: Option<PathBuf>,
-        /// Entries per second each unknown key may add (sustained); 0 = no limit.
+        /// Entries per second each unknown key may add (sustained); 0 = no
+        /// limit, for each unknown key and for all of them together.
         #[arg(long, default_value_t = serve::DEFAULT_UNKNOWN_KEY_RATE.per_second)]
         unknown_key_rate: f64,
         /// Entries an unknown key may add in a burst above its rate.
@@ -117,6 +119,23 @@ enum Command {
         /// unknown keys together: half of --max-pending).
         #[arg(long, default_value_t = serve::DEFAULT_UNKNOWN_KEY_PENDING)]
         unknown_key_pending: usize,
+        /// Entries per second all unknown keys together may add; 0 = no total bound.
+        #[arg(long, default_value_t = budget::DEFAULT_BUDGET.entries.per_second)]
+        unknown_total_rate: f64,
+        /// Entries all unknown keys together may add in a burst above it.
+        #[arg(long, default_value_t = budget::DEFAULT_BUDGET.entries.burst)]
+        unknown_total_burst: u32,
+        /// Entry bytes per second all unknown keys together may add.
+        #[arg(long, default_value_t = budget::DEFAULT_BUDGET.bytes.per_second as u64)]
+        unknown_total_bytes_per_sec: u64,
+        /// Entry bytes all unknown keys together may add in a burst above it.
+        #[arg(long, default_value_t = budget::DEFAULT_BUDGET.bytes.burst)]
+        unknown_total_burst_bytes: u32,
+        /// Refuse entries of unknown keys (503) while the data dir's disk has
+        /// less free, in MiB (at least --min-free-mib: the log's own
+        /// rebuilders keep writing past it).
+        #[arg(long, default_value_t = budget::DEFAULT_BUDGET.min_free_bytes >> 20)]
+        unknown_min_free_mib: u64,
         /// Refuse new entries (507) while the data dir's disk has less free, in MiB.
         #[arg(long, default_value_t = serve::DEFAULT_MIN_FREE_BYTES >> 20)]
         min_free_mib: u64,
@@ -313,6 +332,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             unknown_key_rate,
             unknown_key_burst,
             unknown_key_pending,
+            unknown_total_rate,
+            unknown_total_burst,
+            unknown_total_bytes_per_sec,
+            unknown_total_burst_bytes,
+            unknown_min_free_mib,
             min_free_mib,
             read_only,
             witness_policy,
@@ -352,6 +376,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 unknown_key_rate.is_finite() && unknown_key_rate >= 0.0,
                 "--unknown-key-rate must be a number ≥ 0"
             );
+            anyhow::ensure!(
+                unknown_total_rate.is_finite() && unknown_total_rate >= 0.0,
+                "--unknown-total-rate must be a number ≥ 0"
+            );
+            anyhow::ensure!(
+                unknown_min_free_mib >= min_free_mib,
+                "--unknown-min-free-mib ({unknown_min_free_mib}) must be at least --min-free-mib ({min_free_mib})"
+            );
             anyhow::ensure!(max_batch >= 1, "--max-batch must be at least 1");
             let connections = listener.limits()?;
             anyhow::ensure!(
@@ -380,6 +412,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     burst: unknown_key_burst,
                 }),
                 unknown_key_pending,
+                unknown_budget: (unknown_key_rate > 0.0 && unknown_total_rate > 0.0).then_some(
+                    budget::BudgetConfig {
+                        entries: RateConfig {
+                            per_second: unknown_total_rate,
+                            burst: unknown_total_burst,
+                        },
+                        bytes: RateConfig {
+                            per_second: unknown_total_bytes_per_sec as f64,
+                            burst: unknown_total_burst_bytes,
+                        },
+                        min_free_bytes: unknown_min_free_mib.saturating_mul(1 << 20),
+                    },
+                ),
                 witnesses,
                 witness_timeout: Duration::from_millis(witness_timeout_ms),
                 witness_refresh: Duration::from_secs(witness_refresh_secs),

@@ -19,11 +19,12 @@ pub enum Rejection {
     InsufficientStorage,
     ReadOnly,
     RateLimited,
+    UnknownBudget,
     BadRequest,
     NotFound,
 }
 
-const REJECTIONS: [Rejection; 14] = [
+const REJECTIONS: [Rejection; 15] = [
     Rejection::Malformed,
     Rejection::NonCanonical,
     Rejection::TooLarge,
@@ -36,6 +37,7 @@ const REJECTIONS: [Rejection; 14] = [
     Rejection::InsufficientStorage,
     Rejection::ReadOnly,
     Rejection::RateLimited,
+    Rejection::UnknownBudget,
     Rejection::BadRequest,
     Rejection::NotFound,
 ];
@@ -55,6 +57,7 @@ impl Rejection {
             Rejection::InsufficientStorage => "insufficient_storage",
             Rejection::ReadOnly => "read_only",
             Rejection::RateLimited => "rate_limited",
+            Rejection::UnknownBudget => "unknown_budget",
             Rejection::BadRequest => "bad_request",
             Rejection::NotFound => "not_found",
         }

@@ -16,9 +16,38 @@ pub struct RateConfig {
     pub burst: u32,
 }
 
-struct Bucket {
+/// A token bucket: earns `rate` tokens a second up to `burst`.
+pub struct Bucket {
     tokens: f64,
     updated: Instant,
+}
+
+impl Bucket {
+    /// A full bucket.
+    pub fn full(burst: f64, now: Instant) -> Bucket {
+        Bucket {
+            tokens: burst,
+            updated: now,
+        }
+    }
+
+    /// Whether `n` tokens are there (after refilling); takes nothing.
+    pub fn has(&mut self, n: f64, now: Instant, rate: f64, burst: f64) -> Result<(), Duration> {
+        let tokens = refill(self, now, rate, burst);
+        if tokens >= n {
+            return Ok(());
+        }
+        Err(Duration::from_secs_f64(if rate > 0.0 {
+            (n - tokens) / rate
+        } else {
+            3600.0
+        }))
+    }
+
+    /// Takes `n` tokens, present or not (after [`Bucket::has`]).
+    pub fn take(&mut self, n: f64) {
+        self.tokens -= n;
+    }
 }
 
 /// The token buckets of all keys seen recently.
@@ -45,20 +74,12 @@ impl RateLimiter {
         if buckets.len() >= MAX_KEYS && !buckets.contains_key(key) {
             buckets.retain(|_, b| refill(b, now, rate, burst) < burst);
         }
-        let bucket = buckets.entry(*key).or_insert(Bucket {
-            tokens: burst,
-            updated: now,
-        });
-        if refill(bucket, now, rate, burst) >= 1.0 {
-            bucket.tokens -= 1.0;
-            return Ok(());
-        }
-        let missing = 1.0 - bucket.tokens;
-        Err(Duration::from_secs_f64(if rate > 0.0 {
-            missing / rate
-        } else {
-            3600.0
-        }))
+        let bucket = buckets
+            .entry(*key)
+            .or_insert_with(|| Bucket::full(burst, now));
+        bucket.has(1.0, now, rate, burst)?;
+        bucket.take(1.0);
+        Ok(())
     }
 }
 

@@ -129,6 +129,9 @@ pub struct ServeConfig {
     pub unknown_key_rate: Option<RateConfig>,
     /// Most entries one unknown key may have waiting in the pool.
     pub unknown_key_pending: usize,
+    /// What all unknown keys together may add
+    /// ([`crate::budget::DEFAULT_BUDGET`]); `None`: no total bound.
+    pub unknown_budget: Option<crate::budget::BudgetConfig>,
     /// Publish only checkpoints these witnesses cosigned (`--witness-policy`).
     pub witnesses: Option<WitnessQuorum>,
     /// How long each witness request may take.
@@ -182,6 +185,7 @@ impl ServeConfig {
             known_keys: HashSet::new(),
             unknown_key_rate: Some(DEFAULT_UNKNOWN_KEY_RATE),
             unknown_key_pending: DEFAULT_UNKNOWN_KEY_PENDING,
+            unknown_budget: Some(crate::budget::DEFAULT_BUDGET),
             witnesses: None,
             witness_timeout: crate::cosign::DEFAULT_TIMEOUT,
             witness_refresh: DEFAULT_WITNESS_REFRESH,
@@ -259,6 +263,9 @@ pub async fn run(
         rate_limiter: config.rate_per_key.map(RateLimiter::new),
         known_keys: config.known_keys,
         unknown_rate_limiter: config.unknown_key_rate.map(RateLimiter::new),
+        unknown_budget: config
+            .unknown_budget
+            .map(crate::budget::StrangerBudget::new),
         unknown_shares: PendingShares::new(
             config.unknown_key_pending,
             config.batch.max_pending / 2,
