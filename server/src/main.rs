@@ -132,8 +132,9 @@ enum Command {
         #[arg(long, default_value_t = budget::DEFAULT_BUDGET.bytes.burst)]
         unknown_total_burst_bytes: u32,
         /// Refuse entries of unknown keys (503) while the data dir's disk has
-        /// less free, in MiB (at least --min-free-mib: the log's own
-        /// rebuilders keep writing past it).
+        /// less free, in MiB: above --min-free-mib, so the log's own
+        /// rebuilders keep writing past it (at or below it, --min-free-mib's
+        /// 507 applies to everyone).
         #[arg(long, default_value_t = budget::DEFAULT_BUDGET.min_free_bytes >> 20)]
         unknown_min_free_mib: u64,
         /// Refuse new entries (507) while the data dir's disk has less free, in MiB.
@@ -380,10 +381,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 unknown_total_rate.is_finite() && unknown_total_rate >= 0.0,
                 "--unknown-total-rate must be a number ≥ 0"
             );
-            anyhow::ensure!(
-                unknown_min_free_mib >= min_free_mib,
-                "--unknown-min-free-mib ({unknown_min_free_mib}) must be at least --min-free-mib ({min_free_mib})"
-            );
+
             anyhow::ensure!(max_batch >= 1, "--max-batch must be at least 1");
             let connections = listener.limits()?;
             anyhow::ensure!(
@@ -422,7 +420,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             per_second: unknown_total_bytes_per_sec as f64,
                             burst: unknown_total_burst_bytes,
                         },
-                        min_free_bytes: unknown_min_free_mib.saturating_mul(1 << 20),
+                        // At or below the floor that stops every writer
+                        // (507), that floor speaks for strangers too.
+                        min_free_bytes: if unknown_min_free_mib > min_free_mib {
+                            unknown_min_free_mib.saturating_mul(1 << 20)
+                        } else {
+                            0
+                        },
                     },
                 ),
                 witnesses,
