@@ -88,7 +88,7 @@ impl Confined {
     /// Runs `cmd` confined (see [`run`]). A sandbox that cannot start is
     /// reported as such, not as a failed build.
     pub fn run(&self, cmd: Command, what: &str) -> Result<(Vec<u8>, Duration), BuildError> {
-        match run(self.sandbox.wrap(cmd, &self.mounts), what, self.limits) {
+        match run(self.sandbox.wrap(cmd, &self.mounts), what, &self.limits) {
             Err(BuildError::Spawn { source, what }) => Err(self
                 .sandbox
                 .diagnose(Some(&source), "")
@@ -200,11 +200,13 @@ pub fn go_command(
     cmd
 }
 
-/// Bounds on one build command: wall time and bytes of output.
-#[derive(Debug, Clone, Copy)]
+/// Bounds on one build command: wall time and bytes of output, and for
+/// clones the bytes written below one directory.
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub timeout: Duration,
     pub max_output: u64,
+    pub max_disk: Option<(PathBuf, u64)>,
 }
 
 impl Default for Limits {
@@ -212,6 +214,7 @@ impl Default for Limits {
         Limits {
             timeout: Duration::from_secs(3600),
             max_output: 16 * 1024 * 1024,
+            max_disk: None,
         }
     }
 }
@@ -225,6 +228,22 @@ fn kill_group(leader: u32) {
             libc::kill(-pgid, libc::SIGKILL);
         }
     }
+}
+
+/// Bytes in the regular files below `dir` (symlinks not followed).
+pub fn disk_usage(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(e.path()),
+                Ok(t) if t.is_file() => total += e.metadata().map_or(0, |m| m.len()),
+                _ => {}
+            }
+        }
+    }
+    total
 }
 
 /// Keeps the last `KEEP` bytes of a stream and counts all of them.
@@ -259,7 +278,7 @@ fn drain(
 pub fn run(
     mut cmd: Command,
     what: &str,
-    limits: Limits,
+    limits: &Limits,
 ) -> Result<(Vec<u8>, Duration), BuildError> {
     use std::os::unix::process::CommandExt;
     use std::process::Stdio;
@@ -283,6 +302,7 @@ pub fn run(
     let t2 = total.clone();
     let err_thread = std::thread::spawn(move || err.map(|e| drain(e, t2)).unwrap_or_default());
     let mut killed = None;
+    let mut next_disk_check = started;
     let status = loop {
         if let Some(status) = child.try_wait().map_err(|source| BuildError::Spawn {
             what: what.to_string(),
@@ -300,6 +320,16 @@ pub fn run(
                 "wrote more than {} bytes of output and was stopped",
                 limits.max_output
             ));
+        } else if let Some((dir, max)) = &limits.max_disk {
+            if Instant::now() >= next_disk_check {
+                next_disk_check = Instant::now() + Duration::from_millis(200);
+                if disk_usage(dir) > *max {
+                    killed = Some(format!(
+                        "wrote more than {max} bytes below {} and was stopped",
+                        dir.display()
+                    ));
+                }
+            }
         }
         if killed.is_some() {
             kill_group(child.id());

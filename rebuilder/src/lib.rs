@@ -43,6 +43,7 @@ pub mod buildinfo;
 pub mod diagnose;
 pub mod digest;
 pub mod download;
+pub mod egress;
 pub mod flags;
 pub mod follow;
 pub mod gopath;

@@ -125,6 +125,21 @@ struct RebuildOpts {
     /// (DIR/github.com/owner/repo) or a URL template with {repo}; repeatable.
     #[arg(long = "vcs-mirror")]
     vcs_mirror: Vec<String>,
+    /// An address range (CIDR, e.g. 10.0.0.0/8) sources may be fetched from
+    /// although it is loopback, private, link-local or otherwise special;
+    /// repeatable. Without it a node connects only to public addresses.
+    #[arg(long = "allow-egress")]
+    allow_egress: Vec<reprolog_rebuilder::egress::IpRange>,
+    /// PEM file of the CAs to trust, instead of the built-in roots, when
+    /// fetching sources over https (an internal git server's CA).
+    #[arg(long)]
+    source_ca: Option<PathBuf>,
+    /// Most MiB one repository clone or fetch may write.
+    #[arg(long, default_value_t = 4096)]
+    clone_max_mib: u64,
+    /// Longest one repository clone or fetch may take, in seconds.
+    #[arg(long, default_value_t = 1800)]
+    clone_timeout_secs: u64,
     /// GOPROXY for module downloads (file:// URLs work offline).
     #[arg(long)]
     goproxy: Option<String>,
@@ -193,6 +208,12 @@ impl RebuildOpts {
                 .map(|m| reprolog_rebuilder::vcs::Mirror::parse(m))
                 .collect(),
             source_cache: cache.join("sources"),
+            egress: reprolog_rebuilder::egress::EgressPolicy {
+                allowed: self.allow_egress,
+                ca_file: self.source_ca.map(|p| std::path::absolute(&p).unwrap_or(p)),
+                max_clone_bytes: self.clone_max_mib.saturating_mul(1 << 20),
+                timeout: Duration::from_secs(self.clone_timeout_secs),
+            },
             user_ldflags: self.ldflags,
             keep_scratch: self.keep_scratch,
             download: self

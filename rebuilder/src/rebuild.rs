@@ -42,6 +42,8 @@ pub enum RebuildError {
     Vcs(#[from] crate::vcs::VcsError),
     #[error("the binary does not identify its source: main module {0} is (devel) with no VCS revision; pass the source directory with --source DIR to check whether it builds this binary")]
     SourceUnidentified(String),
+    #[error("submodules: {0}")]
+    Submodule(String),
     #[error("only git checkouts are supported, this binary records vcs={0}")]
     UnsupportedVcs(String),
     #[error("revision {revision} is not in {source_dir}")]
@@ -106,6 +108,8 @@ pub struct RebuildConfig {
     pub vcs_mirrors: Vec<crate::vcs::Mirror>,
     /// Clones of fetched repositories.
     pub source_cache: PathBuf,
+    /// Which addresses sources may be fetched from, and the clone bounds.
+    pub egress: crate::egress::EgressPolicy,
     /// Whether builds run confined (see `sandbox.rs`).
     pub sandbox: SandboxMode,
 }
@@ -255,7 +259,7 @@ pub fn rebuild_target(
             &config.modules,
             config.source.as_deref(),
         ),
-        limits: config.limits,
+        limits: config.limits.clone(),
     };
     let result = run_attempts(
         target, &plan, &toolchain, &scratch, config, &confined, progress,

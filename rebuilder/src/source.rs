@@ -201,12 +201,14 @@ pub(crate) fn prepare_source(
                 }
                 // No --source: the module's own repository, through the cache.
                 None => {
-                    let url = crate::vcs::locate(module, &config.vcs_mirrors)?;
+                    let url = crate::vcs::locate(module, &config.vcs_mirrors, &config.egress)?;
                     let fetched = crate::vcs::fetch(
+                        module,
                         &url,
                         revision,
                         &config.source_cache,
                         confined,
+                        &config.egress,
                         progress,
                     )?;
                     let mut reading = confined.clone();
@@ -228,7 +230,13 @@ pub(crate) fn prepare_source(
                     // Local submodule URLs only in a repository the user named:
                     // one fetched for a binary may point anywhere on this host.
                     let local_urls = config.source.is_some();
-                    init_submodules(&source, &checkout, local_urls, scratch, confined)?;
+                    let submodules = Submodules {
+                        local_urls,
+                        egress: &config.egress,
+                        scratch,
+                        confined,
+                    };
+                    submodules.update(&source, &checkout, 0)?;
                     find_module_root(&checkout, module)
                 }
                 None => None,
@@ -402,46 +410,108 @@ pub(crate) fn git_checkout(
     Ok(())
 }
 
-/// Checks out the submodules of `checkout` (a clone of `source`), confined:
-/// https URLs open the network; with `local_urls`, local ones (relative ones
-/// resolved against `source`) are shown read-only, else refused like every
-/// other protocol.
-pub(crate) fn init_submodules(
-    source: &Path,
-    checkout: &Path,
-    local_urls: bool,
-    scratch: &Scratch,
-    confined: &Confined,
-) -> Result<(), RebuildError> {
-    let gitmodules = std::fs::read_to_string(checkout.join(".gitmodules")).unwrap_or_default();
-    let mut job = confined.clone();
-    for url in gitmodules
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("url"))
-        .filter_map(|l| l.trim_start().strip_prefix('='))
-        .map(str::trim)
-    {
-        if url.starts_with("https://") {
-            job.mounts.network = true;
-        } else if local_urls
-            && (url.starts_with('/') || url.starts_with("../") || url.starts_with("./"))
-        {
-            let path = source.join(url);
-            job.mounts
-                .read_only
-                .push(std::fs::canonicalize(&path).unwrap_or(path));
+/// How submodules are checked out: confined, with every https URL checked
+/// by the egress policy and pinned to its checked addresses.
+pub(crate) struct Submodules<'a> {
+    /// Whether local URLs (relative ones resolved against the source) may be
+    /// read: only in a repository the user named, since one fetched for a
+    /// binary may point anywhere on this host.
+    pub(crate) local_urls: bool,
+    pub(crate) egress: &'a crate::egress::EgressPolicy,
+    pub(crate) scratch: &'a Scratch,
+    pub(crate) confined: &'a Confined,
+}
+
+/// Deepest submodule nesting checked out.
+const MAX_SUBMODULE_DEPTH: usize = 4;
+
+impl Submodules<'_> {
+    /// Checks out the submodules of `checkout` (a clone of `source`) one
+    /// level at a time, so that each level's URLs are known, and checked,
+    /// before git fetches them: git's own `--recursive` would fetch nested
+    /// URLs nobody looked at.
+    pub(crate) fn update(
+        &self,
+        source: &Path,
+        checkout: &Path,
+        depth: usize,
+    ) -> Result<(), RebuildError> {
+        if depth >= MAX_SUBMODULE_DEPTH || !checkout.join(".gitmodules").is_file() {
+            return Ok(());
         }
+        // `submodule init` resolves relative URLs and writes them to the
+        // checkout's config, without fetching anything.
+        let local = |args: &[&str]| {
+            let mut cmd = git(self.scratch);
+            cmd.arg("-C")
+                .arg(checkout)
+                .args(crate::vcs::ONLY_FILES)
+                .args(args);
+            cmd
+        };
+        self.confined
+            .run(local(&["submodule", "init", "--quiet"]), "git submodule init")?;
+        let urls = self
+            .confined
+            .run(
+                local(&["config", "--get-regexp", r"^submodule\..*\.url$"]),
+                "git config",
+            )
+            .map(|(out, _)| String::from_utf8_lossy(&out).into_owned())
+            .unwrap_or_default();
+        let mut job = self.confined.clone();
+        let mut pins = Vec::new();
+        for url in urls.lines().filter_map(|l| l.split_once(' ')).map(|(_, u)| u.trim()) {
+            if url.contains("://") && !url.starts_with("file://") {
+                let pinned = crate::egress::HttpsUrl::parse(url)
+                    .and_then(|u| self.egress.resolve(&u))
+                    .map_err(|e| RebuildError::Submodule(e.to_string()))?;
+                pins.push(pinned);
+                job.mounts.network = true;
+            } else if self.local_urls {
+                let path = source.join(url.trim_start_matches("file://"));
+                job.mounts
+                    .read_only
+                    .push(std::fs::canonicalize(&path).unwrap_or(path));
+            } else {
+                return Err(RebuildError::Submodule(format!(
+                    "submodule URL {} is local to this host: refused in a fetched repository",
+                    reprolog_proto::display::escape(url, 200)
+                )));
+            }
+        }
+        job.mounts.read_only.extend(self.egress.ca_file.clone());
+        if job.mounts.network {
+            job.limits.timeout = self.egress.timeout;
+            job.limits.max_disk = Some((checkout.to_path_buf(), self.egress.max_clone_bytes));
+        }
+        let mut cmd = git(self.scratch);
+        cmd.arg("-C").arg(checkout).args(crate::egress::git_network_args(
+            &pins,
+            self.egress.ca_file.as_deref(),
+        ));
+        if self.local_urls {
+            cmd.args(["-c", "protocol.file.allow=always"]);
+        }
+        cmd.args(["submodule", "update", "--quiet"]);
+        job.run(cmd, "git submodule update")?;
+        let paths = self
+            .confined
+            .run(
+                local(&["config", "-f", ".gitmodules", "--get-regexp", r"^submodule\..*\.path$"]),
+                "git config",
+            )
+            .map(|(out, _)| String::from_utf8_lossy(&out).into_owned())
+            .unwrap_or_default();
+        for path in paths.lines().filter_map(|l| l.split_once(' ')).map(|(_, p)| p.trim()) {
+            let sub = checkout.join(path);
+            // A submodule path is the checkout's own: never above it.
+            if Path::new(path).components().all(|c| matches!(c, std::path::Component::Normal(_))) {
+                self.update(&sub, &sub, depth + 1)?;
+            }
+        }
+        Ok(())
     }
-    let mut cmd = git(scratch);
-    cmd.arg("-C")
-        .arg(checkout)
-        .args(crate::vcs::ONLY_HTTPS_AND_FILES);
-    if !local_urls {
-        cmd.args(["-c", "protocol.file.allow=never"]);
-    }
-    cmd.args(["submodule", "update", "--init", "--recursive", "--quiet"]);
-    job.run(cmd, "git submodule update")?;
-    Ok(())
 }
 
 /// The directory below `root` whose go.mod declares `module`.

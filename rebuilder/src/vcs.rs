@@ -11,6 +11,7 @@
 //! subdirectory of it.
 
 use crate::build::Confined;
+use crate::egress::{EgressError, EgressPolicy, HttpsUrl};
 use crate::sandbox::Mounts;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,15 +44,15 @@ pub enum VcsError {
     NotFound { module: String, why: String },
     #[error("fetching {url}: {why}")]
     Fetch { url: String, why: String },
+    #[error("source of {module}: {source}")]
+    Egress { module: String, source: EgressError },
 }
 
-/// git options allowing only https and local repositories: no `ext::`, ssh,
-/// `git://` or other transport helpers a crafted URL could name.
-pub const ONLY_HTTPS_AND_FILES: [&str; 6] = [
+/// git options for a local repository (a `--vcs-mirror` directory): the
+/// file transport only, no network.
+pub const ONLY_FILES: [&str; 4] = [
     "-c",
     "protocol.allow=never",
-    "-c",
-    "protocol.https.allow=always",
     "-c",
     "protocol.file.allow=always",
 ];
@@ -83,8 +84,14 @@ fn prefixes(module: &str) -> Vec<String> {
 }
 
 /// Where to clone from: the mirrors when any is given (nothing else is then
-/// asked: mirrors are how offline nodes work), else the origin.
-pub fn locate(module: &str, mirrors: &[Mirror]) -> Result<String, VcsError> {
+/// asked: mirrors are how offline nodes work), else the origin. A remote
+/// URL comes back in the one form [`HttpsUrl`] reads; its host is checked
+/// when it is fetched.
+pub fn locate(
+    module: &str,
+    mirrors: &[Mirror],
+    egress: &EgressPolicy,
+) -> Result<String, VcsError> {
     for m in mirrors {
         match m {
             Mirror::Dir(dir) => {
@@ -108,32 +115,32 @@ pub fn locate(module: &str, mirrors: &[Mirror]) -> Result<String, VcsError> {
             why: "no --vcs-mirror holds it".into(),
         });
     }
+    let egress_err = |source| VcsError::Egress {
+        module: module.to_string(),
+        source,
+    };
     if let Some(root) = known_root(module) {
-        return Ok(format!("https://{root}"));
+        let url = HttpsUrl::parse(&format!("https://{root}")).map_err(egress_err)?;
+        return Ok(url.to_string());
     }
-    go_import(module)
+    let url = HttpsUrl::parse(&format!("https://{module}?go-get=1")).map_err(egress_err)?;
+    let (_, body) = egress.get_page(&url).map_err(|e| match e {
+        refused @ (EgressError::Refused { .. } | EgressError::BadUrl { .. }) => egress_err(refused),
+        other => VcsError::NotFound {
+            module: module.to_string(),
+            why: other.to_string(),
+        },
+    })?;
+    let repo = go_import(module, &body).ok_or_else(|| VcsError::NotFound {
+        module: module.to_string(),
+        why: format!("{url} has no git go-import meta tag"),
+    })?;
+    Ok(HttpsUrl::parse(&repo).map_err(egress_err)?.to_string())
 }
 
-/// Reads the `go-import` meta tag of `https://<module>?go-get=1`.
-fn go_import(module: &str) -> Result<String, VcsError> {
-    let not_found = |why: String| VcsError::NotFound {
-        module: module.to_string(),
-        why,
-    };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(std::time::Duration::from_secs(30)))
-        .build()
-        .into();
-    let url = format!("https://{module}?go-get=1");
-    let body = agent
-        .get(&url)
-        .call()
-        .map_err(|e| not_found(format!("{url}: {e}")))?
-        .body_mut()
-        .with_config()
-        .limit(1 << 20)
-        .read_to_string()
-        .map_err(|e| not_found(format!("{url}: {e}")))?;
+/// The repository URL of the `go-import` meta tag (https://go.dev/ref/mod#vcs-find)
+/// in a `?go-get=1` page whose prefix covers `module`.
+fn go_import(module: &str, body: &str) -> Option<String> {
     for tag in body.split("<meta").skip(1) {
         let tag = &tag[..tag.find('>').unwrap_or(tag.len())];
         if !tag.contains("go-import") {
@@ -150,46 +157,64 @@ fn go_import(module: &str) -> Result<String, VcsError> {
             .unwrap_or("");
         let fields: Vec<&str> = value.split_whitespace().collect();
         if let [prefix, "git", repo] = fields[..] {
-            if (module == prefix || module.starts_with(&format!("{prefix}/")))
-                && repo.starts_with("https://")
-            {
-                return Ok(repo.to_string());
+            if module == prefix || module.starts_with(&format!("{prefix}/")) {
+                return Some(repo.to_string());
             }
         }
     }
-    Err(not_found(format!("{url} has no git go-import meta tag")))
+    None
 }
 
 /// A clone of `url` with every branch and tag in `cache`, holding `revision`
 /// (fetched again if it is missing). Runs git confined: it may write only the
-/// cache, read a mirror directory, and reach the network for a remote URL.
+/// cache, read a mirror directory, and reach the network for a remote URL,
+/// at the addresses `egress` checked, within its byte and time bounds.
 pub fn fetch(
+    module: &str,
     url: &str,
     revision: &str,
     cache: &Path,
     confined: &Confined,
+    egress: &EgressPolicy,
     progress: &mut dyn FnMut(&str),
 ) -> Result<PathBuf, VcsError> {
     let fail = |why: String| VcsError::Fetch {
         url: url.to_string(),
         why,
     };
+    let remote = url.contains("://");
+    let transport_args = if remote {
+        let pinned = HttpsUrl::parse(url)
+            .and_then(|u| egress.resolve(&u))
+            .map_err(|source| VcsError::Egress {
+                module: module.to_string(),
+                source,
+            })?;
+        crate::egress::git_network_args(&[pinned], egress.ca_file.as_deref())
+    } else {
+        ONLY_FILES.map(String::from).to_vec()
+    };
     std::fs::create_dir_all(cache).map_err(|e| fail(e.to_string()))?;
     let key = reprolog_proto::Hash::of(url.as_bytes()).to_hex();
     let clone = cache.join(&key[..16]);
-    let remote = url.starts_with("https://");
+    let tmp = cache.join(format!("{}.tmp", &key[..16]));
     let mut mounts = Mounts {
         writable: vec![cache.to_path_buf()],
         network: remote,
         ..Mounts::default()
     };
-    if !remote {
+    if remote {
+        mounts.read_only.extend(egress.ca_file.clone());
+    } else {
         mounts.read_only.push(PathBuf::from(url));
     }
-    let job = Confined {
+    let mut job = Confined {
         mounts,
         ..confined.clone()
     };
+    if remote {
+        job.limits.timeout = egress.timeout;
+    }
     let git = |args: &[&str]| {
         let mut cmd = Command::new("git");
         cmd.env_clear()
@@ -197,9 +222,15 @@ pub fn fetch(
             .env("HOME", cache)
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_TERMINAL_PROMPT", "0")
-            .args(ONLY_HTTPS_AND_FILES)
+            .args(&transport_args)
             .args(args);
         cmd
+    };
+    // A clone writes below tmp, a fetch below the clone: both are bounded.
+    let bounded = |dir: &Path| {
+        let mut j = job.clone();
+        j.limits.max_disk = Some((dir.to_path_buf(), egress.max_clone_bytes));
+        j
     };
     let has_revision = |dir: &Path| {
         let mut cmd = git(&["cat-file", "-e"]);
@@ -208,17 +239,21 @@ pub fn fetch(
     };
     if !clone.join("HEAD").is_file() {
         progress(&format!("cloning {url} into {}", clone.display()));
-        let tmp = cache.join(format!("{}.tmp", &key[..16]));
         let _ = std::fs::remove_dir_all(&tmp);
         let mut cmd = git(&["clone", "--quiet", "--mirror", "--", url]);
         cmd.arg(&tmp);
-        job.run(cmd, "git clone").map_err(|e| fail(e.to_string()))?;
+        if let Err(e) = bounded(&tmp).run(cmd, "git clone") {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(fail(e.to_string()));
+        }
         std::fs::rename(&tmp, &clone).map_err(|e| fail(e.to_string()))?;
     } else if !has_revision(&clone) {
         progress(&format!("fetching {url} into {}", clone.display()));
         let mut cmd = git(&["fetch", "--quiet", "--tags", "--prune", "origin"]);
         cmd.current_dir(&clone);
-        job.run(cmd, "git fetch").map_err(|e| fail(e.to_string()))?;
+        bounded(&clone)
+            .run(cmd, "git fetch")
+            .map_err(|e| fail(e.to_string()))?;
     }
     if !has_revision(&clone) {
         return Err(fail(format!(
@@ -251,13 +286,14 @@ mod tests {
         assert_eq!(
             locate(
                 "github.com/o/r/sub",
-                &[Mirror::parse("https://m.example/{repo}")]
+                &[Mirror::parse("https://m.example/{repo}")],
+                &EgressPolicy::default()
             )
             .unwrap(),
             "https://m.example/github.com/o/r"
         );
         assert_eq!(
-            locate("github.com/o/r", &[]).unwrap(),
+            locate("github.com/o/r", &[], &EgressPolicy::default()).unwrap(),
             "https://github.com/o/r"
         );
     }

@@ -300,7 +300,7 @@ fn the_sandbox_stops_writes_outside_scratch_when_checks_are_bypassed() {
                 &config.modules,
                 Some(&source),
             ),
-            limits: config.limits,
+            limits: config.limits.clone(),
         };
         let mut cmd = go_command(
             &toolchain,

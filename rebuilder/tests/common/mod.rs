@@ -181,6 +181,7 @@ pub fn rebuild_config(goproxy: Option<&Path>, source: Option<&Path>) -> RebuildC
             target_tmp().join("no-mirror"),
         )],
         source_cache: cache.join("sources"),
+        egress: Default::default(),
     }
 }
 
