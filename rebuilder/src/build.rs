@@ -342,6 +342,15 @@ pub fn run(
     };
     let stdout = out_thread.join().unwrap_or_default();
     let stderr = err_thread.join().unwrap_or_default();
+    // A command quicker than the polling is measured once more at its end.
+    if let (None, Some((dir, max))) = (&killed, &limits.max_disk) {
+        if disk_usage(dir) > *max {
+            killed = Some(format!(
+                "wrote more than {max} bytes below {}",
+                dir.display()
+            ));
+        }
+    }
     if let Some(why) = killed {
         return Err(BuildError::Limit {
             what: what.to_string(),

@@ -222,16 +222,14 @@ impl Host {
 
 /// One part of an inet_aton IPv4 address: decimal, `0x` hex or `0` octal.
 fn ipv4_number(part: &str) -> Option<u64> {
-    let (digits, radix) = if let Some(h) = part
-        .strip_prefix("0x")
-        .or_else(|| part.strip_prefix("0X"))
-    {
-        (h, 16)
-    } else if part.len() > 1 && part.starts_with('0') {
-        (&part[1..], 8)
-    } else {
-        (part, 10)
-    };
+    let (digits, radix) =
+        if let Some(h) = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
+            (h, 16)
+        } else if part.len() > 1 && part.starts_with('0') {
+            (&part[1..], 8)
+        } else {
+            (part, 10)
+        };
     if digits.is_empty() {
         // "0x" alone is zero to WHATWG and inet_aton; "" is no number.
         return (radix == 16).then_some(0);
@@ -551,7 +549,10 @@ pub fn git_network_args(pins: &[Pinned], ca_file: Option<&std::path::Path>) -> V
     .flat_map(|c| ["-c".to_string(), c.to_string()])
     .collect();
     for p in pins {
-        args.extend(["-c".into(), format!("http.curloptResolve={}", p.curl_resolve())]);
+        args.extend([
+            "-c".into(),
+            format!("http.curloptResolve={}", p.curl_resolve()),
+        ]);
     }
     if let Some(ca) = ca_file {
         args.extend(["-c".into(), format!("http.sslCAInfo={}", ca.display())]);
@@ -642,7 +643,11 @@ mod tests {
         for addr in ["8.8.8.8", "140.82.121.4", "172.32.0.1", "100.128.0.1"] {
             assert_eq!(refusal_rule(v4(addr)), None, "{addr}");
         }
-        for addr in ["2606:4700::1111", "2a00:1450:4001::200e", "64:ff9b::808:808"] {
+        for addr in [
+            "2606:4700::1111",
+            "2a00:1450:4001::200e",
+            "64:ff9b::808:808",
+        ] {
             assert_eq!(refusal_rule(v6(addr)), None, "{addr}");
         }
     }
@@ -655,7 +660,10 @@ mod tests {
         };
         assert!(policy.check("git.internal", v4("10.9.8.7")).is_ok());
         assert!(policy.check("git.internal", v6("fd00::2")).is_ok());
-        let err = policy.check("x", v4("192.168.0.1")).unwrap_err().to_string();
+        let err = policy
+            .check("x", v4("192.168.0.1"))
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "refused to connect to x (192.168.0.1): private address (allow its range with --allow-egress)"
@@ -699,10 +707,7 @@ mod tests {
             Host::parse("Example.COM."),
             Ok(Host::Name("example.com".into()))
         );
-        assert_eq!(
-            Host::parse("1.example"),
-            Ok(Host::Name("1.example".into()))
-        );
+        assert_eq!(Host::parse("1.example"), Ok(Host::Name("1.example".into())));
         // Ends in a number but is no address: neither a name nor an address.
         for bad in [
             "1.2.3.4.5",
@@ -761,9 +766,7 @@ mod tests {
             "https://[::ffff:7f00:1]/x",
             "https://2130706433/x",
         ] {
-            let err = policy
-                .resolve(&HttpsUrl::parse(url).unwrap())
-                .unwrap_err();
+            let err = policy.resolve(&HttpsUrl::parse(url).unwrap()).unwrap_err();
             assert!(
                 matches!(
                     err,

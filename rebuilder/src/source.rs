@@ -449,8 +449,10 @@ impl Submodules<'_> {
                 .args(args);
             cmd
         };
-        self.confined
-            .run(local(&["submodule", "init", "--quiet"]), "git submodule init")?;
+        self.confined.run(
+            local(&["submodule", "init", "--quiet"]),
+            "git submodule init",
+        )?;
         let urls = self
             .confined
             .run(
@@ -461,7 +463,11 @@ impl Submodules<'_> {
             .unwrap_or_default();
         let mut job = self.confined.clone();
         let mut pins = Vec::new();
-        for url in urls.lines().filter_map(|l| l.split_once(' ')).map(|(_, u)| u.trim()) {
+        for url in urls
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(_, u)| u.trim())
+        {
             if url.contains("://") && !url.starts_with("file://") {
                 let pinned = crate::egress::HttpsUrl::parse(url)
                     .and_then(|u| self.egress.resolve(&u))
@@ -486,10 +492,12 @@ impl Submodules<'_> {
             job.limits.max_disk = Some((checkout.to_path_buf(), self.egress.max_clone_bytes));
         }
         let mut cmd = git(self.scratch);
-        cmd.arg("-C").arg(checkout).args(crate::egress::git_network_args(
-            &pins,
-            self.egress.ca_file.as_deref(),
-        ));
+        cmd.arg("-C")
+            .arg(checkout)
+            .args(crate::egress::git_network_args(
+                &pins,
+                self.egress.ca_file.as_deref(),
+            ));
         if self.local_urls {
             cmd.args(["-c", "protocol.file.allow=always"]);
         }
@@ -498,15 +506,28 @@ impl Submodules<'_> {
         let paths = self
             .confined
             .run(
-                local(&["config", "-f", ".gitmodules", "--get-regexp", r"^submodule\..*\.path$"]),
+                local(&[
+                    "config",
+                    "-f",
+                    ".gitmodules",
+                    "--get-regexp",
+                    r"^submodule\..*\.path$",
+                ]),
                 "git config",
             )
             .map(|(out, _)| String::from_utf8_lossy(&out).into_owned())
             .unwrap_or_default();
-        for path in paths.lines().filter_map(|l| l.split_once(' ')).map(|(_, p)| p.trim()) {
+        for path in paths
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(_, p)| p.trim())
+        {
             let sub = checkout.join(path);
             // A submodule path is the checkout's own: never above it.
-            if Path::new(path).components().all(|c| matches!(c, std::path::Component::Normal(_))) {
+            if Path::new(path)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+            {
                 self.update(&sub, &sub, depth + 1)?;
             }
         }

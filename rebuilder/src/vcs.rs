@@ -87,11 +87,7 @@ fn prefixes(module: &str) -> Vec<String> {
 /// asked: mirrors are how offline nodes work), else the origin. A remote
 /// URL comes back in the one form [`HttpsUrl`] reads; its host is checked
 /// when it is fetched.
-pub fn locate(
-    module: &str,
-    mirrors: &[Mirror],
-    egress: &EgressPolicy,
-) -> Result<String, VcsError> {
+pub fn locate(module: &str, mirrors: &[Mirror], egress: &EgressPolicy) -> Result<String, VcsError> {
     for m in mirrors {
         match m {
             Mirror::Dir(dir) => {
@@ -296,5 +292,19 @@ mod tests {
             locate("github.com/o/r", &[], &EgressPolicy::default()).unwrap(),
             "https://github.com/o/r"
         );
+    }
+
+    #[test]
+    fn the_go_import_tag_whose_prefix_covers_the_module_is_used() {
+        let page = r#"<html><head>
+            <meta name="go-import" content="example.com/other git https://evil.example/o">
+            <meta name="go-import" content="example.com/mono mod https://proxy.example">
+            <meta name='go-import' content='example.com/mono git https://git.example/mono'>
+            </head></html>"#;
+        assert_eq!(
+            go_import("example.com/mono/tools", page).as_deref(),
+            Some("https://git.example/mono")
+        );
+        assert_eq!(go_import("example.com/monolith", page), None);
     }
 }
