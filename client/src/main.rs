@@ -38,6 +38,8 @@ enum Command {
         /// A `<sha256>  <file>` list, as goreleaser's checksums.txt.
         #[arg(long)]
         checksums: Option<PathBuf>,
+        /// The trust policy: the log, its witnesses, the rebuilders and how
+        /// many must agree (see `reprolog policy --help`).
         #[arg(long)]
         policy: PathBuf,
         /// Verify a saved lookup answer instead of asking the log.
@@ -46,14 +48,17 @@ enum Command {
         /// Save the log's answer for later `--offline` use.
         #[arg(long)]
         save: Option<PathBuf>,
+        /// Print the verdict as JSON (exit status unchanged).
         #[arg(long)]
         json: bool,
     },
     /// Check that a log only grew since the last audit; with --full, recompute it.
     /// Exit status: 0 OK, 3 LOG ERROR, 4 bad input.
     Audit {
+        /// The log's base URL.
         #[arg(long)]
         log: String,
+        /// The log's verifier key (`name+hash+base64`), as `reprolog-server vkey` prints it.
         #[arg(long)]
         log_key: String,
         /// Download every entry and tile and recompute the root.
@@ -62,6 +67,7 @@ enum Command {
         /// Name rebuilders from this policy and report unknown keys.
         #[arg(long)]
         policy: Option<PathBuf>,
+        /// Print the audit result as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -254,5 +260,34 @@ fn emit(text: &str) -> std::io::Result<()> {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod cli_tests {
+    use clap::CommandFactory;
+
+    /// Every subcommand and every flag says what it is for.
+    #[test]
+    fn every_flag_has_help() {
+        fn missing(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    out.push(format!("{path} --{}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    out.push(format!("{name} (the subcommand)"));
+                }
+                missing(sub, &name, out);
+            }
+        }
+        let mut out = Vec::new();
+        let cmd = super::Cli::command();
+        missing(&cmd, cmd.get_name(), &mut out);
+        assert!(out.is_empty(), "no help text: {out:#?}");
     }
 }

@@ -30,6 +30,7 @@ struct Cli {
 enum Command {
     /// Print a binary's Go build information, like `go version -m`.
     Inspect {
+        /// The Go binary (ELF, PE or Mach-O).
         binary: PathBuf,
         /// Machine-readable output.
         #[arg(long)]
@@ -77,12 +78,14 @@ enum Command {
     Follow {
         /// The log's base URL (lookups and submissions).
         log_url: String,
+        /// The log's verifier key (`name+hash+base64`).
         #[arg(long)]
         log_key: String,
         /// Read the checkpoint and tiles from this static copy of the log
         /// (a bucket or CDN the log publishes to with `serve --publish`).
         #[arg(long)]
         read_url: Option<String>,
+        /// This node's signing key (from `reprolog-rebuilder keygen`).
         #[arg(long)]
         key: PathBuf,
         #[command(flatten)]
@@ -521,5 +524,34 @@ fn emit(text: &str) -> std::io::Result<()> {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod cli_tests {
+    use clap::CommandFactory;
+
+    /// Every subcommand and every flag says what it is for.
+    #[test]
+    fn every_flag_has_help() {
+        fn missing(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    out.push(format!("{path} --{}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    out.push(format!("{name} (the subcommand)"));
+                }
+                missing(sub, &name, out);
+            }
+        }
+        let mut out = Vec::new();
+        let cmd = super::Cli::command();
+        missing(&cmd, cmd.get_name(), &mut out);
+        assert!(out.is_empty(), "no help text: {out:#?}");
     }
 }

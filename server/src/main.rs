@@ -32,6 +32,7 @@ struct Cli {
 enum Command {
     /// Create a data directory and a log signing key; print the verifier key.
     Init {
+        /// The data directory to create (the log's database and signing key).
         #[arg(long)]
         data: PathBuf,
         /// The log's origin line, also its key name.
@@ -56,6 +57,7 @@ enum Command {
         /// Where the witness keeps the checkpoints it cosigned.
         #[arg(long)]
         data: PathBuf,
+        /// Address and port to listen on.
         #[arg(long, default_value = "127.0.0.1:8081")]
         listen: SocketAddr,
         /// The witness key (from `witness-init`).
@@ -69,13 +71,16 @@ enum Command {
     },
     /// Print the verifier key of a data directory.
     Vkey {
+        /// The log's data directory.
         #[arg(long)]
         data: PathBuf,
     },
     /// Serve the log over HTTP.
     Serve {
+        /// The log's data directory (from `init`).
         #[arg(long)]
         data: PathBuf,
+        /// Address and port to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
         /// Most entries committed in one batch.
@@ -472,5 +477,34 @@ fn emit(text: &str) -> std::io::Result<()> {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod cli_tests {
+    use clap::CommandFactory;
+
+    /// Every subcommand and every flag says what it is for.
+    #[test]
+    fn every_flag_has_help() {
+        fn missing(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    out.push(format!("{path} --{}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let name = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    out.push(format!("{name} (the subcommand)"));
+                }
+                missing(sub, &name, out);
+            }
+        }
+        let mut out = Vec::new();
+        let cmd = super::Cli::command();
+        missing(&cmd, cmd.get_name(), &mut out);
+        assert!(out.is_empty(), "no help text: {out:#?}");
     }
 }

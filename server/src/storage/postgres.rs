@@ -862,7 +862,16 @@ mod tests {
         assert_eq!(err.to_string(), "this instance serves reads; a sequences");
         a.append(&[entry("by a")]).unwrap();
         drop(a);
-        assert!(b.try_sequence().unwrap());
+        // The server ends a's session, and so frees its lock, after the
+        // connection closes, not when drop returns: wait for it, bounded.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !b.try_sequence().unwrap() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "b never took over after a closed"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         assert_eq!(b.sequencer().unwrap().as_deref(), Some("b"));
         let (p, size, _) = b.append(&[entry("by a"), entry("by b")]).unwrap();
         assert_eq!(
