@@ -2,8 +2,8 @@
 //! toolchain, package and recorded DefaultGODEBUG, and cached.
 
 use crate::build::{go_command, Confined, Scratch};
+use crate::job::RebuildConfig;
 use crate::plan::BuildPlan;
-use crate::rebuild::RebuildConfig;
 use crate::toolchain::Toolchain;
 use std::path::Path;
 

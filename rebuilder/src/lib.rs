@@ -13,6 +13,7 @@
 //! - [`download`]: official Go archives, checked against the release index.
 //! - [`source`]: the source made ready: module, git revision, Go distribution.
 //! - [`vcs`]: the repository of a VCS-stamped binary, found and fetched.
+//! - [`egress`]: where a node may connect for a source; redirects; pinning.
 //! - [`gopath`]: module or GOPATH mode for Go distribution commands.
 //!
 //! Building and comparing:
@@ -24,7 +25,8 @@
 //! - [`attempt`]: the builds of one rebuild, each compared with the original.
 //! - [`digest`]: the original's SHA-256, computed while the build runs.
 //! - [`diagnose`]: why a rebuild differs.
-//! - [`rebuild`]: the whole job and its report; [`report`]: the report as text.
+//! - [`job`]: what one rebuild job is: target, config, report, errors.
+//! - [`rebuild`]: the whole job; [`report`]: its report as text.
 //!
 //! Attesting and the log:
 //! - [`attest`]: rebuild reports as in-toto statements, and back.
@@ -50,6 +52,7 @@ pub mod gopath;
 pub mod goquote;
 pub mod gover;
 pub mod infer;
+pub mod job;
 pub mod logclient;
 pub mod modpath;
 pub mod node;

@@ -5,8 +5,8 @@
 use crate::build::{Confined, Scratch};
 use crate::gopath::module_mode_for_distribution;
 use crate::gover;
+use crate::job::{RebuildConfig, RebuildError};
 use crate::plan::{BuildPlan, Source};
-use crate::rebuild::{RebuildConfig, RebuildError};
 use crate::toolchain::Toolchain;
 use std::path::{Path, PathBuf};
 use std::process::Command;

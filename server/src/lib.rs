@@ -6,7 +6,7 @@
 //! - [`sequencer`]: batching submissions into durable commits.
 //! - [`cosign`]: the log asking its witnesses to cosign each checkpoint.
 //! - [`witness`]: `reprolog-server witness`, a C2SP tlog-witness.
-//! - [`api`]: the HTTP wire API.
+//! - [`api`]: the HTTP wire API; [`state`]: what every handler shares.
 //! - [`disk`]: free space on the data dir, file-size limits.
 //! - [`http`]: accepting connections (cap, header deadline, shutdown).
 //! - [`metrics`]: Prometheus counters.
@@ -31,6 +31,7 @@ pub mod ratelimit;
 pub mod sequencer;
 pub mod serve;
 pub mod shares;
+pub mod state;
 pub mod storage;
 pub mod summary;
 pub mod web;

@@ -8,7 +8,7 @@
 //! attestation's DSSE signature. Every page response carries a
 //! Content-Security-Policy allowing only the page's own origin.
 
-use crate::api::AppState;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

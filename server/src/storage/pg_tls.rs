@@ -45,6 +45,19 @@ pub struct Target {
     root_cert: Option<PathBuf>,
 }
 
+/// A PostgreSQL error with the server's message, which `Display` of
+/// `postgres::Error` leaves out ("db error").
+pub(super) fn db(e: postgres::Error) -> StorageError {
+    match e.as_db_error() {
+        Some(d) => StorageError::Db(format!("postgres: {}: {}", d.code().code(), d.message())),
+        // "error connecting to server" says more with its cause.
+        None => match std::error::Error::source(&e) {
+            Some(cause) => StorageError::Db(format!("postgres: {e}: {cause}")),
+            None => StorageError::Db(format!("postgres: {e}")),
+        },
+    }
+}
+
 impl Target {
     /// Parses and checks a `postgres://` URL (see the module doc for
     /// `sslmode` and `sslrootcert`).
@@ -99,7 +112,7 @@ impl Target {
             } else {
                 ""
             };
-            match super::postgres::db(e) {
+            match db(e) {
                 StorageError::Db(m) => StorageError::Db(format!("{m}{hint}")),
                 other => other,
             }

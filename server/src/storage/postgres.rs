@@ -20,7 +20,7 @@
 //! always a consistent (if slightly older) state. The sequencer reads the
 //! primary, where its own latest checkpoint is.
 
-use super::pg_tls::Target;
+use super::pg_tls::{db, Target};
 use super::{
     page_of, plan_batch, LookupPage, NewEntry, Placement, Snapshot, StorageError, Store, View,
 };
@@ -71,19 +71,6 @@ CREATE TABLE IF NOT EXISTS reprolog_subject_counts (
     n bigint NOT NULL
 );
 ";
-
-/// A PostgreSQL error with the server's message, which `Display` of
-/// `postgres::Error` leaves out ("db error").
-pub(super) fn db(e: postgres::Error) -> StorageError {
-    match e.as_db_error() {
-        Some(d) => StorageError::Db(format!("postgres: {}: {}", d.code().code(), d.message())),
-        // "error connecting to server" says more with its cause.
-        None => match std::error::Error::source(&e) {
-            Some(cause) => StorageError::Db(format!("postgres: {e}: {cause}")),
-            None => StorageError::Db(format!("postgres: {e}")),
-        },
-    }
-}
 
 /// Opens one connection to the database a URL names (see [`Target`] for the
 /// URL's TLS options).
