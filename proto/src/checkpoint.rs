@@ -7,7 +7,7 @@
 
 use crate::hash::Hash;
 use crate::note::{self, NoteError, Signer, Verifier};
-use crate::policy::WitnessQuorum;
+use crate::quorum::WitnessQuorum;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Why a checkpoint was rejected.

@@ -15,7 +15,7 @@
 //! - [`dsse`]: the DSSE envelope and its pre-authentication encoding.
 //! - [`statement`]: in-toto Statement v1 with the Go rebuild provenance predicate.
 //! - [`entry`]: the canonical CBOR log entry.
-//! - [`policy`]: the client's trust-policy file.
+//! - [`policy`]: the client's trust-policy file; [`quorum`]: its witness part.
 //! - [`wire`]: the bodies of the log's HTTP API and their verification.
 //! - [`transport`]: the trait a binary implements to move bytes to a log.
 //! - [`reader`]: a log's tiles and entry bundles, verified against a checkpoint;
@@ -34,6 +34,7 @@ pub mod logclient;
 pub mod merkle;
 pub mod note;
 pub mod policy;
+pub mod quorum;
 pub mod reader;
 pub mod statement;
 mod threshold;

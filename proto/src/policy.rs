@@ -40,6 +40,8 @@
 //! (a witness's list of logs).
 
 use crate::note::{KeyType, NoteError, Verifier};
+pub use crate::quorum::{WitnessQuorum, WitnessSpec};
+pub use crate::threshold::Group;
 use crate::threshold::Tree;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -80,33 +82,6 @@ pub struct LogSpec {
 pub struct NamedKey {
     pub name: String,
     pub key: Verifier,
-}
-
-/// A witness: its policy name, its cosignature key and where it takes
-/// `add-checkpoint` requests (C2SP tlog-witness submission prefix).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WitnessSpec {
-    pub name: String,
-    pub key: Verifier,
-    pub url: Option<String>,
-}
-
-/// A threshold group.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Group {
-    pub name: String,
-    pub threshold: usize,
-    pub members: Vec<String>,
-}
-
-/// Which cosignatures a checkpoint needs: the witness part of a policy.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct WitnessQuorum {
-    pub witnesses: Vec<WitnessSpec>,
-    /// Groups of witnesses.
-    pub groups: Vec<Group>,
-    /// The witness or group that must cosign; `None` is `quorum none`.
-    pub quorum: Option<String>,
 }
 
 /// A client's trust policy: logs, the witness quorum, rebuilders and the
@@ -461,11 +436,6 @@ impl Policy {
 }
 
 impl WitnessQuorum {
-    /// No cosignature needed (`quorum none`).
-    pub fn none() -> WitnessQuorum {
-        WitnessQuorum::default()
-    }
-
     /// Parses a log's witness policy: witnesses with their URLs, their groups
     /// and the quorum (log lines are allowed and ignored).
     pub fn parse(text: &str) -> Result<WitnessQuorum, PolicyError> {
@@ -483,34 +453,6 @@ impl WitnessQuorum {
             });
         }
         lines.witness_quorum()
-    }
-
-    /// Whether any cosignature is required.
-    pub fn is_none(&self) -> bool {
-        self.quorum.is_none()
-    }
-
-    /// The witnesses' verifier keys.
-    pub fn keys(&self) -> Vec<Verifier> {
-        self.witnesses.iter().map(|w| w.key.clone()).collect()
-    }
-
-    /// The policy name of the witness with this key (name and key ID).
-    pub fn witness_named(&self, key_name: &str, key_id: u32) -> Option<&WitnessSpec> {
-        self.witnesses
-            .iter()
-            .find(|w| w.key.name() == key_name && w.key.key_id() == key_id)
-    }
-
-    /// Whether the quorum is met when exactly the witnesses named in
-    /// `cosigned` (policy names) have cosigned, each counted once however
-    /// many groups name it. (Witness keys are distinct, so a name is a key.)
-    pub fn is_met(&self, cosigned: &BTreeSet<String>) -> bool {
-        match &self.quorum {
-            None => true,
-            Some(q) => Tree::new(q, &self.groups, &|n: &str| n.to_string())
-                .is_some_and(|t| t.met(cosigned)),
-        }
     }
 }
 

@@ -14,8 +14,15 @@
 //! bounds how many assignments that can take (policies are small; a policy
 //! that repeats keys past the bound is refused when parsed).
 
-use crate::policy::Group;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// A threshold group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub name: String,
+    pub threshold: usize,
+    pub members: Vec<String>,
+}
 
 /// Most leaves in a tree once its groups are expanded.
 pub(crate) const MAX_LEAVES: usize = 1000;
