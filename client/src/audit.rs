@@ -9,8 +9,8 @@
 //! findings grow with the log), so an interrupted audit resumes near where it
 //! stopped.
 
-use crate::http;
 use crate::memory::{check_extends, CheckpointMemory};
+use reprolog_io::http;
 use reprolog_proto::display;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::merkle::CompactRange;
@@ -212,7 +212,7 @@ fn save_progress(path: &std::path::Path, range: &CompactRange, findings: &Findin
         findings: findings.clone(),
     };
     if let Ok(bytes) = serde_json::to_vec(&saved) {
-        if let Err(e) = crate::statefile::save(path, &bytes) {
+        if let Err(e) = reprolog_io::statefile::save(path, &bytes) {
             eprintln!("audit progress not saved: {}: {e}", path.display());
         }
     }

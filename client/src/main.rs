@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use reprolog_client::verify::{self, Source};
 use reprolog_client::{audit, memory::CheckpointMemory, policy_template, release};
+use reprolog_io::stdout::emit;
 use reprolog_proto::note::Verifier;
 use reprolog_proto::policy::Policy;
 use std::path::{Path, PathBuf};
@@ -249,17 +250,6 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-    }
-}
-
-/// Writes `text` to standard output. A reader that stops early (`| head -1`)
-/// is not an error: the exit status still reports the result.
-fn emit(text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
     }
 }
 

@@ -6,7 +6,7 @@
 //! with the two checkpoints so the user can show them to anyone (they are signed
 //! by the log and together prove it misbehaved).
 
-use crate::http::{LogClient, LogError};
+use reprolog_io::http::{LogClient, LogError};
 use reprolog_proto::checkpoint::{self, Checkpoint, ExtendError};
 use reprolog_proto::note::Verifier;
 use reprolog_proto::Hash;
@@ -89,7 +89,7 @@ impl CheckpointMemory {
             path: path.clone(),
             message: e.to_string(),
         };
-        crate::statefile::save(&path, note).map_err(err)
+        reprolog_io::statefile::save(&path, note).map_err(err)
     }
 }
 

@@ -12,8 +12,8 @@
 //! crowd out the ones that decide. Entries of other keys are summarised by
 //! count, never listed one per row (`--json` keeps every row fetched).
 
-use crate::http;
 use crate::memory::{CheckpointMemory, MemoryError};
+use reprolog_io::http;
 use reprolog_proto::display;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::note::Verifier;

@@ -21,10 +21,10 @@
 //! since a refusal says nothing about the binary.
 
 use crate::attest;
-use crate::logclient::{LogClient, LogError};
 use crate::node::{submit_report, with_retries};
 use crate::rebuild::{rebuild_target, RebuildConfig};
-use crate::statefile;
+use reprolog_io::http::{LogClient, LogError};
+use reprolog_io::statefile;
 use reprolog_proto::display;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::note::Signer;

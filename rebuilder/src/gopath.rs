@@ -52,7 +52,7 @@ pub(crate) fn module_mode_for_distribution(
         && godebug(Some(("GO111MODULE", "off"))).as_deref() == Some(want.as_str());
     cache.insert(key, gopath_mode);
     // A failed cache write only costs the probe next time.
-    let _ = crate::statefile::save_json(&cache_path, &cache);
+    let _ = reprolog_io::statefile::save_json(&cache_path, &cache);
     gopath_mode_env(gopath_mode)
 }
 

@@ -30,12 +30,10 @@
 //!
 //! Attesting and the log:
 //! - [`attest`]: rebuild reports as in-toto statements, and back.
-//! - [`logclient`]: proto's verified log client over HTTP.
 //! - [`node`]: sign and submit with retries; offline proof bundles.
 //! - [`follow`]: tail a log and repeat others' builds.
 //! - [`queue`]: rebuild a list of binaries.
 //! - [`release`]: rebuild every Go binary of a release archive.
-//! - [`statefile`]: local state saved atomically; append-only journals.
 
 pub mod attempt;
 pub mod attest;
@@ -53,7 +51,6 @@ pub mod goquote;
 pub mod gover;
 pub mod infer;
 pub mod job;
-pub mod logclient;
 pub mod modpath;
 pub mod node;
 pub mod paths;
@@ -65,6 +62,5 @@ pub mod report;
 pub mod sandbox;
 pub mod search;
 pub mod source;
-pub mod statefile;
 pub mod toolchain;
 pub mod vcs;

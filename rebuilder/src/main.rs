@@ -2,14 +2,16 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use reprolog_io::http::{self as logclient, LogClient};
+use reprolog_io::secret::write_secret;
+use reprolog_io::statefile;
+use reprolog_io::stdout::emit;
 use reprolog_proto::note::{Signer, Verifier};
 use reprolog_rebuilder::build::ModuleConfig;
 use reprolog_rebuilder::buildinfo::BuildInfo;
-use reprolog_rebuilder::logclient::{self, LogClient};
 use reprolog_rebuilder::node;
 use reprolog_rebuilder::rebuild::{self, RebuildConfig};
 use reprolog_rebuilder::sandbox::SandboxMode;
-use reprolog_rebuilder::statefile;
 use reprolog_rebuilder::toolchain::ToolchainStore;
 use reprolog_rebuilder::{release, report};
 use std::path::{Path, PathBuf};
@@ -241,24 +243,6 @@ fn default_cache() -> PathBuf {
     }
     let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
     home.join(".cache/reprolog")
-}
-
-/// Writes a secret file readable only by its owner; refuses to overwrite.
-fn write_secret(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    Ok(())
 }
 
 fn load_signer(path: &std::path::Path) -> anyhow::Result<Signer> {
@@ -514,17 +498,6 @@ fn rebuild_release(
         emit(&format!("{}\n", serde_json::to_string_pretty(&records)?))?;
     }
     Ok(code)
-}
-
-/// Writes `text` to standard output. A reader that stops early (`| head -1`)
-/// is not an error: the exit status still reports the result.
-fn emit(text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
-    }
 }
 
 #[cfg(test)]

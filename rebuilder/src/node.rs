@@ -4,8 +4,8 @@
 //! attested) and [`crate::queue`] (rebuild a list of binaries).
 
 use crate::attest;
-use crate::logclient::{LogClient, LogError};
 use crate::rebuild::RebuildReport;
+use reprolog_io::http::{LogClient, LogError};
 use reprolog_proto::entry::Entry;
 use reprolog_proto::note::Signer;
 use reprolog_proto::wire::{LookupEntry, LookupResponse, Receipt};

@@ -2,11 +2,11 @@
 //! and keep progress so a rerun skips what is done.
 
 use crate::follow::FollowError;
-use crate::logclient::LogClient;
 use crate::node::submit_report;
 use crate::rebuild::{RebuildConfig, RebuildReport};
 use crate::release::MemberResult;
-use crate::statefile;
+use reprolog_io::http::LogClient;
+use reprolog_io::statefile;
 use reprolog_proto::note::Signer;
 use reprolog_proto::Hash;
 use serde::{Deserialize, Serialize};

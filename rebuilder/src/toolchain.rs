@@ -219,7 +219,7 @@ impl DigestCache {
         let h = toolchain_digest(&toolchain.goroot)?;
         map.insert(key, h.to_hex());
         // A failed cache write only costs a recomputation next time.
-        let _ = crate::statefile::save_json(&self.path, &map);
+        let _ = reprolog_io::statefile::save_json(&self.path, &map);
         Ok(h)
     }
 }

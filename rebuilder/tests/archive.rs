@@ -6,10 +6,10 @@
 mod common;
 
 use common::*;
+use reprolog_io::http;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::note::Verifier;
 use reprolog_proto::Hash;
-use reprolog_rebuilder::logclient;
 use reprolog_server::harness::LogHandle;
 use std::process::Command;
 
@@ -65,7 +65,7 @@ fn every_go_member_is_rebuilt_and_attested_with_its_archive() {
     assert!(bundle.is_file(), "offline proof bundle beside the archive");
 
     // The attestation's subject is the member; the archive is its context.
-    let client = logclient::connect(&log.url, Verifier::from_key_text(&log.vkey).unwrap());
+    let client = http::connect(&log.url, Verifier::from_key_text(&log.vkey).unwrap());
     let pages = client.lookup(&Hash::of(&gofmt), &[]).unwrap();
     let entry = &pages[0].0.entries[0];
     let (_, st) = Entry::parse_and_verify(&entry.entry).unwrap();

@@ -13,12 +13,12 @@
 mod common;
 
 use common::*;
+use reprolog_io::http;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::note::{Signer, Verifier};
 use reprolog_proto::statement::{Module, Setting, Statement};
 use reprolog_proto::Hash;
 use reprolog_rebuilder::buildinfo::BuildInfo;
-use reprolog_rebuilder::logclient;
 use reprolog_server::harness::LogHandle;
 use std::io::BufRead;
 use std::net::{SocketAddr, TcpListener};
@@ -361,7 +361,7 @@ fn follow_of_entries_naming_loopback_connects_nowhere() {
     let binaries = binaries();
     let dir = tempfile::tempdir().unwrap();
     let log = LogHandle::start(&dir.path().join("log"), "test.localhost/log").unwrap();
-    let client = logclient::connect(&log.url, Verifier::from_key_text(&log.vkey).unwrap());
+    let client = http::connect(&log.url, Verifier::from_key_text(&log.vkey).unwrap());
     // Module paths Go itself would not build, as a log entry may still name them.
     let bracketed = [
         ("[::1]/x", "contains characters no module path has"),

@@ -4,11 +4,11 @@
 mod common;
 
 use common::*;
+use reprolog_io::http;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::note::{Signer, Verifier};
 use reprolog_proto::statement::Statement;
 use reprolog_proto::Hash;
-use reprolog_rebuilder::logclient;
 use reprolog_rebuilder::node;
 use reprolog_rebuilder::rebuild::rebuild;
 use reprolog_server::harness::LogHandle;
@@ -40,7 +40,7 @@ fn follow(log: &LogHandle, key: &Path, policy: &Path, cache: &Path) -> Output {
 }
 
 fn by(log: &LogHandle, digest: Hash, key: &[u8; 32]) -> usize {
-    let client = logclient::connect(&log.url, Verifier::from_key_text(&log.vkey).unwrap());
+    let client = http::connect(&log.url, Verifier::from_key_text(&log.vkey).unwrap());
     // Asked by key: the answer holds that key's entries and no other.
     let pages = client.lookup(&digest, &[*key]).unwrap();
     let entries: Vec<_> = pages.iter().flat_map(|(p, _)| &p.entries).collect();
@@ -93,7 +93,7 @@ fn a_new_log_at_the_same_url_starts_afresh_and_a_fork_stops_the_follower() {
 
     // Log A: alice attests gofmt, the node repeats it.
     let a = LogHandle::start_on(&dir.path().join("a"), "test.localhost/log", addr).unwrap();
-    let client_a = logclient::connect(&a.url, Verifier::from_key_text(&a.vkey).unwrap());
+    let client_a = http::connect(&a.url, Verifier::from_key_text(&a.vkey).unwrap());
     node::submit_report(&report, &alice, &client_a).unwrap();
     let out = follow(&a, &key, &policy_for(&a, &alice), &cache);
     assert!(
@@ -108,7 +108,7 @@ fn a_new_log_at_the_same_url_starts_afresh_and_a_fork_stops_the_follower() {
     // node attests gofmt there too.
     let b_data = dir.path().join("b");
     let b = LogHandle::start_on(&b_data, "test.localhost/log", addr).unwrap();
-    let client_b = logclient::connect(&b.url, Verifier::from_key_text(&b.vkey).unwrap());
+    let client_b = http::connect(&b.url, Verifier::from_key_text(&b.vkey).unwrap());
     node::submit_report(&report, &bob, &client_b).unwrap();
     let policy_b = policy_for(&b, &bob);
     let out = follow(&b, &key, &policy_b, &cache);
@@ -133,7 +133,7 @@ fn a_new_log_at_the_same_url_starts_afresh_and_a_fork_stops_the_follower() {
         Entry::sign(&Statement::minimal(name, d, d, mallory.name()), &mallory).to_cbor()
     };
     let b = LogHandle::start_on(&b_data, "test.localhost/log", addr).unwrap();
-    logclient::connect(&b.url, Verifier::from_key_text(&b.vkey).unwrap())
+    http::connect(&b.url, Verifier::from_key_text(&b.vkey).unwrap())
         .submit(&entry("one"))
         .unwrap();
     let out = follow(&b, &key, &policy_b, &cache);
@@ -160,7 +160,7 @@ fn a_new_log_at_the_same_url_starts_afresh_and_a_fork_stops_the_follower() {
 
     let forked = LogHandle::start_on(&fork_data, "test.localhost/log", addr).unwrap();
     assert_eq!(forked.vkey, b_vkey, "the same log key");
-    logclient::connect(&forked.url, Verifier::from_key_text(&forked.vkey).unwrap())
+    http::connect(&forked.url, Verifier::from_key_text(&forked.vkey).unwrap())
         .submit(&entry("another"))
         .unwrap();
     let out = follow(&forked, &key, &policy_b, &cache);

@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use reprolog_io::http;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::note::{Signer, Verifier};
 use reprolog_proto::statement::{Setting, Statement};
@@ -13,7 +14,6 @@ use reprolog_proto::Hash;
 use reprolog_rebuilder::attest;
 use reprolog_rebuilder::build::{self, go_command, Confined, Scratch};
 use reprolog_rebuilder::buildinfo::BuildInfo;
-use reprolog_rebuilder::logclient;
 use reprolog_rebuilder::plan::BuildPlan;
 use reprolog_rebuilder::rebuild::rebuild;
 use reprolog_rebuilder::sandbox::{Sandbox, SandboxMode};
@@ -99,7 +99,7 @@ fn followers_refuse_crafted_attestations_and_write_nothing() {
     std::fs::create_dir_all(&victim).unwrap();
     let target = |i: usize| victim.join(format!("pwned-{i}")).display().to_string();
     let server = LogHandle::start(&dir.path().join("log"), "test.localhost/log").unwrap();
-    let log = logclient::connect(&server.url, Verifier::from_key_text(&server.vkey).unwrap());
+    let log = http::connect(&server.url, Verifier::from_key_text(&server.vkey).unwrap());
 
     // A genuine attestation of gofmt is the template each attacker edits; each
     // crafted entry has its own subject and its own fresh, unlisted key.

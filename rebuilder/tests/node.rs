@@ -3,13 +3,13 @@
 mod common;
 
 use common::*;
+use reprolog_io::http::{self, LogClient};
 use reprolog_proto::checkpoint::LogVerifier;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::note::{Signer, Verifier};
 use reprolog_proto::statement::Statement;
 use reprolog_proto::wire::LookupResponse;
 use reprolog_proto::Hash;
-use reprolog_rebuilder::logclient::{self, LogClient};
 use reprolog_rebuilder::node::{self, FollowOptions};
 use reprolog_rebuilder::rebuild::{rebuild, RebuildConfig};
 use reprolog_rebuilder::toolchain::ToolchainStore;
@@ -87,7 +87,7 @@ fn two_nodes_agree_and_a_tampered_target_is_logged_as_mismatch_by_both() {
     let dir = tempfile::tempdir().unwrap();
     let server = LogHandle::start(&dir.path().join("log"), "test.localhost/log").unwrap();
     let log_key = Verifier::from_key_text(&server.vkey).unwrap();
-    let log = logclient::connect(&server.url, log_key.clone());
+    let log = http::connect(&server.url, log_key.clone());
     let a = Signer::generate("node-a.test").unwrap();
     let b = Signer::generate("node-b.test").unwrap();
 
@@ -184,7 +184,7 @@ fn restarting_follow_neither_loses_nor_repeats_work() {
     let dir = tempfile::tempdir().unwrap();
     let server = LogHandle::start(&dir.path().join("log"), "test.localhost/log").unwrap();
     let log_key = Verifier::from_key_text(&server.vkey).unwrap();
-    let log = logclient::connect(&server.url, log_key);
+    let log = http::connect(&server.url, log_key);
     let a = Signer::generate("node-a.test").unwrap();
     let root = goroot("1.27.3");
     let targets: Vec<PathBuf> = [

@@ -341,10 +341,11 @@ fn cross_platform_members_of_release_archives_reproduce() {
     use reprolog_client::memory::CheckpointMemory;
     use reprolog_client::release;
     use reprolog_client::verify::{Source, Verdict};
+    use reprolog_io::http;
     use reprolog_proto::note::{Signer, Verifier};
     use reprolog_proto::policy::Policy;
+    use reprolog_rebuilder::node;
     use reprolog_rebuilder::release::{is_archive, rebuild_archive, MemberResult};
-    use reprolog_rebuilder::{logclient, node};
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let repo = dir.path().join("app");
@@ -352,7 +353,7 @@ fn cross_platform_members_of_release_archives_reproduce() {
     let log =
         reprolog_server::harness::LogHandle::start(&dir.path().join("log"), "test.localhost/log")
             .unwrap();
-    let client = logclient::connect(&log.url, Verifier::from_key_text(&log.vkey).unwrap());
+    let client = http::connect(&log.url, Verifier::from_key_text(&log.vkey).unwrap());
     let rebuilders = [
         Signer::generate("alpha.test").unwrap(),
         Signer::generate("beta.test").unwrap(),

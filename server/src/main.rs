@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use reprolog_io::stdout::emit;
 use reprolog_proto::note::Signer;
 use reprolog_proto::policy::{parse_logs, Policy, WitnessQuorum};
 use reprolog_server::budget;
@@ -467,17 +468,6 @@ fn key_list(mut keys: Vec<String>, file: Option<&Path>) -> anyhow::Result<Vec<St
         keys.extend(text.lines().map(str::to_string));
     }
     Ok(keys)
-}
-
-/// Writes `text` to standard output. A reader that stops early (`| head -1`)
-/// is not an error: the exit status still reports the result.
-fn emit(text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other,
-    }
 }
 
 #[cfg(test)]

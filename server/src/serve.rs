@@ -61,26 +61,8 @@ pub fn init(data: &Path, origin: Origin) -> anyhow::Result<String> {
             key.renamed(&sigsum_origin(&key.verifier().public_key()))?
         }
     };
-    write_secret(&key_path, &(signer.to_key_text() + "\n"))?;
+    reprolog_io::secret::write_secret(&key_path, &(signer.to_key_text() + "\n"))?;
     Ok(signer.verifier().to_key_text())
-}
-
-/// Writes a secret file readable only by its owner.
-pub fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    Ok(())
 }
 
 /// Loads the signing key of a data directory.

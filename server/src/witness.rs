@@ -213,7 +213,7 @@ pub fn init_key(key_file: &Path, name: &str) -> anyhow::Result<String> {
         );
     }
     let signer = Signer::generate_of_type(KeyType::Cosignature, name).context("witness name")?;
-    crate::serve::write_secret(key_file, &(signer.to_key_text() + "\n"))?;
+    reprolog_io::secret::write_secret(key_file, &(signer.to_key_text() + "\n"))?;
     Ok(signer.verifier().to_key_text())
 }
 

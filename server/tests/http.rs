@@ -67,7 +67,7 @@ fn concurrent_submissions_verify_end_to_end_and_survive_restart() {
 
     // The client's verified tile reader reads every entry back from the
     // bundles, each authenticated against the checkpoint.
-    let log = reprolog_client::http::connect(&server.url, key.clone());
+    let log = reprolog_io::http::connect(&server.url, key.clone());
     let tiles = log.tiles(&last);
     let mut bundled = Vec::new();
     for n in 0..tiles.bundle_count() {

@@ -8,7 +8,7 @@ mod common;
 
 use common::*;
 use reprolog_client::audit;
-use reprolog_client::http;
+use reprolog_io::http;
 use reprolog_proto::note::Signer;
 use reprolog_proto::Hash;
 use std::path::{Path, PathBuf};

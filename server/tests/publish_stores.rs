@@ -9,7 +9,7 @@ mod common;
 use base64::Engine;
 use common::*;
 use reprolog_client::audit;
-use reprolog_client::http;
+use reprolog_io::http;
 use reprolog_proto::note::Signer;
 use reprolog_proto::tile;
 use reprolog_proto::Hash;

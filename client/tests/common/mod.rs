@@ -54,17 +54,3 @@ pub fn client(state: &Path, args: &[&str]) -> Output {
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
-
-/// Submits an entry to a log and insists it is accepted.
-pub fn post(url: &str, entry: &[u8]) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let resp = agent
-        .post(&format!("{url}/add-entry"))
-        .header("Content-Type", "application/cbor")
-        .send(entry)
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-}

@@ -6,16 +6,16 @@
 //! RSS of a full run, then kills a second run with SIGKILL halfway and
 //! restarts it, to show it resumes without re-reading the first half.
 //!
-//! Run: `cargo bench -p reprolog-rebuilder --bench follow`
+//! Run: `cargo build --release --workspace --bins && cargo bench -p reprolog-e2e --bench follow`
 //! (the log is built once into target/follow-bench/ and reused).
 
+use reprolog_io::http::Http;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::logclient::LogClient;
 use reprolog_proto::note::{Signer, Verifier};
 use reprolog_proto::statement::Statement;
 use reprolog_proto::transport::{FetchError, Transport};
 use reprolog_proto::Hash;
-use reprolog_rebuilder::logclient::Http;
 use reprolog_rebuilder::node::{self, FollowError, FollowOptions, Job, Outcome, Repeater};
 use reprolog_server::harness::LogHandle;
 use reprolog_server::log::{Log, LogOptions};

@@ -1,9 +1,7 @@
 //! `reprolog verify` against a real log on 127.0.0.1: every verdict, untrusted
 //! keys, one key counting once, offline bundles, and checkpoint memory.
 
-mod common;
-
-use common::*;
+use reprolog_e2e::*;
 use reprolog_proto::note::Signer;
 use reprolog_proto::Hash;
 use reprolog_server::harness::LogHandle;

@@ -3,8 +3,9 @@
 //! entries from 100 untrusted keys flood that digest; lookup latency by key
 //! and unfiltered (every page) at 10,000 entries. Prints the BENCHMARKS.md rows.
 //!
-//! Run: `cargo bench -p reprolog-client --bench verify`
+//! Run: `cargo build --release --workspace --bins && cargo bench -p reprolog-e2e --bench verify`
 
+use reprolog_e2e::client_program;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::note::Signer;
 use reprolog_proto::statement::Statement;
@@ -13,8 +14,6 @@ use reprolog_server::harness::LogHandle;
 use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-const CLIENT: &str = env!("CARGO_BIN_EXE_reprolog");
 
 fn timed(mut cmd: Command) -> Duration {
     let t = Instant::now();
@@ -76,7 +75,7 @@ fn main() {
     std::fs::write(&policy_path, policy).unwrap();
     let state = dir.path().join("state");
     let verify = |target: &str| {
-        let mut c = Command::new(CLIENT);
+        let mut c = Command::new(client_program());
         c.arg("--state")
             .arg(&state)
             .args(["verify", target, "--policy"])

@@ -4,9 +4,7 @@
 //! distribution's own (real binaries with build info); two rebuilders'
 //! attestations for them are in a real log on 127.0.0.1.
 
-mod common;
-
-use common::*;
+use reprolog_e2e::*;
 use reprolog_proto::note::Signer;
 use reprolog_proto::Hash;
 use reprolog_server::harness::LogHandle;

@@ -1,9 +1,7 @@
 //! `reprolog audit` against a real log: consistency, full recomputation,
 //! mismatches, disagreeing rebuilders, unknown keys, and resuming.
 
-mod common;
-
-use common::*;
+use reprolog_e2e::*;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::note::Signer;
 use reprolog_proto::statement::Statement;

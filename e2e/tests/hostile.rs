@@ -4,9 +4,7 @@
 //! `verify` and `audit` keep to their documented exit codes and show the text
 //! escaped and bounded, in the table and in `--json`.
 
-mod common;
-
-use common::*;
+use reprolog_e2e::*;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::note::Signer;
 use reprolog_proto::statement::{DigestSet, ResourceDescriptor, Statement};

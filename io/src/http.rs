@@ -1,4 +1,4 @@
-//! The client's connection to a log: proto's verified [`LogClient`] over
+//! A program's connection to a log: proto's verified [`LogClient`] over
 //! HTTP. Only the moving of bytes is here; what is believed is decided in
 //! `reprolog_proto::logclient` and `reprolog_proto::reader`.
 

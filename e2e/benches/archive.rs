@@ -5,8 +5,9 @@
 //! attestation for each binary, so every member is looked up and proven.
 //! Prints the BENCHMARKS.md rows.
 //!
-//! Run: `REPROLOG_TOOLCHAINS=$PWD/.cache/toolchains cargo bench -p reprolog-client --bench archive`
+//! Run: `REPROLOG_TOOLCHAINS=$PWD/.cache/toolchains cargo build --release --workspace --bins && cargo bench -p reprolog-e2e --bench archive`
 
+use reprolog_e2e::client_program;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::note::Signer;
 use reprolog_proto::statement::Statement;
@@ -15,8 +16,6 @@ use reprolog_server::harness::LogHandle;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-const CLIENT: &str = env!("CARGO_BIN_EXE_reprolog");
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -105,7 +104,7 @@ fn main() {
     .unwrap();
     let state = dir.path().join("state");
     let verify = || {
-        let out = Command::new(CLIENT)
+        let out = Command::new(client_program())
             .arg("--state")
             .arg(&state)
             .arg("verify")

@@ -2,10 +2,8 @@
 //! default limits, 2,000 well-signed entries from keys no policy lists for one
 //! digest, then a trusted mismatch and a trusted match.
 
-mod common;
-
-use common::*;
-use reprolog_client::http;
+use reprolog_e2e::*;
+use reprolog_io::http;
 use reprolog_proto::note::{Signer, Verifier};
 use reprolog_proto::Hash;
 use reprolog_server::harness::LogHandle;
@@ -125,7 +123,7 @@ fn a_flood_neither_hides_a_trusted_mismatch_nor_blocks_trusted_rebuilders() {
     assert!(pages[..2].iter().all(|(p, _)| p.next.is_some()) && pages[2].0.next.is_none());
 
     // A reader that stops after one line does not turn the verdict into a panic.
-    let mut child = Command::new(CLIENT)
+    let mut child = Command::new(client_program())
         .arg("--state")
         .arg(&state)
         .args(["verify", &hex, "--policy", policy_arg])

@@ -1,0 +1,94 @@
+//! reprolog-e2e: tests and benchmarks that use more than one of reprolog's
+//! programs, so that no program depends on another (the brief's one member
+//! that may depend on all of them). This library is their shared support:
+//! the programs' binaries, signed entries, trust policies, submissions.
+
+use reprolog_proto::entry::Entry;
+use reprolog_proto::note::Signer;
+use reprolog_proto::statement::Statement;
+use reprolog_proto::Hash;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A workspace program (`reprolog`, `reprolog-server`, `reprolog-rebuilder`)
+/// from the target directory this test or bench was built into. Cargo
+/// builds a package's binaries only for that package's own tests, so they
+/// are there after `cargo test --workspace` (scripts/test.sh) or `cargo
+/// build --workspace --bins [--release]` (before `cargo bench -p reprolog-e2e`).
+pub fn program(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the path of this test");
+    let mut dir = exe.parent().expect("a directory").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built: run `cargo build --workspace --bins{}` first (scripts/test.sh's `cargo test --workspace` builds it)",
+        path.display(),
+        if dir.ends_with("release") { " --release" } else { "" }
+    );
+    path
+}
+
+/// The client, `reprolog`.
+pub fn client_program() -> PathBuf {
+    program("reprolog")
+}
+
+/// An entry by `signer` saying it rebuilt `subject` (reproduced or not).
+pub fn attestation(signer: &Signer, name: &str, subject: Hash, reproduced: bool) -> Vec<u8> {
+    let rebuilt = if reproduced {
+        subject
+    } else {
+        Hash::of(b"a different binary")
+    };
+    Entry::sign(
+        &Statement::minimal(name, subject, rebuilt, signer.name()),
+        signer,
+    )
+    .to_cbor()
+}
+
+/// A policy trusting `rebuilders` with threshold `k`.
+pub fn policy(log_vkey: &str, url: &str, rebuilders: &[(&str, &Signer)], k: usize) -> String {
+    let mut p = format!("log {log_vkey} {url}\n");
+    for (name, s) in rebuilders {
+        p += &format!("rebuilder {name} {}\n", s.verifier().to_key_text());
+    }
+    let names: Vec<&str> = rebuilders.iter().map(|(n, _)| *n).collect();
+    p += &format!(
+        "group trusted {k} {}\nconsensus trusted\nquorum none\n",
+        names.join(" ")
+    );
+    p
+}
+
+/// Runs `reprolog` with a state dir.
+pub fn client(state: &Path, args: &[&str]) -> Output {
+    Command::new(client_program())
+        .arg("--state")
+        .arg(state)
+        .args(args)
+        .output()
+        .expect("run reprolog")
+}
+
+/// A command's standard output as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Submits an entry to a log and insists it is accepted.
+pub fn post(url: &str, entry: &[u8]) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let resp = agent
+        .post(&format!("{url}/add-entry"))
+        .header("Content-Type", "application/cbor")
+        .send(entry)
+        .expect("the log answers");
+    assert_eq!(resp.status().as_u16(), 200);
+}
