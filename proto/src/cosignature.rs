@@ -12,7 +12,7 @@
 //! <the checkpoint's note text, final newline included>
 //! ```
 
-use crate::note::{KeyType, NoteSignature, Signer, Verifier};
+use crate::key::{KeyType, NoteSignature, Signer, Verifier};
 
 /// Length of a cosignature's bytes after the key ID.
 pub const COSIGNATURE_LEN: usize = 8 + 64;

@@ -7,7 +7,8 @@
 //! - [`merkle`]: RFC 6962/9162 Merkle trees over stored hashes (Go `tlog` indexing),
 //!   proof generation and strict verification.
 //! - [`tile`]: C2SP tlog-tiles coordinates, paths and entry bundles.
-//! - [`note`]: C2SP signed notes with Ed25519 keys.
+//! - [`key`]: note keys: names, key IDs, key texts, signature lines.
+//! - [`note`]: C2SP signed notes: signing and opening.
 //! - [`checkpoint`]: C2SP tlog-checkpoint bodies, opened under a log key and a witness quorum.
 //! - [`cosignature`]: C2SP tlog-cosignature v1, a witness's signature on a checkpoint.
 //! - [`witness`]: C2SP tlog-witness: the add-checkpoint request and the witness's rules.
@@ -30,6 +31,7 @@ pub mod display;
 pub mod dsse;
 pub mod entry;
 pub mod hash;
+pub mod key;
 pub mod logclient;
 pub mod merkle;
 pub mod note;
