@@ -27,8 +27,6 @@ struct Cli {
     command: Command,
 }
 
-// Parsed once at start; the size of the `serve` variant costs nothing.
-#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Create a data directory and a log signing key; print the verifier key.
@@ -54,22 +52,7 @@ enum Command {
         name: String,
     },
     /// Run a C2SP tlog-witness: cosign checkpoints of the listed logs.
-    Witness {
-        /// Where the witness keeps the checkpoints it cosigned.
-        #[arg(long)]
-        data: PathBuf,
-        /// Address and port to listen on.
-        #[arg(long, default_value = "127.0.0.1:8081")]
-        listen: SocketAddr,
-        /// The witness key (from `witness-init`).
-        #[arg(long)]
-        key: PathBuf,
-        /// The logs to witness: `log <vkey> [<url>]` lines (C2SP tlog-policy).
-        #[arg(long)]
-        logs: PathBuf,
-        #[command(flatten)]
-        listener: ListenerArgs,
-    },
+    Witness(WitnessArgs),
     /// Print the verifier key of a data directory.
     Vkey {
         /// The log's data directory.
@@ -77,120 +60,7 @@ enum Command {
         data: PathBuf,
     },
     /// Serve the log over HTTP.
-    Serve {
-        /// The log's data directory (from `init`).
-        #[arg(long)]
-        data: PathBuf,
-        /// Address and port to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
-        /// Most entries committed in one batch.
-        #[arg(long, default_value_t = 256)]
-        max_batch: usize,
-        /// Longest a batch waits to fill after its first entry, in milliseconds.
-        #[arg(long, default_value_t = 250)]
-        max_wait_ms: u64,
-        /// Most submissions waiting for a batch; beyond it, 503 + Retry-After.
-        #[arg(long, default_value_t = 8192)]
-        max_pending: usize,
-        /// Only this rebuilder verifier key may add entries (repeatable).
-        #[arg(long = "allow-key")]
-        allow_keys: Vec<String>,
-        /// A file of allowed rebuilder verifier keys, one per line.
-        #[arg(long)]
-        allow_keys_file: Option<PathBuf>,
-        #[command(flatten)]
-        listener: ListenerArgs,
-        /// Entries per second each rebuilder key may add (sustained); 0 = no limit.
-        #[arg(long, default_value_t = 0.0)]
-        rate_per_key: f64,
-        /// Entries a rebuilder key may add in a burst above its rate.
-        #[arg(long, default_value_t = 100)]
-        burst_per_key: u32,
-        /// A rebuilder verifier key this log's operator knows (repeatable):
-        /// exempt from the unknown keys' limits below. Allowed keys are known.
-        #[arg(long = "known-key")]
-        known_keys: Vec<String>,
-        /// A file of known rebuilder verifier keys, one per line.
-        #[arg(long)]
-        known_keys_file: Option<PathBuf>,
-        /// Entries per second each unknown key may add (sustained); 0 = no
-        /// limit, for each unknown key and for all of them together.
-        #[arg(long, default_value_t = serve::DEFAULT_UNKNOWN_KEY_RATE.per_second)]
-        unknown_key_rate: f64,
-        /// Entries an unknown key may add in a burst above its rate.
-        #[arg(long, default_value_t = serve::DEFAULT_UNKNOWN_KEY_RATE.burst)]
-        unknown_key_burst: u32,
-        /// Most entries an unknown key may have waiting for a batch (all
-        /// unknown keys together: half of --max-pending).
-        #[arg(long, default_value_t = serve::DEFAULT_UNKNOWN_KEY_PENDING)]
-        unknown_key_pending: usize,
-        /// Entries per second all unknown keys together may add; 0 = no total bound.
-        #[arg(long, default_value_t = budget::DEFAULT_BUDGET.entries.per_second)]
-        unknown_total_rate: f64,
-        /// Entries all unknown keys together may add in a burst above it.
-        #[arg(long, default_value_t = budget::DEFAULT_BUDGET.entries.burst)]
-        unknown_total_burst: u32,
-        /// Entry bytes per second all unknown keys together may add.
-        #[arg(long, default_value_t = budget::DEFAULT_BUDGET.bytes.per_second as u64)]
-        unknown_total_bytes_per_sec: u64,
-        /// Entry bytes all unknown keys together may add in a burst above it.
-        #[arg(long, default_value_t = budget::DEFAULT_BUDGET.bytes.burst)]
-        unknown_total_burst_bytes: u32,
-        /// Refuse entries of unknown keys (503) while the data dir's disk has
-        /// less free, in MiB: above --min-free-mib, so the log's own
-        /// rebuilders keep writing past it (at or below it, --min-free-mib's
-        /// 507 applies to everyone).
-        #[arg(long, default_value_t = budget::DEFAULT_BUDGET.min_free_bytes >> 20)]
-        unknown_min_free_mib: u64,
-        /// Refuse new entries (507) while the data dir's disk has less free, in MiB.
-        #[arg(long, default_value_t = serve::DEFAULT_MIN_FREE_BYTES >> 20)]
-        min_free_mib: u64,
-        /// Serve reads only; refuse every new entry.
-        #[arg(long)]
-        read_only: bool,
-        /// Publish only checkpoints cosigned by this C2SP tlog-policy's
-        /// witness quorum (`witness <name> <vkey> <url>`, `group`, `quorum`).
-        #[arg(long)]
-        witness_policy: Option<PathBuf>,
-        /// Longest the log waits for each witness, in milliseconds.
-        #[arg(long, default_value_t = 1000)]
-        witness_timeout_ms: u64,
-        /// Have the witnesses cosign the checkpoint again after this many
-        /// seconds without a new one, so clients' `max-age` holds while idle.
-        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
-        witness_refresh_secs: u64,
-        /// The trust policy the web page at `/` applies unless its user
-        /// pastes one (the client's policy format).
-        #[arg(long)]
-        policy: Option<PathBuf>,
-        /// Copy tiles, entry bundles and each checkpoint to object storage:
-        /// `s3://bucket/prefix?endpoint=URL` (AWS_* credentials),
-        /// `az://container/prefix?account_name=A` (AZURE_* credentials) or
-        /// `file:///dir`; other query options are the store's own.
-        #[arg(long)]
-        publish: Option<String>,
-        /// Keep the entries in PostgreSQL (`postgres://user@host:port/db`)
-        /// instead of the data dir, which then holds only the key. Several
-        /// instances may share one database: one sequences, the others
-        /// serve reads and take over when it stops. TLS: append
-        /// `?sslmode=verify-full&sslrootcert=CA.pem` (the certificate and the
-        /// host name are always verified).
-        #[arg(long, env = "REPROLOG_DATABASE", hide_env_values = true)]
-        database: Option<String>,
-        /// A read replica of --database (PostgreSQL streaming replication):
-        /// while this instance does not sequence, it serves reads from there.
-        #[arg(
-            long,
-            requires = "database",
-            env = "REPROLOG_READ_DATABASE",
-            hide_env_values = true
-        )]
-        read_database: Option<String>,
-        /// This instance's name in `/healthz` (default: host name/pid).
-        #[arg(long)]
-        instance: Option<String>,
-    },
+    Serve(Box<ServeArgs>),
     /// Copy a redb log into an empty (or partly copied) PostgreSQL database
     /// and check that the tree root is unchanged.
     Migrate {
@@ -201,6 +71,142 @@ enum Command {
         #[arg(long)]
         to: String,
     },
+}
+
+/// `reprolog-server witness`.
+#[derive(clap::Args)]
+struct WitnessArgs {
+    /// Where the witness keeps the checkpoints it cosigned.
+    #[arg(long)]
+    data: PathBuf,
+    /// Address and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    listen: SocketAddr,
+    /// The witness key (from `witness-init`).
+    #[arg(long)]
+    key: PathBuf,
+    /// The logs to witness: `log <vkey> [<url>]` lines (C2SP tlog-policy).
+    #[arg(long)]
+    logs: PathBuf,
+    #[command(flatten)]
+    listener: ListenerArgs,
+}
+
+/// `reprolog-server serve`.
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// The log's data directory (from `init`).
+    #[arg(long)]
+    data: PathBuf,
+    /// Address and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Most entries committed in one batch.
+    #[arg(long, default_value_t = 256)]
+    max_batch: usize,
+    /// Longest a batch waits to fill after its first entry, in milliseconds.
+    #[arg(long, default_value_t = 250)]
+    max_wait_ms: u64,
+    /// Most submissions waiting for a batch; beyond it, 503 + Retry-After.
+    #[arg(long, default_value_t = 8192)]
+    max_pending: usize,
+    /// Only this rebuilder verifier key may add entries (repeatable).
+    #[arg(long = "allow-key")]
+    allow_keys: Vec<String>,
+    /// A file of allowed rebuilder verifier keys, one per line.
+    #[arg(long)]
+    allow_keys_file: Option<PathBuf>,
+    #[command(flatten)]
+    listener: ListenerArgs,
+    /// Entries per second each rebuilder key may add (sustained); 0 = no limit.
+    #[arg(long, default_value_t = 0.0)]
+    rate_per_key: f64,
+    /// Entries a rebuilder key may add in a burst above its rate.
+    #[arg(long, default_value_t = 100)]
+    burst_per_key: u32,
+    /// A rebuilder verifier key this log's operator knows (repeatable):
+    /// exempt from the unknown keys' limits below. Allowed keys are known.
+    #[arg(long = "known-key")]
+    known_keys: Vec<String>,
+    /// A file of known rebuilder verifier keys, one per line.
+    #[arg(long)]
+    known_keys_file: Option<PathBuf>,
+    /// Entries per second each unknown key may add (sustained); 0 = no
+    /// limit, for each unknown key and for all of them together.
+    #[arg(long, default_value_t = serve::DEFAULT_UNKNOWN_KEY_RATE.per_second)]
+    unknown_key_rate: f64,
+    /// Entries an unknown key may add in a burst above its rate.
+    #[arg(long, default_value_t = serve::DEFAULT_UNKNOWN_KEY_RATE.burst)]
+    unknown_key_burst: u32,
+    /// Most entries an unknown key may have waiting for a batch (all
+    /// unknown keys together: half of --max-pending).
+    #[arg(long, default_value_t = serve::DEFAULT_UNKNOWN_KEY_PENDING)]
+    unknown_key_pending: usize,
+    /// Entries per second all unknown keys together may add; 0 = no total bound.
+    #[arg(long, default_value_t = budget::DEFAULT_BUDGET.entries.per_second)]
+    unknown_total_rate: f64,
+    /// Entries all unknown keys together may add in a burst above it.
+    #[arg(long, default_value_t = budget::DEFAULT_BUDGET.entries.burst)]
+    unknown_total_burst: u32,
+    /// Entry bytes per second all unknown keys together may add.
+    #[arg(long, default_value_t = budget::DEFAULT_BUDGET.bytes.per_second as u64)]
+    unknown_total_bytes_per_sec: u64,
+    /// Entry bytes all unknown keys together may add in a burst above it.
+    #[arg(long, default_value_t = budget::DEFAULT_BUDGET.bytes.burst)]
+    unknown_total_burst_bytes: u32,
+    /// Refuse entries of unknown keys (503) while the data dir's disk has
+    /// less free, in MiB: above --min-free-mib, so the log's own
+    /// rebuilders keep writing past it (at or below it, --min-free-mib's
+    /// 507 applies to everyone).
+    #[arg(long, default_value_t = budget::DEFAULT_BUDGET.min_free_bytes >> 20)]
+    unknown_min_free_mib: u64,
+    /// Refuse new entries (507) while the data dir's disk has less free, in MiB.
+    #[arg(long, default_value_t = serve::DEFAULT_MIN_FREE_BYTES >> 20)]
+    min_free_mib: u64,
+    /// Serve reads only; refuse every new entry.
+    #[arg(long)]
+    read_only: bool,
+    /// Publish only checkpoints cosigned by this C2SP tlog-policy's
+    /// witness quorum (`witness <name> <vkey> <url>`, `group`, `quorum`).
+    #[arg(long)]
+    witness_policy: Option<PathBuf>,
+    /// Longest the log waits for each witness, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    witness_timeout_ms: u64,
+    /// Have the witnesses cosign the checkpoint again after this many
+    /// seconds without a new one, so clients' `max-age` holds while idle.
+    #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    witness_refresh_secs: u64,
+    /// The trust policy the web page at `/` applies unless its user
+    /// pastes one (the client's policy format).
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Copy tiles, entry bundles and each checkpoint to object storage:
+    /// `s3://bucket/prefix?endpoint=URL` (AWS_* credentials),
+    /// `az://container/prefix?account_name=A` (AZURE_* credentials) or
+    /// `file:///dir`; other query options are the store's own.
+    #[arg(long)]
+    publish: Option<String>,
+    /// Keep the entries in PostgreSQL (`postgres://user@host:port/db`)
+    /// instead of the data dir, which then holds only the key. Several
+    /// instances may share one database: one sequences, the others
+    /// serve reads and take over when it stops. TLS: append
+    /// `?sslmode=verify-full&sslrootcert=CA.pem` (the certificate and the
+    /// host name are always verified).
+    #[arg(long, env = "REPROLOG_DATABASE", hide_env_values = true)]
+    database: Option<String>,
+    /// A read replica of --database (PostgreSQL streaming replication):
+    /// while this instance does not sequence, it serves reads from there.
+    #[arg(
+        long,
+        requires = "database",
+        env = "REPROLOG_READ_DATABASE",
+        hide_env_values = true
+    )]
+    read_database: Option<String>,
+    /// This instance's name in `/healthz` (default: host name/pid).
+    #[arg(long)]
+    instance: Option<String>,
 }
 
 /// glibc's malloc/free took ~10% of the server's CPU under load; mimalloc is
@@ -277,53 +283,89 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             data,
             origin,
             sigsum_origin,
-        } => {
-            let origin = if sigsum_origin {
-                serve::Origin::Sigsum
-            } else {
-                serve::Origin::Named(&origin)
-            };
-            let vkey = serve::init(&data, origin)?;
-            emit(&format!("{vkey}\n"))?;
-        }
+        } => init(&data, &origin, sigsum_origin),
         Command::WitnessInit { key, name } => {
-            let vkey = witness::init_key(&key, &name)?;
-            emit(&format!("{vkey}\n"))?;
+            emit(&format!("{}\n", witness::init_key(&key, &name)?)).map_err(Into::into)
         }
-        Command::Witness {
-            data,
-            listen,
-            key,
-            logs,
-            listener,
-        } => {
-            let limits = listener.limits()?;
-            let signer = Signer::from_key_text(&read(&key)?)
-                .with_context(|| format!("witness key {}", key.display()))?;
-            let logs = parse_logs(&read(&logs)?).with_context(|| format!("{}", logs.display()))?;
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(witness::run(
-                &data,
-                listen,
-                limits,
-                signer,
-                logs,
-                serve::shutdown_signal(),
-                |addr| {
-                    let _ = emit(&format!("listening on http://{addr}\n"));
-                },
+        Command::Witness(args) => run_witness(args),
+        Command::Migrate { from, to } => migrate(&from, &to),
+        Command::Vkey { data } => {
+            emit(&format!(
+                "{}\n",
+                serve::load_key(&data)?.verifier().to_key_text()
             ))?;
+            Ok(())
         }
-        Command::Migrate { from, to } => {
-            let key = serve::load_key(&from)?.verifier();
-            let done =
-                reprolog_server::migrate::redb_to_postgres(&from.join(serve::DB_FILE), &to, &key)?;
-            println!("{done}");
-        }
-        Command::Vkey { data } => println!("{}", serve::load_key(&data)?.verifier().to_key_text()),
-        Command::Serve {
+        Command::Serve(args) => run_serve(args.config()?),
+    }
+}
+
+/// `init`: a data directory and a log key; prints the verifier key.
+fn init(data: &Path, origin: &str, sigsum_origin: bool) -> anyhow::Result<()> {
+    let origin = if sigsum_origin {
+        serve::Origin::Sigsum
+    } else {
+        serve::Origin::Named(origin)
+    };
+    emit(&format!("{}\n", serve::init(data, origin)?))?;
+    Ok(())
+}
+
+/// `migrate`: a redb log copied into PostgreSQL, its root checked.
+fn migrate(from: &Path, to: &str) -> anyhow::Result<()> {
+    let key = serve::load_key(from)?.verifier();
+    let done = reprolog_server::migrate::redb_to_postgres(&from.join(serve::DB_FILE), to, &key)?;
+    emit(&format!("{done}\n"))?;
+    Ok(())
+}
+
+/// A multi-threaded runtime for the two long-running subcommands.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Prints where the server listens, once it does.
+fn announce(addr: SocketAddr) {
+    let _ = emit(&format!("listening on http://{addr}\n"));
+}
+
+/// `witness`: cosign the listed logs' checkpoints until stopped.
+fn run_witness(args: WitnessArgs) -> anyhow::Result<()> {
+    let WitnessArgs {
+        data,
+        listen,
+        key,
+        logs,
+        listener,
+    } = args;
+    let limits = listener.limits()?;
+    let signer = Signer::from_key_text(&read(&key)?)
+        .with_context(|| format!("witness key {}", key.display()))?;
+    let logs = parse_logs(&read(&logs)?).with_context(|| format!("{}", logs.display()))?;
+    runtime()?.block_on(witness::run(
+        &data,
+        listen,
+        limits,
+        signer,
+        logs,
+        serve::shutdown_signal(),
+        announce,
+    ))?;
+    Ok(())
+}
+
+/// `serve`: the log until stopped.
+fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
+    runtime()?.block_on(serve::run(config, serve::shutdown_signal(), announce))?;
+    Ok(())
+}
+
+impl ServeArgs {
+    /// The server's configuration from the flags, each checked.
+    fn config(self: Box<Self>) -> anyhow::Result<ServeConfig> {
+        let ServeArgs {
             data,
             listen,
             max_batch,
@@ -354,106 +396,99 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             database,
             read_database,
             instance,
-        } => {
-            let default_policy = match policy {
-                Some(path) => {
-                    let text = read(&path)?;
-                    Policy::parse(&text).with_context(|| format!("policy {}", path.display()))?;
-                    Some(text)
-                }
-                None => None,
-            };
-            let witnesses = match witness_policy {
-                Some(path) => Some(
-                    WitnessQuorum::parse(&read(&path)?)
-                        .with_context(|| format!("witness policy {}", path.display()))?,
-                ),
-                None => None,
-            };
-            let keys = key_list(allow_keys, allow_keys_file.as_deref())?;
-            let allowed_keys = if keys.is_empty() {
-                None
-            } else {
-                Some(serve::parse_allow_list(keys.iter().map(String::as_str))?)
-            };
-            let known = key_list(known_keys, known_keys_file.as_deref())?;
-            let known_keys =
-                serve::parse_allow_list(known.iter().map(String::as_str)).context("--known-key")?;
-            anyhow::ensure!(
-                unknown_key_rate.is_finite() && unknown_key_rate >= 0.0,
-                "--unknown-key-rate must be a number ≥ 0"
-            );
-            anyhow::ensure!(
-                unknown_total_rate.is_finite() && unknown_total_rate >= 0.0,
-                "--unknown-total-rate must be a number ≥ 0"
-            );
+        } = *self;
+        let default_policy = match policy {
+            Some(path) => {
+                let text = read(&path)?;
+                Policy::parse(&text).with_context(|| format!("policy {}", path.display()))?;
+                Some(text)
+            }
+            None => None,
+        };
+        let witnesses = match witness_policy {
+            Some(path) => Some(
+                WitnessQuorum::parse(&read(&path)?)
+                    .with_context(|| format!("witness policy {}", path.display()))?,
+            ),
+            None => None,
+        };
+        let keys = key_list(allow_keys, allow_keys_file.as_deref())?;
+        let allowed_keys = if keys.is_empty() {
+            None
+        } else {
+            Some(serve::parse_allow_list(keys.iter().map(String::as_str))?)
+        };
+        let known = key_list(known_keys, known_keys_file.as_deref())?;
+        let known_keys =
+            serve::parse_allow_list(known.iter().map(String::as_str)).context("--known-key")?;
+        anyhow::ensure!(
+            unknown_key_rate.is_finite() && unknown_key_rate >= 0.0,
+            "--unknown-key-rate must be a number ≥ 0"
+        );
+        anyhow::ensure!(
+            unknown_total_rate.is_finite() && unknown_total_rate >= 0.0,
+            "--unknown-total-rate must be a number ≥ 0"
+        );
 
-            anyhow::ensure!(max_batch >= 1, "--max-batch must be at least 1");
-            let connections = listener.limits()?;
-            anyhow::ensure!(
-                rate_per_key.is_finite() && rate_per_key >= 0.0,
-                "--rate-per-key must be a number ≥ 0"
-            );
-            let config = ServeConfig {
-                batch: BatchConfig {
-                    max_batch,
-                    max_wait: Duration::from_millis(max_wait_ms),
-                    max_pending,
-                },
-                allowed_keys,
-                log: LogOptions {
-                    read_only,
-                    min_free_bytes: min_free_mib.saturating_mul(1 << 20),
-                },
-                connections,
-                rate_per_key: (rate_per_key > 0.0).then_some(RateConfig {
-                    per_second: rate_per_key,
-                    burst: burst_per_key,
-                }),
-                known_keys,
-                unknown_key_rate: (unknown_key_rate > 0.0).then_some(RateConfig {
-                    per_second: unknown_key_rate,
-                    burst: unknown_key_burst,
-                }),
-                unknown_key_pending,
-                unknown_budget: (unknown_key_rate > 0.0 && unknown_total_rate > 0.0).then_some(
-                    budget::BudgetConfig {
-                        entries: RateConfig {
-                            per_second: unknown_total_rate,
-                            burst: unknown_total_burst,
-                        },
-                        bytes: RateConfig {
-                            per_second: unknown_total_bytes_per_sec as f64,
-                            burst: unknown_total_burst_bytes,
-                        },
-                        // At or below the floor that stops every writer
-                        // (507), that floor speaks for strangers too.
-                        min_free_bytes: if unknown_min_free_mib > min_free_mib {
-                            unknown_min_free_mib.saturating_mul(1 << 20)
-                        } else {
-                            0
-                        },
+        anyhow::ensure!(max_batch >= 1, "--max-batch must be at least 1");
+        let connections = listener.limits()?;
+        anyhow::ensure!(
+            rate_per_key.is_finite() && rate_per_key >= 0.0,
+            "--rate-per-key must be a number ≥ 0"
+        );
+        let config = ServeConfig {
+            batch: BatchConfig {
+                max_batch,
+                max_wait: Duration::from_millis(max_wait_ms),
+                max_pending,
+            },
+            allowed_keys,
+            log: LogOptions {
+                read_only,
+                min_free_bytes: min_free_mib.saturating_mul(1 << 20),
+            },
+            connections,
+            rate_per_key: (rate_per_key > 0.0).then_some(RateConfig {
+                per_second: rate_per_key,
+                burst: burst_per_key,
+            }),
+            known_keys,
+            unknown_key_rate: (unknown_key_rate > 0.0).then_some(RateConfig {
+                per_second: unknown_key_rate,
+                burst: unknown_key_burst,
+            }),
+            unknown_key_pending,
+            unknown_budget: (unknown_key_rate > 0.0 && unknown_total_rate > 0.0).then_some(
+                budget::BudgetConfig {
+                    entries: RateConfig {
+                        per_second: unknown_total_rate,
+                        burst: unknown_total_burst,
                     },
-                ),
-                witnesses,
-                witness_timeout: Duration::from_millis(witness_timeout_ms),
-                witness_refresh: Duration::from_secs(witness_refresh_secs),
-                default_policy,
-                publish,
-                database,
-                read_database,
-                instance,
-                ..ServeConfig::new(data, listen)
-            };
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            rt.block_on(serve::run(config, serve::shutdown_signal(), |addr| {
-                let _ = emit(&format!("listening on http://{addr}\n"));
-            }))?;
-        }
+                    bytes: RateConfig {
+                        per_second: unknown_total_bytes_per_sec as f64,
+                        burst: unknown_total_burst_bytes,
+                    },
+                    // At or below the floor that stops every writer
+                    // (507), that floor speaks for strangers too.
+                    min_free_bytes: if unknown_min_free_mib > min_free_mib {
+                        unknown_min_free_mib.saturating_mul(1 << 20)
+                    } else {
+                        0
+                    },
+                },
+            ),
+            witnesses,
+            witness_timeout: Duration::from_millis(witness_timeout_ms),
+            witness_refresh: Duration::from_secs(witness_refresh_secs),
+            default_policy,
+            publish,
+            database,
+            read_database,
+            instance,
+            ..ServeConfig::new(data, listen)
+        };
+        Ok(config)
     }
-    Ok(())
 }
 
 fn read(path: &Path) -> anyhow::Result<String> {
