@@ -41,32 +41,7 @@ enum Command {
     /// Rebuild a Go binary from source and compare it bit for bit; a release
     /// archive (tar, tar.gz, zip) has each Go binary in it rebuilt.
     /// Exit status: 0 reproduced, 1 mismatch, 2 could not rebuild.
-    Rebuild {
-        /// The binary or release archive to rebuild (or use --queue).
-        #[arg(required_unless_present = "queue")]
-        binary: Option<PathBuf>,
-        /// A file listing binaries to rebuild, one path per line; progress is
-        /// kept beside it so reruns skip what is done.
-        #[arg(long, conflicts_with = "binary")]
-        queue: Option<PathBuf>,
-        #[command(flatten)]
-        opts: RebuildOpts,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
-        /// Sign the attestation and submit it to this log.
-        #[arg(long, requires_all = ["key", "log_key"])]
-        submit: Option<String>,
-        /// This rebuilder's signing key file (from `keygen`).
-        #[arg(long)]
-        key: Option<PathBuf>,
-        /// The log's verifier key, to check the receipt.
-        #[arg(long)]
-        log_key: Option<String>,
-        /// Where to write the offline proof bundle (default: BINARY.proof.json).
-        #[arg(long)]
-        bundle: Option<PathBuf>,
-    },
+    Rebuild(RebuildArgs),
     /// Create a rebuilder signing key (mode 0600) and print its verifier key.
     Keygen {
         /// Key name, e.g. rebuilder.example.org.
@@ -77,43 +52,76 @@ enum Command {
         out: PathBuf,
     },
     /// Tail a log and repeat every build another rebuilder attested.
-    Follow {
-        /// The log's base URL (lookups and submissions).
-        log_url: String,
-        /// The log's verifier key (`name+hash+base64`).
-        #[arg(long)]
-        log_key: String,
-        /// Read the checkpoint and tiles from this static copy of the log
-        /// (a bucket or CDN the log publishes to with `serve --publish`).
-        #[arg(long)]
-        read_url: Option<String>,
-        /// This node's signing key (from `reprolog-rebuilder keygen`).
-        #[arg(long)]
-        key: PathBuf,
-        #[command(flatten)]
-        opts: RebuildOpts,
-        /// Repeat only the rebuilders this trust policy lists (the client's
-        /// policy format); its witness quorum must cosign every checkpoint.
-        #[arg(long, required_unless_present = "any_rebuilder")]
-        policy: Option<PathBuf>,
-        /// Repeat every key's builds; keys not in --policy get a bounded share
-        /// of the queue and run after the listed ones.
-        #[arg(long)]
-        any_rebuilder: bool,
-        /// Progress file (default: CACHE/follow-<key name>-<log id>.json, one
-        /// per log).
-        #[arg(long)]
-        state: Option<PathBuf>,
-        /// Builds to run at once.
-        #[arg(long, default_value_t = 1)]
-        jobs: usize,
-        /// Exit once caught up instead of polling.
-        #[arg(long)]
-        once: bool,
-        /// Seconds between polls of the log.
-        #[arg(long, default_value_t = 10)]
-        poll_secs: u64,
-    },
+    Follow(FollowArgs),
+}
+
+/// `reprolog-rebuilder rebuild`.
+#[derive(clap::Args)]
+struct RebuildArgs {
+    /// The binary or release archive to rebuild (or use --queue).
+    #[arg(required_unless_present = "queue")]
+    binary: Option<PathBuf>,
+    /// A file listing binaries to rebuild, one path per line; progress is
+    /// kept beside it so reruns skip what is done.
+    #[arg(long, conflicts_with = "binary")]
+    queue: Option<PathBuf>,
+    #[command(flatten)]
+    opts: RebuildOpts,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+    /// Sign the attestation and submit it to this log.
+    #[arg(long, requires_all = ["key", "log_key"])]
+    submit: Option<String>,
+    /// This rebuilder's signing key file (from `keygen`).
+    #[arg(long)]
+    key: Option<PathBuf>,
+    /// The log's verifier key, to check the receipt.
+    #[arg(long)]
+    log_key: Option<String>,
+    /// Where to write the offline proof bundle (default: BINARY.proof.json).
+    #[arg(long)]
+    bundle: Option<PathBuf>,
+}
+
+/// `reprolog-rebuilder follow`.
+#[derive(clap::Args)]
+struct FollowArgs {
+    /// The log's base URL (lookups and submissions).
+    log_url: String,
+    /// The log's verifier key (`name+hash+base64`).
+    #[arg(long)]
+    log_key: String,
+    /// Read the checkpoint and tiles from this static copy of the log
+    /// (a bucket or CDN the log publishes to with `serve --publish`).
+    #[arg(long)]
+    read_url: Option<String>,
+    /// This node's signing key (from `reprolog-rebuilder keygen`).
+    #[arg(long)]
+    key: PathBuf,
+    #[command(flatten)]
+    opts: RebuildOpts,
+    /// Repeat only the rebuilders this trust policy lists (the client's
+    /// policy format); its witness quorum must cosign every checkpoint.
+    #[arg(long, required_unless_present = "any_rebuilder")]
+    policy: Option<PathBuf>,
+    /// Repeat every key's builds; keys not in --policy get a bounded share
+    /// of the queue and run after the listed ones.
+    #[arg(long)]
+    any_rebuilder: bool,
+    /// Progress file (default: CACHE/follow-<key name>-<log id>.json, one
+    /// per log).
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Builds to run at once.
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// Exit once caught up instead of polling.
+    #[arg(long)]
+    once: bool,
+    /// Seconds between polls of the log.
+    #[arg(long, default_value_t = 10)]
+    poll_secs: u64,
 }
 
 #[derive(clap::Args)]
@@ -288,159 +296,174 @@ fn main() {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Inspect { binary, json } => {
-            let info = BuildInfo::from_file(&binary)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", binary.display()))?;
-            if json {
-                emit(&format!("{}\n", serde_json::to_string_pretty(&info)?))?;
-            } else {
-                // Go's own format, with any control or bidi character a
-                // crafted binary carries escaped (tabs separate the fields).
-                for line in info.go_version_m(&binary.display().to_string()).lines() {
-                    let fields: Vec<String> = line
-                        .split('\t')
-                        .map(|f| reprolog_proto::display::escape(f, usize::MAX))
-                        .collect();
-                    emit(&format!("{}\n", fields.join("\t")))?;
-                }
-            }
-            Ok(0)
-        }
-        Command::Rebuild {
-            binary,
-            queue,
-            opts,
-            json,
-            submit,
-            key,
-            log_key,
-            bundle,
-        } => {
-            // Check keys before spending minutes on a build.
-            let submitter = match (&submit, &key, &log_key) {
-                (Some(url), Some(key), Some(log_key)) => {
-                    Some((load_signer(key)?, log_client(url, log_key)?))
-                }
-                _ => None,
-            };
-            let config = opts.config();
-            let mut progress = |line: &str| eprintln!("{line}");
-            if let Some(queue) = queue {
-                let submit = submitter.as_ref().map(|(s, l)| (s, l));
-                let outcomes = node::run_queue(&queue, &config, submit, &mut progress)?;
-                if json {
-                    emit(&format!("{}\n", serde_json::to_string_pretty(&outcomes)?))?;
-                }
-                return Ok(outcomes
-                    .values()
-                    .map(|o| o.result.exit_code())
-                    .max()
-                    .unwrap_or(0));
-            }
-            // clap guarantees a binary when there is no queue.
-            let binary = binary.unwrap_or_default();
-            if release::is_archive(&binary) {
-                return rebuild_release(&binary, &config, submitter, json, &mut progress);
-            }
-            let report = rebuild::rebuild(&binary, &config, &mut progress)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", binary.display()))?;
-            if json {
-                emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
-            } else {
-                emit(&report::human(&report))?;
-            }
-            if let Some((signer, log)) = submitter {
-                let (entry, receipt) = node::submit_report(&report, &signer, &log)?;
-                let path = bundle.unwrap_or_else(|| {
-                    let mut p = binary.clone().into_os_string();
-                    p.push(".proof.json");
-                    PathBuf::from(p)
-                });
-                statefile::save_json(&path, &node::proof_bundle(&entry, &receipt))
-                    .with_context(|| format!("writing {}", path.display()))?;
-                eprintln!(
-                    "attested at log index {}; offline proof bundle in {}",
-                    receipt.index,
-                    path.display()
-                );
-            }
-            Ok(if report.reproduced { 0 } else { 1 })
-        }
-        Command::Keygen { name, out } => {
-            let signer = Signer::generate(&name)?;
-            write_secret(&out, &(signer.to_key_text() + "\n"))?;
-            emit(&format!("{}\n", signer.verifier().to_key_text()))?;
-            Ok(0)
-        }
-        Command::Follow {
-            log_url,
-            log_key,
-            read_url,
-            key,
-            opts,
-            policy,
-            any_rebuilder,
-            state,
-            jobs,
-            once,
-            poll_secs,
-        } => {
-            let signer = load_signer(&key)?;
-            let policy = match &policy {
-                Some(path) => {
-                    let text = std::fs::read_to_string(path)
-                        .with_context(|| format!("reading policy {}", path.display()))?;
-                    let policy = reprolog_proto::policy::Policy::parse(&text)
-                        .with_context(|| format!("policy {}", path.display()))?;
-                    Some(policy)
-                }
-                None => None,
-            };
-            let repeat = match &policy {
-                Some(policy) => node::Repeat::from_policy(policy, any_rebuilder),
-                None => node::Repeat {
-                    anyone: true,
-                    ..Default::default()
-                },
-            };
-            // The policy's witness quorum applies to every checkpoint followed.
-            let witnesses = policy.map(|p| p.witnesses).unwrap_or_default();
-            let key = Verifier::from_key_text(&log_key).context("--log-key")?;
-            let mut transport = logclient::Http::new(&log_url);
-            if let Some(read) = &read_url {
-                transport = transport.with_static_reads(read);
-            }
-            let log = LogClient::new(transport, key).with_witnesses(witnesses);
-            // One state per node and log (origin and key), so following another
-            // log, or a log re-created at the same URL, starts afresh.
-            let state_file = state.unwrap_or_else(|| {
-                let log_id = reprolog_proto::Hash::of(log.key_text().as_bytes()).to_hex();
-                opts.cache_dir().join(format!(
-                    "follow-{}-{}.json",
-                    signer.name().replace('/', "_"),
-                    &log_id[..16]
-                ))
-            });
-            let config = opts.config();
-            let follow_opts = node::FollowOptions {
-                state_file,
-                repeat,
-                jobs,
-                once,
-                poll: Duration::from_secs(poll_secs),
-            };
-            let st = node::follow(&log, &signer, &config, &follow_opts)?;
-            eprintln!(
-                "caught up at log size {}; {} subjects handled; entries not repeated: {} by policy, {} over their key's share, {} malformed",
-                st.next_index,
-                st.done.len(),
-                st.skipped_by_policy,
-                st.skipped_over_share,
-                st.skipped_malformed
-            );
-            Ok(0)
+        Command::Inspect { binary, json } => inspect(&binary, json),
+        Command::Rebuild(args) => run_rebuild(args),
+        Command::Keygen { name, out } => keygen(&name, &out),
+        Command::Follow(args) => run_follow(args),
+    }
+}
+
+/// `inspect`: the build info, as `go version -m` prints it or as JSON.
+fn inspect(binary: &Path, json: bool) -> anyhow::Result<i32> {
+    let info =
+        BuildInfo::from_file(binary).map_err(|e| anyhow::anyhow!("{}: {e}", binary.display()))?;
+    if json {
+        emit(&format!("{}\n", serde_json::to_string_pretty(&info)?))?;
+    } else {
+        // Go's own format, with any control or bidi character a
+        // crafted binary carries escaped (tabs separate the fields).
+        for line in info.go_version_m(&binary.display().to_string()).lines() {
+            let fields: Vec<String> = line
+                .split('\t')
+                .map(|f| reprolog_proto::display::escape(f, usize::MAX))
+                .collect();
+            emit(&format!("{}\n", fields.join("\t")))?;
         }
     }
+    Ok(0)
+}
+
+/// `keygen`: a new signing key (mode 0600); prints its verifier key.
+fn keygen(name: &str, out: &Path) -> anyhow::Result<i32> {
+    let signer = Signer::generate(name)?;
+    write_secret(out, &(signer.to_key_text() + "\n"))?;
+    emit(&format!("{}\n", signer.verifier().to_key_text()))?;
+    Ok(0)
+}
+
+/// `rebuild`: one binary, a release archive or a queue; exit 0 reproduced,
+/// 1 mismatch, 2 could not rebuild.
+fn run_rebuild(args: RebuildArgs) -> anyhow::Result<i32> {
+    let RebuildArgs {
+        binary,
+        queue,
+        opts,
+        json,
+        submit,
+        key,
+        log_key,
+        bundle,
+    } = args;
+    // Check keys before spending minutes on a build.
+    let submitter = match (&submit, &key, &log_key) {
+        (Some(url), Some(key), Some(log_key)) => {
+            Some((load_signer(key)?, log_client(url, log_key)?))
+        }
+        _ => None,
+    };
+    let config = opts.config();
+    let mut progress = |line: &str| eprintln!("{line}");
+    if let Some(queue) = queue {
+        let submit = submitter.as_ref().map(|(s, l)| (s, l));
+        let outcomes = node::run_queue(&queue, &config, submit, &mut progress)?;
+        if json {
+            emit(&format!("{}\n", serde_json::to_string_pretty(&outcomes)?))?;
+        }
+        return Ok(outcomes
+            .values()
+            .map(|o| o.result.exit_code())
+            .max()
+            .unwrap_or(0));
+    }
+    // clap guarantees a binary when there is no queue.
+    let binary = binary.unwrap_or_default();
+    if release::is_archive(&binary) {
+        return rebuild_release(&binary, &config, submitter, json, &mut progress);
+    }
+    let report = rebuild::rebuild(&binary, &config, &mut progress)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", binary.display()))?;
+    if json {
+        emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
+    } else {
+        emit(&report::human(&report))?;
+    }
+    if let Some((signer, log)) = submitter {
+        let (entry, receipt) = node::submit_report(&report, &signer, &log)?;
+        let path = bundle.unwrap_or_else(|| {
+            let mut p = binary.clone().into_os_string();
+            p.push(".proof.json");
+            PathBuf::from(p)
+        });
+        statefile::save_json(&path, &node::proof_bundle(&entry, &receipt))
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!(
+            "attested at log index {}; offline proof bundle in {}",
+            receipt.index,
+            path.display()
+        );
+    }
+    Ok(if report.reproduced { 0 } else { 1 })
+}
+
+/// `follow`: tail a log and repeat other rebuilders' builds.
+fn run_follow(args: FollowArgs) -> anyhow::Result<i32> {
+    let FollowArgs {
+        log_url,
+        log_key,
+        read_url,
+        key,
+        opts,
+        policy,
+        any_rebuilder,
+        state,
+        jobs,
+        once,
+        poll_secs,
+    } = args;
+    let signer = load_signer(&key)?;
+    let policy = match &policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading policy {}", path.display()))?;
+            let policy = reprolog_proto::policy::Policy::parse(&text)
+                .with_context(|| format!("policy {}", path.display()))?;
+            Some(policy)
+        }
+        None => None,
+    };
+    let repeat = match &policy {
+        Some(policy) => node::Repeat::from_policy(policy, any_rebuilder),
+        None => node::Repeat {
+            anyone: true,
+            ..Default::default()
+        },
+    };
+    // The policy's witness quorum applies to every checkpoint followed.
+    let witnesses = policy.map(|p| p.witnesses).unwrap_or_default();
+    let key = Verifier::from_key_text(&log_key).context("--log-key")?;
+    let mut transport = logclient::Http::new(&log_url);
+    if let Some(read) = &read_url {
+        transport = transport.with_static_reads(read);
+    }
+    let log = LogClient::new(transport, key).with_witnesses(witnesses);
+    // One state per node and log (origin and key), so following another
+    // log, or a log re-created at the same URL, starts afresh.
+    let state_file = state.unwrap_or_else(|| {
+        let log_id = reprolog_proto::Hash::of(log.key_text().as_bytes()).to_hex();
+        opts.cache_dir().join(format!(
+            "follow-{}-{}.json",
+            signer.name().replace('/', "_"),
+            &log_id[..16]
+        ))
+    });
+    let config = opts.config();
+    let follow_opts = node::FollowOptions {
+        state_file,
+        repeat,
+        jobs,
+        once,
+        poll: Duration::from_secs(poll_secs),
+    };
+    let st = node::follow(&log, &signer, &config, &follow_opts)?;
+    eprintln!(
+        "caught up at log size {}; {} subjects handled; entries not repeated: {} by policy, {} over their key's share, {} malformed",
+        st.next_index,
+        st.done.len(),
+        st.skipped_by_policy,
+        st.skipped_over_share,
+        st.skipped_malformed
+    );
+    Ok(0)
 }
 
 /// `rebuild ARCHIVE`: every Go member rebuilt, reported and (with --submit)
