@@ -31,52 +31,61 @@ enum Command {
     /// with --checksums, every listed file present in DIR is checked, then verified.
     /// Exit status (the worst member's): 0 REPRODUCED, 1 INSUFFICIENT, 2 CONTESTED,
     /// 3 LOG ERROR, 4 bad input (a checksums line whose file differs, a hostile archive).
-    Verify {
-        /// A file, its SHA-256 as 64 hex digits, or (with --checksums) the
-        /// directory holding the listed files (default: the checksums file's).
-        #[arg(required_unless_present = "checksums")]
-        target: Option<String>,
-        /// A `<sha256>  <file>` list, as goreleaser's checksums.txt.
-        #[arg(long)]
-        checksums: Option<PathBuf>,
-        /// The trust policy: the log, its witnesses, the rebuilders and how
-        /// many must agree (see `reprolog policy --help`).
-        #[arg(long)]
-        policy: PathBuf,
-        /// Verify a saved lookup answer instead of asking the log.
-        #[arg(long)]
-        offline: Option<PathBuf>,
-        /// Save the log's answer for later `--offline` use.
-        #[arg(long)]
-        save: Option<PathBuf>,
-        /// Print the verdict as JSON (exit status unchanged).
-        #[arg(long)]
-        json: bool,
-    },
+    Verify(VerifyArgs),
     /// Check that a log only grew since the last audit; with --full, recompute it.
     /// Exit status: 0 OK, 3 LOG ERROR, 4 bad input.
-    Audit {
-        /// The log's base URL.
-        #[arg(long)]
-        log: String,
-        /// The log's verifier key (`name+hash+base64`), as `reprolog-server vkey` prints it.
-        #[arg(long)]
-        log_key: String,
-        /// Download every entry and tile and recompute the root.
-        #[arg(long)]
-        full: bool,
-        /// Name rebuilders from this policy and report unknown keys.
-        #[arg(long)]
-        policy: Option<PathBuf>,
-        /// Print the audit result as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Audit(AuditArgs),
     /// Trust-policy helpers.
     Policy {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+}
+
+/// `reprolog verify`.
+#[derive(clap::Args)]
+struct VerifyArgs {
+    /// A file, its SHA-256 as 64 hex digits, or (with --checksums) the
+    /// directory holding the listed files (default: the checksums file's).
+    #[arg(required_unless_present = "checksums")]
+    target: Option<String>,
+    /// A `<sha256>  <file>` list, as goreleaser's checksums.txt.
+    #[arg(long)]
+    checksums: Option<PathBuf>,
+    /// The trust policy: the log, its witnesses, the rebuilders and how
+    /// many must agree (see `reprolog policy --help`). Default: $REPROLOG_POLICY,
+    /// then $XDG_CONFIG_HOME/reprolog/policy (~/.config/reprolog/policy).
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Verify a saved lookup answer instead of asking the log.
+    #[arg(long)]
+    offline: Option<PathBuf>,
+    /// Save the log's answer for later `--offline` use.
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Print the verdict as JSON (exit status unchanged).
+    #[arg(long)]
+    json: bool,
+}
+
+/// `reprolog audit`.
+#[derive(clap::Args)]
+struct AuditArgs {
+    /// The log's base URL.
+    #[arg(long)]
+    log: String,
+    /// The log's verifier key (`name+hash+base64`), as `reprolog-server vkey` prints it.
+    #[arg(long)]
+    log_key: String,
+    /// Download every entry and tile and recompute the root.
+    #[arg(long)]
+    full: bool,
+    /// Name rebuilders from this policy and report unknown keys.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Print the audit result as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -158,99 +167,129 @@ fn read_policy(path: &Path) -> anyhow::Result<Policy> {
 fn run(cli: Cli) -> anyhow::Result<i32> {
     let state = state_dir(cli.state);
     match cli.command {
-        Command::Verify {
-            target,
-            checksums,
-            policy,
-            offline,
-            save,
-            json,
-        } => {
-            let policy = read_policy(&policy)?;
-            let memory = CheckpointMemory::new(&state);
-            let release = match (&checksums, &target) {
-                (Some(list), dir) => {
-                    let dir = dir.as_ref().map(PathBuf::from).unwrap_or_else(|| {
-                        list.parent()
-                            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-                    });
-                    Some((list.clone(), dir))
-                }
-                (None, Some(t)) if Path::new(t).is_file() && release::is_archive(Path::new(t)) => {
-                    Some((PathBuf::new(), PathBuf::from(t)))
-                }
-                _ => None,
-            };
-            if let Some((list, path)) = release {
-                anyhow::ensure!(
-                    offline.is_none(),
-                    "--offline verifies one binary, not a release"
-                );
-                let source = Source::Online { memory: &memory };
-                let report = if checksums.is_some() {
-                    release::verify_checksums(&list, &path, &policy, &source)?
-                } else {
-                    release::verify_archive(&path, &policy, &source)?
-                };
-                if json {
-                    emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
-                } else {
-                    emit(&release::render(&report))?;
-                }
-                return Ok(report.verdict.exit_code());
-            }
-            let target = target.unwrap_or_default();
-            let digest = verify::digest_of(&target)?;
-            let bundle = offline.as_deref().map(verify::read_bundle).transpose()?;
-            let source = match &bundle {
-                Some(b) => Source::Offline { bundle: b },
-                None => Source::Online { memory: &memory },
-            };
-            let (report, answers) = verify::verify(digest, &policy, source)?;
-            if let (Some(path), Some(answer)) = (save, answers.first()) {
-                std::fs::write(&path, serde_json::to_vec_pretty(answer)?)
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
-            if json {
-                emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
-            } else {
-                emit(&verify::render(&report))?;
-            }
-            Ok(report.verdict.exit_code())
-        }
-        Command::Audit {
-            log,
-            log_key,
-            full,
-            policy,
-            json,
-        } => {
-            let key = Verifier::from_key_text(&log_key).context("--log-key")?;
-            let policy = policy.as_deref().map(read_policy).transpose()?;
-            let report = audit::audit(&log, &key, &state, full, policy.as_ref())?;
-            if json {
-                emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
-            } else {
-                emit(&audit::render(&report))?;
-            }
-            Ok(report.exit_code())
-        }
+        Command::Verify(args) => run_verify(args, &state),
+        Command::Audit(args) => run_audit(args, &state),
         Command::Policy {
             command: PolicyCommand::Init { out },
-        } => {
-            match out {
-                Some(path) => {
-                    if path.exists() {
-                        anyhow::bail!("{} already exists", path.display());
-                    }
-                    std::fs::write(&path, policy_template::TEMPLATE)
-                        .with_context(|| format!("writing {}", path.display()))?;
-                }
-                None => emit(policy_template::TEMPLATE)?,
-            }
-            Ok(0)
-        }
+        } => policy_init(out.as_deref()),
     }
+}
+
+/// The policy `verify` applies: `--policy`, else `$REPROLOG_POLICY`, else
+/// the user's own (`$XDG_CONFIG_HOME/reprolog/policy`, `~/.config/…`).
+fn default_policy(flag: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(path) = flag {
+        return Ok(path);
+    }
+    if let Some(path) = std::env::var_os("REPROLOG_POLICY").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    let config = match std::env::var_os("XDG_CONFIG_HOME").filter(|p| !p.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::var_os("HOME")
+            .map_or_else(|| PathBuf::from("."), PathBuf::from)
+            .join(".config"),
+    };
+    let path = config.join("reprolog/policy");
+    anyhow::ensure!(
+        path.is_file(),
+        "no trust policy: pass --policy FILE, set REPROLOG_POLICY, or write {} (`reprolog policy init --out {}`); see reprolog --help",
+        path.display(),
+        path.display()
+    );
+    Ok(path)
+}
+
+/// Prints a report as JSON or as its text rendering.
+fn print_report<T: serde::Serialize>(
+    json: bool,
+    report: &T,
+    text: impl FnOnce(&T) -> String,
+) -> anyhow::Result<()> {
+    if json {
+        emit(&format!("{}\n", serde_json::to_string_pretty(report)?))?;
+    } else {
+        emit(&text(report))?;
+    }
+    Ok(())
+}
+
+/// `verify`: a file, digest, release archive or checksums list; exit status
+/// is the (worst) verdict's.
+fn run_verify(args: VerifyArgs, state: &Path) -> anyhow::Result<i32> {
+    let VerifyArgs {
+        target,
+        checksums,
+        policy,
+        offline,
+        save,
+        json,
+    } = args;
+    let policy = read_policy(&default_policy(policy)?)?;
+    let memory = CheckpointMemory::new(state);
+    let release = match (&checksums, &target) {
+        (Some(list), dir) => {
+            let dir = dir.as_ref().map(PathBuf::from).unwrap_or_else(|| {
+                list.parent()
+                    .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+            });
+            Some((list.clone(), dir))
+        }
+        (None, Some(t)) if Path::new(t).is_file() && release::is_archive(Path::new(t)) => {
+            Some((PathBuf::new(), PathBuf::from(t)))
+        }
+        _ => None,
+    };
+    if let Some((list, path)) = release {
+        anyhow::ensure!(
+            offline.is_none(),
+            "--offline verifies one binary, not a release"
+        );
+        let source = Source::Online { memory: &memory };
+        let report = if checksums.is_some() {
+            release::verify_checksums(&list, &path, &policy, &source)?
+        } else {
+            release::verify_archive(&path, &policy, &source)?
+        };
+        print_report(json, &report, release::render)?;
+        return Ok(report.verdict.exit_code());
+    }
+    let target = target.unwrap_or_default();
+    let digest = verify::digest_of(&target)?;
+    let bundle = offline.as_deref().map(verify::read_bundle).transpose()?;
+    let source = match &bundle {
+        Some(b) => Source::Offline { bundle: b },
+        None => Source::Online { memory: &memory },
+    };
+    let (report, answers) = verify::verify(digest, &policy, source)?;
+    if let (Some(path), Some(answer)) = (save, answers.first()) {
+        std::fs::write(&path, serde_json::to_vec_pretty(answer)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    print_report(json, &report, verify::render)?;
+    Ok(report.verdict.exit_code())
+}
+
+/// `audit`: the log only grew (with `--full`: recomputed from its tiles).
+fn run_audit(args: AuditArgs, state: &Path) -> anyhow::Result<i32> {
+    let key = Verifier::from_key_text(&args.log_key).context("--log-key")?;
+    let policy = args.policy.as_deref().map(read_policy).transpose()?;
+    let report = audit::audit(&args.log, &key, state, args.full, policy.as_ref())?;
+    print_report(args.json, &report, audit::render)?;
+    Ok(report.exit_code())
+}
+
+/// `policy init`: the commented template, to a new file or stdout.
+fn policy_init(out: Option<&Path>) -> anyhow::Result<i32> {
+    match out {
+        Some(path) => {
+            anyhow::ensure!(!path.exists(), "{} already exists", path.display());
+            std::fs::write(path, policy_template::TEMPLATE)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        None => emit(policy_template::TEMPLATE)?,
+    }
+    Ok(0)
 }
 
 #[cfg(test)]

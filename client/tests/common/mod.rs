@@ -46,6 +46,9 @@ pub fn client(state: &Path, args: &[&str]) -> Output {
     Command::new(CLIENT)
         .arg("--state")
         .arg(state)
+        // No policy but the one a test names: none from the user's config.
+        .env_remove("REPROLOG_POLICY")
+        .env("XDG_CONFIG_HOME", state.join("no-config"))
         .args(args)
         .output()
         .expect("run reprolog")
