@@ -77,7 +77,12 @@ pub fn rebuild_target(
     if !config.keep_scratch {
         let _ = std::fs::remove_dir_all(&scratch_dir);
     }
-    let (attempts, extra_env, winner, diagnosis) = result?;
+    let AttemptsOutcome {
+        attempts,
+        extra_env,
+        winner,
+        diagnosis,
+    } = result?;
     let best = winner.as_ref().map_or(0, |(i, _)| *i);
     Ok(RebuildReport {
         file_name: target.file_name.clone(),
@@ -97,12 +102,16 @@ pub fn rebuild_target(
     })
 }
 
-type AttemptsOutcome = (
-    Vec<Attempt>,
-    Vec<(String, String)>,
-    Option<(usize, LdflagsCandidate)>,
-    Option<Diagnosis>,
-);
+/// What the attempts of one rebuild came to.
+struct AttemptsOutcome {
+    attempts: Vec<Attempt>,
+    /// Environment the source needed (`GO111MODULE=off` for GOPATH mode).
+    extra_env: Vec<(String, String)>,
+    /// The bit-identical attempt and the candidate that made it.
+    winner: Option<(usize, LdflagsCandidate)>,
+    /// Why the closest attempt differs, when none matched.
+    diagnosis: Option<Diagnosis>,
+}
 
 fn run_attempts(
     target: &Target,
@@ -148,7 +157,12 @@ fn run_attempts(
     };
     let won = |b: Attempter, c: LdflagsCandidate| {
         let k = b.attempts.len() - 1;
-        Ok((b.attempts, prepared.extra_env.clone(), Some((k, c)), None))
+        Ok(AttemptsOutcome {
+            attempts: b.attempts,
+            extra_env: prepared.extra_env.clone(),
+            winner: Some((k, c)),
+            diagnosis: None,
+        })
     };
     // Searching needs the original (to compare) and an -ldflags Go left out.
     let mut searchable = plan.ldflags.is_none() && plan.trimpath && target.original.is_some();
@@ -217,7 +231,12 @@ fn run_attempts(
         }
         _ => None,
     };
-    Ok((builder.attempts, prepared.extra_env, None, diagnosis))
+    Ok(AttemptsOutcome {
+        attempts: builder.attempts,
+        extra_env: prepared.extra_env,
+        winner: None,
+        diagnosis,
+    })
 }
 
 /// The current UTC time as RFC 3339 (seconds precision).

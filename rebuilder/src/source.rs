@@ -180,80 +180,91 @@ pub(crate) fn prepare_source(
             vcs,
             revision,
             module,
-        } => {
-            if vcs != "git" {
-                return Err(RebuildError::UnsupportedVcs(vcs.clone()));
-            }
-            let checkout = scratch.root.join("src");
-            let source = match &config.source {
-                Some(source) => {
-                    progress(&format!("cloning {} at {revision}", source.display()));
-                    git_checkout(source, &checkout, revision, scratch, confined)?;
-                    let state = WorkingTree::read(source, scratch, confined);
-                    if config.source_from_history {
-                        for note in state.notes(source, revision) {
-                            progress(&note);
-                        }
-                    } else {
-                        state.require_exact(source, revision)?;
-                    }
-                    source.clone()
-                }
-                // No --source: the module's own repository, through the cache.
-                None => {
-                    let url = crate::vcs::locate(module, &config.vcs_mirrors, &config.egress)?;
-                    let fetched = crate::vcs::fetch(
-                        module,
-                        &url,
-                        revision,
-                        &config.source_cache,
-                        confined,
-                        &config.egress,
-                        progress,
-                    )?;
-                    let mut reading = confined.clone();
-                    reading.mounts.read_only.push(fetched.clone());
-                    progress(&format!("checking out {revision} of {url}"));
-                    git_checkout(&fetched, &checkout, revision, scratch, &reading)?;
-                    fetched
-                }
-            };
-            // Go before 1.24 stamps a module built inside a git submodule with
-            // the outer repository's revision: the module is then in a
-            // submodule of this checkout.
-            let module_root = match find_module_root(&checkout, module) {
-                Some(root) => Some(root),
-                None if checkout.join(".gitmodules").is_file() => {
-                    progress(
-                        "the module is not in the checkout itself: checking out its git submodules",
-                    );
-                    // Local submodule URLs only in a repository the user named:
-                    // one fetched for a binary may point anywhere on this host.
-                    let local_urls = config.source.is_some();
-                    let submodules = Submodules {
-                        local_urls,
-                        egress: &config.egress,
-                        scratch,
-                        confined,
-                    };
-                    submodules.update(&source, &checkout, 0)?;
-                    find_module_root(&checkout, module)
-                }
-                None => None,
-            };
-            let module_root = module_root.ok_or_else(|| RebuildError::NoModuleRoot {
-                module: module.clone(),
-                source_dir: source.display().to_string(),
-            })?;
-            refuse_newer_go(&module_root, module, plan)?;
-            Ok(Prepared {
-                dir: module_root,
-                target: main_package_target(&plan.path, module),
-                install: false,
-                extra_env: vec![],
-            })
+        } if vcs == "git" => {
+            prepare_git(plan, revision, module, scratch, config, confined, progress)
         }
+        Source::Vcs { vcs, .. } => Err(RebuildError::UnsupportedVcs(vcs.clone())),
     }
+}
+
+/// A git-stamped binary's source: `--source`'s history, or the module's own
+/// repository fetched into the cache (egress-checked), checked out at the
+/// recorded revision; the module found in it or in its submodules.
+fn prepare_git(
+    plan: &BuildPlan,
+    revision: &str,
+    module: &str,
+    scratch: &Scratch,
+    config: &RebuildConfig,
+    confined: &Confined,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Prepared, RebuildError> {
+    let checkout = scratch.root.join("src");
+    let source = match &config.source {
+        Some(source) => {
+            progress(&format!("cloning {} at {revision}", source.display()));
+            git_checkout(source, &checkout, revision, scratch, confined)?;
+            let state = WorkingTree::read(source, scratch, confined);
+            if config.source_from_history {
+                for note in state.notes(source, revision) {
+                    progress(&note);
+                }
+            } else {
+                state.require_exact(source, revision)?;
+            }
+            source.clone()
+        }
+        // No --source: the module's own repository, through the cache.
+        None => {
+            let url = crate::vcs::locate(module, &config.vcs_mirrors, &config.egress)?;
+            let fetched = crate::vcs::fetch(
+                module,
+                &url,
+                revision,
+                &config.source_cache,
+                confined,
+                &config.egress,
+                progress,
+            )?;
+            let mut reading = confined.clone();
+            reading.mounts.read_only.push(fetched.clone());
+            progress(&format!("checking out {revision} of {url}"));
+            git_checkout(&fetched, &checkout, revision, scratch, &reading)?;
+            fetched
+        }
+    };
+    // Go before 1.24 stamps a module built inside a git submodule with
+    // the outer repository's revision: the module is then in a
+    // submodule of this checkout.
+    let module_root = match find_module_root(&checkout, module) {
+        Some(root) => Some(root),
+        None if checkout.join(".gitmodules").is_file() => {
+            progress("the module is not in the checkout itself: checking out its git submodules");
+            // Local submodule URLs only in a repository the user named:
+            // one fetched for a binary may point anywhere on this host.
+            let local_urls = config.source.is_some();
+            let submodules = Submodules {
+                local_urls,
+                egress: &config.egress,
+                scratch,
+                confined,
+            };
+            submodules.update(&source, &checkout, 0)?;
+            find_module_root(&checkout, module)
+        }
+        None => None,
+    };
+    let module_root = module_root.ok_or_else(|| RebuildError::NoModuleRoot {
+        module: module.to_string(),
+        source_dir: source.display().to_string(),
+    })?;
+    refuse_newer_go(&module_root, module, plan)?;
+    Ok(Prepared {
+        dir: module_root,
+        target: main_package_target(&plan.path, module),
+        install: false,
+        extra_env: vec![],
+    })
 }
 
 /// Refuses a module whose go.mod asks for a newer Go than the plan's (its

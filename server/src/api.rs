@@ -4,18 +4,20 @@
 //! Every error is a one-line `text/plain` reason with a 4xx/5xx status, counted
 //! in `reprolog_rejected_total`; a rejected request never reaches storage.
 
+use crate::admission::{check_entry, read_body, CheckedEntry};
 use crate::metrics::{Metrics, Rejection};
+pub use crate::rejection::ApiError;
 use crate::sequencer::SubmitError;
 pub use crate::state::{AppState, KeyCache};
-use crate::storage::{NewEntry, Snapshot, StorageError};
+use crate::storage::{NewEntry, Snapshot};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use reprolog_proto::entry::{Entry, EntryError, MAX_ENTRY_SIZE};
-use reprolog_proto::merkle::{self, MerkleError};
+
+use reprolog_proto::merkle;
 use reprolog_proto::tile::Tile;
 use reprolog_proto::wire::{
     ConsistencyProof, InclusionProof, LookupEntry, LookupResponse, Receipt,
@@ -28,70 +30,6 @@ use std::sync::Arc;
 pub const MAX_LOOKUP_ENTRIES: usize = 1000;
 /// Most `key=` parameters one lookup may name (a trust policy's rebuilders).
 pub const MAX_LOOKUP_KEYS: usize = 64;
-
-/// A rejected request: status, metric label and one-line reason.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    kind: Rejection,
-    message: String,
-    retry_after: Option<u32>,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, kind: Rejection, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            kind,
-            message: message.into(),
-            retry_after: None,
-        }
-    }
-
-    fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, Rejection::BadRequest, message)
-    }
-
-    fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, Rejection::NotFound, message)
-    }
-
-    fn unavailable(message: impl Into<String>) -> ApiError {
-        ApiError {
-            retry_after: Some(1),
-            ..ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Rejection::Unavailable,
-                message,
-            )
-        }
-    }
-}
-
-impl From<StorageError> for ApiError {
-    fn from(e: StorageError) -> ApiError {
-        match e {
-            // Proof requests that are impossible for the tree are the caller's fault.
-            StorageError::Merkle(m) => ApiError::from(m),
-            other => {
-                tracing::error!("storage: {other}");
-                ApiError::unavailable("log storage is unavailable")
-            }
-        }
-    }
-}
-
-impl From<MerkleError> for ApiError {
-    fn from(e: MerkleError) -> ApiError {
-        match e {
-            MerkleError::Storage(s) => {
-                tracing::error!("storage: {s}");
-                ApiError::unavailable("log storage is unavailable")
-            }
-            other => ApiError::bad_request(other.to_string()),
-        }
-    }
-}
 
 /// Wraps an error with the metrics it must bump.
 struct Rejected(ApiError, Arc<Metrics>);
@@ -169,147 +107,40 @@ fn encode<T: serde::Serialize>(headers: &HeaderMap, value: &T) -> Response {
     }
 }
 
-fn entry_error(e: EntryError) -> ApiError {
-    let kind = match e {
-        EntryError::TooLarge(_) => Rejection::TooLarge,
-        EntryError::Cbor(_) | EntryError::Shape(_) | EntryError::Version(_) => Rejection::Malformed,
-        EntryError::NotCanonical => Rejection::NonCanonical,
-        EntryError::BadSignature => Rejection::BadSignature,
-        EntryError::PayloadType(_) | EntryError::Statement(_) => Rejection::BadStatement,
-    };
-    ApiError::new(StatusCode::BAD_REQUEST, kind, e.to_string())
-}
-
 async fn add_entry(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Handler {
     let r = add_entry_inner(&state, &headers, body).await;
     with_metrics(&state, r)
 }
 
+/// `add-entry`: read → check → admit (`admission.rs`), then the sequencer.
 async fn add_entry_inner(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if content_type.split(';').next().map(str::trim) != Some("application/cbor") {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Rejection::ContentType,
-            "add-entry needs Content-Type: application/cbor",
-        ));
-    }
-    if let Some(why) = state.log.read_only_reason() {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Rejection::ReadOnly,
-            format!("log is read-only ({why}); it serves reads only"),
-        ));
-    }
-    // A slow sender only holds its own request: the deadline ends it, and the
-    // sequencer never waits on a body.
-    let read = tokio::time::timeout(
+    let bytes = read_body(
+        headers,
+        body,
+        state.log.read_only_reason(),
         state.body_timeout,
-        axum::body::to_bytes(body, MAX_ENTRY_SIZE),
-    );
-    let bytes: Bytes = read
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                Rejection::BadRequest,
-                format!(
-                    "request body not received within {} s",
-                    state.body_timeout.as_secs()
-                ),
-            )
-        })?
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                Rejection::TooLarge,
-                format!("entry larger than the {MAX_ENTRY_SIZE}-byte limit (or body unreadable)"),
-            )
-        })?;
-    let entry = Entry::from_cbor(&bytes).map_err(entry_error)?;
-    let verifier = state
-        .keys
-        .get(&entry.key)
-        .ok_or_else(|| entry_error(EntryError::BadSignature))?;
-    entry
-        .verify_signature_with(&verifier)
-        .map_err(entry_error)?;
-    let statement = entry.statement().map_err(entry_error)?;
-    if let Some(allowed) = &state.allowed_keys {
-        if !allowed.contains(&entry.key) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                Rejection::ForbiddenKey,
-                format!(
-                    "key {} is not allowed to add entries to this log",
-                    hex::encode(entry.key)
-                ),
-            ));
-        }
-    }
+    )
+    .await?;
+    let entry = check_entry(&bytes, &state.keys, state.allowed_keys.as_ref())?;
     let known = state.is_known(&entry.key);
-    let limiters = [
-        state.rate_limiter.as_ref(),
-        state.unknown_rate_limiter.as_ref().filter(|_| !known),
-    ];
-    for limiter in limiters.into_iter().flatten() {
-        limiter
-            .check(&entry.key, std::time::Instant::now())
-            .map_err(|wait| ApiError {
-                retry_after: Some(wait.as_secs_f64().ceil().max(1.0) as u32),
-                ..ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    Rejection::RateLimited,
-                    format!(
-                        "key {} is over its submission rate, retry later",
-                        hex::encode(entry.key)
-                    ),
-                )
-            })?;
-    }
-    if let Some(budget) = state.unknown_budget.as_ref().filter(|_| !known) {
-        budget
-            .admit(
-                bytes.len(),
-                state.log.free_bytes(),
-                std::time::Instant::now(),
-            )
-            .map_err(|refusal| ApiError {
-                retry_after: Some(refusal.retry_after()),
-                ..ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    Rejection::UnknownBudget,
-                    refusal.to_string(),
-                )
-            })?;
-    }
-    let subject = statement
-        .subject_digest()
-        .map_err(|e| entry_error(e.into()))?;
     // Held until the entry's batch is answered (or the request ends).
-    let _slot = match known {
-        true => None,
-        false => Some(
-            state
-                .unknown_shares
-                .claim(&entry.key)
-                .map_err(|e| ApiError {
-                    retry_after: Some(1),
-                    ..ApiError::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        Rejection::PoolFull,
-                        e.to_string(),
-                    )
-                })?,
-        ),
-    };
+    let _slot = state.gate().admit(
+        &entry.key,
+        known,
+        bytes.len(),
+        state.log.free_bytes(),
+        std::time::Instant::now(),
+    )?;
+    let receipt = submit(state, entry, bytes).await?;
+    Ok(encode(headers, &receipt))
+}
+
+/// Step 4: the sequencer commits the entry; its receipt once durable.
+async fn submit(state: &AppState, entry: CheckedEntry, bytes: Bytes) -> Result<Receipt, ApiError> {
     if !state.log.is_sequencer() {
         // A reader of a shared database: the entry goes to the sequencer.
         return Err(ApiError::unavailable(format!(
@@ -324,7 +155,7 @@ async fn add_entry_inner(
     }
     let new = NewEntry {
         leaf: Hash::leaf(&bytes),
-        subject,
+        subject: entry.subject,
         key: entry.key,
         bytes: bytes.to_vec(),
     };
@@ -354,12 +185,11 @@ async fn add_entry_inner(
             },
             false => ApiError::unavailable(refusal.message),
         })?;
-    let receipt = Receipt {
+    Ok(Receipt {
         index: ack.placement.index(),
         checkpoint: ack.checkpoint.note.clone(),
         inclusion_proof: ack.proof,
-    };
-    Ok(encode(headers, &receipt))
+    })
 }
 
 async fn checkpoint(State(state): State<Arc<AppState>>) -> Response {

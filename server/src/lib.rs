@@ -15,6 +15,7 @@
 //! - [`serve`]: wiring it together for the CLI and tests.
 //! - [`harness`]: an in-process log for other crates' tests and tools.
 
+pub mod admission;
 pub mod api;
 pub mod budget;
 pub mod cosign;
@@ -28,6 +29,7 @@ pub mod migrate;
 pub mod object_url;
 pub mod publish;
 pub mod ratelimit;
+pub mod rejection;
 pub mod sequencer;
 pub mod serve;
 pub mod shares;

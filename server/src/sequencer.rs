@@ -233,3 +233,125 @@ async fn commit(log: &Arc<Log>, metrics: &Arc<Metrics>, batch: Vec<(NewEntry, Re
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::LogOptions;
+    use reprolog_proto::note::Signer;
+    use reprolog_proto::Hash;
+
+    fn entry(n: u32) -> NewEntry {
+        let bytes = format!("entry {n}").into_bytes();
+        NewEntry {
+            leaf: Hash::leaf(&bytes),
+            subject: Hash::of(&bytes),
+            key: [7; 32],
+            bytes,
+        }
+    }
+
+    fn log(dir: &std::path::Path, options: LogOptions) -> Arc<Log> {
+        // One key per data dir, as `serve` keeps it.
+        let key = dir.join("key");
+        let signer = match std::fs::read_to_string(&key) {
+            Ok(text) => Signer::from_key_text(&text).unwrap(),
+            Err(_) => {
+                let s = Signer::generate("test.localhost/log").unwrap();
+                std::fs::write(&key, s.to_key_text()).unwrap();
+                s
+            }
+        };
+        Arc::new(Log::open(&dir.join("log.redb"), signer, options).unwrap())
+    }
+
+    fn config(max_batch: usize, max_pending: usize) -> BatchConfig {
+        BatchConfig {
+            max_batch,
+            max_wait: Duration::from_millis(250),
+            max_pending,
+        }
+    }
+
+    // One thread: everything submitted before the first `.await` is queued
+    // before the sequencer task runs, so batch boundaries are exact.
+    #[tokio::test(flavor = "current_thread")]
+    async fn queued_submissions_are_cut_into_batches_in_order_and_each_is_proven() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log(dir.path(), LogOptions::default());
+        let metrics = Arc::new(Metrics::default());
+        let (handle, task) = spawn(log.clone(), config(4, 100), metrics.clone());
+        let waiting: Vec<_> = (0..10)
+            .map(|n| handle.try_submit(entry(n)).unwrap())
+            .collect();
+        drop(handle);
+        let mut sizes = Vec::new();
+        for (n, rx) in waiting.into_iter().enumerate() {
+            let ack = rx.await.unwrap().unwrap();
+            assert_eq!(ack.placement, Placement::New(n as u64));
+            let cp = &ack.checkpoint.checkpoint;
+            reprolog_proto::merkle::verify_inclusion(
+                n as u64,
+                cp.size,
+                &entry(n as u32).leaf,
+                &ack.proof,
+                &cp.root,
+            )
+            .unwrap();
+            sizes.push(cp.size);
+        }
+        task.await.unwrap();
+        // 4 + 4 + 2: each waiter's checkpoint is its batch's.
+        assert_eq!(sizes, [4, 4, 4, 4, 8, 8, 8, 8, 10, 10]);
+        assert_eq!(metrics.batches.load(Relaxed), 3);
+        assert_eq!(log.latest().checkpoint.size, 10);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_full_pool_refuses_at_once_and_a_resubmission_is_not_stored_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log(dir.path(), LogOptions::default());
+        let metrics = Arc::new(Metrics::default());
+        let (handle, task) = spawn(log.clone(), config(256, 2), metrics.clone());
+        let a = handle.try_submit(entry(1)).unwrap();
+        let b = handle.try_submit(entry(1)).unwrap();
+        assert_eq!(
+            handle.try_submit(entry(2)).unwrap_err(),
+            SubmitError::PoolFull
+        );
+        assert_eq!(a.await.unwrap().unwrap().placement, Placement::New(0));
+        assert_eq!(b.await.unwrap().unwrap().placement, Placement::Existing(0));
+        assert_eq!(metrics.duplicates.load(Relaxed), 1);
+        drop(handle);
+        task.await.unwrap();
+        assert_eq!(log.latest().checkpoint.size, 1);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_read_only_log_refuses_the_batch_with_a_reason_and_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(log(dir.path(), LogOptions::default()));
+        let log = log(
+            dir.path(),
+            LogOptions {
+                read_only: true,
+                ..LogOptions::default()
+            },
+        );
+        let (handle, task) = spawn(log.clone(), config(8, 8), Arc::new(Metrics::default()));
+        let rx = handle.try_submit(entry(1)).unwrap();
+        let refusal = rx.await.unwrap().unwrap_err();
+        assert!(!refusal.insufficient_storage);
+        assert!(
+            refusal.message.starts_with("log is read-only"),
+            "{}",
+            refusal.message
+        );
+        assert!(refusal
+            .message
+            .ends_with("the entry was not acknowledged, retry later"));
+        drop(handle);
+        task.await.unwrap();
+        assert_eq!(log.latest().checkpoint.size, 0);
+    }
+}

@@ -42,6 +42,16 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The limits an entry passes before the sequencer (`admission.rs`).
+    pub(crate) fn gate(&self) -> crate::admission::Gate<'_> {
+        crate::admission::Gate {
+            rate: self.rate_limiter.as_ref(),
+            unknown_rate: self.unknown_rate_limiter.as_ref(),
+            unknown_budget: self.unknown_budget.as_ref(),
+            unknown_shares: &self.unknown_shares,
+        }
+    }
+
     pub(crate) fn is_known(&self, key: &[u8; 32]) -> bool {
         self.known_keys.contains(key) || self.allowed_keys.as_ref().is_some_and(|a| a.contains(key))
     }
