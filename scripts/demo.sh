@@ -33,9 +33,16 @@ echo "builds run confined by $REPROLOG_BWRAP"
 s3s_fs=$(scripts/s3s-fs.sh)
 echo "object storage: $s3s_fs"
 
-step "2/7 release build of reprolog"
-cargo build --release --locked -q -p reprolog-server -p reprolog-rebuilder -p reprolog-client
-bin=$repo/target/release
+# scripts/test.sh runs the demo on the debug binaries its tests just built
+# (REPROLOG_DEMO_PROFILE=debug): a second, release build would only cost time.
+profile=${REPROLOG_DEMO_PROFILE:-release}
+step "2/7 $profile build of reprolog"
+if [ "$profile" = debug ]; then
+  cargo build --locked -q --workspace --bins
+else
+  cargo build --release --locked -q -p reprolog-server -p reprolog-rebuilder -p reprolog-client
+fi
+bin=$repo/target/$profile
 work=$(mktemp -d "${TMPDIR:-/tmp}/reprolog-demo.XXXXXX")
 caches=$repo/.cache/demo
 pids=()

@@ -35,8 +35,13 @@ REPROLOG_TEST_POSTGRES_CA=$(scripts/postgres.sh ca)
 export REPROLOG_TEST_POSTGRES REPROLOG_TEST_POSTGRES_REPLICA REPROLOG_TEST_POSTGRES_CA
 cargo test --workspace --locked "$@"
 echo
-echo "== the server's suite again, on PostgreSQL"
-REPROLOG_TEST_BACKEND=postgres cargo test -p reprolog-server --locked "$@"
+# Again on PostgreSQL: only the server tests whose log runs on the backend
+# the variable chooses (the PostgreSQL-only tests, and those of the web page,
+# object stores and witnesses, which do not depend on it, ran above). Selected
+# from the same --workspace build, so nothing is compiled again.
+echo "== the server's backend-dependent tests again, on PostgreSQL"
+REPROLOG_TEST_BACKEND=postgres cargo test --workspace --locked "$@" \
+  --test bad_input --test http --test limits --test listeners --test publish --test strangers
 echo
-echo "== end-to-end: scripts/demo.sh"
-scripts/demo.sh
+echo "== end-to-end: scripts/demo.sh (on the debug build above)"
+REPROLOG_DEMO_PROFILE=debug scripts/demo.sh
