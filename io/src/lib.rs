@@ -1,11 +1,13 @@
 //! reprolog-io: the I/O the three programs share, so that none of them
 //! depends on another and proto stays free of I/O.
 //!
+//! - [`config`]: TOML config files and `REPROLOG_*` variables beside flags.
 //! - [`http`]: proto's verified log client over blocking HTTP(S).
 //! - [`statefile`]: state saved atomically; append-only journals.
 //! - [`secret`]: key files only their owner may read.
 //! - [`stdout`]: printing results when the reader may stop early.
 
+pub mod config;
 pub mod http;
 pub mod secret;
 pub mod statefile;

@@ -5,8 +5,8 @@
 use crate::build::{go_command, Confined, Scratch};
 use crate::buildid;
 use crate::buildinfo::BuildInfo;
-use crate::infer::LdflagsCandidate;
 use crate::job::{Attempt, RebuildConfig, RebuildError, Target};
+use crate::link_traits::LdflagsCandidate;
 use crate::paths::BuildPaths;
 use crate::plan::{BuildPlan, Source};
 use crate::search;

@@ -8,7 +8,7 @@ use crate::build::{BuildError, Limits, ModuleConfig};
 use crate::buildinfo::{BuildInfo, BuildInfoError};
 use crate::diagnose::Diagnosis;
 use crate::digest::Digest;
-use crate::infer::LdflagsCandidate;
+use crate::link_traits::LdflagsCandidate;
 use crate::plan::{BuildPlan, PlanError};
 use crate::sandbox::{SandboxError, SandboxMode};
 use crate::toolchain::{ToolchainError, ToolchainStore};

@@ -20,7 +20,7 @@
 //! - [`sandbox`]: every build confined with bubblewrap.
 //! - [`build`]: hermetic `go` invocations.
 //! - [`paths`]: builds without -trimpath repeated at their original paths.
-//! - [`infer`]: -ldflags that Go did not record.
+//! - [`link_traits`]: the -s, -w, -buildid= flags a binary's link traits imply.
 //! - [`buildid`], [`search`]: build IDs masked; flag orders and hidden `-X` values searched.
 //! - [`attempt`]: the builds of one rebuild, each compared with the original.
 //! - [`digest`]: the original's SHA-256, computed while the build runs.
@@ -49,8 +49,8 @@ pub mod follow;
 pub mod gopath;
 pub mod goquote;
 pub mod gover;
-pub mod infer;
 pub mod job;
+pub mod link_traits;
 pub mod modpath;
 pub mod node;
 pub mod paths;

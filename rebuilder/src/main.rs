@@ -87,6 +87,11 @@ struct RebuildArgs {
 /// `reprolog-rebuilder follow`.
 #[derive(clap::Args)]
 struct FollowArgs {
+    /// A TOML file of these flags by long name (`min-free-mib = 2048`);
+    /// each flag also reads `REPROLOG_<NAME>` (`REPROLOG_MIN_FREE_MIB`).
+    /// A flag given here wins, then the environment, then the file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// The log's base URL (lookups and submissions).
     log_url: String,
     /// The log's verifier key (`name+hash+base64`).
@@ -276,7 +281,9 @@ fn init_logging() {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    // $REPROLOG_TOOLCHAINS adds to --toolchains (see RebuildOpts::config);
+    // a follower's --policy is not the client's $REPROLOG_POLICY.
+    let cli: Cli = reprolog_io::config::parse(&["follow"], &["toolchains", "policy"]);
     // `inspect` logs nothing; skip building the log filter for it.
     if !matches!(cli.command, Command::Inspect { .. }) {
         init_logging();
@@ -398,6 +405,7 @@ fn run_rebuild(args: RebuildArgs) -> anyhow::Result<i32> {
 /// `follow`: tail a log and repeat other rebuilders' builds.
 fn run_follow(args: FollowArgs) -> anyhow::Result<i32> {
     let FollowArgs {
+        config: _,
         log_url,
         log_key,
         read_url,

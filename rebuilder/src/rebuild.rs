@@ -6,7 +6,7 @@ use crate::attempt::{relocate, Attempter, Tried};
 use crate::build::{self, Confined, Scratch};
 use crate::diagnose::{self, Diagnosis};
 pub use crate::digest::Digest;
-use crate::infer::{ldflags_candidates, LdflagsCandidate, LinkTraits};
+use crate::link_traits::{ldflags_candidates, LdflagsCandidate, LinkTraits};
 use crate::plan::{self, BuildPlan};
 use crate::sandbox::Sandbox;
 use crate::source::{prepare_source, unique_dir};

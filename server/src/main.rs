@@ -76,6 +76,11 @@ enum Command {
 /// `reprolog-server witness`.
 #[derive(clap::Args)]
 struct WitnessArgs {
+    /// A TOML file of these flags by long name (`min-free-mib = 2048`);
+    /// each flag also reads `REPROLOG_<NAME>` (`REPROLOG_MIN_FREE_MIB`).
+    /// A flag given here wins, then the environment, then the file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Where the witness keeps the checkpoints it cosigned.
     #[arg(long)]
     data: PathBuf,
@@ -95,6 +100,11 @@ struct WitnessArgs {
 /// `reprolog-server serve`.
 #[derive(clap::Args)]
 struct ServeArgs {
+    /// A TOML file of these flags by long name (`min-free-mib = 2048`);
+    /// each flag also reads `REPROLOG_<NAME>` (`REPROLOG_MIN_FREE_MIB`).
+    /// A flag given here wins, then the environment, then the file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// The log's data directory (from `init`).
     #[arg(long)]
     data: PathBuf,
@@ -271,7 +281,9 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    if let Err(e) = run(Cli::parse()) {
+    // `serve --policy` is the web page's, not the client's $REPROLOG_POLICY.
+    let cli: Cli = reprolog_io::config::parse(&["serve", "witness"], &["policy"]);
+    if let Err(e) = run(cli) {
         eprintln!("reprolog-server: {e:#}");
         std::process::exit(1);
     }
@@ -334,6 +346,7 @@ fn announce(addr: SocketAddr) {
 /// `witness`: cosign the listed logs' checkpoints until stopped.
 fn run_witness(args: WitnessArgs) -> anyhow::Result<()> {
     let WitnessArgs {
+        config: _,
         data,
         listen,
         key,
@@ -366,6 +379,7 @@ impl ServeArgs {
     /// The server's configuration from the flags, each checked.
     fn config(self: Box<Self>) -> anyhow::Result<ServeConfig> {
         let ServeArgs {
+            config: _,
             data,
             listen,
             max_batch,

@@ -1,4 +1,4 @@
-//! Inferring what Go did not record.
+//! The `-s`, `-w` and `-buildid=` flags a binary's link traits imply.
 //!
 //! With `-trimpath`, Go leaves `-ldflags` out of the build info
 //! (go.dev/issue/52372), yet `-s` (no symbol table) and `-w` (no DWARF) change the
