@@ -2,7 +2,7 @@
 //! The logic lives in the library; this file parses arguments.
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use reprolog_client::verify::{self, Source};
 use reprolog_client::{audit, memory::CheckpointMemory, policy_template, release};
 use reprolog_io::stdout::emit;
@@ -40,6 +40,13 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    Completions {
+        /// The shell to complete for.
+        shell: reprolog_io::docs::Shell,
+    },
+    /// Print the man pages (roff), e.g. `PROGRAM man | man -l -`.
+    Man,
 }
 
 /// `reprolog verify`.
@@ -167,6 +174,14 @@ fn read_policy(path: &Path) -> anyhow::Result<Policy> {
 fn run(cli: Cli) -> anyhow::Result<i32> {
     let state = state_dir(cli.state);
     match cli.command {
+        Command::Completions { shell } => {
+            reprolog_io::docs::completions(Cli::command(), shell, &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man => {
+            reprolog_io::docs::man(Cli::command(), &mut std::io::stdout())?;
+            Ok(0)
+        }
         Command::Verify(args) => run_verify(args, &state),
         Command::Audit(args) => run_audit(args, &state),
         Command::Policy {
@@ -318,5 +333,22 @@ mod cli_tests {
         let cmd = super::Cli::command();
         missing(&cmd, cmd.get_name(), &mut out);
         assert!(out.is_empty(), "no help text: {out:#?}");
+    }
+
+    /// The completion script and the man pages name every subcommand.
+    #[test]
+    fn completions_and_man_pages_cover_every_subcommand() {
+        let cmd = super::Cli::command();
+        let mut bash = Vec::new();
+        reprolog_io::docs::completions(cmd.clone(), reprolog_io::docs::Shell::Bash, &mut bash);
+        let bash = String::from_utf8(bash).unwrap();
+        let mut roff = Vec::new();
+        reprolog_io::docs::man(cmd.clone(), &mut roff).unwrap();
+        let roff = String::from_utf8(roff).unwrap();
+        for sub in cmd.get_subcommands() {
+            let page = format!("{}-{}", cmd.get_name(), sub.get_name()).replace('-', "\\-");
+            assert!(bash.contains(sub.get_name()), "{}", sub.get_name());
+            assert!(roff.contains(&page), "{page}");
+        }
     }
 }

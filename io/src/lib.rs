@@ -2,12 +2,14 @@
 //! depends on another and proto stays free of I/O.
 //!
 //! - [`config`]: TOML config files and `REPROLOG_*` variables beside flags.
+//! - [`docs`]: shell completions and man pages from the clap definitions.
 //! - [`http`]: proto's verified log client over blocking HTTP(S).
 //! - [`statefile`]: state saved atomically; append-only journals.
 //! - [`secret`]: key files only their owner may read.
 //! - [`stdout`]: printing results when the reader may stop early.
 
 pub mod config;
+pub mod docs;
 pub mod http;
 pub mod secret;
 pub mod statefile;

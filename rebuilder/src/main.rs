@@ -1,7 +1,7 @@
 //! `reprolog-rebuilder`: inspect and rebuild Go binaries. Logic lives in the library.
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use reprolog_io::http::{self as logclient, LogClient};
 use reprolog_io::secret::write_secret;
 use reprolog_io::statefile;
@@ -53,6 +53,13 @@ enum Command {
     },
     /// Tail a log and repeat every build another rebuilder attested.
     Follow(FollowArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    Completions {
+        /// The shell to complete for.
+        shell: reprolog_io::docs::Shell,
+    },
+    /// Print the man pages (roff), e.g. `PROGRAM man | man -l -`.
+    Man,
 }
 
 /// `reprolog-rebuilder rebuild`.
@@ -303,6 +310,14 @@ fn main() {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
+        Command::Completions { shell } => {
+            reprolog_io::docs::completions(Cli::command(), shell, &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man => {
+            reprolog_io::docs::man(Cli::command(), &mut std::io::stdout())?;
+            Ok(0)
+        }
         Command::Inspect { binary, json } => inspect(&binary, json),
         Command::Rebuild(args) => run_rebuild(args),
         Command::Keygen { name, out } => keygen(&name, &out),
@@ -557,5 +572,22 @@ mod cli_tests {
         let cmd = super::Cli::command();
         missing(&cmd, cmd.get_name(), &mut out);
         assert!(out.is_empty(), "no help text: {out:#?}");
+    }
+
+    /// The completion script and the man pages name every subcommand.
+    #[test]
+    fn completions_and_man_pages_cover_every_subcommand() {
+        let cmd = super::Cli::command();
+        let mut bash = Vec::new();
+        reprolog_io::docs::completions(cmd.clone(), reprolog_io::docs::Shell::Bash, &mut bash);
+        let bash = String::from_utf8(bash).unwrap();
+        let mut roff = Vec::new();
+        reprolog_io::docs::man(cmd.clone(), &mut roff).unwrap();
+        let roff = String::from_utf8(roff).unwrap();
+        for sub in cmd.get_subcommands() {
+            let page = format!("{}-{}", cmd.get_name(), sub.get_name()).replace('-', "\\-");
+            assert!(bash.contains(sub.get_name()), "{}", sub.get_name());
+            assert!(roff.contains(&page), "{page}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! `reprolog-server`: run a reprolog log. The logic lives in the library.
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use reprolog_io::stdout::emit;
 use reprolog_proto::note::Signer;
 use reprolog_proto::policy::{parse_logs, Policy, WitnessQuorum};
@@ -71,6 +71,13 @@ enum Command {
         #[arg(long)]
         to: String,
     },
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    Completions {
+        /// The shell to complete for.
+        shell: reprolog_io::docs::Shell,
+    },
+    /// Print the man pages (roff), e.g. `PROGRAM man | man -l -`.
+    Man,
 }
 
 /// `reprolog-server witness`.
@@ -291,6 +298,14 @@ fn main() {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Completions { shell } => {
+            reprolog_io::docs::completions(Cli::command(), shell, &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => Ok(reprolog_io::docs::man(
+            Cli::command(),
+            &mut std::io::stdout(),
+        )?),
         Command::Init {
             data,
             origin,
@@ -545,5 +560,22 @@ mod cli_tests {
         let cmd = super::Cli::command();
         missing(&cmd, cmd.get_name(), &mut out);
         assert!(out.is_empty(), "no help text: {out:#?}");
+    }
+
+    /// The completion script and the man pages name every subcommand.
+    #[test]
+    fn completions_and_man_pages_cover_every_subcommand() {
+        let cmd = super::Cli::command();
+        let mut bash = Vec::new();
+        reprolog_io::docs::completions(cmd.clone(), reprolog_io::docs::Shell::Bash, &mut bash);
+        let bash = String::from_utf8(bash).unwrap();
+        let mut roff = Vec::new();
+        reprolog_io::docs::man(cmd.clone(), &mut roff).unwrap();
+        let roff = String::from_utf8(roff).unwrap();
+        for sub in cmd.get_subcommands() {
+            let page = format!("{}-{}", cmd.get_name(), sub.get_name()).replace('-', "\\-");
+            assert!(bash.contains(sub.get_name()), "{}", sub.get_name());
+            assert!(roff.contains(&page), "{page}");
+        }
     }
 }

@@ -1,0 +1,71 @@
+//! Shell completions and man pages, generated from the programs' own clap
+//! definitions, so they say what `--help` says and cannot fall behind it.
+
+use std::io::Write;
+
+/// The shells completions are made for.
+pub use clap_complete::Shell;
+
+/// Writes `cmd`'s completion script for `shell`.
+pub fn completions(mut cmd: clap::Command, shell: Shell, out: &mut dyn Write) {
+    let name = cmd.get_name().to_string();
+    clap_complete::generate(shell, &mut cmd, name, out);
+}
+
+/// Writes `cmd`'s man page (roff, section 1) and then, after each other, one
+/// page per subcommand (`reprolog-server-serve(1)`), as `man -l -` reads them.
+pub fn man(cmd: clap::Command, out: &mut dyn Write) -> std::io::Result<()> {
+    let cmd = cmd.disable_help_subcommand(true);
+    clap_mangen::Man::new(cmd.clone()).render(out)?;
+    let parent = cmd.get_name().to_string();
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("{parent}-{}", sub.get_name());
+        let page = sub.clone().name(name.clone()).bin_name(name);
+        clap_mangen::Man::new(page).render(out)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{Arg, Command};
+
+    fn demo() -> Command {
+        Command::new("demo").about("A demo").subcommand(
+            Command::new("serve").about("Serve it").arg(
+                Arg::new("min-free-mib")
+                    .long("min-free-mib")
+                    .help("Free MiB kept"),
+            ),
+        )
+    }
+
+    #[test]
+    fn completions_name_the_subcommands_and_flags_and_bash_reads_them() {
+        let mut out = Vec::new();
+        completions(demo(), Shell::Bash, &mut out);
+        let script = String::from_utf8(out).unwrap();
+        assert!(script.contains("serve") && script.contains("--min-free-mib"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("demo.bash");
+        std::fs::write(&path, &script).unwrap();
+        let checked = std::process::Command::new("bash")
+            .arg("-n")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(checked.success());
+    }
+
+    #[test]
+    fn the_man_page_has_a_page_per_subcommand_with_its_flags() {
+        let mut out = Vec::new();
+        man(demo(), &mut out).unwrap();
+        let roff = String::from_utf8(out).unwrap();
+        assert_eq!(roff.matches(".TH ").count(), 2, "{roff}");
+        assert!(roff.contains("demo\\-serve"), "{roff}");
+        assert!(roff.contains("min\\-free\\-mib"), "{roff}");
+        assert!(roff.contains("Free MiB kept"), "{roff}");
+    }
+}
