@@ -424,3 +424,133 @@ fn sign(signer: &Signer, size: u64, root: Hash) -> Result<SignedCheckpoint, LogE
         .map_err(|e| LogError::Sign(e.to_string()))?;
     Ok(SignedCheckpoint { checkpoint, note })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reprolog_proto::merkle::CompactRange;
+
+    fn entry(n: u32) -> NewEntry {
+        let bytes = format!("entry {n}").into_bytes();
+        NewEntry {
+            leaf: Hash::leaf(&bytes),
+            subject: Hash::of(&bytes),
+            key: [9; 32],
+            bytes,
+        }
+    }
+
+    fn root_of(n: u32) -> Hash {
+        let mut range = CompactRange::from_parts(0, vec![]).unwrap();
+        for i in 0..n {
+            range.push(entry(i).leaf);
+        }
+        range.root()
+    }
+
+    /// A log key's text; each [`signer`] of it is the same key (a Signer is
+    /// not Clone: it holds a secret).
+    fn key() -> String {
+        Signer::generate("test.localhost/log")
+            .unwrap()
+            .to_key_text()
+    }
+
+    fn signer(text: &str) -> Signer {
+        Signer::from_key_text(text).unwrap()
+    }
+
+    /// The published note is the stored one, signed by the log's key, for
+    /// exactly what storage holds.
+    fn assert_published(log: &Log, key: &str, n: u32) {
+        let key = signer(key);
+        let latest = log.latest();
+        let opened = Checkpoint::open(latest.note.as_bytes(), key.name(), &key.verifier()).unwrap();
+        assert_eq!((opened.size, opened.root), (u64::from(n), root_of(n)));
+        assert_eq!(latest.checkpoint, opened);
+        let stored = log.snapshot().unwrap().checkpoint().unwrap();
+        assert_eq!(stored.as_deref(), Some(latest.note.as_bytes()));
+    }
+
+    #[test]
+    fn each_batch_publishes_a_signed_stored_checkpoint_and_a_duplicate_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = key();
+        let log = Log::open(
+            &dir.path().join("log.redb"),
+            signer(&key),
+            LogOptions::default(),
+        )
+        .unwrap();
+        assert_published(&log, &key, 0);
+        log.append(&[entry(0), entry(1), entry(2)]).unwrap();
+        assert_published(&log, &key, 3);
+        let before = log.latest();
+        let placements = log.append(&[entry(1)]).unwrap();
+        assert_eq!(placements, [Placement::Existing(1)]);
+        assert!(
+            Arc::ptr_eq(&before, &log.latest()),
+            "nothing new: not re-signed"
+        );
+        drop(log);
+        // Reopened with its key: the same checkpoint. With another: refused.
+        let log = Log::open(
+            &dir.path().join("log.redb"),
+            signer(&key),
+            LogOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(log.latest().note, before.note);
+        drop(log);
+        let other = Log::open(
+            &dir.path().join("log.redb"),
+            signer(&super::tests::key()),
+            LogOptions::default(),
+        );
+        assert!(
+            matches!(other, Err(LogError::BadStoredCheckpoint(_))),
+            "{:?}",
+            other.err()
+        );
+    }
+
+    #[test]
+    fn storage_ahead_of_its_checkpoint_is_published_at_start() {
+        // As after a crash between the entries' commit and the checkpoint's.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let key = key();
+        drop(Log::open(&path, signer(&key), LogOptions::default()).unwrap());
+        let store = storage::open(&Location::Redb(path.clone()), false).unwrap();
+        store.append(&[entry(0), entry(1)]).unwrap();
+        drop(store);
+        let log = Log::open(&path, signer(&key), LogOptions::default()).unwrap();
+        assert_published(&log, &key, 2);
+    }
+
+    #[test]
+    fn below_the_disk_reserve_or_read_only_nothing_is_appended() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.redb");
+        let key = key();
+        let full = LogOptions {
+            min_free_bytes: u64::MAX,
+            ..LogOptions::default()
+        };
+        let log = Log::open(&path, signer(&key), full).unwrap();
+        assert!(matches!(
+            log.append(&[entry(0)]),
+            Err(LogError::LowDisk { .. })
+        ));
+        assert_published(&log, &key, 0);
+        drop(log);
+        let frozen = LogOptions {
+            read_only: true,
+            ..LogOptions::default()
+        };
+        let log = Log::open(&path, signer(&key), frozen).unwrap();
+        assert!(log.read_only_reason().is_some());
+        assert!(log.append(&[entry(0)]).is_err());
+        assert_eq!(log.latest().checkpoint.size, 0);
+    }
+}
