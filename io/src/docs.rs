@@ -26,6 +26,73 @@ pub fn man(cmd: clap::Command, out: &mut dyn Write) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The flags and subcommands of `cmd` (and below) that have no help text,
+/// as `PROGRAM SUB --flag`: the programs' tests require none.
+pub fn undocumented(cmd: &clap::Command) -> Vec<String> {
+    fn walk(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for arg in cmd.get_arguments() {
+            let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+            if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                out.push(format!("{path} --{}", arg.get_id()));
+            }
+        }
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            let name = format!("{path} {}", sub.get_name());
+            if sub.get_about().is_none() {
+                out.push(format!("{name} (the subcommand)"));
+            }
+            walk(sub, &name, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(cmd, cmd.get_name(), &mut out);
+    out
+}
+
+/// The subcommands of `cmd` its bash completions or man pages leave out.
+pub fn missing_from_docs(cmd: &clap::Command) -> Vec<String> {
+    let mut bash = Vec::new();
+    completions(cmd.clone(), Shell::Bash, &mut bash);
+    let bash = String::from_utf8_lossy(&bash).into_owned();
+    let mut roff = Vec::new();
+    if man(cmd.clone(), &mut roff).is_err() {
+        return vec!["(the man pages could not be written)".into()];
+    }
+    let roff = String::from_utf8_lossy(&roff).into_owned();
+    cmd.get_subcommands()
+        .filter(|sub| {
+            let page = format!("{}-{}", cmd.get_name(), sub.get_name()).replace('-', "\\-");
+            !bash.contains(sub.get_name()) || !roff.contains(&page)
+        })
+        .map(|sub| sub.get_name().to_string())
+        .collect()
+}
+
+/// The tests every program runs on its clap definition `$cli`: each flag and
+/// subcommand has help, and the completions and man pages cover every
+/// subcommand. `reprolog_io::cli_tests!(Cli);` in a `main.rs`.
+#[macro_export]
+macro_rules! cli_tests {
+    ($cli:ty) => {
+        #[cfg(test)]
+        mod cli_tests {
+            use clap::CommandFactory;
+
+            #[test]
+            fn every_flag_has_help() {
+                let missing = $crate::docs::undocumented(&<$cli>::command());
+                assert!(missing.is_empty(), "no help text: {missing:#?}");
+            }
+
+            #[test]
+            fn completions_and_man_pages_cover_every_subcommand() {
+                let missing = $crate::docs::missing_from_docs(&<$cli>::command());
+                assert!(missing.is_empty(), "not in the docs: {missing:?}");
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,6 +39,8 @@ pub mod policy;
 pub mod quorum;
 pub mod reader;
 pub mod statement;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 mod threshold;
 pub mod tile;
 pub mod transport;

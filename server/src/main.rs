@@ -534,48 +534,4 @@ fn key_list(mut keys: Vec<String>, file: Option<&Path>) -> anyhow::Result<Vec<St
     Ok(keys)
 }
 
-#[cfg(test)]
-mod cli_tests {
-    use clap::CommandFactory;
-
-    /// Every subcommand and every flag says what it is for.
-    #[test]
-    fn every_flag_has_help() {
-        fn missing(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
-            for arg in cmd.get_arguments() {
-                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
-                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
-                    out.push(format!("{path} --{}", arg.get_id()));
-                }
-            }
-            for sub in cmd.get_subcommands() {
-                let name = format!("{path} {}", sub.get_name());
-                if sub.get_about().is_none() && sub.get_name() != "help" {
-                    out.push(format!("{name} (the subcommand)"));
-                }
-                missing(sub, &name, out);
-            }
-        }
-        let mut out = Vec::new();
-        let cmd = super::Cli::command();
-        missing(&cmd, cmd.get_name(), &mut out);
-        assert!(out.is_empty(), "no help text: {out:#?}");
-    }
-
-    /// The completion script and the man pages name every subcommand.
-    #[test]
-    fn completions_and_man_pages_cover_every_subcommand() {
-        let cmd = super::Cli::command();
-        let mut bash = Vec::new();
-        reprolog_io::docs::completions(cmd.clone(), reprolog_io::docs::Shell::Bash, &mut bash);
-        let bash = String::from_utf8(bash).unwrap();
-        let mut roff = Vec::new();
-        reprolog_io::docs::man(cmd.clone(), &mut roff).unwrap();
-        let roff = String::from_utf8(roff).unwrap();
-        for sub in cmd.get_subcommands() {
-            let page = format!("{}-{}", cmd.get_name(), sub.get_name()).replace('-', "\\-");
-            assert!(bash.contains(sub.get_name()), "{}", sub.get_name());
-            assert!(roff.contains(&page), "{page}");
-        }
-    }
-}
+reprolog_io::cli_tests!(super::Cli);
