@@ -5,6 +5,13 @@
 # any unexpected verdict).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+stamp() { echo "== [${SECONDS}s] $*"; }
+# The tests compile while the set-up below downloads (apt, pip, npm): on a
+# fresh machine that wait is minutes. Its output is shown if it fails.
+build_log=$(mktemp)
+cargo test --workspace --locked --no-run "$@" >"$build_log" 2>&1 &
+build=$!
+trap 'kill "$build" 2>/dev/null || true' EXIT
 REPROLOG_TOOLCHAINS=$(scripts/toolchains.sh)
 export REPROLOG_TOOLCHAINS
 # Every rebuild runs in a bubblewrap sandbox.
@@ -33,8 +40,15 @@ REPROLOG_TEST_POSTGRES_REPLICA=$(scripts/postgres.sh replica)
 # ... and the CA of the primary's TLS certificate, for the TLS test.
 REPROLOG_TEST_POSTGRES_CA=$(scripts/postgres.sh ca)
 export REPROLOG_TEST_POSTGRES REPROLOG_TEST_POSTGRES_REPLICA REPROLOG_TEST_POSTGRES_CA
+stamp "set-up done; waiting for the test build"
+if ! wait "$build"; then
+  cat "$build_log"
+  exit 1
+fi
+rm -f "$build_log"
+stamp "test build done"
 cargo test --workspace --locked "$@"
-echo
+stamp "workspace tests done"
 # Again on PostgreSQL: only the server tests whose log runs on the backend
 # the variable chooses (the PostgreSQL-only tests, and those of the web page,
 # object stores and witnesses, which do not depend on it, ran above). Selected
@@ -42,6 +56,7 @@ echo
 echo "== the server's backend-dependent tests again, on PostgreSQL"
 REPROLOG_TEST_BACKEND=postgres cargo test --workspace --locked "$@" \
   --test bad_input --test http --test limits --test listeners --test publish --test strangers
-echo
+stamp "PostgreSQL pass done"
 echo "== end-to-end: scripts/demo.sh (on the debug build above)"
 REPROLOG_DEMO_PROFILE=debug scripts/demo.sh
+stamp "demo done"
