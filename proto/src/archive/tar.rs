@@ -92,6 +92,24 @@ impl Header {
                 "a tar header's prefix field may be read as star's (with times) or as ustar's",
             ));
         }
+        // Fields this reader does not use are still read, as Python does:
+        // Python's tarfile ends the archive silently at a header whose mode,
+        // owner, time or device is not a number, where GNU tar warns and
+        // goes on (seen: a member after mode "0030083" listed by one, not
+        // the other).
+        for (range, what) in [
+            (100..108, "mode"),
+            (108..116, "uid"),
+            (116..124, "gid"),
+            (136..148, "mtime"),
+            (329..337, "devmajor"),
+            (337..345, "devminor"),
+        ] {
+            let field = &block[range];
+            if field.iter().any(|&b| b != 0 && b != b' ') {
+                number(field, what)?;
+            }
+        }
         let mut name = c_string(&block[..100])?;
         if posix && prefix[0] != 0 {
             name = format!("{}/{name}", c_string(prefix)?);

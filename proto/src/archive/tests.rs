@@ -289,3 +289,34 @@ fn zips_are_read_and_their_hostile_shapes_refused() {
     long_comment[n - 2] = 10;
     refused(&long_comment, "comment does not end");
 }
+
+#[test]
+fn a_header_whose_unused_numbers_are_not_numbers_is_refused() {
+    // Found by fuzz target archive_python: after a member whose mode was
+    // "0030083", Python's tarfile saw the archive end and GNU tar went on.
+    for (range, what) in [
+        (100..107, "mode"),
+        (108..115, "uid"),
+        (116..123, "gid"),
+        (136..147, "mtime"),
+        (329..336, "devmajor"),
+        (337..344, "devminor"),
+    ] {
+        let mut h = header("bin/app", 2, b'0', USTAR);
+        h[range.clone()].copy_from_slice(&b"0030083000000"[..range.len()]);
+        seal(&mut h);
+        let mut tar = Vec::new();
+        tar_entry(&mut tar, header("README", 2, b'0', USTAR), b"hi");
+        tar_entry(&mut tar, h, b"ok");
+        tar.extend_from_slice(&[0u8; 1024]);
+        refused(&tar, &format!("{what} field is not a number"));
+    }
+    // Empty (all NUL) fields are zero, as every reader takes them.
+    let mut h = header("app", 2, b'0', USTAR);
+    h[100..108].fill(0);
+    seal(&mut h);
+    let mut tar = Vec::new();
+    tar_entry(&mut tar, h, b"ok");
+    tar.extend_from_slice(&[0u8; 1024]);
+    assert_eq!(read(&tar).unwrap().len(), 1);
+}
