@@ -295,7 +295,10 @@ fn genuine(scratch: &Path, src: &Path) -> Vec<(String, Vec<u8>)> {
         .env("GOTOOLCHAIN", "local")
         .env("GOFLAGS", "-mod=mod")
         .env("GO111MODULE", "off")
-        .env("GOCACHE", scratch.join("gocache"))
+        .env(
+            "GOCACHE",
+            std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("gocache"),
+        )
         .env("HOME", scratch));
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&made)
         .unwrap()

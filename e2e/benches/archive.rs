@@ -13,26 +13,9 @@ use reprolog_proto::note::Signer;
 use reprolog_proto::statement::Statement;
 use reprolog_proto::Hash;
 use reprolog_server::harness::LogHandle;
+use reprolog_testkit::bench::time;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn time(runs: usize, mut f: impl FnMut()) -> Duration {
-    median(
-        (0..runs)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed()
-            })
-            .collect(),
-    )
-}
 
 fn main() {
     let goroot = std::env::var_os("REPROLOG_TOOLCHAINS")

@@ -20,6 +20,7 @@ use reprolog_rebuilder::node::{self, FollowError, FollowOptions, Job, Outcome, R
 use reprolog_server::harness::LogHandle;
 use reprolog_server::log::{Log, LogOptions};
 use reprolog_server::storage::NewEntry;
+use reprolog_testkit::bench::own_peak_rss_kib;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -273,16 +274,6 @@ fn child(args: &str) {
     println!(
         "{} {}",
         log.transport().requests.load(Ordering::Relaxed),
-        peak_rss_kib()
+        own_peak_rss_kib()
     );
-}
-
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }

@@ -11,6 +11,7 @@ use reprolog_proto::note::Signer;
 use reprolog_proto::statement::Statement;
 use reprolog_proto::Hash;
 use reprolog_server::harness::LogHandle;
+use reprolog_testkit::bench::median;
 use std::io::Write;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -25,11 +26,6 @@ fn timed(mut cmd: Command) -> Duration {
         String::from_utf8_lossy(&out.stderr)
     );
     d
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 fn main() {

@@ -8,7 +8,8 @@ use reprolog_e2e::*;
 use reprolog_proto::note::Signer;
 use reprolog_proto::Hash;
 use reprolog_server::harness::LogHandle;
-use std::io::{Read, Write};
+use reprolog_testkit::archive::{tar_gz, zip};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// A Go binary of the cached Go 1.27.3 distribution.
@@ -23,36 +24,6 @@ fn go_binary(name: &str) -> PathBuf {
         path.display()
     );
     path
-}
-
-fn tar_gz(path: &Path, files: &[(&str, &[u8])]) {
-    let gz = flate2::write::GzEncoder::new(
-        std::fs::File::create(path).unwrap(),
-        flate2::Compression::fast(),
-    );
-    let mut tar = tar::Builder::new(gz);
-    for (name, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o755);
-        h.set_cksum();
-        tar.append_data(&mut h, name, *data).unwrap();
-    }
-    tar.into_inner().unwrap().finish().unwrap();
-}
-
-fn zip(path: &Path, files: &[(&str, &[u8])]) {
-    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
-    for (name, data) in files {
-        z.start_file(
-            *name,
-            zip::write::SimpleFileOptions::default()
-                .compression_method(zip::CompressionMethod::Deflated),
-        )
-        .unwrap();
-        z.write_all(data).unwrap();
-    }
-    z.finish().unwrap();
 }
 
 #[test]

@@ -1,23 +1,7 @@
-//! The release-archive reader (`reprolog_proto::archive`) on arbitrary bytes:
-//! it returns members or an error, never panics, and stays within its byte
-//! budget. (`archive_python` compares what it accepts with Python's readers.)
+//! libFuzzer target for `checks/archive.rs` (scripts/fuzz.sh).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use reprolog_proto::archive::{self, Limits};
+#[path = "../checks/archive.rs"]
+mod check;
 
-fuzz_target!(|data: &[u8]| {
-    let limits = Limits {
-        floor: 1 << 20,
-        max_total: 1 << 22,
-        ..Limits::default()
-    };
-    if let Ok(members) = archive::members(std::io::Cursor::new(data), data.len() as u64, limits) {
-        let read: u64 = members.iter().map(|m| m.size).sum();
-        assert!(read <= limits.max_total);
-        for m in &members {
-            assert!(!m.path.starts_with('/') && !m.path.split('/').any(|c| c == ".."));
-        }
-    }
-    let _ = archive::sniff(data);
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| check::check(data));

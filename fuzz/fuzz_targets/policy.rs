@@ -1,15 +1,7 @@
-//! Trust-policy files: never a panic, and a parsed policy answers queries.
+//! libFuzzer target for `checks/policy.rs` (scripts/fuzz.sh).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use reprolog_proto::policy::Policy;
+#[path = "../checks/policy.rs"]
+mod check;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(policy) = Policy::parse(text) {
-            let _ = policy.consensus_threshold();
-            let _ = policy.consensus_met(&Default::default());
-            let _ = policy.rebuilder_for_key(&[0; 32]);
-        }
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| check::check(data));

@@ -1,18 +1,7 @@
-//! C2SP tile paths and entry bundles: parsing is strict (a parsed path formats
-//! back to itself) and bundles round-trip.
+//! libFuzzer target for `checks/tile_path.rs` (scripts/fuzz.sh).
 #![no_main]
 
-use libfuzzer_sys::fuzz_target;
-use reprolog_proto::tile::{self, Tile};
+#[path = "../checks/tile_path.rs"]
+mod check;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(path) = std::str::from_utf8(data) {
-        if let Ok(t) = Tile::parse_path(path) {
-            assert_eq!(t.path(), path, "only canonical tile paths parse");
-            let _ = t.hash_at(data, t.n);
-        }
-    }
-    if let Ok(entries) = tile::decode_bundle(data) {
-        assert_eq!(tile::encode_bundle(&entries).ok().as_deref(), Some(data));
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| check::check(data));

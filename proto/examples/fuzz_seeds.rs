@@ -1,7 +1,7 @@
-//! Writes the small seed corpus of the fuzz targets (fuzz/corpus/<target>/):
+//! Writes the small seed corpus of the fuzz targets (fuzz/seeds/<target>/):
 //! one valid input of each format, so the fuzzers start from the real shape.
 //!
-//! Run: `cargo run -p reprolog-proto --features test-support --example fuzz_seeds -- fuzz/corpus`
+//! Run: `cargo run -p reprolog-proto --features test-support --example fuzz_seeds -- fuzz/seeds`
 //! (scripts/fuzz.sh does; the buildinfo seeds come from a Go binary there).
 
 use reprolog_proto::checkpoint::Checkpoint;

@@ -4,6 +4,7 @@
 
 use crate::entry::Entry;
 use crate::hash::Hash;
+use crate::merkle::Appender;
 use crate::note::Signer;
 use crate::statement::Statement;
 
@@ -34,6 +35,19 @@ pub fn policy(log_vkey: &str, url: &str, rebuilders: &[(&str, &Signer)], k: usiz
         names.join(" ")
     );
     p
+}
+
+/// Stored hashes (RFC 6962 node hashes, as the log's storage keeps them) of
+/// a log of `size` records whose leaves are "r0", "r1", ...
+pub fn tree(size: u64) -> Vec<Hash> {
+    let mut stored: Vec<Hash> = Vec::new();
+    for i in 0..size {
+        let mut app = Appender::new(&stored, i);
+        app.push(Hash::leaf(format!("r{i}").as_bytes()))
+            .expect("a leaf appends");
+        stored.extend(app.new_hashes().to_vec());
+    }
+    stored
 }
 
 #[cfg(test)]

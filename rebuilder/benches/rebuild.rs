@@ -5,28 +5,11 @@
 //! Run: `REPROLOG_TOOLCHAINS=$(scripts/toolchains.sh) cargo bench -p reprolog-rebuilder --bench rebuild`
 
 use reprolog_rebuilder::buildinfo::BuildInfo;
+use reprolog_testkit::bench::{median, time};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 const REBUILDER: &str = env!("CARGO_BIN_EXE_reprolog-rebuilder");
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn time(runs: usize, mut f: impl FnMut()) -> Duration {
-    median(
-        (0..runs)
-            .map(|_| {
-                let t = Instant::now();
-                f();
-                t.elapsed()
-            })
-            .collect(),
-    )
-}
 
 fn run(cmd: &mut Command) {
     let out = cmd.output().expect("spawn");

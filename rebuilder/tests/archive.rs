@@ -11,19 +11,13 @@ use reprolog_proto::entry::Entry;
 use reprolog_proto::note::Verifier;
 use reprolog_proto::Hash;
 use reprolog_server::harness::LogHandle;
-use std::process::Command;
 
 #[test]
 fn every_go_member_is_rebuilt_and_attested_with_its_archive() {
     let dir = tempfile::tempdir().unwrap();
     let log = LogHandle::start(&dir.path().join("log"), "test.localhost/log").unwrap();
     let key = dir.path().join("node.key");
-    let out = Command::new(REBUILDER)
-        .args(["keygen", "--name", "node.test", "--out"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    keygen("node.test", &key);
 
     let gofmt = std::fs::read(goroot("1.22.10").join("bin/gofmt")).unwrap();
     let archive = dir.path().join("app_1.0.0_linux_amd64.tar.gz");

@@ -388,13 +388,7 @@ fn follow_of_entries_naming_loopback_connects_nowhere() {
             .unwrap();
     }
     let key = dir.path().join("node.key");
-    assert!(Command::new(REBUILDER)
-        .args(["keygen", "--name", "node.test", "--out"])
-        .arg(&key)
-        .output()
-        .unwrap()
-        .status
-        .success());
+    keygen("node.test", &key);
     let out = Command::new(REBUILDER)
         .env_remove("REPROLOG_TOOLCHAINS")
         .env("RUST_LOG", "warn")
@@ -402,6 +396,8 @@ fn follow_of_entries_naming_loopback_connects_nowhere() {
         .arg(toolchains())
         .arg("--cache")
         .arg(dir.path().join("cache"))
+        .arg("--gocache")
+        .arg(target_tmp().join("gocache"))
         .args([
             &log.url,
             "--log-key",

@@ -31,6 +31,8 @@ fn follow(log: &LogHandle, key: &Path, policy: &Path, cache: &Path) -> Output {
         .arg(toolchains())
         .arg("--cache")
         .arg(cache)
+        .arg("--gocache")
+        .arg(target_tmp().join("gocache"))
         .args([&log.url, "--log-key", &log.vkey, "--once", "--key"])
         .arg(key)
         .arg("--policy")
@@ -62,17 +64,7 @@ fn a_new_log_at_the_same_url_starts_afresh_and_a_fork_stops_the_follower() {
     let report = rebuild(&gofmt, &rebuild_config(None, None), &mut |_| {}).unwrap();
 
     let key = dir.path().join("node.key");
-    assert!(std::process::Command::new(REBUILDER)
-        .args(["keygen", "--name", "node.test", "--out"])
-        .arg(&key)
-        .output()
-        .unwrap()
-        .status
-        .success());
-    let node_key = Signer::from_key_text(&std::fs::read_to_string(&key).unwrap())
-        .unwrap()
-        .verifier()
-        .public_key();
+    let node_key = keygen("node.test", &key).verifier().public_key();
     let cache = dir.path().join("node-cache");
     let policy_for = |log: &LogHandle, rebuilder: &Signer| {
         let p = dir

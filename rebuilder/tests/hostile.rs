@@ -20,7 +20,7 @@ use reprolog_rebuilder::sandbox::{Sandbox, SandboxMode};
 use reprolog_rebuilder::toolchain::ToolchainStore;
 use reprolog_server::harness::LogHandle;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// A crafted attestation: what it changes in a genuine statement.
 type Edit = Box<dyn Fn(&mut Statement)>;
@@ -118,12 +118,7 @@ fn followers_refuse_crafted_attestations_and_write_nothing() {
     }
 
     let key = dir.path().join("node.key");
-    let keygen = Command::new(REBUILDER)
-        .args(["keygen", "--name", "node.test", "--out"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(keygen.status.success());
+    keygen("node.test", &key);
     let follow = |state: &Path, who: &[&str]| {
         rebuilder_command("follow")
             .args([&server.url, "--log-key", &server.vkey, "--once"])

@@ -203,12 +203,7 @@ fn restarting_follow_neither_loses_nor_repeats_work() {
 
     // Node B via the CLI; killed as soon as its first job is saved, then restarted.
     let key = dir.path().join("b.key");
-    let out = Command::new(REBUILDER)
-        .args(["keygen", "--name", "node-b.test", "--out"])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    keygen("node-b.test", &key);
     let state = dir.path().join("b-state.json");
     let follow = || {
         let mut c = Command::new(REBUILDER);
@@ -232,7 +227,9 @@ fn restarting_follow_neither_loses_nor_repeats_work() {
             .arg("--toolchains")
             .arg(toolchains())
             .arg("--cache")
-            .arg(target_tmp().join("node-b-cache"));
+            .arg(target_tmp().join("node-b-cache"))
+            .arg("--gocache")
+            .arg(target_tmp().join("gocache"));
         c
     };
     let mut child = follow()

@@ -14,6 +14,7 @@ use reprolog_proto::note::Signer;
 use reprolog_proto::statement::Statement;
 use reprolog_proto::tile::Tile;
 use reprolog_proto::Hash;
+use reprolog_testkit::bench::{env_usize, peak_rss_kib};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,31 +22,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_reprolog-server");
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into()
-}
-
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 /// User + system CPU seconds a process has used so far.
 fn cpu_secs(pid: u32) -> f64 {
@@ -457,4 +433,8 @@ async fn submit_loop(
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+fn agent() -> ureq::Agent {
+    reprolog_testkit::agent(Duration::from_secs(60))
 }

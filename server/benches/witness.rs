@@ -18,27 +18,13 @@ use reprolog_proto::note::{KeyType, Signer};
 use reprolog_proto::statement::Statement;
 use reprolog_proto::witness::AddCheckpoint;
 use reprolog_proto::Hash;
+use reprolog_testkit::bench::env_usize;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_reprolog-server");
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
-}
 
 /// Starts `reprolog-server <args>`; returns it and the URL it prints.
 fn start(args: &[&str]) -> (Child, String) {
@@ -276,4 +262,8 @@ fn witness_throughput(d: &Path, steps: usize) {
     );
     let _ = witness.kill();
     let _ = witness.wait();
+}
+
+fn agent() -> ureq::Agent {
+    reprolog_testkit::agent(Duration::from_secs(30))
 }

@@ -67,11 +67,7 @@ fn start(data: &Path, port: u16) -> (Child, String) {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(10)))
-        .build()
-        .into()
+    reprolog_testkit::agent(Duration::from_secs(10))
 }
 
 fn get(url: &str) -> Option<Vec<u8>> {

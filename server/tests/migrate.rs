@@ -51,15 +51,7 @@ fn migrate(data: &Path, url: &str) -> (bool, String) {
         .env("RUST_LOG", "warn")
         .output()
         .unwrap();
-    let text = if out.status.success() {
-        out.stdout
-    } else {
-        out.stderr
-    };
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&text).into_owned(),
-    )
+    reprolog_testkit::process::outcome(&out)
 }
 
 #[test]

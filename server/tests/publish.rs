@@ -151,15 +151,8 @@ fn run_sumdbcheck(
         .args(old)
         .output()
         .unwrap();
-    let text = if out.status.success() {
-        out.stdout
-    } else {
-        out.stderr
-    };
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&text).trim().to_string(),
-    )
+    let (ok, text) = reprolog_testkit::process::outcome(&out);
+    (ok, text.trim().to_string())
 }
 
 #[test]

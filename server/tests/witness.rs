@@ -11,24 +11,14 @@ use common::*;
 use reprolog_client::memory::CheckpointMemory;
 use reprolog_client::verify::{self, Source, Verdict};
 use reprolog_proto::checkpoint::{Checkpoint, LogVerifier};
-use reprolog_proto::merkle::{self, Appender};
+use reprolog_proto::merkle;
 use reprolog_proto::note::{KeyType, Signer, Verifier};
 use reprolog_proto::policy::{Policy, WitnessQuorum};
+use reprolog_proto::testing::tree;
 use reprolog_proto::witness::AddCheckpoint;
 use reprolog_proto::{cosignature, Hash};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// Stored hashes of a log of `size` records.
-fn tree(size: u64) -> Vec<Hash> {
-    let mut stored: Vec<Hash> = Vec::new();
-    for i in 0..size {
-        let mut app = Appender::new(&stored, i);
-        app.push(Hash::leaf(format!("r{i}").as_bytes())).unwrap();
-        stored.extend(app.new_hashes().to_vec());
-    }
-    stored
-}
 
 fn signed(key: &Signer, size: u64, root: Hash) -> Vec<u8> {
     let cp = Checkpoint {

@@ -1,20 +1,10 @@
 use super::*;
 use crate::checkpoint::Checkpoint;
-use crate::merkle::{consistency_proof, tree_hash, Appender};
+use crate::merkle::{consistency_proof, tree_hash};
 use crate::note::Signer;
+use crate::testing::tree;
 
 const ORIGIN: &str = "example.com/log";
-
-/// Stored hashes of a log of `size` records.
-fn tree(size: u64) -> Vec<Hash> {
-    let mut stored: Vec<Hash> = Vec::new();
-    for i in 0..size {
-        let mut app = Appender::new(&stored, i);
-        app.push(Hash::leaf(format!("r{i}").as_bytes())).unwrap();
-        stored.extend(app.new_hashes().to_vec());
-    }
-    stored
-}
 
 fn log_key() -> Signer {
     Signer::from_seed(ORIGIN, &[3; 32]).unwrap()

@@ -71,6 +71,8 @@ pub mod goproxy;
 use reprolog_rebuilder::build::ModuleConfig;
 use reprolog_rebuilder::rebuild::RebuildConfig;
 use reprolog_rebuilder::toolchain::ToolchainStore;
+#[allow(unused_imports)] // not every test binary packs archives
+pub use reprolog_testkit::archive::tar_gz;
 use std::process::Output;
 
 /// Cargo's scratch directory for integration tests; GOCACHE is shared there.
@@ -193,8 +195,26 @@ pub fn rebuilder_command(subcommand: &str) -> Command {
         .arg("--toolchains")
         .arg(toolchains())
         .arg("--cache")
-        .arg(target_tmp().join("rebuilder-cache"));
+        .arg(target_tmp().join("rebuilder-cache"))
+        .arg("--gocache")
+        .arg(target_tmp().join("gocache"));
     cmd
+}
+
+/// `reprolog-rebuilder keygen --name NAME --out PATH`: a node key file at
+/// `path`, as an operator makes one; returns the key it holds.
+pub fn keygen(name: &str, path: &Path) -> reprolog_proto::note::Signer {
+    let out = Command::new(REBUILDER)
+        .args(["keygen", "--name", name, "--out"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "keygen: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    reprolog_proto::note::Signer::from_key_text(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// A one-package module `example.com/app` committed in a git repository at `dir`.
@@ -209,21 +229,4 @@ pub fn small_app(dir: &Path) -> String {
             ),
         ],
     )
-}
-
-/// Writes a tar.gz of `files` (name, bytes), as release tools pack them.
-pub fn tar_gz(path: &Path, files: &[(&str, &[u8])]) {
-    let gz = flate2::write::GzEncoder::new(
-        std::fs::File::create(path).unwrap(),
-        flate2::Compression::fast(),
-    );
-    let mut tar = tar::Builder::new(gz);
-    for (name, data) in files {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o755);
-        h.set_cksum();
-        tar.append_data(&mut h, name, *data).unwrap();
-    }
-    tar.into_inner().unwrap().finish().unwrap();
 }

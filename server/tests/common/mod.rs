@@ -197,11 +197,7 @@ impl Drop for TestServer {
 }
 
 pub fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
+    reprolog_testkit::agent(Duration::from_secs(30))
 }
 
 pub fn http_get(url: &str) -> (u16, Vec<u8>) {
