@@ -40,13 +40,8 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
-    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
-    Completions {
-        /// The shell to complete for.
-        shell: reprolog_io::docs::Shell,
-    },
-    /// Print the man pages (roff), e.g. `PROGRAM man | man -l -`.
-    Man,
+    #[command(flatten)]
+    Docs(reprolog_io::docs::DocsCommand),
 }
 
 /// `reprolog verify`.
@@ -174,12 +169,8 @@ fn read_policy(path: &Path) -> anyhow::Result<Policy> {
 fn run(cli: Cli) -> anyhow::Result<i32> {
     let state = state_dir(cli.state);
     match cli.command {
-        Command::Completions { shell } => {
-            reprolog_io::docs::completions(Cli::command(), shell, &mut std::io::stdout());
-            Ok(0)
-        }
-        Command::Man => {
-            reprolog_io::docs::man(Cli::command(), &mut std::io::stdout())?;
+        Command::Docs(docs) => {
+            docs.print(Cli::command())?;
             Ok(0)
         }
         Command::Verify(args) => run_verify(args, &state),

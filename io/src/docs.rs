@@ -6,6 +6,33 @@ use std::io::Write;
 /// The shells completions are made for.
 pub use clap_complete::Shell;
 
+/// The subcommands every program has for its own documentation. A program
+/// flattens it into its subcommands (`#[command(flatten)] Docs(DocsCommand)`)
+/// and hands it its clap definition: `docs.print(Cli::command())`.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum DocsCommand {
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    Completions {
+        /// The shell to complete for.
+        shell: Shell,
+    },
+    /// Print the man pages (roff), e.g. `PROGRAM man | man -l -`.
+    Man,
+}
+
+impl DocsCommand {
+    /// Prints the completions or man pages of `cmd` to standard output (a
+    /// reader that stops early, `| head`, is not an error).
+    pub fn print(self, cmd: clap::Command) -> std::io::Result<()> {
+        let mut text = Vec::new();
+        match self {
+            DocsCommand::Completions { shell } => completions(cmd, shell, &mut text),
+            DocsCommand::Man => man(cmd, &mut text)?,
+        }
+        crate::stdout::emit(&String::from_utf8_lossy(&text))
+    }
+}
+
 /// Writes `cmd`'s completion script for `shell`.
 pub fn completions(mut cmd: clap::Command, shell: Shell, out: &mut dyn Write) {
     let name = cmd.get_name().to_string();

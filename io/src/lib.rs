@@ -4,6 +4,7 @@
 //! - [`config`]: TOML config files and `REPROLOG_*` variables beside flags.
 //! - [`docs`]: shell completions and man pages from the clap definitions.
 //! - [`http`]: proto's verified log client over blocking HTTP(S).
+//! - [`logging`]: log lines to standard error, filtered by `RUST_LOG`.
 //! - [`statefile`]: state saved atomically; append-only journals.
 //! - [`secret`]: key files only their owner may read.
 //! - [`stdout`]: printing results when the reader may stop early.
@@ -11,6 +12,7 @@
 pub mod config;
 pub mod docs;
 pub mod http;
+pub mod logging;
 pub mod secret;
 pub mod statefile;
 pub mod stdout;

@@ -53,13 +53,8 @@ enum Command {
     },
     /// Tail a log and repeat every build another rebuilder attested.
     Follow(FollowArgs),
-    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
-    Completions {
-        /// The shell to complete for.
-        shell: reprolog_io::docs::Shell,
-    },
-    /// Print the man pages (roff), e.g. `PROGRAM man | man -l -`.
-    Man,
+    #[command(flatten)]
+    Docs(reprolog_io::docs::DocsCommand),
 }
 
 /// `reprolog-rebuilder rebuild`.
@@ -285,24 +280,13 @@ fn log_client(url: &str, log_key: &str) -> anyhow::Result<LogClient> {
     Ok(logclient::connect(url, key))
 }
 
-fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
 fn main() {
     // $REPROLOG_TOOLCHAINS adds to --toolchains (see RebuildOpts::config);
     // a follower's --policy is not the client's $REPROLOG_POLICY.
     let cli: Cli = reprolog_io::config::parse(&["follow"], &["toolchains", "policy"]);
     // `inspect` logs nothing; skip building the log filter for it.
     if !matches!(cli.command, Command::Inspect { .. }) {
-        init_logging();
+        reprolog_io::logging::init();
     }
     let code = match run(cli) {
         Ok(code) => code,
@@ -319,12 +303,8 @@ fn main() {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Completions { shell } => {
-            reprolog_io::docs::completions(Cli::command(), shell, &mut std::io::stdout());
-            Ok(0)
-        }
-        Command::Man => {
-            reprolog_io::docs::man(Cli::command(), &mut std::io::stdout())?;
+        Command::Docs(docs) => {
+            docs.print(Cli::command())?;
             Ok(0)
         }
         Command::Inspect { binary, json } => inspect(&binary, json),

@@ -431,13 +431,7 @@ mod tests {
     use reprolog_proto::merkle::CompactRange;
 
     fn entry(n: u32) -> NewEntry {
-        let bytes = format!("entry {n}").into_bytes();
-        NewEntry {
-            leaf: Hash::leaf(&bytes),
-            subject: Hash::of(&bytes),
-            key: [9; 32],
-            bytes,
-        }
+        NewEntry::numbered(n)
     }
 
     fn root_of(n: u32) -> Hash {

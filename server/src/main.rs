@@ -71,13 +71,8 @@ enum Command {
         #[arg(long)]
         to: String,
     },
-    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
-    Completions {
-        /// The shell to complete for.
-        shell: reprolog_io::docs::Shell,
-    },
-    /// Print the man pages (roff), e.g. `PROGRAM man | man -l -`.
-    Man,
+    #[command(flatten)]
+    Docs(reprolog_io::docs::DocsCommand),
 }
 
 /// `reprolog-server witness`.
@@ -280,14 +275,7 @@ impl ListenerArgs {
 
 fn main() {
     reprolog_server::disk::survive_file_size_limit();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    reprolog_io::logging::init();
     // `serve --policy` is the web page's, not the client's $REPROLOG_POLICY.
     let cli: Cli = reprolog_io::config::parse(&["serve", "witness"], &["policy"]);
     if let Err(e) = run(cli) {
@@ -298,14 +286,10 @@ fn main() {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Completions { shell } => {
-            reprolog_io::docs::completions(Cli::command(), shell, &mut std::io::stdout());
+        Command::Docs(docs) => {
+            docs.print(Cli::command())?;
             Ok(())
         }
-        Command::Man => Ok(reprolog_io::docs::man(
-            Cli::command(),
-            &mut std::io::stdout(),
-        )?),
         Command::Init {
             data,
             origin,

@@ -239,16 +239,9 @@ mod tests {
     use super::*;
     use crate::log::LogOptions;
     use reprolog_proto::note::Signer;
-    use reprolog_proto::Hash;
 
     fn entry(n: u32) -> NewEntry {
-        let bytes = format!("entry {n}").into_bytes();
-        NewEntry {
-            leaf: Hash::leaf(&bytes),
-            subject: Hash::of(&bytes),
-            key: [7; 32],
-            bytes,
-        }
+        NewEntry::numbered(n)
     }
 
     fn log(dir: &std::path::Path, options: LogOptions) -> Arc<Log> {

@@ -79,6 +79,18 @@ pub struct NewEntry {
 }
 
 impl NewEntry {
+    /// Made-up entry number `n` ("entry n", any key), for unit tests.
+    #[cfg(test)]
+    pub(crate) fn numbered(n: u32) -> NewEntry {
+        let bytes = format!("entry {n}").into_bytes();
+        NewEntry {
+            leaf: Hash::leaf(&bytes),
+            subject: Hash::of(&bytes),
+            key: [7; 32],
+            bytes,
+        }
+    }
+
     /// An entry read back from storage (entry `index`), with the leaf hash,
     /// subject and key its indexes are keyed by.
     pub fn from_stored(index: u64, bytes: Vec<u8>) -> Result<NewEntry, StorageError> {
