@@ -4,7 +4,7 @@
 //! the programs' binaries, signed entries, trust policies, submissions.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 /// A workspace program (`reprolog`, `reprolog-server`, `reprolog-rebuilder`)
 /// from the target directory this test or bench was built into. Cargo
@@ -34,23 +34,12 @@ pub fn client_program() -> PathBuf {
 
 pub use reprolog_proto::testing::{attestation, policy};
 
-/// Runs `reprolog` with a state dir.
+/// Runs `reprolog` with a state dir (see [`reprolog_testkit::process::client`]).
 pub fn client(state: &Path, args: &[&str]) -> Output {
-    Command::new(client_program())
-        .arg("--state")
-        .arg(state)
-        // No policy but the one a test names: none from the user's config.
-        .env_remove("REPROLOG_POLICY")
-        .env("XDG_CONFIG_HOME", state.join("no-config"))
-        .args(args)
-        .output()
-        .expect("run reprolog")
+    reprolog_testkit::process::client(&client_program(), state, args)
 }
 
-/// A command's standard output as text.
-pub fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+pub use reprolog_testkit::process::stdout;
 
 /// Submits an entry to a log and insists it is accepted.
 pub fn post(url: &str, entry: &[u8]) {

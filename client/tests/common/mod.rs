@@ -5,25 +5,15 @@
 pub mod liar;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 pub const CLIENT: &str = env!("CARGO_BIN_EXE_reprolog");
 
 pub use reprolog_proto::testing::{attestation, policy};
 
-/// Runs `reprolog` with a state dir.
+/// Runs `reprolog` with a state dir (see [`reprolog_testkit::process::client`]).
 pub fn client(state: &Path, args: &[&str]) -> Output {
-    Command::new(CLIENT)
-        .arg("--state")
-        .arg(state)
-        // No policy but the one a test names: none from the user's config.
-        .env_remove("REPROLOG_POLICY")
-        .env("XDG_CONFIG_HOME", state.join("no-config"))
-        .args(args)
-        .output()
-        .expect("run reprolog")
+    reprolog_testkit::process::client(Path::new(CLIENT), state, args)
 }
 
-pub fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+pub use reprolog_testkit::process::stdout;
