@@ -9,7 +9,7 @@ use crate::metrics::{Metrics, Rejection};
 pub use crate::rejection::ApiError;
 use crate::sequencer::SubmitError;
 pub use crate::state::{AppState, KeyCache};
-use crate::storage::{NewEntry, Snapshot};
+use crate::storage::{LookupQuery, NewEntry, Snapshot};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -290,7 +290,13 @@ fn lookup_inner(
     let size = latest.checkpoint.size;
     // One snapshot for the page, its proofs and its entries.
     let snap = state.log.snapshot()?;
-    let page = snap.lookup(&digest, &keys, size, cursor, MAX_LOOKUP_ENTRIES)?;
+    let page = snap.lookup(&LookupQuery {
+        digest: &digest,
+        keys: &keys,
+        size,
+        cursor,
+        limit: MAX_LOOKUP_ENTRIES,
+    })?;
     let proofs = snap.inclusion_proofs(&page.indices, size)?;
     let bytes = snap.entries_at(&page.indices)?;
     drop(snap);

@@ -13,7 +13,7 @@ use reprolog_proto::wire::LookupResponse;
 use reprolog_proto::Hash;
 use reprolog_server::log::{Log, LogOptions};
 use reprolog_server::serve::{load_key, DB_FILE};
-use reprolog_server::storage::NewEntry;
+use reprolog_server::storage::{LookupQuery, NewEntry};
 use std::path::Path;
 use std::process::Command;
 
@@ -79,7 +79,15 @@ fn a_redb_log_moves_to_postgres_with_its_root() {
         .unwrap();
         let cp = log.latest().checkpoint.clone();
         let snap = log.snapshot().unwrap();
-        let page = snap.lookup(&digest, &[], cp.size, 0, 100).unwrap();
+        let page = snap
+            .lookup(&LookupQuery {
+                digest: &digest,
+                keys: &[],
+                size: cp.size,
+                cursor: 0,
+                limit: 100,
+            })
+            .unwrap();
         let found: Vec<(u64, Vec<u8>)> = page
             .indices
             .iter()

@@ -68,6 +68,18 @@ impl StorageError {
     }
 }
 
+/// Which entries a lookup asks for: those about `digest` in the tree of
+/// `size`, from index `cursor` on, at most `limit`; only those signed by
+/// `keys` when any are given.
+#[derive(Debug, Clone, Copy)]
+pub struct LookupQuery<'a> {
+    pub digest: &'a Hash,
+    pub keys: &'a [[u8; 32]],
+    pub size: u64,
+    pub cursor: u64,
+    pub limit: usize,
+}
+
 /// An entry ready to append: already validated by the caller.
 #[derive(Debug, Clone)]
 pub struct NewEntry {
@@ -258,14 +270,7 @@ pub trait View: HashReader + Send {
     /// The entries at `indices` (any order; each must exist), in that order.
     fn entries_at(&self, indices: &[u64]) -> Result<Vec<Vec<u8>>, StorageError>;
     /// See [`Snapshot::lookup`].
-    fn lookup(
-        &self,
-        digest: &Hash,
-        keys: &[[u8; 32]],
-        size: u64,
-        cursor: u64,
-        limit: usize,
-    ) -> Result<LookupPage, StorageError>;
+    fn lookup(&self, query: &LookupQuery) -> Result<LookupPage, StorageError>;
     /// The index of an entry with this leaf hash (about `subject`), if present.
     fn index_of_leaf(&self, subject: &Hash, leaf: &Hash) -> Result<Option<u64>, StorageError>;
 }
@@ -366,19 +371,10 @@ impl Snapshot {
         self.with_hashes(|r| r.read_hashes(indexes))
     }
 
-    /// One page of the entries about `digest` in the tree of `size`: from
-    /// index `cursor` on, at most `limit`, in log order; only those signed by
-    /// `keys` when any are given. `total` counts every entry about `digest`,
-    /// `matched` those by `keys`.
-    pub fn lookup(
-        &self,
-        digest: &Hash,
-        keys: &[[u8; 32]],
-        size: u64,
-        cursor: u64,
-        limit: usize,
-    ) -> Result<LookupPage, StorageError> {
-        self.view.lookup(digest, keys, size, cursor, limit)
+    /// One page of the entries `query` asks for, in log order. `total`
+    /// counts every entry about its digest, `matched` those by its keys.
+    pub fn lookup(&self, query: &LookupQuery) -> Result<LookupPage, StorageError> {
+        self.view.lookup(query)
     }
 
     /// The index of an entry with this leaf hash (about `subject`), if present.
@@ -472,8 +468,14 @@ pub(crate) mod conformance {
         mem = app.new_hashes().to_vec();
         assert_eq!(merkle::tree_hash(11, &mem).unwrap(), root);
         let page = |keys: &[[u8; 32]], cursor, limit| {
-            snap.lookup(&Hash::of(&[1]), keys, size, cursor, limit)
-                .unwrap()
+            snap.lookup(&LookupQuery {
+                digest: &Hash::of(&[1]),
+                keys,
+                size,
+                cursor,
+                limit,
+            })
+            .unwrap()
         };
         let all = page(&[], 0, 100);
         assert_eq!(
@@ -496,7 +498,15 @@ pub(crate) mod conformance {
         assert_eq!(page(&[[0; 32], [1; 32]], 0, 100).indices, vec![1, 4, 7, 10]);
         assert_eq!(page(&[[9; 32]], 0, 100).indices, Vec::<u64>::new());
         // Under an older, smaller checkpoint only what it covers counts.
-        let older = snap.lookup(&Hash::of(&[1]), &[], 5, 0, 100).unwrap();
+        let older = snap
+            .lookup(&LookupQuery {
+                digest: &Hash::of(&[1]),
+                keys: &[],
+                size: 5,
+                cursor: 0,
+                limit: 100,
+            })
+            .unwrap();
         assert_eq!((older.indices, older.total), (vec![1, 4], 2));
         assert_eq!(
             snap.entries(2, 4).unwrap(),

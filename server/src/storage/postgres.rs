@@ -22,7 +22,8 @@
 
 use super::pg_tls::{db, Target};
 use super::{
-    page_of, plan_batch, LookupPage, NewEntry, Placement, Snapshot, StorageError, Store, View,
+    page_of, plan_batch, LookupPage, LookupQuery, NewEntry, Placement, Snapshot, StorageError,
+    Store, View,
 };
 use postgres::types::ToSql;
 use postgres::{Client, Row, Statement};
@@ -699,14 +700,14 @@ impl View for PgView {
             .collect()
     }
 
-    fn lookup(
-        &self,
-        digest: &Hash,
-        keys: &[[u8; 32]],
-        size: u64,
-        cursor: u64,
-        limit: usize,
-    ) -> Result<LookupPage, StorageError> {
+    fn lookup(&self, query: &LookupQuery) -> Result<LookupPage, StorageError> {
+        let LookupQuery {
+            digest,
+            keys,
+            size,
+            cursor,
+            limit,
+        } = *query;
         let subject = digest.0.as_slice();
         let (size, start) = (to_i64(size)?, to_i64(cursor.min(size))?);
         let take = to_i64(limit as u64 + 1)?;

@@ -14,7 +14,8 @@
 //! the last committed transaction, and reads go on.
 
 use super::{
-    page_of, plan_batch, LookupPage, NewEntry, Placement, Snapshot, StorageError, Store, View,
+    page_of, plan_batch, LookupPage, LookupQuery, NewEntry, Placement, Snapshot, StorageError,
+    Store, View,
 };
 use redb::{
     Database, MultimapTableHandle, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
@@ -570,14 +571,14 @@ impl View for RedbView {
             .collect()
     }
 
-    fn lookup(
-        &self,
-        digest: &Hash,
-        keys: &[[u8; 32]],
-        size: u64,
-        cursor: u64,
-        limit: usize,
-    ) -> Result<LookupPage, StorageError> {
+    fn lookup(&self, query: &LookupQuery) -> Result<LookupPage, StorageError> {
+        let LookupQuery {
+            digest,
+            keys,
+            size,
+            cursor,
+            limit,
+        } = *query;
         use subject_row::{count, entry, keyed};
         let subjects = self.txn.open_table(SUBJECTS)?;
         // Stored count, less the entries committed past the checkpoint's size
@@ -679,9 +680,17 @@ mod tests {
             let leaf = Hash::leaf(bytes);
             assert_eq!(snap.index_of_leaf(digest, &leaf).unwrap(), Some(i as u64));
         }
-        let page = snap.lookup(digest, &[b], 4, 0, 10).unwrap();
+        let query = |keys| LookupQuery {
+            digest,
+            keys,
+            size: 4,
+            cursor: 0,
+            limit: 10,
+        };
+        let by_b = [b];
+        let page = snap.lookup(&query(&by_b)).unwrap();
         assert_eq!((page.indices, page.total), (vec![1, 3], 4));
-        let all = snap.lookup(digest, &[], 4, 0, 10).unwrap();
+        let all = snap.lookup(&query(&[])).unwrap();
         assert_eq!((all.indices, all.total), (vec![0, 1, 2, 3], 4));
         drop(snap);
         drop(store);
