@@ -26,30 +26,39 @@ pub enum WireError {
     Counts(String),
 }
 
-/// Serde helpers: `Hash` lists and byte strings as base64.
+/// Serde helpers for `#[serde(with = "...")]`: `Hash` lists and byte strings
+/// as base64 text.
 pub mod b64 {
     use super::*;
 
-    pub fn serialize_hashes<S: serde::Serializer>(v: &[Hash], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(v.iter().map(Hash::to_base64))
+    /// A list of hashes as a list of base64 strings.
+    pub mod hashes {
+        use super::*;
+
+        pub fn serialize<S: serde::Serializer>(v: &[Hash], s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(v.iter().map(Hash::to_base64))
+        }
+
+        pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Hash>, D::Error> {
+            let v: Vec<String> = Vec::deserialize(d)?;
+            v.iter()
+                .map(|s| Hash::from_base64(s).map_err(serde::de::Error::custom))
+                .collect()
+        }
     }
 
-    pub fn deserialize_hashes<'de, D: serde::Deserializer<'de>>(
-        d: D,
-    ) -> Result<Vec<Hash>, D::Error> {
-        let v: Vec<String> = Vec::deserialize(d)?;
-        v.iter()
-            .map(|s| Hash::from_base64(s).map_err(serde::de::Error::custom))
-            .collect()
-    }
+    /// Bytes as one base64 string.
+    pub mod bytes {
+        use super::*;
 
-    pub fn serialize_bytes<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&BASE64.encode(v))
-    }
+        pub fn serialize<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_str(&BASE64.encode(v))
+        }
 
-    pub fn deserialize_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let s = String::deserialize(d)?;
-        BASE64.decode(s).map_err(serde::de::Error::custom)
+        pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+            let s = String::deserialize(d)?;
+            BASE64.decode(s).map_err(serde::de::Error::custom)
+        }
     }
 }
 
@@ -60,10 +69,7 @@ pub struct Receipt {
     pub index: u64,
     /// The signed checkpoint note.
     pub checkpoint: String,
-    #[serde(
-        serialize_with = "b64::serialize_hashes",
-        deserialize_with = "b64::deserialize_hashes"
-    )]
+    #[serde(with = "b64::hashes")]
     pub inclusion_proof: Vec<Hash>,
 }
 
@@ -88,15 +94,9 @@ impl Receipt {
 #[serde(rename_all = "camelCase")]
 pub struct LookupEntry {
     pub index: u64,
-    #[serde(
-        serialize_with = "b64::serialize_bytes",
-        deserialize_with = "b64::deserialize_bytes"
-    )]
+    #[serde(with = "b64::bytes")]
     pub entry: Vec<u8>,
-    #[serde(
-        serialize_with = "b64::serialize_hashes",
-        deserialize_with = "b64::deserialize_hashes"
-    )]
+    #[serde(with = "b64::hashes")]
     pub inclusion_proof: Vec<Hash>,
 }
 
@@ -175,10 +175,7 @@ impl LookupResponse {
 pub struct InclusionProof {
     pub index: u64,
     pub size: u64,
-    #[serde(
-        serialize_with = "b64::serialize_hashes",
-        deserialize_with = "b64::deserialize_hashes"
-    )]
+    #[serde(with = "b64::hashes")]
     pub proof: Vec<Hash>,
 }
 
@@ -187,10 +184,7 @@ pub struct InclusionProof {
 pub struct ConsistencyProof {
     pub old: u64,
     pub new: u64,
-    #[serde(
-        serialize_with = "b64::serialize_hashes",
-        deserialize_with = "b64::deserialize_hashes"
-    )]
+    #[serde(with = "b64::hashes")]
     pub proof: Vec<Hash>,
 }
 
