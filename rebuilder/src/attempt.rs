@@ -2,13 +2,13 @@
 //! candidate, relinks with searched flag orders, relocated non-trimpath
 //! builds) and keeps what each produced.
 
-use crate::build::{go_command, Confined, Scratch};
+use crate::build::{go_command, Confined};
 use crate::buildid;
 use crate::buildinfo::BuildInfo;
-use crate::job::{Attempt, RebuildConfig, RebuildError, Target};
+use crate::job::{Attempt, Job, RebuildError, Target};
 use crate::link_traits::LdflagsCandidate;
 use crate::paths::BuildPaths;
-use crate::plan::{BuildPlan, Source};
+use crate::plan::Source;
 use crate::search;
 use crate::source::{escape_module, Prepared};
 use crate::toolchain::Toolchain;
@@ -31,13 +31,17 @@ pub(crate) struct Relocation {
 /// paths and the sandbox can bind them.
 pub(crate) fn relocate(
     target: &Target,
-    plan: &BuildPlan,
-    toolchain: &Toolchain,
-    scratch: &Scratch,
+    job: &Job,
     prepared: &Prepared,
-    confined: &Confined,
     progress: &mut dyn FnMut(&str),
 ) -> Option<Relocation> {
+    let Job {
+        plan,
+        toolchain,
+        scratch,
+        confined,
+        ..
+    } = *job;
     if plan.trimpath || !confined.sandbox.is_confined() {
         return None;
     }
@@ -119,11 +123,7 @@ pub(crate) enum Tried {
 /// Runs the builds of one job and keeps what they produced.
 pub(crate) struct Attempter<'a> {
     pub(crate) target: &'a Target,
-    pub(crate) plan: &'a BuildPlan,
-    pub(crate) toolchain: &'a Toolchain,
-    pub(crate) scratch: &'a Scratch,
-    pub(crate) config: &'a RebuildConfig,
-    pub(crate) confined: &'a Confined,
+    pub(crate) job: Job<'a>,
     pub(crate) prepared: &'a Prepared,
     pub(crate) relocation: Option<&'a Relocation>,
     pub(crate) attempts: Vec<Attempt>,
@@ -138,26 +138,26 @@ impl Attempter<'_> {
         ldflags: Option<&str>,
         progress: &mut dyn FnMut(&str),
     ) -> Result<Tried, RebuildError> {
-        let (plan, scratch) = (self.plan, self.scratch);
+        let (plan, scratch) = (self.job.plan, self.job.scratch);
         let out = scratch
             .out()
             .join(format!("attempt-{}", self.attempts.len()));
         progress(&format!(
             "building {} with {} (-ldflags {})",
             plan.path,
-            self.toolchain.version,
+            self.job.toolchain.version,
             ldflags.map_or("none".to_string(), |l| format!("{l:?}"))
         ));
         let (toolchain, confined) = match self.relocation {
             Some(r) => (&r.toolchain, &r.confined),
-            None => (self.toolchain, self.confined),
+            None => (self.job.toolchain, self.job.confined),
         };
         let mut cmd = go_command(
             toolchain,
             plan,
             scratch,
-            &self.config.gocache,
-            &self.config.modules,
+            &self.job.config.gocache,
+            &self.job.config.modules,
         );
         for (k, v) in &self.prepared.extra_env {
             cmd.env(k, v);
@@ -271,11 +271,16 @@ impl Attempter<'_> {
             return Ok(None);
         };
         let vars = search::settable_vars(&module_root, &module_path, &main_dir);
-        let revision = match &self.plan.source {
+        let revision = match &self.job.plan.source {
             Source::Vcs { revision, .. } => Some(revision.as_str()),
             _ => None,
         };
-        let version = self.plan.main_module.as_ref().map(|m| m.version.as_str());
+        let version = self
+            .job
+            .plan
+            .main_module
+            .as_ref()
+            .map(|m| m.version.as_str());
         let values =
             search::classify_values(&search::standalone_strings(&original), version, revision);
         let sets = search::x_assignments(&vars, &values, 40);
@@ -318,16 +323,17 @@ impl Attempter<'_> {
     /// The main module's root, its path and the main package's directory, as
     /// the build saw them.
     pub(crate) fn source_tree(&self) -> Option<(PathBuf, String, PathBuf)> {
-        let module = self.plan.main_module.as_ref()?;
-        let root = match &self.plan.source {
+        let module = self.job.plan.main_module.as_ref()?;
+        let root = match &self.job.plan.source {
             Source::Vcs { .. } => self.prepared.dir.clone(),
-            Source::Module { path, version, .. } => self.scratch.gopath().join("pkg/mod").join(
+            Source::Module { path, version, .. } => self.job.scratch.gopath().join("pkg/mod").join(
                 format!("{}@{}", escape_module(path), escape_module(version)),
             ),
             Source::Distribution => return None,
             Source::Unidentified { .. } => self.prepared.dir.clone(),
         };
         let rel = self
+            .job
             .plan
             .path
             .strip_prefix(module.path.as_str())

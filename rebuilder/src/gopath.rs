@@ -1,24 +1,22 @@
 //! Module mode or GOPATH mode for Go distribution commands, decided once per
 //! toolchain, package and recorded DefaultGODEBUG, and cached.
 
-use crate::build::{go_command, Confined, Scratch};
-use crate::job::RebuildConfig;
-use crate::plan::BuildPlan;
-use crate::toolchain::Toolchain;
+use crate::build::go_command;
+use crate::job::Job;
 use std::path::Path;
 
 /// Go 1.22 distributions built their commands in GOPATH mode; the DefaultGODEBUG
 /// recorded in the binary tells which mode reproduces it. The answer depends only
 /// on the toolchain, the package and the recorded value, so it is cached beside
 /// the toolchain digests.
-pub(crate) fn module_mode_for_distribution(
-    plan: &BuildPlan,
-    toolchain: &Toolchain,
-    scratch: &Scratch,
-    config: &RebuildConfig,
-    confined: &Confined,
-    dir: &Path,
-) -> Vec<(String, String)> {
+pub(crate) fn module_mode_for_distribution(job: &Job, dir: &Path) -> Vec<(String, String)> {
+    let Job {
+        plan,
+        toolchain,
+        scratch,
+        config,
+        confined,
+    } = *job;
     let Some(want) = &plan.default_godebug else {
         return vec![];
     };

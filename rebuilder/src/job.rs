@@ -1,22 +1,35 @@
 //! The nouns of one rebuild job, shared by the steps that carry it out
 //! (`source`, `gopath`, `attempt`) and the whole job in `rebuild`: what to
-//! rebuild ([`Target`]), how ([`RebuildConfig`]), what came of it
-//! ([`RebuildReport`], [`Attempt`]) and why it could not run ([`RebuildError`]).
+//! rebuild ([`Target`]), how ([`RebuildConfig`]), with what once it is set up
+//! ([`Job`]), what came of it ([`RebuildReport`], [`Attempt`]) and why it
+//! could not run ([`RebuildError`]).
 //! They live here, below all of those, so that no step imports the job.
 
-use crate::build::{BuildError, Limits, ModuleConfig};
+use crate::build::{BuildError, Confined, Limits, ModuleConfig, Scratch};
 use crate::buildinfo::{BuildInfo, BuildInfoError};
 use crate::diagnose::Diagnosis;
 use crate::digest::Digest;
 use crate::link_traits::LdflagsCandidate;
 use crate::plan::{BuildPlan, PlanError};
 use crate::sandbox::{SandboxError, SandboxMode};
-use crate::toolchain::{ToolchainError, ToolchainStore};
+use crate::toolchain::{Toolchain, ToolchainError, ToolchainStore};
 use reprolog_proto::statement::FoundIn;
 use reprolog_proto::Hash;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// One job once it is set up: its plan, toolchain, scratch space and
+/// confinement, and the node's configuration. Every step reads it; none
+/// changes it.
+#[derive(Clone, Copy)]
+pub(crate) struct Job<'a> {
+    pub(crate) plan: &'a BuildPlan,
+    pub(crate) toolchain: &'a Toolchain,
+    pub(crate) scratch: &'a Scratch,
+    pub(crate) config: &'a RebuildConfig,
+    pub(crate) confined: &'a Confined,
+}
 
 /// Why a rebuild could not be carried out (as opposed to: it ran and differed).
 #[derive(Debug, thiserror::Error)]

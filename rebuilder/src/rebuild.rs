@@ -13,6 +13,7 @@ use crate::source::{prepare_source, unique_dir};
 use crate::toolchain::{DigestCache, Toolchain};
 use std::path::Path;
 
+use crate::job::Job;
 pub use crate::job::{Attempt, RebuildConfig, RebuildError, RebuildReport, Target};
 
 /// Rebuilds the binary at `path`. `progress` receives one line per step.
@@ -71,9 +72,14 @@ pub fn rebuild_target(
         ),
         limits: config.limits.clone(),
     };
-    let result = run_attempts(
-        target, &plan, &toolchain, &scratch, config, &confined, progress,
-    );
+    let job = Job {
+        plan: &plan,
+        toolchain: &toolchain,
+        scratch: &scratch,
+        config,
+        confined: &confined,
+    };
+    let result = run_attempts(target, &job, progress);
     if !config.keep_scratch {
         let _ = std::fs::remove_dir_all(&scratch_dir);
     }
@@ -115,17 +121,12 @@ struct AttemptsOutcome {
 
 fn run_attempts(
     target: &Target,
-    plan: &BuildPlan,
-    toolchain: &Toolchain,
-    scratch: &Scratch,
-    config: &RebuildConfig,
-    confined: &Confined,
+    job: &Job,
     progress: &mut dyn FnMut(&str),
 ) -> Result<AttemptsOutcome, RebuildError> {
-    let prepared = prepare_source(plan, toolchain, scratch, config, confined, progress)?;
-    let relocation = relocate(
-        target, plan, toolchain, scratch, &prepared, confined, progress,
-    );
+    let (plan, config) = (job.plan, job.config);
+    let prepared = prepare_source(job, progress)?;
+    let relocation = relocate(target, job, &prepared, progress);
     let traits = target.original.as_deref().and_then(|o| LinkTraits::of(o));
     let mut candidates = ldflags_candidates(
         plan.ldflags.as_deref(),
@@ -145,11 +146,7 @@ fn run_attempts(
     }
     let mut builder = Attempter {
         target,
-        plan,
-        toolchain,
-        scratch,
-        config,
-        confined,
+        job: *job,
         prepared: &prepared,
         relocation: relocation.as_ref(),
         attempts: Vec::new(),

@@ -5,9 +5,8 @@
 use crate::build::{Confined, Scratch};
 use crate::gopath::module_mode_for_distribution;
 use crate::gover;
-use crate::job::{RebuildConfig, RebuildError};
+use crate::job::{Job, RebuildError};
 use crate::plan::{BuildPlan, Source};
-use crate::toolchain::Toolchain;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -118,18 +117,20 @@ pub(crate) fn is_cross(plan: &BuildPlan) -> bool {
 }
 
 pub(crate) fn prepare_source(
-    plan: &BuildPlan,
-    toolchain: &Toolchain,
-    scratch: &Scratch,
-    config: &RebuildConfig,
-    confined: &Confined,
+    job: &Job,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Prepared, RebuildError> {
+    let Job {
+        plan,
+        toolchain,
+        scratch,
+        config,
+        ..
+    } = *job;
     match &plan.source {
         Source::Distribution => {
             let dir = toolchain.goroot.join("src");
-            let extra_env =
-                module_mode_for_distribution(plan, toolchain, scratch, config, confined, &dir);
+            let extra_env = module_mode_for_distribution(job, &dir);
             if !extra_env.is_empty() {
                 progress("the original's DefaultGODEBUG matches a GOPATH-mode build: using GO111MODULE=off");
             }
@@ -180,9 +181,7 @@ pub(crate) fn prepare_source(
             vcs,
             revision,
             module,
-        } if vcs == "git" => {
-            prepare_git(plan, revision, module, scratch, config, confined, progress)
-        }
+        } if vcs == "git" => prepare_git(job, revision, module, progress),
         Source::Vcs { vcs, .. } => Err(RebuildError::UnsupportedVcs(vcs.clone())),
     }
 }
@@ -191,14 +190,18 @@ pub(crate) fn prepare_source(
 /// repository fetched into the cache (egress-checked), checked out at the
 /// recorded revision; the module found in it or in its submodules.
 fn prepare_git(
-    plan: &BuildPlan,
+    job: &Job,
     revision: &str,
     module: &str,
-    scratch: &Scratch,
-    config: &RebuildConfig,
-    confined: &Confined,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Prepared, RebuildError> {
+    let Job {
+        plan,
+        scratch,
+        config,
+        confined,
+        ..
+    } = *job;
     let checkout = scratch.root.join("src");
     let source = match &config.source {
         Some(source) => {
