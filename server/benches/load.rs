@@ -15,7 +15,7 @@ use reprolog_proto::statement::Statement;
 use reprolog_proto::tile::Tile;
 use reprolog_proto::Hash;
 use reprolog_testkit::bench::{env_usize, peak_rss_kib};
-use std::io::{BufRead, BufReader};
+use reprolog_testkit::process::listening_url;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -204,17 +204,7 @@ fn bench_backend(
                 .stdout(Stdio::piped())
                 .spawn()
                 .unwrap();
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap())
-                .read_line(&mut line)
-                .unwrap();
-            (
-                line.trim()
-                    .strip_prefix("listening on ")
-                    .unwrap()
-                    .to_string(),
-                Some(child),
-            )
+            (listening_url(&mut child).unwrap(), Some(child))
         }
     };
     let pid = child.as_ref().map_or(0, |c| c.id());

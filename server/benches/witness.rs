@@ -19,7 +19,6 @@ use reprolog_proto::statement::Statement;
 use reprolog_proto::witness::AddCheckpoint;
 use reprolog_proto::Hash;
 use reprolog_testkit::bench::env_usize;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -34,15 +33,7 @@ fn start(args: &[&str]) -> (Child, String) {
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect(&line)
-        .to_string();
+    let url = reprolog_testkit::process::listening_url(&mut child).unwrap();
     (child, url)
 }
 

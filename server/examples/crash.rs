@@ -14,7 +14,6 @@ use reprolog_proto::statement::Statement;
 use reprolog_proto::wire::{ConsistencyProof, InclusionProof, Receipt};
 use reprolog_proto::Hash;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -54,15 +53,8 @@ fn start(data: &Path, port: u16) -> (Child, String) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start reprolog-server (cargo build --release -p reprolog-server first)");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("server did not start: {line:?}"))
-        .to_string();
+    let url = reprolog_testkit::process::listening_url(&mut child)
+        .unwrap_or_else(|e| panic!("server did not start: {e}"));
     (child, url)
 }
 

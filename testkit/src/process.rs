@@ -1,7 +1,8 @@
 //! What a finished command said.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 
 /// Whether the command succeeded, and what it said: its standard output
 /// when it did, its standard error when it did not.
@@ -28,4 +29,19 @@ pub fn client(program: &Path, state: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run reprolog")
+}
+
+/// The URL a `reprolog-server serve` or `witness` process (started with its
+/// stdout piped) prints as its first line, "listening on URL", once it
+/// accepts connections.
+pub fn listening_url(child: &mut Child) -> Result<String, String> {
+    let stdout = child.stdout.take().ok_or("stdout is not piped")?;
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    line.trim()
+        .strip_prefix("listening on ")
+        .map(str::to_string)
+        .ok_or_else(|| format!("did not start: {line:?}"))
 }

@@ -10,7 +10,6 @@ use reprolog_proto::note::{Signer, Verifier};
 use reprolog_proto::statement::Statement;
 use reprolog_proto::wire::{InclusionProof, Receipt};
 use reprolog_proto::Hash;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -18,20 +17,7 @@ use std::time::Duration;
 pub const BIN: &str = env!("CARGO_BIN_EXE_reprolog-server");
 pub const ORIGIN: &str = "test.localhost/log";
 
-/// The URL a `reprolog-server serve` or `witness` process (started with its
-/// stdout piped) prints as its first line, "listening on URL", once it
-/// accepts connections.
-pub fn listening_url(child: &mut Child) -> Result<String, String> {
-    let stdout = child.stdout.take().ok_or("stdout is not piped")?;
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .map_err(|e| e.to_string())?;
-    line.trim()
-        .strip_prefix("listening on ")
-        .map(str::to_string)
-        .ok_or_else(|| format!("did not start: {line:?}"))
-}
+pub use reprolog_testkit::process::listening_url;
 
 /// Whether the server tests run on PostgreSQL (`REPROLOG_TEST_BACKEND=postgres`,
 /// with `REPROLOG_TEST_POSTGRES` naming the server): scripts/test.sh runs the
