@@ -163,19 +163,7 @@ fn sources_are_fetched_through_a_vcs_mirror_with_their_tags() {
     );
     git(&mono, &["tag", "tools/v0.1.0"]);
     let tool = dir.path().join("t");
-    go(
-        "1.27.3",
-        &mono.join("tools"),
-        &[
-            "build",
-            "-trimpath",
-            "-ldflags=-s -w",
-            "-o",
-            tool.to_str().unwrap(),
-            "./cmd/t",
-        ],
-        &[],
-    );
+    release_build("1.27.3", &mono.join("tools"), &tool, "./cmd/t", &[]);
     assert!(go_version_m("1.27.3", &tool).contains("vcs.revision="));
     let r = rebuild(&tool, &config, &mut |_| {}).unwrap();
     assert!(r.reproduced, "{:#?}", r.diagnosis);
@@ -251,19 +239,7 @@ fn a_module_built_inside_a_git_submodule_is_found_there() {
     git(&outer, &["commit", "-q", "-m", "add upstream"]);
     let outer_rev = git(&outer, &["rev-parse", "HEAD"]);
     let bin = dir.path().join("tool-bin");
-    go(
-        "1.22.10",
-        &outer.join("upstream"),
-        &[
-            "build",
-            "-trimpath",
-            "-ldflags=-s -w",
-            "-o",
-            bin.to_str().unwrap(),
-            ".",
-        ],
-        &[],
-    );
+    release_build("1.22.10", &outer.join("upstream"), &bin, ".", &[]);
     assert!(go_version_m("1.22.10", &bin).contains(&format!("vcs.revision={outer_rev}")));
     let mut lines = Vec::new();
     let r = rebuild(&bin, &rebuild_config(None, Some(&outer)), &mut |l: &str| {
@@ -369,17 +345,11 @@ fn cross_platform_members_of_release_archives_reproduce() {
     ] {
         let exe = if goos == "windows" { "app.exe" } else { "app" };
         let out = dir.path().join(format!("{goos}-{goarch}-{exe}"));
-        go(
+        release_build(
             "1.27.3",
             &repo,
-            &[
-                "build",
-                "-trimpath",
-                "-ldflags=-s -w",
-                "-o",
-                out.to_str().unwrap(),
-                ".",
-            ],
+            &out,
+            ".",
             &[("GOOS", goos), ("GOARCH", goarch)],
         );
         let binary = std::fs::read(&out).unwrap();
@@ -500,4 +470,22 @@ fn cross_platform_members_of_release_archives_reproduce() {
         "{text}"
     );
     assert_eq!(text.matches("not covered").count(), 8, "{text}");
+}
+
+/// `go build -trimpath -ldflags="-s -w" -o OUT PACKAGE` in `dir` with Go
+/// `version` and `env`: how release tools build.
+fn release_build(version: &str, dir: &Path, out: &Path, package: &str, env: &[(&str, &str)]) {
+    go(
+        version,
+        dir,
+        &[
+            "build",
+            "-trimpath",
+            "-ldflags=-s -w",
+            "-o",
+            out.to_str().unwrap(),
+            package,
+        ],
+        env,
+    );
 }

@@ -15,17 +15,21 @@ use std::time::Instant;
 const RATE: f64 = 20.0;
 const BURST: usize = 100;
 
+/// A log in `dir` that knows one rebuilder key (returned), started with `args`.
+fn with_a_known_key(dir: &std::path::Path, args: &[&str]) -> (TestServer, Signer) {
+    let key = init(dir);
+    let trusted = Signer::generate("trusted.test").unwrap();
+    let known = trusted.verifier().to_key_text();
+    let args = [&["--known-key", known.as_str()], args].concat();
+    (TestServer::start(dir, &key, &args), trusted)
+}
+
 #[test]
 fn fresh_keys_share_one_budget_and_known_keys_keep_writing() {
     let dir = tempfile::tempdir().unwrap();
-    let key = init(dir.path());
-    let trusted = Signer::generate("trusted.test").unwrap();
-    let server = TestServer::start(
+    let (server, trusted) = with_a_known_key(
         dir.path(),
-        &key,
         &[
-            "--known-key",
-            &trusted.verifier().to_key_text(),
             "--unknown-total-rate",
             &RATE.to_string(),
             "--unknown-total-burst",
@@ -107,19 +111,8 @@ fn below_the_strangers_floor_only_known_keys_write() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let key = init(dir.path());
-    let trusted = Signer::generate("trusted.test").unwrap();
     // A floor above any disk's free space: strangers are refused outright.
-    let server = TestServer::start(
-        dir.path(),
-        &key,
-        &[
-            "--known-key",
-            &trusted.verifier().to_key_text(),
-            "--unknown-min-free-mib",
-            "1000000000",
-        ],
-    );
+    let (server, trusted) = with_a_known_key(dir.path(), &["--unknown-min-free-mib", "1000000000"]);
     let stranger = Signer::generate("stranger.test").unwrap();
     let before = server.checkpoint().size;
     let (status, body) = server.post_entry(
