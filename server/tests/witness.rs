@@ -223,6 +223,9 @@ fn witness_remembers_what_it_cosigned_across_sigkill() {
 #[test]
 fn forks_are_refused_and_clients_require_the_quorum() {
     let dir = tempfile::tempdir().unwrap();
+    let log = witnessed_log(dir.path(), &[], &[]);
+    let rebuilder = Signer::generate("rebuilder.test").unwrap();
+    let client_policy = log.client_policy(&rebuilder, "");
     let WitnessedLog {
         key,
         wvkey,
@@ -230,8 +233,7 @@ fn forks_are_refused_and_clients_require_the_quorum() {
         policy_file,
         server,
         data,
-    } = witnessed_log(dir.path(), &[], &[]);
-    let rebuilder = Signer::generate("rebuilder.test").unwrap();
+    } = log;
     let subject = Hash::of(b"a witnessed binary");
     for i in 0..3 {
         let receipt = server.submit(&entry_for(&rebuilder, "bin", Hash::of(&[i]), true));
@@ -253,14 +255,6 @@ fn forks_are_refused_and_clients_require_the_quorum() {
     );
 
     // The client under a 1-of-1 witness policy says REPRODUCED.
-    let client_policy = Policy::parse(&format!(
-        "log {} {}\nwitness w1 {}\nrebuilder r {}\nconsensus r\nquorum w1\n",
-        key.to_key_text(),
-        server.url,
-        wvkey.to_key_text(),
-        rebuilder.verifier().to_key_text()
-    ))
-    .unwrap();
     let memory = CheckpointMemory::new(&dir.path().join("client"));
     let (report, _) =
         verify::verify(subject, &client_policy, Source::Online { memory: &memory }).unwrap();
@@ -398,25 +392,18 @@ fn forks_are_refused_and_clients_require_the_quorum() {
 #[test]
 fn stale_checkpoints_are_log_errors_and_the_timer_keeps_an_idle_log_fresh() {
     let dir = tempfile::tempdir().unwrap();
+    let log = witnessed_log(dir.path(), &[], &["--witness-refresh-secs", "4"]);
+    let rebuilder = Signer::generate("rebuilder.test").unwrap();
+    let policy = log.client_policy(&rebuilder, "max-age 2s\n");
     let WitnessedLog {
         key,
-        wvkey,
         witness: w,
         policy_file,
         server,
         ..
-    } = witnessed_log(dir.path(), &[], &["--witness-refresh-secs", "4"]);
-    let rebuilder = Signer::generate("rebuilder.test").unwrap();
+    } = log;
     let subject = Hash::of(b"a fresh binary");
     server.submit(&entry_for(&rebuilder, "bin", subject, true));
-    let policy = Policy::parse(&format!(
-        "log {} {}\nwitness w1 {}\nrebuilder r {}\nconsensus r\nquorum w1\nmax-age 2s\n",
-        key.to_key_text(),
-        server.url,
-        wvkey.to_key_text(),
-        rebuilder.verifier().to_key_text()
-    ))
-    .unwrap();
     let memory = CheckpointMemory::new(&dir.path().join("client"));
     let online = || verify::verify(subject, &policy, Source::Online { memory: &memory }).unwrap();
     let (first, answers) = online();

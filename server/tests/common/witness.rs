@@ -1,7 +1,8 @@
 //! A `reprolog-server witness` process for tests that need one.
 
 use super::{agent, BIN};
-use reprolog_proto::note::Verifier;
+use reprolog_proto::note::{Signer, Verifier};
+use reprolog_proto::policy::Policy;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -87,6 +88,21 @@ pub struct WitnessedLog {
     pub policy_file: PathBuf,
     pub server: super::TestServer,
     pub data: PathBuf,
+}
+
+impl WitnessedLog {
+    /// A client's policy for this log under its one witness (quorum w1),
+    /// trusting `rebuilder` alone, with `extra` policy lines.
+    pub fn client_policy(&self, rebuilder: &Signer, extra: &str) -> Policy {
+        Policy::parse(&format!(
+            "log {} {}\nwitness w1 {}\nrebuilder r {}\nconsensus r\nquorum w1\n{extra}",
+            self.key.to_key_text(),
+            self.server.url,
+            self.wvkey.to_key_text(),
+            rebuilder.verifier().to_key_text()
+        ))
+        .unwrap()
+    }
 }
 
 /// `witness_args` go to the witness, `log_args` to the log.
