@@ -71,15 +71,9 @@ fn tamper(src: &Path, dst: &Path) {
 
 /// The DSSE PAE written out from the spec, independent of proto::dsse.
 fn independent_pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut v = b"DSSEv1 ".to_vec();
-    v.extend(payload_type.len().to_string().bytes());
-    v.push(b' ');
-    v.extend(payload_type.bytes());
-    v.push(b' ');
-    v.extend(payload.len().to_string().bytes());
-    v.push(b' ');
-    v.extend_from_slice(payload);
-    v
+    // PAE(type, body) = "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body
+    let head = format!("DSSEv1 {} {payload_type} {} ", payload_type.len(), payload.len());
+    [head.as_bytes(), payload].concat()
 }
 
 #[test]
