@@ -572,14 +572,8 @@ impl View for RedbView {
     }
 
     fn lookup(&self, query: &LookupQuery) -> Result<LookupPage, StorageError> {
-        let LookupQuery {
-            digest,
-            keys,
-            size,
-            cursor,
-            limit,
-        } = *query;
         use subject_row::{count, entry, keyed};
+        let (digest, size) = (query.digest, query.size);
         let subjects = self.txn.open_table(SUBJECTS)?;
         // Stored count, less the entries committed past the checkpoint's size
         // (a batch whose checkpoint is not out yet: a few at most).
@@ -592,20 +586,20 @@ impl View for RedbView {
             .range(beyond_from.as_slice()..=beyond_to.as_slice())?
             .count() as u64;
         let total = stored.saturating_sub(beyond);
-        let start = cursor.min(size);
+        let start = query.cursor.min(size);
         // One more than a page, to know whether there is a next one.
         let mut found: Vec<u64> = Vec::new();
         let mut read = |from: &[u8], to: &[u8]| -> Result<(), StorageError> {
-            for item in subjects.range(from..to)?.take(limit + 1) {
+            for item in subjects.range(from..to)?.take(query.limit + 1) {
                 found.push(item?.1.value());
             }
             Ok(())
         };
         let mut matched = total;
-        if keys.is_empty() {
+        if query.keys.is_empty() {
             read(&entry(digest, start), &entry(digest, size))?;
         } else {
-            let keys: std::collections::BTreeSet<&[u8; 32]> = keys.iter().collect();
+            let keys: std::collections::BTreeSet<&[u8; 32]> = query.keys.iter().collect();
             matched = 0;
             for key in keys {
                 read(&keyed(digest, key, start), &keyed(digest, key, size))?;
@@ -616,7 +610,7 @@ impl View for RedbView {
             found.sort_unstable();
             found.dedup();
         }
-        Ok(page_of(found, total, matched, limit))
+        Ok(page_of(found, total, matched, query.limit))
     }
 
     fn index_of_leaf(&self, subject: &Hash, leaf: &Hash) -> Result<Option<u64>, StorageError> {
