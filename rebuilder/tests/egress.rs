@@ -268,12 +268,7 @@ fn binaries() -> &'static Binaries {
                 ],
             );
             let out = b.path(module);
-            go(
-                "1.27.3",
-                &repo,
-                &["build", "-trimpath", "-o", out.to_str().unwrap(), "."],
-                &[],
-            );
+            trimpath_build("1.27.3", &repo, &out, &[]);
             assert!(go_version_m("1.27.3", &out).contains("vcs.revision="));
         }
         b

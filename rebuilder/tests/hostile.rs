@@ -236,12 +236,7 @@ fn rebuild_refuses_binaries_whose_recorded_flags_name_paths() {
     }
     // Flags given on the command line get the same checks.
     let clean = dir.path().join("app-clean");
-    go(
-        "1.27.3",
-        &repo,
-        &["build", "-trimpath", "-o", clean.to_str().unwrap(), "."],
-        &[],
-    );
+    trimpath_build("1.27.3", &repo, &clean, &[]);
     let out = rebuilder_command("rebuild")
         .arg("--source")
         .arg(&repo)
@@ -274,12 +269,7 @@ fn the_sandbox_stops_writes_outside_scratch_when_checks_are_bypassed() {
     // A plan for a benign build of this module; the attack is added below,
     // straight into the go command, so no check ever sees it.
     let original = dir.path().join("app-bin");
-    go(
-        "1.27.3",
-        &source,
-        &["build", "-trimpath", "-o", original.to_str().unwrap(), "."],
-        &[],
-    );
+    trimpath_build("1.27.3", &source, &original, &[]);
     let plan = BuildPlan::from_build_info(&BuildInfo::from_file(&original).unwrap()).unwrap();
     let store = ToolchainStore::scan(&[toolchains()]);
     let toolchain = store.find("go1.27.3").unwrap().clone();

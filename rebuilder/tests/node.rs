@@ -72,7 +72,11 @@ fn tamper(src: &Path, dst: &Path) {
 /// The DSSE PAE written out from the spec, independent of proto::dsse.
 fn independent_pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     // PAE(type, body) = "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body
-    let head = format!("DSSEv1 {} {payload_type} {} ", payload_type.len(), payload.len());
+    let head = format!(
+        "DSSEv1 {} {payload_type} {} ",
+        payload_type.len(),
+        payload.len()
+    );
     [head.as_bytes(), payload].concat()
 }
 

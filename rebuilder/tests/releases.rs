@@ -133,12 +133,7 @@ fn sources_are_fetched_through_a_vcs_mirror_with_their_tags() {
     let repo = mirror.join("example.com/app");
     tagged_repo(&repo);
     let bin = dir.path().join("app-tagged");
-    go(
-        "1.27.3",
-        &repo,
-        &["build", "-trimpath", "-o", bin.to_str().unwrap(), "."],
-        &[],
-    );
+    trimpath_build("1.27.3", &repo, &bin, &[]);
     assert!(go_version_m("1.27.3", &bin).contains("example.com/app\tv1.2.3"));
     let mut config = rebuild_config(None, None);
     config.vcs_mirrors = vec![reprolog_rebuilder::vcs::Mirror::Dir(mirror.clone())];
@@ -181,12 +176,7 @@ fn a_binary_that_names_no_source_is_built_from_the_directory_given() {
     )
     .unwrap();
     let bin = dir.path().join("plain-bin");
-    go(
-        "1.27.3",
-        &src,
-        &["build", "-trimpath", "-o", bin.to_str().unwrap(), "."],
-        &[],
-    );
+    trimpath_build("1.27.3", &src, &bin, &[]);
     assert!(go_version_m("1.27.3", &bin).contains("(devel)"));
 
     let err = rebuild(&bin, &rebuild_config(None, None), &mut |_| {}).unwrap_err();

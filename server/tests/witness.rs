@@ -31,6 +31,13 @@ fn signed(key: &Signer, size: u64, root: Hash) -> Vec<u8> {
 }
 
 /// A request moving the witness from `old` to `new` over `stored`.
+/// The checkpoint a signed note carries, its signatures unchecked.
+fn body_of(note: &[u8]) -> Checkpoint {
+    let text = std::str::from_utf8(note).unwrap();
+    let (body, _) = text.split_once("\n\n").unwrap();
+    Checkpoint::parse(&format!("{body}\n")).unwrap()
+}
+
 fn request(key: &Signer, stored: &[Hash], old: u64, new: u64) -> Vec<u8> {
     let proof = if old == 0 || old == new {
         vec![]
@@ -69,17 +76,7 @@ fn witness_answers_every_status_code() {
     // 200: the first checkpoint, from 0; the answer is a cosignature line.
     let (status, _, body) = w.add(&request(&log, &stored, 0, 5));
     assert_eq!(status, 200, "{body}");
-    let cp_text = Checkpoint::parse(
-        std::str::from_utf8(&signed(&log, 5, merkle::tree_hash(5, &stored).unwrap()))
-            .unwrap()
-            .split("\n\n")
-            .next()
-            .map(|t| format!("{t}\n"))
-            .as_deref()
-            .unwrap(),
-    )
-    .unwrap()
-    .to_text();
+    let cp_text = body_of(&signed(&log, 5, merkle::tree_hash(5, &stored).unwrap())).to_text();
     check_independently(dir.path(), &vkey, &cp_text, &body);
 
     // 409: the old size is not the witness's; the body says its size.
@@ -285,22 +282,7 @@ fn forks_are_refused_and_clients_require_the_quorum() {
     assert!(err.contains("witness quorum"), "{err}");
     // A forged cosignature line does not help: it fails verification.
     let impostor = Signer::of_type(KeyType::Cosignature, "witness.test/w1", &[9; 32]).unwrap();
-    let forged_line = cosignature::cosign(
-        &impostor,
-        &Checkpoint::parse(
-            std::str::from_utf8(&forked)
-                .unwrap()
-                .split("\n\n")
-                .next()
-                .map(|t| format!("{t}\n"))
-                .as_deref()
-                .unwrap(),
-        )
-        .unwrap()
-        .to_text(),
-        1,
-    )
-    .unwrap();
+    let forged_line = cosignature::cosign(&impostor, &body_of(&forked).to_text(), 1).unwrap();
     let mut with_forged = forked.clone();
     with_forged.extend_from_slice(forged_line.to_line().as_bytes());
     assert!(verifier.open(&with_forged).is_err());

@@ -120,6 +120,16 @@ pub fn go(version: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Out
     out
 }
 
+/// `go build -trimpath -o OUT .` in `dir` with Go `version` and `env`.
+pub fn trimpath_build(version: &str, dir: &Path, out: &Path, env: &[(&str, &str)]) -> Output {
+    go(
+        version,
+        dir,
+        &["build", "-trimpath", "-o", out.to_str().unwrap(), "."],
+        env,
+    )
+}
+
 /// Runs git in `dir` with a fixed identity and dates, so commits are repeatable.
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
