@@ -67,12 +67,7 @@ fn main() {
     for b in &binaries {
         let d = Hash::of(&std::fs::read(b).unwrap());
         let st = Statement::minimal("bin", d, d, signer.name());
-        let resp = agent
-            .post(&format!("{}/add-entry", log.url))
-            .header("Content-Type", "application/cbor")
-            .send(&Entry::sign(&st, &signer).to_cbor()[..])
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 200);
+        reprolog_testkit::submit(&agent, &log.url, &Entry::sign(&st, &signer).to_cbor());
     }
     let policy = dir.path().join("policy");
     std::fs::write(

@@ -57,12 +57,7 @@ fn main() {
         let s = Signer::generate(&format!("{name}.bench")).unwrap();
         let entry =
             Entry::sign(&Statement::minimal("big.bin", digest, digest, s.name()), &s).to_cbor();
-        let resp = agent
-            .post(&format!("{}/add-entry", log.url))
-            .header("Content-Type", "application/cbor")
-            .send(&entry[..])
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 200);
+        reprolog_testkit::submit(&agent, &log.url, &entry);
         policy += &format!("rebuilder {name} {}\n", s.verifier().to_key_text());
         trusted_keys.push(hex::encode(s.verifier().public_key()));
     }
@@ -134,12 +129,7 @@ fn main() {
                     for i in 0..100 {
                         let st = Statement::minimal(&format!("f{k}-{i}"), digest, digest, s.name());
                         let entry = Entry::sign(&st, &s).to_cbor();
-                        let resp = agent
-                            .post(&format!("{url}/add-entry"))
-                            .header("Content-Type", "application/cbor")
-                            .send(&entry[..])
-                            .unwrap();
-                        assert_eq!(resp.status().as_u16(), 200);
+                        reprolog_testkit::submit(agent, url, &entry);
                     }
                 }
             });

@@ -43,14 +43,6 @@ pub use reprolog_testkit::process::stdout;
 
 /// Submits an entry to a log and insists it is accepted.
 pub fn post(url: &str, entry: &[u8]) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let resp = agent
-        .post(&format!("{url}/add-entry"))
-        .header("Content-Type", "application/cbor")
-        .send(entry)
-        .expect("the log answers");
-    assert_eq!(resp.status().as_u16(), 200);
+    let agent = reprolog_testkit::agent(std::time::Duration::from_secs(60));
+    reprolog_testkit::submit(&agent, url, entry);
 }

@@ -16,10 +16,7 @@ fn submit(url: &str, entry: &[u8]) -> u16 {
         .http_status_as_error(false)
         .build()
         .into();
-    agent
-        .post(&format!("{url}/add-entry"))
-        .header("Content-Type", "application/cbor")
-        .send(entry)
+    reprolog_testkit::add_entry(&agent, url, entry)
         .unwrap()
         .status()
         .as_u16()

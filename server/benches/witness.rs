@@ -135,12 +135,7 @@ fn main() {
             (&burl, &mut without)
         };
         let started = Instant::now();
-        let resp = agent
-            .post(&format!("{url}/add-entry"))
-            .header("Content-Type", "application/cbor")
-            .send(&entry[..])
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 200);
+        reprolog_testkit::submit(&agent, url, &entry);
         into.push(started.elapsed());
     }
     with.sort();

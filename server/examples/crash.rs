@@ -143,10 +143,7 @@ fn main() {
                             &signer,
                         )
                         .to_cbor();
-                        let resp = agent
-                            .post(&format!("{url}/add-entry"))
-                            .header("Content-Type", "application/cbor")
-                            .send(&entry[..]);
+                        let resp = reprolog_testkit::add_entry(&agent, &url, &entry);
                         let Ok(mut resp) = resp else {
                             failed.fetch_add(1, Ordering::Relaxed);
                             continue;

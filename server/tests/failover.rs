@@ -61,11 +61,7 @@ fn health(url: &str) -> String {
 /// Submits `bytes` to the first of `urls` that acknowledges it.
 fn submit_anywhere(urls: &[String], bytes: &[u8]) -> Option<(usize, Receipt)> {
     for (i, url) in urls.iter().enumerate() {
-        let Ok(mut resp) = agent()
-            .post(&format!("{url}/add-entry"))
-            .header("Content-Type", "application/cbor")
-            .send(bytes)
-        else {
+        let Ok(mut resp) = reprolog_testkit::add_entry(&agent(), url, bytes) else {
             continue;
         };
         if resp.status().as_u16() == 200 {
