@@ -124,7 +124,7 @@ step "5/7 nodes alpha and beta rebuild and attest; gamma follows the log"
 rebuild() { # NODE BINARY [extra args...]
   local node=$1 target=$2; shift 2
   local out code=0
-  out=$("$bin/reprolog-rebuilder" rebuild --toolchains "$store" --cache "$caches/$node" --gocache "$caches/nodes-gocache" \
+  out=$("$bin/reprolog-rebuilder" rebuild --toolchains "$store" --cache "$caches/$node" \
     --goproxy "file://$work/proxy" --submit "$url" --key "$work/$node.key" --log-key "$logkey" \
     --bundle "$work/$node-$(basename "$target")-$RANDOM.proof.json" "$@" "$target" 2> "$work/$node.err") || code=$?
   [ "$code" -le 1 ] || { echo "$node could not rebuild $target:"; tail -n 3 "$work/$node.err"; exit 1; }
@@ -145,7 +145,7 @@ rebuild alpha "$tampered"
 rebuild beta "$tampered"
 echo "  gamma  following $url ..."
 "$bin/reprolog-rebuilder" follow "$url" --read-url "$bucket" --log-key "$logkey" --key "$work/gamma.key" --policy "$work/policy" --once --jobs 2 \
-  --toolchains "$store" --cache "$caches/gamma" --gocache "$caches/nodes-gocache" --goproxy "file://$work/proxy" --state "$work/gamma-state.json" \
+  --toolchains "$store" --cache "$caches/gamma" --goproxy "file://$work/proxy" --state "$work/gamma-state.json" \
   2> "$work/gamma.err"
 sed -nE 's/.*node: (REPRODUCED|MISMATCH), attested file=([^ ]+) subject=[^ ]+ index=([0-9]+).*/  gamma  \2: \1 log index \3/p; s/.*(could not rebuild.*)/  gamma  \1/p' "$work/gamma.err"
 

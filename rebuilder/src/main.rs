@@ -177,9 +177,10 @@ struct RebuildOpts {
     /// Default: $XDG_CACHE_HOME/reprolog or ~/.cache/reprolog.
     #[arg(long)]
     cache: Option<PathBuf>,
-    /// Go build cache (GOCACHE), if not CACHE/gocache. Nodes and jobs may
-    /// share one: Go keys its entries by their inputs' content, so a shared
-    /// cache makes builds faster without changing a byte of their output.
+    /// Go build cache (GOCACHE), if not CACHE/gocache. Go keys its entries
+    /// by their inputs' content, so sharing one saves time without changing
+    /// honest builds; but what writes the cache decides what later builds
+    /// link, so nodes that share one are not independent rebuilders.
     #[arg(long)]
     gocache: Option<PathBuf>,
     /// Keep each job's scratch directory.
