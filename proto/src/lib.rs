@@ -16,6 +16,8 @@
 //! - [`dsse`]: the DSSE envelope and its pre-authentication encoding.
 //! - [`statement`]: in-toto Statement v1 with the Go rebuild provenance predicate.
 //! - [`entry`]: the canonical CBOR log entry.
+//! - [`index`]: the verifiable index: the map of digests to log indices, its
+//!   Merkle prefix trie, proofs of whole lists and of absence, revisions.
 //! - [`policy`]: the client's trust-policy file; [`quorum`]: its witness part.
 //! - [`wire`]: the bodies of the log's HTTP API and their verification.
 //! - [`transport`]: the trait a binary implements to move bytes to a log.
@@ -31,6 +33,7 @@ pub mod display;
 pub mod dsse;
 pub mod entry;
 pub mod hash;
+pub mod index;
 pub mod key;
 pub mod logclient;
 pub mod merkle;

@@ -1,0 +1,249 @@
+use super::proof::{MapProof, ProofEnd, ProofError};
+use super::revision::Revision;
+use super::trie::{IndexError, Map};
+use super::*;
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+/// The map root by definition, bit by bit, independent of the trie: the
+/// keys below a node, scanned from bit `from` for the first bit that splits
+/// them (the trie finds it with `first_difference` instead).
+fn oracle(entries: &[(Key, Hash)], from: u16) -> Hash {
+    match entries {
+        [] => empty_root(),
+        [(key, value)] => leaf_hash(key, value),
+        _ => {
+            for b in from..256 {
+                let depth = b as u8;
+                let (zeros, ones): (Vec<_>, Vec<_>) =
+                    entries.iter().partition(|(k, _)| !bit(k, depth));
+                if !zeros.is_empty() && !ones.is_empty() {
+                    return inner_hash(
+                        depth,
+                        &prefix(&entries[0].0, depth),
+                        &oracle(&zeros, b + 1),
+                        &oracle(&ones, b + 1),
+                    );
+                }
+            }
+            panic!("duplicate keys")
+        }
+    }
+}
+
+fn oracle_root(lists: &BTreeMap<Key, Vec<u64>>) -> Hash {
+    let entries: Vec<(Key, Hash)> = lists
+        .iter()
+        .map(|(k, v)| (*k, value_hash(v).unwrap()))
+        .collect();
+    oracle(&entries, 0)
+}
+
+/// Keys that share long prefixes, so that compression is exercised.
+fn key_strategy() -> impl Strategy<Value = Key> {
+    (any::<u8>(), 0u8..=255, any::<bool>()).prop_map(|(seed, flip, near)| {
+        let mut k = if near { [0xAB; 32] } else { Hash::of(&[seed]).0 };
+        k[usize::from(flip / 8)] ^= 0x80 >> (flip % 8);
+        k
+    })
+}
+
+/// A map built by appending `(key, index)` in log order: index i goes to
+/// the key at position i.
+fn map_of(keys: &[Key]) -> (Map, BTreeMap<Key, Vec<u64>>) {
+    let mut map = Map::new();
+    let mut lists: BTreeMap<Key, Vec<u64>> = BTreeMap::new();
+    for (i, key) in keys.iter().enumerate() {
+        map.append(key, i as u64).unwrap();
+        lists.entry(*key).or_default().push(i as u64);
+    }
+    (map, lists)
+}
+
+proptest! {
+    #[test]
+    fn the_root_is_the_definitions_and_every_answer_proves(
+        keys in prop::collection::vec(key_strategy(), 0..60),
+        absent in prop::collection::vec(key_strategy(), 1..8),
+    ) {
+        let (map, lists) = map_of(&keys);
+        prop_assert_eq!(map.root(), oracle_root(&lists));
+        prop_assert_eq!(map.keys(), lists.len() as u64);
+        let root = map.root();
+        for (key, indices) in &lists {
+            let proof = map.prove(key);
+            prop_assert_eq!(&proof.end, &ProofEnd::Member);
+            prop_assert_eq!(proof.verify(&root, key, indices), Ok(()));
+            // Not one index fewer, more, or none.
+            prop_assert!(proof.verify(&root, key, &indices[1..]).is_err());
+            prop_assert!(proof.verify(&root, key, &[indices.clone(), vec![999]].concat()).is_err());
+            prop_assert_eq!(proof.verify(&root, key, &[]), Err(ProofError::MemberWithoutIndices));
+            prop_assert_eq!(MapProof::parse(&proof.to_bytes()), Ok(proof));
+        }
+        for key in absent.iter().filter(|k| !lists.contains_key(*k)) {
+            let proof = map.prove(key);
+            prop_assert_eq!(proof.verify(&root, key, &[]), Ok(()));
+            prop_assert!(proof.verify(&root, key, &[0]).is_err());
+            prop_assert_eq!(MapProof::parse(&proof.to_bytes()), Ok(proof));
+        }
+    }
+
+    #[test]
+    fn a_proof_answers_for_its_key_only(
+        keys in prop::collection::vec(key_strategy(), 2..40),
+    ) {
+        let (map, lists) = map_of(&keys);
+        let root = map.root();
+        let present: Vec<&Key> = lists.keys().collect();
+        for pair in present.windows(2) {
+            // Key a's proof, replayed for key b: with a's list, with none.
+            let proof = map.prove(pair[0]);
+            prop_assert!(proof.verify(&root, pair[1], &lists[pair[0]]).is_err());
+            prop_assert!(proof.verify(&root, pair[1], &[]).is_err());
+        }
+    }
+
+    #[test]
+    fn any_changed_byte_of_a_proof_is_refused(
+        keys in prop::collection::vec(key_strategy(), 1..40),
+        pick in any::<prop::sample::Index>(),
+        at in any::<prop::sample::Index>(),
+        flip in 1u8..=255,
+    ) {
+        let (map, lists) = map_of(&keys);
+        let root = map.root();
+        let (key, indices) = lists.iter().nth(pick.index(lists.len())).unwrap();
+        let mut bytes = map.prove(key).to_bytes();
+        let i = at.index(bytes.len());
+        bytes[i] ^= flip;
+        if let Ok(proof) = MapProof::parse(&bytes) {
+            prop_assert!(proof.verify(&root, key, indices).is_err());
+            prop_assert!(proof.verify(&root, key, &[]).is_err());
+        }
+    }
+
+    #[test]
+    fn built_from_storage_equals_built_entry_by_entry(
+        keys in prop::collection::vec(key_strategy(), 0..60),
+    ) {
+        let (map, lists) = map_of(&keys);
+        let leaves = lists
+            .iter()
+            .map(|(k, v)| (*k, value_hash(v).unwrap(), *v.last().unwrap()))
+            .collect();
+        let built = Map::from_sorted(leaves).unwrap();
+        prop_assert_eq!(built.root(), map.root());
+        prop_assert_eq!(built.keys(), map.keys());
+    }
+}
+
+#[test]
+fn a_clone_keeps_its_revision() {
+    let mut map = Map::new();
+    map.append(&[1; 32], 0).unwrap();
+    let published = map.clone();
+    let before = published.root();
+    map.append(&[2; 32], 1).unwrap();
+    map.append(&[1; 32], 2).unwrap();
+    assert_eq!(published.root(), before);
+    assert_ne!(map.root(), before);
+    assert_eq!(published.prove(&[1; 32]).verify(&before, &[1; 32], &[0]), Ok(()));
+    assert_eq!(map.get(&[1; 32]).map(|(_, last)| last), Some(2));
+}
+
+#[test]
+fn indices_must_ascend_per_key() {
+    let mut map = Map::new();
+    map.append(&[1; 32], 5).unwrap();
+    map.append(&[2; 32], 3).unwrap();
+    let root = map.root();
+    assert_eq!(
+        map.append(&[1; 32], 5),
+        Err(IndexError::NotAscending { last: 5, index: 5 })
+    );
+    assert_eq!(map.root(), root, "a refused update changes nothing");
+    assert_eq!(
+        Map::from_sorted(vec![([2; 32], EMPTY_CHAIN, 0), ([1; 32], EMPTY_CHAIN, 0)]).err(),
+        Some(IndexError::Unsorted)
+    );
+}
+
+#[test]
+fn the_empty_map_proves_every_key_absent_and_nothing_else() {
+    let map = Map::new();
+    let proof = map.prove(&[7; 32]);
+    assert_eq!(proof.end, ProofEnd::Empty);
+    assert_eq!(proof.verify(&empty_root(), &[7; 32], &[]), Ok(()));
+    assert_eq!(
+        proof.verify(&empty_root(), &[7; 32], &[1]),
+        Err(ProofError::AbsentWithIndices)
+    );
+    // An empty-map ending under any other root fails.
+    let (full, _) = map_of(&[[7; 32]]);
+    assert_eq!(proof.verify(&full.root(), &[7; 32], &[]), Err(ProofError::Root));
+}
+
+#[test]
+fn proofs_are_short_for_a_million_keys() {
+    // The depth of a trie of n random keys is about log2(n) + a few.
+    let mut map = Map::new();
+    for i in 0..1u32 << 14 {
+        map.append(&Hash::of(&i.to_be_bytes()).0, u64::from(i)).unwrap();
+    }
+    let proof = map.prove(&Hash::of(&7u32.to_be_bytes()).0);
+    assert!(proof.steps.len() < 32, "{} steps", proof.steps.len());
+    assert!(proof.to_bytes().len() < 1100);
+}
+
+#[test]
+fn the_map_function_separates_its_two_keys() {
+    let d = Hash::of(b"binary");
+    let k = [9u8; 32];
+    assert_ne!(subject_key(&d), signer_key(&d, &k));
+    assert_ne!(signer_key(&d, &k), signer_key(&Hash::of(b"other"), &k));
+    // Fixed values, so another implementation can check its map function.
+    assert_eq!(
+        hex::encode(subject_key(&Hash([0; 32]))),
+        hex::encode(Hash::of(&[[0x53].as_slice(), &[0; 32]].concat()).0)
+    );
+    assert_eq!(value_hash(&[]), Some(EMPTY_CHAIN));
+    assert_eq!(value_hash(&[3, 3]), None);
+}
+
+#[test]
+fn bits_prefixes_and_differences() {
+    let mut a = [0u8; 32];
+    let mut b = [0u8; 32];
+    a[1] = 0b0010_0000;
+    assert_eq!(first_difference(&a, &b), Some(10));
+    assert!(bit(&a, 10) && !bit(&a, 9));
+    assert_eq!(prefix(&a, 10), [0; 32]);
+    assert_eq!(prefix(&a, 11), a);
+    b[31] = 1;
+    a = b;
+    assert_eq!(first_difference(&a, &b), None);
+    b[31] = 0;
+    assert_eq!(first_difference(&a, &b), Some(255));
+}
+
+#[test]
+fn revision_leaves_round_trip_strictly() {
+    let r = Revision {
+        origin: "example.com/log".into(),
+        size: 12,
+        log_root: Hash::of(b"log"),
+        map_root: Hash::of(b"map"),
+    };
+    let text = r.to_text();
+    assert_eq!(Revision::parse(text.as_bytes()), Ok(r.clone()));
+    for bad in [
+        text.replace("12", "012"),
+        text.replace("12", "+12"),
+        text.trim_end().to_string(),
+        format!("{text}extra\n"),
+        text.replace("reprolog index revision", "reprolog index"),
+        text.replace("example.com/log", "example.com log"),
+    ] {
+        assert!(Revision::parse(bad.as_bytes()).is_err(), "{bad:?}");
+    }
+}

@@ -1,0 +1,259 @@
+//! The map as a binary Merkle prefix trie with path compression (see the
+//! module above for the hashes). Invariant: every inner node has two
+//! non-empty children and its depth is the first bit at which the keys below
+//! it differ, so the trie, and its root, depend only on the map's contents,
+//! not on the order they arrived in.
+//!
+//! A [`Map`] is persistent: an update copies the path it changes and shares
+//! the rest, so a clone taken before (a published revision) stays valid and
+//! costs nothing.
+
+use super::proof::{MapProof, ProofEnd};
+use super::{
+    bit, chain, empty_root, first_difference, inner_hash, leaf_hash, prefix, Key, EMPTY_CHAIN,
+};
+use crate::hash::Hash;
+use std::sync::Arc;
+
+/// Why the map refused an update.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IndexError {
+    #[error("index {index} does not follow {last}, the last index of its key: a key's indices must ascend")]
+    NotAscending { last: u64, index: u64 },
+    #[error("keys given out of order or twice: a map is built from strictly ascending keys")]
+    Unsorted,
+}
+
+#[derive(Clone)]
+enum Node {
+    Leaf(Arc<Leaf>),
+    Inner(Arc<Inner>),
+}
+
+struct Leaf {
+    key: Key,
+    /// The value hash (chain) of the key's indices.
+    chain: Hash,
+    /// The last index appended, so that the next must be greater.
+    last: u64,
+}
+
+struct Inner {
+    depth: u8,
+    hash: Hash,
+    /// Keys whose bit `depth` is 0, then 1.
+    children: [Node; 2],
+}
+
+impl Node {
+    fn hash(&self) -> Hash {
+        match self {
+            Node::Leaf(l) => leaf_hash(&l.key, &l.chain),
+            Node::Inner(i) => i.hash,
+        }
+    }
+
+    /// A key below this node (its leftmost): it carries the node's prefix.
+    fn any_key(&self) -> &Key {
+        let mut node = self;
+        loop {
+            match node {
+                Node::Leaf(l) => return &l.key,
+                Node::Inner(i) => node = &i.children[0],
+            }
+        }
+    }
+
+    fn leaf(key: &Key, chain: Hash, last: u64) -> Node {
+        Node::Leaf(Arc::new(Leaf {
+            key: *key,
+            chain,
+            last,
+        }))
+    }
+
+    /// The inner node at `depth` over two children; `key` is any key below.
+    fn inner(depth: u8, key: &Key, children: [Node; 2]) -> Node {
+        let hash = inner_hash(
+            depth,
+            &prefix(key, depth),
+            &children[0].hash(),
+            &children[1].hash(),
+        );
+        Node::Inner(Arc::new(Inner {
+            depth,
+            hash,
+            children,
+        }))
+    }
+
+    /// The node joining `new` (holding `key`) and `other`, which first differ
+    /// at bit `depth`.
+    fn join(depth: u8, key: &Key, new: Node, other: Node) -> Node {
+        let children = if bit(key, depth) {
+            [other, new]
+        } else {
+            [new, other]
+        };
+        Node::inner(depth, key, children)
+    }
+}
+
+/// One revision of the map. Cloning is cheap and the clone is unaffected by
+/// later updates of the original.
+#[derive(Clone, Default)]
+pub struct Map {
+    root: Option<Node>,
+    keys: u64,
+}
+
+impl Map {
+    /// The empty map.
+    pub fn new() -> Map {
+        Map::default()
+    }
+
+    /// The map's root hash.
+    pub fn root(&self) -> Hash {
+        self.root.as_ref().map_or_else(empty_root, Node::hash)
+    }
+
+    /// How many keys the map holds.
+    pub fn keys(&self) -> u64 {
+        self.keys
+    }
+
+    /// Appends `index` to `key`'s list (creating the key), copying the path.
+    /// `index` must exceed the key's last index.
+    pub fn append(&mut self, key: &Key, index: u64) -> Result<(), IndexError> {
+        let (node, added) = insert(self.root.as_ref(), key, index)?;
+        self.root = Some(node);
+        self.keys += u64::from(added);
+        Ok(())
+    }
+
+    /// The value hash and last index of `key`, if present.
+    pub fn get(&self, key: &Key) -> Option<(Hash, u64)> {
+        let mut node = self.root.as_ref()?;
+        loop {
+            match node {
+                Node::Leaf(l) => return (l.key == *key).then_some((l.chain, l.last)),
+                Node::Inner(i) => node = &i.children[usize::from(bit(key, i.depth))],
+            }
+        }
+    }
+
+    /// The proof of what `key` holds: its list, or that there is none.
+    pub fn prove(&self, key: &Key) -> MapProof {
+        let mut steps = Vec::new();
+        let Some(mut node) = self.root.as_ref() else {
+            return MapProof {
+                steps,
+                end: ProofEnd::Empty,
+            };
+        };
+        loop {
+            match node {
+                Node::Leaf(l) if l.key == *key => {
+                    return MapProof {
+                        steps,
+                        end: ProofEnd::Member,
+                    }
+                }
+                Node::Leaf(l) => {
+                    return MapProof {
+                        steps,
+                        end: ProofEnd::OtherLeaf {
+                            key: l.key,
+                            value: l.chain,
+                        },
+                    }
+                }
+                Node::Inner(i) => {
+                    let below = node.any_key();
+                    if first_difference(key, below).is_some_and(|d| d < i.depth) {
+                        return MapProof {
+                            steps,
+                            end: ProofEnd::OtherInner {
+                                depth: i.depth,
+                                prefix: prefix(below, i.depth),
+                                left: i.children[0].hash(),
+                                right: i.children[1].hash(),
+                            },
+                        };
+                    }
+                    let side = usize::from(bit(key, i.depth));
+                    steps.push((i.depth, i.children[1 - side].hash()));
+                    node = &i.children[side];
+                }
+            }
+        }
+    }
+
+    /// The map of `leaves` (key, value hash, last index), given in strictly
+    /// ascending key order: how a log rebuilds its index from storage.
+    pub fn from_sorted(leaves: Vec<(Key, Hash, u64)>) -> Result<Map, IndexError> {
+        if leaves.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(IndexError::Unsorted);
+        }
+        let nodes: Vec<Node> = leaves
+            .iter()
+            .map(|(k, c, last)| Node::leaf(k, *c, *last))
+            .collect();
+        let keys: Vec<Key> = leaves.iter().map(|l| l.0).collect();
+        Ok(Map {
+            root: build(&keys, &nodes),
+            keys: keys.len() as u64,
+        })
+    }
+}
+
+/// The subtree of sorted, distinct `keys` (with their leaves `nodes`).
+fn build(keys: &[Key], nodes: &[Node]) -> Option<Node> {
+    match keys {
+        [] => None,
+        [_] => Some(nodes[0].clone()),
+        [first, .., last] => {
+            // Sorted: the keys' common prefix is that of the first and last.
+            let depth = first_difference(first, last)?;
+            let split = keys.partition_point(|k| !bit(k, depth));
+            let left = build(&keys[..split], &nodes[..split])?;
+            let right = build(&keys[split..], &nodes[split..])?;
+            Some(Node::inner(depth, first, [left, right]))
+        }
+    }
+}
+
+/// `node` with `index` appended to `key`; whether the key is new.
+fn insert(node: Option<&Node>, key: &Key, index: u64) -> Result<(Node, bool), IndexError> {
+    let fresh = || Node::leaf(key, chain(&EMPTY_CHAIN, index), index);
+    let Some(node) = node else {
+        return Ok((fresh(), true));
+    };
+    match node {
+        Node::Leaf(l) if l.key == *key => {
+            if index <= l.last {
+                return Err(IndexError::NotAscending {
+                    last: l.last,
+                    index,
+                });
+            }
+            Ok((Node::leaf(key, chain(&l.chain, index), index), false))
+        }
+        Node::Leaf(l) => {
+            let depth = first_difference(key, &l.key).ok_or(IndexError::Unsorted)?;
+            Ok((Node::join(depth, key, fresh(), node.clone()), true))
+        }
+        Node::Inner(i) => match first_difference(key, node.any_key()) {
+            // The key leaves this node's prefix above it: a new parent.
+            Some(d) if d < i.depth => Ok((Node::join(d, key, fresh(), node.clone()), true)),
+            _ => {
+                let side = usize::from(bit(key, i.depth));
+                let (child, added) = insert(Some(&i.children[side]), key, index)?;
+                let mut children = i.children.clone();
+                children[side] = child;
+                Ok((Node::inner(i.depth, key, children), added))
+            }
+        },
+    }
+}
