@@ -87,6 +87,7 @@ fn vectors() -> serde_json::Value {
                 inclusion_proof: proof(i),
             })
             .collect(),
+        index: None,
         total: Some(2),
         matched: Some(2),
         next: None,

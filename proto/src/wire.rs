@@ -7,6 +7,7 @@
 
 use crate::checkpoint::{Checkpoint, CheckpointError, LogVerifier};
 use crate::hash::Hash;
+use crate::index::{self, proof::MapProof, revision::Revision};
 use crate::merkle::{self, MerkleError};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
@@ -24,6 +25,9 @@ pub enum WireError {
     /// The entries do not add up to the counts the answer states.
     #[error("{0}")]
     Counts(String),
+    /// The index part of a lookup answer does not prove what it claims.
+    #[error("index: {0}")]
+    Index(String),
 }
 
 /// Serde helpers for `#[serde(with = "...")]`: `Hash` lists and byte strings
@@ -115,6 +119,9 @@ pub struct LookupEntry {
 pub struct LookupResponse {
     pub checkpoint: String,
     pub entries: Vec<LookupEntry>,
+    /// The proof that the entries are all there are (logs with an index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<IndexAnswer>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -168,6 +175,149 @@ impl LookupResponse {
         }
         Ok(cp)
     }
+}
+
+/// The index's part of a lookup answer: the revision of the map the answer
+/// is complete under, how it is committed to, and for each key asked its
+/// whole list of indices with the map proof (`proto::index`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexAnswer {
+    /// The index log's signed checkpoint note.
+    pub checkpoint: String,
+    /// Its last leaf: the revision text (`proto::index::revision`).
+    pub revision: String,
+    /// The revision leaf's inclusion proof in the index log.
+    #[serde(with = "b64::hashes")]
+    pub revision_proof: Vec<Hash>,
+    /// Consistency proof from the log size the revision indexes to the size
+    /// of the answer's log checkpoint (empty when they are equal).
+    #[serde(with = "b64::hashes")]
+    pub log_consistency: Vec<Hash>,
+    /// One per key asked, in the order asked; the subject's own key when no
+    /// rebuilder key was asked.
+    pub keys: Vec<KeyAnswer>,
+}
+
+/// One key's whole list of indices and the map proof of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyAnswer {
+    /// The rebuilder key (hex) for a signer key; absent for the subject key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+    pub indices: Vec<u64>,
+    #[serde(with = "b64::bytes")]
+    pub proof: Vec<u8>,
+}
+
+/// What a verified index answer proves: as of the log's first `revision.size`
+/// entries, these keys hold exactly these indices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvenLists {
+    pub revision: Revision,
+    /// The index log's checkpoint the revision is the last leaf of.
+    pub index_checkpoint: Checkpoint,
+    /// The rebuilder key (none: every entry about the digest) and its list.
+    pub lists: Vec<(Option<[u8; 32]>, Vec<u64>)>,
+}
+
+impl IndexAnswer {
+    /// Verifies the chain from the index log's checkpoint (opened with
+    /// `index`, its key and witness quorum) to each key's list for `digest`,
+    /// and that the revision is a prefix of the answer's log checkpoint
+    /// `log_cp`. `keys` are the rebuilder keys asked (none: the subject).
+    pub fn verify(
+        &self,
+        index: &LogVerifier,
+        log_cp: &Checkpoint,
+        digest: &Hash,
+        keys: &[[u8; 32]],
+    ) -> Result<ProvenLists, WireError> {
+        let bad = |why: String| WireError::Index(why);
+        let index_checkpoint = index.open(self.checkpoint.as_bytes())?;
+        let revision = Revision::parse(self.revision.as_bytes()).map_err(|e| bad(e.to_string()))?;
+        let last = index_checkpoint
+            .size
+            .checked_sub(1)
+            .ok_or_else(|| bad("the index log is empty".into()))?;
+        merkle::verify_inclusion(
+            last,
+            index_checkpoint.size,
+            &revision.leaf_hash(),
+            &self.revision_proof,
+            &index_checkpoint.root,
+        )
+        .map_err(|e| bad(format!("the revision is not the index log's last leaf: {e}")))?;
+        if revision.origin != log_cp.origin {
+            return Err(bad(format!(
+                "the revision indexes {}, not this log",
+                crate::display::escape(&revision.origin, 100)
+            )));
+        }
+        merkle::verify_consistency(
+            revision.size,
+            log_cp.size,
+            &revision.log_root,
+            &log_cp.root,
+            &self.log_consistency,
+        )
+        .map_err(|e| {
+            bad(format!(
+                "the revision's log of size {} is not a prefix of the checkpoint's: {e}",
+                revision.size
+            ))
+        })?;
+        let asked: Vec<Option<[u8; 32]>> = if keys.is_empty() {
+            vec![None]
+        } else {
+            keys.iter().copied().map(Some).collect()
+        };
+        if self.keys.len() != asked.len() {
+            return Err(bad(format!(
+                "{} key answers for {} keys asked",
+                self.keys.len(),
+                asked.len()
+            )));
+        }
+        let mut lists = Vec::with_capacity(asked.len());
+        for (answer, signer) in self.keys.iter().zip(asked) {
+            let named = match &answer.signer {
+                Some(h) => Some(hex_key(h).ok_or_else(|| bad("a key answer names a malformed key".into()))?),
+                None => None,
+            };
+            if named != signer {
+                return Err(bad("the key answers are not for the keys asked, in order".into()));
+            }
+            if answer.indices.iter().any(|&i| i >= revision.size) {
+                return Err(bad(format!(
+                    "a list names an index past the revision's {} entries",
+                    revision.size
+                )));
+            }
+            let key = match &signer {
+                Some(k) => index::signer_key(digest, k),
+                None => index::subject_key(digest),
+            };
+            MapProof::parse(&answer.proof)
+                .and_then(|p| p.verify(&revision.map_root, &key, &answer.indices))
+                .map_err(|e| bad(format!("map proof: {e}")))?;
+            lists.push((signer, answer.indices.clone()));
+        }
+        Ok(ProvenLists {
+            revision,
+            index_checkpoint,
+            lists,
+        })
+    }
+}
+
+/// 64 lowercase hex digits as a 32-byte key.
+fn hex_key(text: &str) -> Option<[u8; 32]> {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    hex::decode(text).ok()?.try_into().ok()
 }
 
 /// The answer to `GET /proof/inclusion?index=I&size=N`.

@@ -33,6 +33,7 @@ pub fn proof_bundle(entry: &[u8], receipt: &Receipt) -> LookupResponse {
             entry: entry.to_vec(),
             inclusion_proof: receipt.inclusion_proof.clone(),
         }],
+        index: None,
         total: None,
         matched: None,
         next: None,

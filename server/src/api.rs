@@ -5,6 +5,7 @@
 //! in `reprolog_rejected_total`; a rejected request never reaches storage.
 
 use crate::admission::{check_entry, read_body, CheckedEntry};
+use crate::log::Log;
 use crate::metrics::{Metrics, Rejection};
 pub use crate::rejection::ApiError;
 use crate::sequencer::SubmitError;
@@ -61,6 +62,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/add-entry", post(add_entry))
         .route("/checkpoint", get(checkpoint))
         .route("/tile/{*path}", get(tile_handler))
+        .route("/index/checkpoint", get(index_checkpoint))
+        .route("/index/tile/{*path}", get(index_tile_handler))
         .route("/lookup/{digest}", get(lookup))
         .route("/proof/inclusion", get(inclusion))
         .route("/proof/consistency", get(consistency))
@@ -193,30 +196,54 @@ async fn submit(state: &AppState, entry: CheckedEntry, bytes: Bytes) -> Result<R
 }
 
 async fn checkpoint(State(state): State<Arc<AppState>>) -> Response {
+    checkpoint_of(&state.log)
+}
+
+/// The index log's checkpoint (404 without an index).
+async fn index_checkpoint(State(state): State<Arc<AppState>>) -> Handler {
+    match &state.index {
+        Some(index) => Ok(checkpoint_of(index.log())),
+        None => with_metrics(&state, Err(ApiError::not_found("this log keeps no index"))),
+    }
+}
+
+fn checkpoint_of(log: &Log) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
             (header::CACHE_CONTROL, "no-store"),
         ],
-        state.log.latest().note.clone(),
+        log.latest().note.clone(),
     )
         .into_response()
 }
 
 async fn tile_handler(State(state): State<Arc<AppState>>, Path(path): Path<String>) -> Handler {
-    off_thread(&state, move |s| tile_inner(s, &path)).await
+    off_thread(&state, move |s| tile_inner(&s.log, &path)).await
 }
 
-fn tile_inner(state: &AppState, path: &str) -> Result<Response, ApiError> {
+/// The index log's tiles (C2SP tlog-tiles under `/index/`).
+async fn index_tile_handler(
+    State(state): State<Arc<AppState>>,
+    Path(path): Path<String>,
+) -> Handler {
+    off_thread(&state, move |s| match &s.index {
+        Some(index) => tile_inner(index.log(), &path),
+        None => Err(ApiError::not_found("this log keeps no index")),
+    })
+    .await
+}
+
+fn tile_inner(log: &Log, path: &str) -> Result<Response, ApiError> {
     let tile = Tile::parse_path(&format!("tile/{path}"))
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let size = state.log.latest().checkpoint.size;
+    let size = log.latest().checkpoint.size;
     if !tile.exists_in_tree(size) {
         return Err(ApiError::not_found(format!(
             "{tile} is not in the tree of size {size}"
         )));
     }
-    let data = state.log.snapshot()?.tile_data(&tile)?;
+    let data = log.snapshot()?.tile_data(&tile)?;
     // Tiles never change once they exist: full ones forever, partial ones are
     // replaced by wider paths rather than rewritten.
     Ok((
@@ -286,6 +313,9 @@ fn lookup_inner(
     let digest =
         Hash::from_hex(digest).map_err(|e| ApiError::bad_request(format!("lookup digest: {e}")))?;
     let (keys, cursor) = lookup_query(query)?;
+    // The index's revision first: the log's checkpoint read after it is at
+    // least as large, so the revision is a prefix of it.
+    let published_index = state.index.as_ref().map(|i| (i.clone(), i.published()));
     let latest = state.log.latest();
     let size = latest.checkpoint.size;
     // One snapshot for the page, its proofs and its entries.
@@ -300,6 +330,15 @@ fn lookup_inner(
     let proofs = snap.inclusion_proofs(&page.indices, size)?;
     let bytes = snap.entries_at(&page.indices)?;
     drop(snap);
+    let index = match published_index {
+        Some((index, Some(published))) => index
+            .answer(&published, &state.log, &digest, &keys, size)
+            .map_err(|e| {
+                tracing::error!("index answer for {}: {e}", digest.to_hex());
+                ApiError::unavailable("the index cannot answer for this digest now")
+            })?,
+        _ => None,
+    };
     let entries = page
         .indices
         .iter()
@@ -316,6 +355,7 @@ fn lookup_inner(
         &LookupResponse {
             checkpoint: latest.note.clone(),
             entries,
+            index,
             total: Some(page.total),
             matched: Some(page.matched),
             next: page.next,

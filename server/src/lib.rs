@@ -4,6 +4,7 @@
 //! - [`migrate`]: a redb log copied into PostgreSQL.
 //! - [`log`]: storage plus signing key; checkpoint invariants, startup checks.
 //! - [`sequencer`]: batching submissions into durable commits.
+//! - [`index`]: the verifiable index (map of digests to indices) and its log.
 //! - [`cosign`]: the log asking its witnesses to cosign each checkpoint.
 //! - [`witness`]: `reprolog-server witness`, a C2SP tlog-witness.
 //! - [`api`]: the HTTP wire API; [`state`]: what every handler shares.
@@ -23,6 +24,7 @@ pub mod disk;
 #[cfg(feature = "harness")]
 pub mod harness;
 pub mod http;
+pub mod index;
 pub mod log;
 pub mod metrics;
 pub mod migrate;

@@ -29,7 +29,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create a data directory and a log signing key; print the verifier key.
+    /// Create a data directory, a log signing key and the index log's key;
+    /// print the log's verifier key.
     Init {
         /// The data directory to create (the log's database and signing key).
         #[arg(long)]
@@ -53,11 +54,14 @@ enum Command {
     },
     /// Run a C2SP tlog-witness: cosign checkpoints of the listed logs.
     Witness(WitnessArgs),
-    /// Print the verifier key of a data directory.
+    /// Print the verifier key of a data directory (or of its index log).
     Vkey {
         /// The log's data directory.
         #[arg(long)]
         data: PathBuf,
+        /// The index log's key (made if the data dir has none yet).
+        #[arg(long)]
+        index: bool,
     },
     /// Serve the log over HTTP.
     Serve(Box<ServeArgs>),
@@ -219,6 +223,10 @@ struct ServeArgs {
     /// This instance's name in `/healthz` (default: host name/pid).
     #[arg(long)]
     instance: Option<String>,
+    /// Keep no verifiable index (lookups then prove each entry, not that
+    /// the list is whole). The index log's key is DATA/index.key.
+    #[arg(long)]
+    no_index: bool,
 }
 
 /// glibc's malloc/free took ~10% of the server's CPU under load; mimalloc is
@@ -300,11 +308,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Witness(args) => run_witness(args),
         Command::Migrate { from, to } => migrate(&from, &to),
-        Command::Vkey { data } => {
-            emit(&format!(
-                "{}\n",
-                serve::load_key(&data)?.verifier().to_key_text()
-            ))?;
+        Command::Vkey { data, index } => {
+            let mut key = serve::load_key(&data)?;
+            if index {
+                key = serve::load_index_key(&data, &key)?;
+            }
+            emit(&format!("{}\n", key.verifier().to_key_text()))?;
             Ok(())
         }
         Command::Serve(args) => run_serve(args.config()?),
@@ -409,6 +418,7 @@ impl ServeArgs {
             database,
             read_database,
             instance,
+            no_index,
         } = *self;
         let default_policy = match policy {
             Some(path) => {
@@ -498,6 +508,7 @@ impl ServeArgs {
             database,
             read_database,
             instance,
+            index: !no_index,
             ..ServeConfig::new(data, listen)
         };
         Ok(config)

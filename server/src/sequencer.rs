@@ -7,6 +7,7 @@
 //! While one batch commits the next one fills, so throughput grows with load.
 //! When every handle is dropped the task drains what is queued and stops.
 
+use crate::index::Index;
 use crate::log::{Log, LogError, SignedCheckpoint};
 use crate::metrics::Metrics;
 use crate::storage::{NewEntry, Placement, StorageError};
@@ -122,13 +123,27 @@ pub fn spawn(
     config: BatchConfig,
     metrics: Arc<Metrics>,
 ) -> (SequencerHandle, JoinHandle<()>) {
+    spawn_indexed(log, None, config, metrics)
+}
+
+/// Starts the sequencer task; after each commit the index (when given)
+/// publishes its revision before the batch is acknowledged, so a receipt's
+/// entry is in the lookups' proven lists. An index that cannot (witnesses
+/// away) is brought up to date later; the entries are acknowledged anyway.
+pub fn spawn_indexed(
+    log: Arc<Log>,
+    index: Option<Arc<Index>>,
+    config: BatchConfig,
+    metrics: Arc<Metrics>,
+) -> (SequencerHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(config.max_pending.max(1));
-    let task = tokio::spawn(run(log, config, metrics, rx));
+    let task = tokio::spawn(run(log, index, config, metrics, rx));
     (SequencerHandle { tx }, task)
 }
 
 async fn run(
     log: Arc<Log>,
+    index: Option<Arc<Index>>,
     config: BatchConfig,
     metrics: Arc<Metrics>,
     mut rx: mpsc::Receiver<(NewEntry, Reply)>,
@@ -154,20 +169,31 @@ async fn run(
                 Ok(None) | Err(_) => break,
             }
         }
-        commit(&log, &metrics, batch).await;
+        commit(&log, index.as_ref(), &metrics, batch).await;
     }
     tracing::info!("sequencer drained and stopped");
 }
 
-async fn commit(log: &Arc<Log>, metrics: &Arc<Metrics>, batch: Vec<(NewEntry, Reply)>) {
+async fn commit(
+    log: &Arc<Log>,
+    index: Option<&Arc<Index>>,
+    metrics: &Arc<Metrics>,
+    batch: Vec<(NewEntry, Reply)>,
+) {
     let (entries, replies): (Vec<NewEntry>, Vec<Reply>) = batch.into_iter().unzip();
     let started = Instant::now();
     let log2 = log.clone();
+    let index = index.cloned();
     let count = entries.len();
     // Commit, then prove every entry of the batch against the new checkpoint in
     // the same blocking task, sharing tree reads between the proofs.
     let result = tokio::task::spawn_blocking(move || -> Result<Vec<Ack>, LogError> {
         let placements = log2.append(&entries)?;
+        if let Some(index) = &index {
+            if let Err(e) = index.advance(&log2) {
+                tracing::warn!("the index revision of this batch is not out yet: {e}");
+            }
+        }
         let checkpoint = log2.latest();
         let indices: Vec<u64> = placements.iter().map(|p| p.index()).collect();
         let proofs = log2.inclusion_proofs(&indices, checkpoint.checkpoint.size)?;

@@ -6,6 +6,7 @@
 use crate::api::{self, AppState};
 use crate::cosign::Witnesses;
 use crate::http::{self, ConnectionLimits};
+use crate::index::Index;
 use crate::log::{Log, LogOptions};
 use crate::metrics::Metrics;
 use crate::publish::Publisher;
@@ -24,8 +25,12 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 const KEY_FILE: &str = "log.key";
+/// The index log's signing key inside a data dir.
+const INDEX_KEY_FILE: &str = "index.key";
 /// The log database inside a data dir.
 pub const DB_FILE: &str = "log.redb";
+/// The index log's database inside a data dir.
+pub const INDEX_DB_FILE: &str = "index.redb";
 
 /// The origin a Sigsum witness requires of the log it witnesses:
 /// `sigsum.org/v1/tree/<hex SHA-256 of the log's public key>`.
@@ -43,8 +48,9 @@ pub enum Origin<'a> {
     Sigsum,
 }
 
-/// Creates a data directory with a new signing key named by `origin`; returns
-/// the verifier key text. Refuses to overwrite an existing key.
+/// Creates a data directory with a new signing key named by `origin`, and
+/// the key of its index log; returns the log's verifier key text. Refuses to
+/// overwrite an existing key.
 pub fn init(data: &Path, origin: Origin) -> anyhow::Result<String> {
     let key_path = data.join(KEY_FILE);
     if key_path.exists() {
@@ -54,15 +60,41 @@ pub fn init(data: &Path, origin: Origin) -> anyhow::Result<String> {
         );
     }
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
-    let signer = match origin {
+    let signer = new_key(origin)?;
+    reprolog_io::secret::write_secret(&key_path, &(signer.to_key_text() + "\n"))?;
+    load_index_key(data, &signer)?;
+    Ok(signer.verifier().to_key_text())
+}
+
+fn new_key(origin: Origin) -> anyhow::Result<Signer> {
+    Ok(match origin {
         Origin::Named(name) => Signer::generate(name).context("log origin")?,
         Origin::Sigsum => {
             let key = Signer::generate("placeholder")?;
             key.renamed(&sigsum_origin(&key.verifier().public_key()))?
         }
+    })
+}
+
+/// The signing key of the data dir's index log; made (and kept) on first
+/// use, so data dirs made before the index get one.
+pub fn load_index_key(data: &Path, log: &Signer) -> anyhow::Result<Signer> {
+    let path = data.join(INDEX_KEY_FILE);
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        return Signer::from_key_text(&text).with_context(|| format!("parsing {}", path.display()));
+    }
+    // `<origin>/index`; for a log with a Sigsum origin, a Sigsum origin of
+    // its own (a Sigsum witness requires one of every log it witnesses).
+    let signer = if log.name().starts_with("sigsum.org/v1/tree/") {
+        new_key(Origin::Sigsum)?
+    } else {
+        new_key(Origin::Named(&format!("{}/index", log.name())))?
     };
-    reprolog_io::secret::write_secret(&key_path, &(signer.to_key_text() + "\n"))?;
-    Ok(signer.verifier().to_key_text())
+    reprolog_io::secret::write_secret(&path, &(signer.to_key_text() + "\n"))?;
+    tracing::info!("made the index log's key {}", path.display());
+    Ok(signer)
 }
 
 /// Loads the signing key of a data directory.
@@ -131,6 +163,8 @@ pub struct ServeConfig {
     pub read_database: Option<String>,
     /// How this instance names itself to the others sharing the database.
     pub instance: Option<String>,
+    /// Keep the verifiable index and its log (on unless `--no-index`).
+    pub index: bool,
 }
 
 /// By default a key the operator has not listed adds at most 10 entries a
@@ -176,6 +210,7 @@ impl ServeConfig {
             database: None,
             read_database: None,
             instance: None,
+            index: true,
         }
     }
 }
@@ -217,6 +252,10 @@ pub async fn run(
     if config.database.is_some() {
         tokio::spawn(keep_role(log.clone()));
     }
+    let index = open_index(&config, &log).await?;
+    if let Some(index) = &index {
+        tokio::spawn(keep_index_current(index.clone(), log.clone()));
+    }
     let publisher = match &config.publish {
         Some(url) => Some(Arc::new(
             Publisher::new(url).with_context(|| format!("--publish {url}"))?,
@@ -234,9 +273,11 @@ pub async fn run(
     metrics
         .tree_size
         .store(log.latest().checkpoint.size, Relaxed);
-    let (handle, sequencer_task) = sequencer::spawn(log.clone(), config.batch, metrics.clone());
+    let (handle, sequencer_task) =
+        sequencer::spawn_indexed(log.clone(), index.clone(), config.batch, metrics.clone());
     let state = Arc::new(AppState {
         log: log.clone(),
+        index: index.clone(),
         sequencer: handle,
         metrics,
         allowed_keys: config.allowed_keys,
@@ -266,11 +307,62 @@ pub async fn run(
         "log open"
     );
     tracing::info!("verifier key: {}", log.verifier_key());
+    if let Some(index) = &index {
+        tracing::info!("index verifier key: {}", index.log().verifier_key());
+    }
     on_listening(addr);
     http::serve(listener, api::router(state), config.connections, shutdown).await;
     tracing::info!("stopped accepting requests; draining the sequencer");
     sequencer_task.await.context("sequencer")?;
     Ok(())
+}
+
+/// Opens the index of `log` (its key and database in the data dir), unless
+/// `--no-index`. Not yet on PostgreSQL: there lookups carry no index proofs.
+async fn open_index(config: &ServeConfig, log: &Arc<Log>) -> anyhow::Result<Option<Arc<Index>>> {
+    if !config.index {
+        return Ok(None);
+    }
+    if config.database.is_some() {
+        tracing::warn!("the verifiable index is not kept on PostgreSQL yet: lookups carry no index proofs");
+        return Ok(None);
+    }
+    let signer = load_index_key(&config.data, &load_key(&config.data)?)?;
+    let location = Location::Redb(config.data.join(INDEX_DB_FILE));
+    let options = config.log;
+    let witnesses = config
+        .witnesses
+        .clone()
+        .map(|q| Witnesses::new(q, config.witness_timeout));
+    let log = log.clone();
+    let index = tokio::task::spawn_blocking(move || -> anyhow::Result<Index> {
+        let index_log = Log::open_at(&location, signer, options, witnesses)?;
+        Ok(Index::open(&log, index_log)?)
+    })
+    .await
+    .context("opening the index")?
+    .context("opening the index")?;
+    Ok(Some(Arc::new(index)))
+}
+
+/// Publishes an index revision whenever the log's checkpoint is ahead of
+/// the published one (after witnesses came back, say), checking every second.
+async fn keep_index_current(index: Arc<Index>, log: Arc<Log>) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let behind = index
+            .published()
+            .is_none_or(|p| p.revision.size < log.latest().checkpoint.size);
+        if !behind {
+            continue;
+        }
+        let (i, l) = (index.clone(), log.clone());
+        match tokio::task::spawn_blocking(move || i.advance(&l)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("publishing the index revision: {e}; retrying"),
+            Err(e) => tracing::error!("index task: {e}"),
+        }
+    }
 }
 
 /// The default name of an instance sharing a database: host name and pid.

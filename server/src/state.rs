@@ -14,6 +14,8 @@ use std::sync::Arc;
 /// Shared state of all handlers.
 pub struct AppState {
     pub log: Arc<Log>,
+    /// The verifiable index and its log, unless turned off (`--no-index`).
+    pub index: Option<Arc<crate::index::Index>>,
     pub sequencer: SequencerHandle,
     pub metrics: Arc<Metrics>,
     /// When set, only these rebuilder public keys may add entries.

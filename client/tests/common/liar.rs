@@ -101,6 +101,7 @@ async fn lookup(State(s): State<Shared>, Path(digest): Path<String>) -> Response
     axum::Json(LookupResponse {
         checkpoint: s.signed_checkpoint(),
         entries,
+        index: None,
         total: None,
         matched: None,
         next: None,

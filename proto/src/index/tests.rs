@@ -247,3 +247,172 @@ fn revision_leaves_round_trip_strictly() {
         assert!(Revision::parse(bad.as_bytes()).is_err(), "{bad:?}");
     }
 }
+
+mod answers {
+    use super::*;
+    use crate::checkpoint::{Checkpoint, LogVerifier};
+    use crate::merkle::{self, Appender};
+    use crate::note::Signer;
+    use crate::wire::{IndexAnswer, KeyAnswer, WireError};
+
+    /// A tree of stored hashes, as a log keeps it.
+    #[derive(Default)]
+    struct Tree(Vec<Hash>, u64);
+
+    impl Tree {
+        fn push(&mut self, leaf: Hash) {
+            let mut app = Appender::new(&self.0, self.1);
+            app.push(leaf).unwrap();
+            let new = app.new_hashes().to_vec();
+            self.0.extend(new);
+            self.1 += 1;
+        }
+
+        fn signed(&self, signer: &Signer) -> (Checkpoint, String) {
+            let cp = Checkpoint {
+                origin: signer.name().into(),
+                size: self.1,
+                root: merkle::tree_hash(self.1, &self.0).unwrap(),
+                extensions: vec![],
+            };
+            let note = cp.sign(signer).unwrap();
+            (cp, note)
+        }
+    }
+
+    /// A log of entries (digest, signer) with its index log, one revision
+    /// per entry; the answer for `digest` and `keys` at the end.
+    struct World {
+        log_key: Signer,
+        index_key: Signer,
+        log: Tree,
+        index: Tree,
+        map: Map,
+    }
+
+    const D: Hash = Hash([1; 32]);
+    const ALICE: [u8; 32] = [0xA1; 32];
+    const BOB: [u8; 32] = [0xB0; 32];
+
+    impl World {
+        fn new(entries: &[(Hash, [u8; 32])]) -> World {
+            let mut w = World {
+                log_key: Signer::from_seed("example.com/log", &[1; 32]).unwrap(),
+                index_key: Signer::from_seed("example.com/log/index", &[2; 32]).unwrap(),
+                log: Tree::default(),
+                index: Tree::default(),
+                map: Map::new(),
+            };
+            for (i, (digest, signer)) in entries.iter().enumerate() {
+                w.log.push(Hash::leaf(&[i as u8]));
+                w.map.append(&subject_key(digest), i as u64).unwrap();
+                w.map.append(&signer_key(digest, signer), i as u64).unwrap();
+                w.index.push(w.revision().leaf_hash());
+            }
+            w
+        }
+
+        fn revision(&self) -> Revision {
+            Revision {
+                origin: self.log_key.name().into(),
+                size: self.log.1,
+                log_root: merkle::tree_hash(self.log.1, &self.log.0).unwrap(),
+                map_root: self.map.root(),
+            }
+        }
+
+        fn answer(&self, keys: &[[u8; 32]], lists: &[Vec<u64>]) -> IndexAnswer {
+            let asked: Vec<(Option<[u8; 32]>, Key)> = if keys.is_empty() {
+                vec![(None, subject_key(&D))]
+            } else {
+                keys.iter().map(|k| (Some(*k), signer_key(&D, k))).collect()
+            };
+            let size = self.index.1;
+            IndexAnswer {
+                checkpoint: self.index.signed(&self.index_key).1,
+                revision: self.revision().to_text(),
+                revision_proof: merkle::inclusion_proof(size - 1, size, &self.index.0).unwrap(),
+                log_consistency: vec![],
+                keys: asked
+                    .iter()
+                    .zip(lists)
+                    .map(|((signer, key), indices)| KeyAnswer {
+                        signer: signer.map(hex::encode),
+                        indices: indices.clone(),
+                        proof: self.map.prove(key).to_bytes(),
+                    })
+                    .collect(),
+            }
+        }
+
+        fn verify(&self, answer: &IndexAnswer, keys: &[[u8; 32]]) -> Result<Vec<Vec<u64>>, WireError> {
+            let index = LogVerifier::new(self.index_key.verifier());
+            let (log_cp, _) = self.log.signed(&self.log_key);
+            answer
+                .verify(&index, &log_cp, &D, keys)
+                .map(|p| p.lists.into_iter().map(|(_, l)| l).collect())
+        }
+    }
+
+    fn world() -> World {
+        let other = Hash([2; 32]);
+        World::new(&[(D, ALICE), (other, ALICE), (D, BOB), (D, ALICE)])
+    }
+
+    #[test]
+    fn an_honest_answer_proves_each_keys_whole_list() {
+        let w = world();
+        let answer = w.answer(&[ALICE, BOB], &[vec![0, 3], vec![2]]);
+        assert_eq!(w.verify(&answer, &[ALICE, BOB]), Ok(vec![vec![0, 3], vec![2]]));
+        let all = w.answer(&[], &[vec![0, 2, 3]]);
+        assert_eq!(w.verify(&all, &[]), Ok(vec![vec![0, 2, 3]]));
+        // A key with nothing: proven absent.
+        let carol = [0xC0; 32];
+        let none = w.answer(&[carol], &[vec![]]);
+        assert_eq!(w.verify(&none, &[carol]), Ok(vec![vec![]]));
+    }
+
+    #[test]
+    fn a_list_with_an_entry_left_out_is_refused() {
+        let w = world();
+        let trimmed = w.answer(&[ALICE], &[vec![0]]);
+        let err = w.verify(&trimmed, &[ALICE]).unwrap_err().to_string();
+        assert!(err.contains("map proof"), "{err}");
+        // Nor can the key be said to hold nothing.
+        let emptied = w.answer(&[ALICE], &[vec![]]);
+        assert!(w.verify(&emptied, &[ALICE]).is_err());
+    }
+
+    #[test]
+    fn the_revision_must_be_the_index_logs_last_and_of_this_log() {
+        let w = world();
+        let mut answer = w.answer(&[ALICE], &[vec![0, 3]]);
+        // An older revision (the index log's first leaf) under the newest checkpoint.
+        let old = World::new(&[(D, ALICE)]);
+        answer.revision = old.revision().to_text();
+        assert!(w.verify(&answer, &[ALICE]).is_err());
+        // Keys answered in another order than asked.
+        let swapped = w.answer(&[BOB, ALICE], &[vec![2], vec![0, 3]]);
+        assert!(w.verify(&swapped, &[ALICE, BOB]).is_err());
+        // An index checkpoint signed by another key.
+        let mut forged = w.answer(&[ALICE], &[vec![0, 3]]);
+        let stranger = Signer::from_seed("example.com/log/index", &[9; 32]).unwrap();
+        forged.checkpoint = w.index.signed(&stranger).1;
+        assert!(w.verify(&forged, &[ALICE]).is_err());
+    }
+
+    #[test]
+    fn a_revision_behind_the_checkpoint_needs_a_consistency_proof() {
+        let w = world();
+        let answer = w.answer(&[ALICE], &[vec![0, 3]]);
+        // The log grows past the revision.
+        let mut grown = World::new(&[(D, ALICE), (Hash([2; 32]), ALICE), (D, BOB), (D, ALICE)]);
+        grown.log.push(Hash::leaf(b"later"));
+        let (log_cp, _) = grown.log.signed(&grown.log_key);
+        let index = LogVerifier::new(w.index_key.verifier());
+        assert!(answer.verify(&index, &log_cp, &D, &[ALICE]).is_err(), "no proof given");
+        let mut proven = answer.clone();
+        proven.log_consistency = merkle::consistency_proof(4, 5, &grown.log.0).unwrap();
+        assert!(proven.verify(&index, &log_cp, &D, &[ALICE]).is_ok());
+    }
+}

@@ -1,0 +1,322 @@
+//! The log's verifiable index (`proto::index`): the map from each entry's
+//! keys (its subject; its subject and signer) to the log indices that map
+//! there, and the index log, a second C2SP log whose leaf per revision
+//! commits to (log size, log root, map root).
+//!
+//! The index log is a [`Log`] of its own (own key, origin, storage, witness
+//! cosignatures, tiles), so it is served, published and witnessed like the
+//! log. The map is derived from the log, so it is not stored: it is built
+//! from the log's entries on open (and checked against the index log's last
+//! revision) and extended per batch, in memory. It is persistent
+//! (`proto::index::trie::Map`), so the published revision stays whole while
+//! the next one is built.
+//!
+//! Invariant: the published revision's map is the map of exactly the log's
+//! first `revision.size` entries, `revision.log_root` is the log's root at
+//! that size, and the revision is the index log's published last leaf.
+
+use crate::log::{Log, LogError, SignedCheckpoint};
+use crate::storage::{LookupQuery, NewEntry, StorageError};
+use reprolog_proto::index::revision::Revision;
+use reprolog_proto::index::trie::Map;
+use reprolog_proto::index::{self, Key};
+use reprolog_proto::wire::{IndexAnswer, KeyAnswer};
+use reprolog_proto::Hash;
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Why the index could not open, advance or answer.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("index: {0}")]
+    Map(#[from] index::trie::IndexError),
+    #[error("the index log's last revision does not match the log: {0}; refusing to serve")]
+    Mismatch(String),
+}
+
+/// A published revision: what lookups are answered from.
+pub struct Published {
+    pub map: Map,
+    pub revision: Revision,
+    /// The index log's checkpoint whose last leaf is `revision`.
+    pub checkpoint: Arc<SignedCheckpoint>,
+}
+
+/// The map as far as it has been built, ahead of or at the published one.
+struct Working {
+    map: Map,
+    size: u64,
+}
+
+/// The index of one log.
+pub struct Index {
+    log: Log,
+    working: Mutex<Working>,
+    published: RwLock<Option<Arc<Published>>>,
+}
+
+/// Entries read from the log per request while building the map.
+const CHUNK: u64 = 4096;
+
+impl Index {
+    /// Opens the index of `input` kept in `index_log`: rebuilds the map of
+    /// the entries the last revision covers and checks it against that
+    /// revision, then publishes a revision of everything `input` published.
+    pub fn open(input: &Log, index_log: Log) -> Result<Index, IndexError> {
+        let last = last_revision(&index_log)?;
+        let size = last.as_ref().map_or(0, |r| r.size);
+        let map = map_of(input, size)?;
+        if let Some(r) = &last {
+            check_revision(input, r, &map)?;
+        }
+        let published = last.map(|revision| {
+            Arc::new(Published {
+                map: map.clone(),
+                revision,
+                checkpoint: index_log.latest(),
+            })
+        });
+        let index = Index {
+            log: index_log,
+            working: Mutex::new(Working { map, size }),
+            published: RwLock::new(published),
+        };
+        match index.advance(input) {
+            // A map that contradicts the log is not served.
+            Err(e @ (IndexError::Mismatch(_) | IndexError::Map(_))) => return Err(e),
+            // Witnesses away, say: the revision is published later.
+            Err(e) => tracing::warn!("publishing the index revision: {e}; retrying"),
+            Ok(()) => {}
+        }
+        Ok(index)
+    }
+
+    /// The index log.
+    pub fn log(&self) -> &Log {
+        &self.log
+    }
+
+    /// The published revision, if there is one yet.
+    pub fn published(&self) -> Option<Arc<Published>> {
+        self.published
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Extends the map to `input`'s published checkpoint and publishes the
+    /// revision in the index log (cosigned when it has witnesses). Does
+    /// nothing when the published revision is already of that checkpoint.
+    pub fn advance(&self, input: &Log) -> Result<(), IndexError> {
+        let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
+        let target = input.latest();
+        let (size, root) = (target.checkpoint.size, target.checkpoint.root);
+        if self.published().is_some_and(|p| p.revision.size >= size) {
+            return Ok(());
+        }
+        if size > working.size {
+            let mut map = working.map.clone();
+            extend(&mut map, input, working.size, size)?;
+            *working = Working { map, size };
+        }
+        let revision = Revision {
+            origin: input.origin().to_string(),
+            size,
+            log_root: root,
+            map_root: working.map.root(),
+        };
+        let text = revision.to_text().into_bytes();
+        let leaf = NewEntry {
+            leaf: Hash::leaf(&text),
+            subject: Hash::of(&text),
+            key: [0; 32],
+            bytes: text,
+        };
+        self.log.append(&[leaf])?;
+        let published = Published {
+            map: working.map.clone(),
+            revision,
+            checkpoint: self.log.latest(),
+        };
+        *self.published.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(published));
+        Ok(())
+    }
+
+    /// The index part of a lookup answer for `digest` and the rebuilder
+    /// `keys` (none: the subject's own key), under the revision `published`
+    /// (read before `log_size`, the size of `input`'s checkpoint the answer
+    /// carries, so that the revision's log is a prefix of it).
+    pub fn answer(
+        &self,
+        published: &Published,
+        input: &Log,
+        digest: &Hash,
+        keys: &[[u8; 32]],
+        log_size: u64,
+    ) -> Result<Option<IndexAnswer>, IndexError> {
+        let revision = &published.revision;
+        if revision.size > log_size {
+            return Ok(None);
+        }
+        let index_size = published.checkpoint.checkpoint.size;
+        let revision_proof = self
+            .log
+            .inclusion_proofs(&[index_size - 1], index_size)?
+            .pop()
+            .unwrap_or_default();
+        let log_consistency = input.consistency_proof(revision.size, log_size)?;
+        let asked: Vec<Option<[u8; 32]>> = if keys.is_empty() {
+            vec![None]
+        } else {
+            keys.iter().copied().map(Some).collect()
+        };
+        let mut answers = Vec::with_capacity(asked.len());
+        for signer in asked {
+            let (key, filter): (Key, Vec<[u8; 32]>) = match &signer {
+                Some(k) => (index::signer_key(digest, k), vec![*k]),
+                None => (index::subject_key(digest), vec![]),
+            };
+            let indices = all_indices(input, digest, &filter, revision.size)?;
+            let proof = published.map.prove(&key);
+            if proof.verify(&revision.map_root, &key, &indices).is_err() {
+                // Storage and the map disagree: never answer with a proof
+                // that does not hold.
+                return Err(IndexError::Mismatch(format!(
+                    "the map's list for {} differs from storage's",
+                    digest.to_hex()
+                )));
+            }
+            answers.push(KeyAnswer {
+                signer: signer.map(hex::encode),
+                indices,
+                proof: proof.to_bytes(),
+            });
+        }
+        Ok(Some(IndexAnswer {
+            checkpoint: published.checkpoint.note.clone(),
+            revision: revision.to_text(),
+            revision_proof,
+            log_consistency,
+            keys: answers,
+        }))
+    }
+}
+
+/// The index log's last leaf, read as a revision.
+fn last_revision(index_log: &Log) -> Result<Option<Revision>, IndexError> {
+    let size = index_log.latest().checkpoint.size;
+    let Some(last) = size.checked_sub(1) else {
+        return Ok(None);
+    };
+    let bytes = index_log
+        .snapshot()?
+        .entries(last, size)?
+        .pop()
+        .ok_or_else(|| IndexError::Mismatch(format!("index log entry {last} is missing")))?;
+    Revision::parse(&bytes)
+        .map(Some)
+        .map_err(|e| IndexError::Mismatch(e.to_string()))
+}
+
+/// That `revision` is the map `map` of `input`'s first `revision.size` entries.
+fn check_revision(input: &Log, revision: &Revision, map: &Map) -> Result<(), IndexError> {
+    if revision.origin != input.origin() {
+        return Err(IndexError::Mismatch(format!(
+            "it indexes {}, this log is {}",
+            revision.origin,
+            input.origin()
+        )));
+    }
+    let root = input.snapshot()?.root(revision.size)?;
+    if root != revision.log_root || map.root() != revision.map_root {
+        return Err(IndexError::Mismatch(format!(
+            "its roots for size {} are not the log's and the map's",
+            revision.size
+        )));
+    }
+    Ok(())
+}
+
+/// The map of `input`'s entries `0..size`, built in one pass: every
+/// (key, index) pair, sorted, folded into leaves.
+fn map_of(input: &Log, size: u64) -> Result<Map, IndexError> {
+    let mut pairs: Vec<(Key, u64)> = Vec::with_capacity(usize::try_from(size * 2).unwrap_or(0));
+    for_each_entry(input, 0, size, |i, e| {
+        pairs.push((index::subject_key(&e.subject), i));
+        pairs.push((index::signer_key(&e.subject, &e.key), i));
+    })?;
+    pairs.sort_unstable();
+    let mut leaves: Vec<(Key, Hash, u64)> = Vec::new();
+    for (key, i) in pairs {
+        match leaves.last_mut() {
+            Some((k, chain, last)) if *k == key => {
+                *chain = index::chain(chain, i);
+                *last = i;
+            }
+            _ => leaves.push((key, index::chain(&index::EMPTY_CHAIN, i), i)),
+        }
+    }
+    Ok(Map::from_sorted(leaves)?)
+}
+
+/// Appends the keys of `input`'s entries `start..end` to `map`.
+fn extend(map: &mut Map, input: &Log, start: u64, end: u64) -> Result<(), IndexError> {
+    let mut result = Ok(());
+    for_each_entry(input, start, end, |i, e| {
+        if result.is_ok() {
+            result = map
+                .append(&index::subject_key(&e.subject), i)
+                .and_then(|()| map.append(&index::signer_key(&e.subject, &e.key), i));
+        }
+    })?;
+    Ok(result?)
+}
+
+/// Calls `f` with each of `input`'s entries `start..end`, read in chunks.
+fn for_each_entry(
+    input: &Log,
+    start: u64,
+    end: u64,
+    mut f: impl FnMut(u64, &NewEntry),
+) -> Result<(), IndexError> {
+    let snap = input.snapshot()?;
+    let mut at = start;
+    while at < end {
+        let to = (at + CHUNK).min(end);
+        for (i, bytes) in (at..to).zip(snap.entries(at, to)?) {
+            f(i, &NewEntry::from_stored(i, bytes)?);
+        }
+        at = to;
+    }
+    Ok(())
+}
+
+/// Every index below `size` of the entries about `digest` (by `keys`, when
+/// given), however many pages storage returns them in.
+fn all_indices(
+    input: &Log,
+    digest: &Hash,
+    keys: &[[u8; 32]],
+    size: u64,
+) -> Result<Vec<u64>, IndexError> {
+    let snap = input.snapshot()?;
+    let mut out = Vec::new();
+    let mut cursor = 0;
+    loop {
+        let page = snap.lookup(&LookupQuery {
+            digest,
+            keys,
+            size,
+            cursor,
+            limit: 100_000,
+        })?;
+        out.extend(page.indices);
+        match page.next {
+            Some(next) => cursor = next,
+            None => return Ok(out),
+        }
+    }
+}
