@@ -6,7 +6,7 @@
 use crate::api::{self, AppState};
 use crate::cosign::Witnesses;
 use crate::http::{self, ConnectionLimits};
-use crate::index::Index;
+use crate::index::{Index, IndexError};
 use crate::log::{Log, LogOptions};
 use crate::metrics::Metrics;
 use crate::publish::Publisher;
@@ -319,6 +319,9 @@ pub async fn run(
 
 /// Opens the index of `log` (its key and database in the data dir), unless
 /// `--no-index`. Not yet on PostgreSQL: there lookups carry no index proofs.
+/// An index that contradicts the log stops the server (as a log that
+/// contradicts its checkpoint does); one that cannot be opened (a read-only
+/// data dir without its files, say) is left out, loudly.
 async fn open_index(config: &ServeConfig, log: &Arc<Log>) -> anyhow::Result<Option<Arc<Index>>> {
     if !config.index {
         return Ok(None);
@@ -327,22 +330,33 @@ async fn open_index(config: &ServeConfig, log: &Arc<Log>) -> anyhow::Result<Opti
         tracing::warn!("the verifiable index is not kept on PostgreSQL yet: lookups carry no index proofs");
         return Ok(None);
     }
-    let signer = load_index_key(&config.data, &load_key(&config.data)?)?;
-    let location = Location::Redb(config.data.join(INDEX_DB_FILE));
+    let data = config.data.clone();
     let options = config.log;
     let witnesses = config
         .witnesses
         .clone()
         .map(|q| Witnesses::new(q, config.witness_timeout));
     let log = log.clone();
-    let index = tokio::task::spawn_blocking(move || -> anyhow::Result<Index> {
+    let opened = tokio::task::spawn_blocking(move || -> anyhow::Result<Result<Index, IndexError>> {
+        let signer = load_index_key(&data, &load_key(&data)?)?;
+        let location = Location::Redb(data.join(INDEX_DB_FILE));
         let index_log = Log::open_at(&location, signer, options, witnesses)?;
-        Ok(Index::open(&log, index_log)?)
+        Ok(Index::open(&log, index_log))
     })
     .await
-    .context("opening the index")?
     .context("opening the index")?;
-    Ok(Some(Arc::new(index)))
+    match opened {
+        Ok(Ok(index)) => Ok(Some(Arc::new(index))),
+        Ok(Err(e @ IndexError::Mismatch(_))) => Err(e).context("opening the index"),
+        Ok(Err(e)) => {
+            tracing::error!("the index cannot be opened: {e}; serving without it");
+            Ok(None)
+        }
+        Err(e) => {
+            tracing::error!("the index cannot be opened: {e:#}; serving without it");
+            Ok(None)
+        }
+    }
 }
 
 /// Publishes an index revision whenever the log's checkpoint is ahead of

@@ -97,7 +97,9 @@ fn an_unwritable_data_dir_is_served_read_only() {
     let db = data.join("log.redb");
     // Readable by everyone, writable by no one but a privileged user.
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::set_permissions(data.join("log.key"), std::fs::Permissions::from_mode(0o444)).unwrap();
+    for file in ["log.key", "index.key", "index.redb"] {
+        std::fs::set_permissions(data.join(file), std::fs::Permissions::from_mode(0o444)).unwrap();
+    }
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o444)).unwrap();
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o555)).unwrap();
     let mut command = Command::new(BIN);
