@@ -14,12 +14,13 @@
 
 use crate::memory::{CheckpointMemory, MemoryError};
 use reprolog_io::http;
+use reprolog_proto::checkpoint::LogVerifier;
 use reprolog_proto::display;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::note::Verifier;
 use reprolog_proto::policy::{LogSpec, Policy};
 use reprolog_proto::statement::{SourceKind, Statement};
-use reprolog_proto::wire::{LookupEntry, LookupResponse};
+use reprolog_proto::wire::{LookupEntry, LookupResponse, WireError};
 use reprolog_proto::Hash;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -107,22 +108,27 @@ pub struct Report {
     /// `quorum none`.
     #[serde(default)]
     pub cosigned_ago: Vec<(String, u64)>,
+    /// The logs whose answers their index proved whole (the policy names
+    /// their index logs): nothing was left out of what was asked.
+    #[serde(default)]
+    pub proven_complete: Vec<String>,
 }
 
 /// How far ahead of our clock a cosignature may be (clocks drift).
 const CLOCK_SKEW: u64 = 600;
 
-/// The age of `signed`'s latest quorum cosignature at `now`, checked against
-/// the policy's `max-age`: `Ok(None)` without a quorum, `Err` (a LOG ERROR
-/// line) when it is older than allowed or from the future.
+/// The age of `signed`'s latest quorum cosignature at `now` (`signed` is
+/// `what`: a log's checkpoint or its index log's, opened with `verifier`),
+/// checked against the policy's `max-age`: `Ok(None)` without a quorum,
+/// `Err` (a LOG ERROR line) when it is older than allowed or from the future.
 fn freshness(
     policy: &Policy,
-    log: &LogSpec,
+    verifier: &LogVerifier,
+    what: &str,
     signed: &str,
     now: u64,
 ) -> Result<Option<u64>, String> {
-    let opened = policy
-        .log_verifier(log)
+    let opened = verifier
         .open_witnessed(signed.as_bytes())
         .map_err(|e| e.to_string())?;
     let Some(at) = opened.cosigned_at else {
@@ -130,14 +136,15 @@ fn freshness(
     };
     if at > now + CLOCK_SKEW {
         return Err(format!(
-            "the witness quorum cosigned the checkpoint {} in the future (a witness's clock, or this machine's, is wrong)",
+            "the witness quorum cosigned the {what} {} in the future (a witness's clock, or this machine's, is wrong)",
             ago(at - now)
         ));
     }
     let age = now.saturating_sub(at);
     match policy.max_age {
         Some(max) if age > max => Err(format!(
-            "the checkpoint was last cosigned by the witness quorum {} ago, longer than the policy's max-age of {}: the log may be hiding newer entries",
+            "the {} was last cosigned by the witness quorum {} ago, longer than the policy's max-age of {}: the log may be hiding newer entries",
+            what,
             ago(age),
             ago(max)
         )),
@@ -225,16 +232,31 @@ pub fn verify(
     let mut logs = Vec::new();
     let mut not_fetched = Vec::new();
     let mut cosigned_ago = Vec::new();
+    let mut proven_complete = Vec::new();
     let now = unix_now();
-    let mut fresh = |log: &LogSpec, signed: &str, errors: &mut Vec<String>| match freshness(
-        policy, log, signed, now,
-    ) {
-        Ok(Some(age)) => cosigned_ago.push((log.url.clone(), age)),
-        Ok(None) => {}
-        Err(e) => errors.push(display::escape(
-            &format!("{}: {e}", log.url),
-            MAX_ERROR_CHARS,
-        )),
+    // The answer's checkpoint, and its index log's when the policy names
+    // one: both must have been cosigned within the policy's max-age.
+    let mut fresh = |log: &LogSpec, answer: &LookupResponse, errors: &mut Vec<String>| {
+        let mut check =
+            |verifier: &LogVerifier, what: &str, signed: &str, record: bool| match freshness(
+                policy, verifier, what, signed, now,
+            ) {
+                Ok(Some(age)) if record => cosigned_ago.push((log.url.clone(), age)),
+                Ok(_) => {}
+                Err(e) => errors.push(display::escape(
+                    &format!("{}: {e}", log.url),
+                    MAX_ERROR_CHARS,
+                )),
+            };
+        check(
+            &policy.log_verifier(log),
+            "checkpoint",
+            &answer.checkpoint,
+            true,
+        );
+        if let (Some(verifier), Some(index)) = (policy.index_verifier(log), &answer.index) {
+            check(&verifier, "index checkpoint", &index.checkpoint, false);
+        }
     };
     match source {
         Source::Online { memory } => {
@@ -254,7 +276,10 @@ pub fn verify(
                             not_fetched.push((log.url.clone(), others));
                         }
                         if let Some(last) = pages.last() {
-                            fresh(log, &last.checkpoint, &mut log_errors);
+                            fresh(log, last, &mut log_errors);
+                        }
+                        if log.index.is_some() {
+                            proven_complete.push(log.url.clone());
                         }
                         for page in pages {
                             collect(&page, log, &digest, policy, &mut rows, &mut log_errors);
@@ -289,9 +314,28 @@ pub fn verify(
                 .check_counts(Some(bundle.entries.len()))
                 .map_err(|e| VerifyError::Bundle(e.to_string()))?;
             logs.push(log.url.clone());
-            match bundle.verify(&policy.log_verifier(log)) {
+            let verified = bundle.verify(&policy.log_verifier(log)).and_then(|cp| {
+                match policy.index_verifier(log) {
+                    Some(index) => {
+                        let answer = bundle.index.as_ref().ok_or_else(|| {
+                            WireError::Index("the saved answer carries no index proof, so it may leave entries out (the policy names the log's index)".into())
+                        })?;
+                        let keys: Vec<[u8; 32]> =
+                            policy.rebuilders.iter().map(|r| r.key.public_key()).collect();
+                        answer
+                            .verify(&index, &cp, &digest, &keys)?
+                            .check_entries(&bundle.entries)?;
+                        Ok(cp)
+                    }
+                    None => Ok(cp),
+                }
+            });
+            match verified {
                 Ok(_) => {
-                    fresh(log, &bundle.checkpoint, &mut log_errors);
+                    fresh(log, bundle, &mut log_errors);
+                    if log.index.is_some() {
+                        proven_complete.push(log.url.clone());
+                    }
                     collect(bundle, log, &digest, policy, &mut rows, &mut log_errors)
                 }
                 Err(e) => {
@@ -303,6 +347,7 @@ pub fn verify(
     let mut report = decide(digest, policy, rows, log_errors, logs);
     report.not_fetched = not_fetched;
     report.cosigned_ago = cosigned_ago;
+    report.proven_complete = proven_complete;
     Ok((report, answers))
 }
 
@@ -322,8 +367,11 @@ fn fetch_online(
         // from where the log publishes them; lookups from the log.
         transport = transport.with_static_reads(read_url);
     }
-    let client =
+    let mut client =
         http::LogClient::new(transport, log.key.clone()).with_witnesses(policy.witnesses.clone());
+    if let Some(index) = policy.index_verifier(log) {
+        client = client.with_index(index);
+    }
     let pages = client.lookup(digest, keys).map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(pages.len());
     for (page, cp) in pages {
@@ -462,6 +510,7 @@ fn decide(
         logs,
         not_fetched: Vec::new(),
         cosigned_ago: Vec::new(),
+        proven_complete: Vec::new(),
     }
 }
 
@@ -477,13 +526,19 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(s, "log error: {e}");
         }
     } else if r.rows.is_empty() {
+        let proven = !r.logs.is_empty() && r.logs.iter().all(|l| r.proven_complete.contains(l));
         let _ = writeln!(
             s,
-            "no attestation for this digest in {}",
+            "no attestation for this digest in {}{}",
             if r.logs.is_empty() {
                 "the policy's logs".to_string()
             } else {
                 r.logs.join(", ")
+            },
+            if proven {
+                " (proven: the log's index lists none by the policy's rebuilders)"
+            } else {
+                ""
             }
         );
     } else {

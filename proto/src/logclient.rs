@@ -16,7 +16,7 @@ use crate::note::Verifier;
 use crate::policy::WitnessQuorum;
 use crate::reader::{ReadError, TileReader};
 use crate::transport::{FetchError, Transport};
-use crate::wire::{LookupResponse, Receipt, WireError};
+use crate::wire::{LookupResponse, ProvenLists, Receipt, WireError};
 
 /// Why a request to the log failed or its answer was not believed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,6 +59,8 @@ impl From<ReadError> for LogError {
 pub struct LogClient<T: Transport> {
     transport: T,
     log: LogVerifier,
+    /// The log's index log, when lookups must prove their lists whole.
+    index: Option<LogVerifier>,
 }
 
 impl<T: Transport> LogClient<T> {
@@ -68,7 +70,16 @@ impl<T: Transport> LogClient<T> {
         LogClient {
             transport,
             log: LogVerifier::new(key),
+            index: None,
         }
+    }
+
+    /// From now on, requires every lookup answer to prove, through the index
+    /// log `index` opens, that it holds every entry there is for what was
+    /// asked (`proto::index`).
+    pub fn with_index(mut self, index: LogVerifier) -> Self {
+        self.index = Some(index);
+        self
     }
 
     /// From now on, believes only checkpoints that `witnesses` cosigned.
@@ -173,9 +184,17 @@ impl<T: Transport> LogClient<T> {
             match next {
                 None => {
                     let held = pages.iter().map(|(p, _)| p.entries.len()).sum();
-                    if let Some((last, _)) = pages.last() {
+                    if let Some((last, cp)) = pages.last() {
                         last.check_counts(Some(held))
                             .map_err(|e| LogError::Verify(format!("lookup of {digest}: {e}")))?;
+                        if let Some(index) = &self.index {
+                            let all = pages.iter().flat_map(|(p, _)| &p.entries);
+                            proven_lists(last, index, cp, digest, keys)?
+                                .check_entries(all)
+                                .map_err(|e| {
+                                    LogError::Verify(format!("lookup of {digest}: {e}"))
+                                })?;
+                        }
                     }
                     return Ok(pages);
                 }
@@ -210,6 +229,9 @@ impl<T: Transport> LogClient<T> {
         let body = self.transport.get(&path)?;
         let resp: LookupResponse = self.json(&path, &body)?;
         let cp = resp.verify(&self.log)?;
+        if let Some(index) = &self.index {
+            proven_lists(&resp, index, &cp, digest, keys)?;
+        }
         check_page(&resp, keys, cursor)?;
         resp.check_counts(None)
             .map_err(|e| LogError::Verify(format!("lookup of {digest}: {e}")))?;
@@ -226,6 +248,25 @@ impl<T: Transport> LogClient<T> {
 
 /// Most pages one lookup follows (a page holds up to 1,000 entries).
 pub const MAX_LOOKUP_PAGES: usize = 10_000;
+
+/// The lists a lookup page's index answer proves; an answer without one
+/// is refused (a log whose index the policy names must prove every answer).
+pub fn proven_lists(
+    resp: &LookupResponse,
+    index: &LogVerifier,
+    cp: &Checkpoint,
+    digest: &Hash,
+    keys: &[[u8; 32]],
+) -> Result<ProvenLists, LogError> {
+    let answer = resp.index.as_ref().ok_or_else(|| {
+        LogError::Verify(format!(
+            "lookup of {digest}: the answer carries no index proof, so it may leave entries out (the policy names the log's index)"
+        ))
+    })?;
+    answer
+        .verify(index, cp, digest, keys)
+        .map_err(|e| LogError::Verify(format!("lookup of {digest}: {e}")))
+}
 
 /// A page must hold what was asked for, in order, and point forward.
 fn check_page(resp: &LookupResponse, keys: &[[u8; 32]], cursor: u64) -> Result<(), LogError> {

@@ -4,6 +4,7 @@
 //! ```text
 //! # comments and blank lines are ignored
 //! log <vkey> [<url> [<read-url>]]
+//! index <vkey>
 //! witness <name> <vkey> [<url>]
 //! rebuilder <name> <vkey>
 //! group <name> <k|all|any> <member>...
@@ -33,6 +34,12 @@
 //! A `log` line's optional second URL is reprolog's too: where the log's
 //! static read path (checkpoint, tiles) is published, such as a bucket or
 //! CDN; lookups still go to `<url>`.
+//!
+//! `index <vkey>` is reprolog's: the key of the index log of the `log` above
+//! it (`proto::index`). With it, a client requires every lookup to prove
+//! that its lists of entries are whole, so a log cannot leave an attestation
+//! out; the index log's checkpoints need the same witness quorum. A
+//! witness's list of logs may name index logs this way too.
 //!
 //! Three readers, one parser: [`Policy::parse`] (the client: logs with URLs,
 //! a quorum and a consensus), [`WitnessQuorum::parse`] (a log's
@@ -75,6 +82,9 @@ pub struct LogSpec {
     pub url: String,
     /// Where checkpoint and tiles are read from, when not `url`.
     pub read_url: Option<String>,
+    /// The key of the log's index log, when the policy requires lookups to
+    /// prove their lists whole.
+    pub index: Option<Verifier>,
 }
 
 /// A named public key (a rebuilder).
@@ -113,6 +123,8 @@ enum Kind {
 struct Lines {
     /// (line, key, URL, read URL)
     logs: Vec<(usize, Verifier, Option<String>, Option<String>)>,
+    /// (position in `logs` of the log it indexes, key)
+    indexes: Vec<(usize, Verifier)>,
     witnesses: Vec<(usize, WitnessSpec)>,
     rebuilders: Vec<(usize, NamedKey)>,
     groups: Vec<(Kind, Group)>,
@@ -176,6 +188,25 @@ impl Lines {
                 self.logs
                     .push((line, k, url(rest.first())?, url(rest.get(1))?));
             }
+            ["index", vkey] => {
+                let k = key(vkey, KeyType::Ed25519)?;
+                let Some(log) = self.logs.len().checked_sub(1) else {
+                    return Err(err(
+                        "an index line follows the log line it belongs to".into()
+                    ));
+                };
+                if self.indexes.iter().any(|(l, _)| *l == log) {
+                    return Err(err("second index line for one log".into()));
+                }
+                let taken = self.logs.iter().map(|(_, l, _, _)| l.public_key());
+                if taken
+                    .chain(self.indexes.iter().map(|(_, i)| i.public_key()))
+                    .any(|p| p == k.public_key())
+                {
+                    return Err(err("the index key is listed already".into()));
+                }
+                self.indexes.push((log, k));
+            }
             ["witness", name, vkey, rest @ ..] if rest.len() <= 1 => {
                 let k = key(vkey, KeyType::Cosignature)?;
                 if self
@@ -237,6 +268,7 @@ impl Lines {
             [kw, ..]
                 if [
                     "log",
+                    "index",
                     "witness",
                     "rebuilder",
                     "group",
@@ -357,15 +389,17 @@ impl Policy {
         let lines = Lines::parse(text)?;
         let witnesses = lines.witness_quorum()?;
         let mut logs = Vec::new();
-        for (line, key, url, read_url) in &lines.logs {
+        for (position, (line, key, url, read_url)) in lines.logs.iter().enumerate() {
             let url = url.clone().ok_or_else(|| PolicyError::Line {
                 line: *line,
                 reason: "the client needs the log's URL: log <vkey> <url>".into(),
             })?;
+            let index = lines.indexes.iter().find(|(l, _)| *l == position);
             logs.push(LogSpec {
                 key: key.clone(),
                 url,
                 read_url: read_url.clone(),
+                index: index.map(|(_, k)| k.clone()),
             });
         }
         if logs.is_empty() {
@@ -400,6 +434,16 @@ impl Policy {
     /// What this policy requires of `log`'s checkpoints.
     pub fn log_verifier(&self, log: &LogSpec) -> crate::checkpoint::LogVerifier {
         crate::checkpoint::LogVerifier::with_witnesses(log.key.clone(), self.witnesses.clone())
+    }
+
+    /// What this policy requires of the checkpoints of `log`'s index log,
+    /// if it names one: the same witness quorum.
+    pub fn index_verifier(&self, log: &LogSpec) -> Option<crate::checkpoint::LogVerifier> {
+        let key = log.index.clone()?;
+        Some(crate::checkpoint::LogVerifier::with_witnesses(
+            key,
+            self.witnesses.clone(),
+        ))
     }
 
     /// The rebuilder whose key is `public_key`, if trusted.
@@ -476,7 +520,8 @@ fn parse_duration(text: &str) -> Option<u64> {
         .filter(|&s| s > 0)
 }
 
-/// A witness's list of logs (`log <vkey> [<url>]` lines): their keys.
+/// A witness's list of logs (`log <vkey> [<url>]` lines, and `index
+/// <vkey>` lines for their index logs): their keys.
 pub fn parse_logs(text: &str) -> Result<Vec<Verifier>, PolicyError> {
     let lines = Lines::parse(text)?;
     if let Some((line, _)) = lines.rebuilders.first() {
@@ -488,7 +533,13 @@ pub fn parse_logs(text: &str) -> Result<Vec<Verifier>, PolicyError> {
     if lines.logs.is_empty() {
         return Err(PolicyError::NoLog);
     }
-    Ok(lines.logs.into_iter().map(|(_, k, _, _)| k).collect())
+    let indexes = lines.indexes.into_iter().map(|(_, k)| k);
+    Ok(lines
+        .logs
+        .into_iter()
+        .map(|(_, k, _, _)| k)
+        .chain(indexes)
+        .collect())
 }
 
 #[cfg(test)]
@@ -535,6 +586,53 @@ mod tests {
 
     fn set(names: &[&str]) -> BTreeSet<String> {
         names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn an_index_line_names_the_index_log_of_the_log_above() {
+        let log = vkey("example.com/log");
+        let index = vkey("example.com/log/index");
+        let body = format!(
+            "rebuilder alice {}\nconsensus alice\nquorum none\n",
+            vkey("alice")
+        );
+        let p = Policy::parse(&format!("log {log} http://x\nindex {index}\n{body}")).unwrap();
+        assert_eq!(
+            p.logs[0].index.as_ref().map(|k| k.name()),
+            Some("example.com/log/index")
+        );
+        assert!(p.index_verifier(&p.logs[0]).is_some());
+        let none = Policy::parse(&format!("log {log} http://x\n{body}")).unwrap();
+        assert_eq!(none.logs[0].index, None);
+        for (bad, why) in [
+            (
+                format!("index {index}\nlog {log} http://x\n"),
+                "follows the log line",
+            ),
+            (
+                format!(
+                    "log {log} http://x\nindex {index}\nindex {}\n",
+                    vkey("other")
+                ),
+                "second index",
+            ),
+            (
+                format!("log {log} http://x\nindex {log}\n"),
+                "listed already",
+            ),
+            (
+                format!("log {log} http://x\nindex {index} extra\n"),
+                "wrong number",
+            ),
+        ] {
+            let err = Policy::parse(&format!("{bad}{body}"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(why), "{bad:?}: {err}");
+        }
+        // A witness may be told to witness index logs too.
+        let logs = parse_logs(&format!("log {log}\nindex {index}\n")).unwrap();
+        assert_eq!(logs.len(), 2);
     }
 
     #[test]

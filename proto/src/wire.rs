@@ -190,10 +190,6 @@ pub struct IndexAnswer {
     /// The revision leaf's inclusion proof in the index log.
     #[serde(with = "b64::hashes")]
     pub revision_proof: Vec<Hash>,
-    /// Consistency proof from the log size the revision indexes to the size
-    /// of the answer's log checkpoint (empty when they are equal).
-    #[serde(with = "b64::hashes")]
-    pub log_consistency: Vec<Hash>,
     /// One per key asked, in the order asked; the subject's own key when no
     /// rebuilder key was asked.
     pub keys: Vec<KeyAnswer>,
@@ -225,8 +221,10 @@ pub struct ProvenLists {
 impl IndexAnswer {
     /// Verifies the chain from the index log's checkpoint (opened with
     /// `index`, its key and witness quorum) to each key's list for `digest`,
-    /// and that the revision is a prefix of the answer's log checkpoint
-    /// `log_cp`. `keys` are the rebuilder keys asked (none: the subject).
+    /// and that the revision indexes exactly the tree of the answer's log
+    /// checkpoint `log_cp` (an answer is given at its revision's size, so
+    /// that an index kept behind its log cannot hide newer entries).
+    /// `keys` are the rebuilder keys asked (none: the subject).
     pub fn verify(
         &self,
         index: &LogVerifier,
@@ -248,26 +246,23 @@ impl IndexAnswer {
             &self.revision_proof,
             &index_checkpoint.root,
         )
-        .map_err(|e| bad(format!("the revision is not the index log's last leaf: {e}")))?;
+        .map_err(|e| {
+            bad(format!(
+                "the revision is not the index log's last leaf: {e}"
+            ))
+        })?;
         if revision.origin != log_cp.origin {
             return Err(bad(format!(
                 "the revision indexes {}, not this log",
                 crate::display::escape(&revision.origin, 100)
             )));
         }
-        merkle::verify_consistency(
-            revision.size,
-            log_cp.size,
-            &revision.log_root,
-            &log_cp.root,
-            &self.log_consistency,
-        )
-        .map_err(|e| {
-            bad(format!(
-                "the revision's log of size {} is not a prefix of the checkpoint's: {e}",
-                revision.size
-            ))
-        })?;
+        if (revision.size, revision.log_root) != (log_cp.size, log_cp.root) {
+            return Err(bad(format!(
+                "the revision indexes the log at size {}, the answer's checkpoint is of size {}",
+                revision.size, log_cp.size
+            )));
+        }
         let asked: Vec<Option<[u8; 32]>> = if keys.is_empty() {
             vec![None]
         } else {
@@ -283,11 +278,15 @@ impl IndexAnswer {
         let mut lists = Vec::with_capacity(asked.len());
         for (answer, signer) in self.keys.iter().zip(asked) {
             let named = match &answer.signer {
-                Some(h) => Some(hex_key(h).ok_or_else(|| bad("a key answer names a malformed key".into()))?),
+                Some(h) => Some(
+                    hex_key(h).ok_or_else(|| bad("a key answer names a malformed key".into()))?,
+                ),
                 None => None,
             };
             if named != signer {
-                return Err(bad("the key answers are not for the keys asked, in order".into()));
+                return Err(bad(
+                    "the key answers are not for the keys asked, in order".into()
+                ));
             }
             if answer.indices.iter().any(|&i| i >= revision.size) {
                 return Err(bad(format!(
@@ -309,6 +308,46 @@ impl IndexAnswer {
             index_checkpoint,
             lists,
         })
+    }
+}
+
+impl ProvenLists {
+    /// Checks that `entries` (every entry of the answer, from all its pages)
+    /// are exactly what the proven lists name: none left out, none extra.
+    pub fn check_entries<'a>(
+        &self,
+        entries: impl IntoIterator<Item = &'a LookupEntry>,
+    ) -> Result<(), WireError> {
+        let mut held: Vec<(u64, [u8; 32])> = Vec::new();
+        for e in entries {
+            let key = crate::entry::Entry::from_cbor(&e.entry)
+                .map_err(|err| WireError::Index(format!("entry {}: {err}", e.index)))?
+                .key;
+            held.push((e.index, key));
+        }
+        for (signer, list) in &self.lists {
+            let mut got: Vec<u64> = held
+                .iter()
+                .filter(|(_, k)| signer.is_none_or(|s| s == *k))
+                .map(|(i, _)| *i)
+                .collect();
+            got.sort_unstable();
+            got.dedup();
+            let by = signer.map_or(String::new(), |s| {
+                format!(" by key {}", hex::encode(&s[..8]))
+            });
+            if let Some(i) = list.iter().find(|i| got.binary_search(i).is_err()) {
+                return Err(WireError::Index(format!(
+                    "the index lists entry {i}{by}, but the answer leaves it out"
+                )));
+            }
+            if let Some(i) = got.iter().find(|i| list.binary_search(i).is_err()) {
+                return Err(WireError::Index(format!(
+                    "the answer holds entry {i}{by}, which the index does not list"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -313,11 +313,16 @@ fn lookup_inner(
     let digest =
         Hash::from_hex(digest).map_err(|e| ApiError::bad_request(format!("lookup digest: {e}")))?;
     let (keys, cursor) = lookup_query(query)?;
-    // The index's revision first: the log's checkpoint read after it is at
-    // least as large, so the revision is a prefix of it.
-    let published_index = state.index.as_ref().map(|i| (i.clone(), i.published()));
+    // With an index, the answer is at its published revision's size, under
+    // the log's checkpoint of that size (the latest note when it is of that
+    // size: it may have been cosigned again since).
+    let published = state.index.as_ref().and_then(|i| i.published());
     let latest = state.log.latest();
-    let size = latest.checkpoint.size;
+    let checkpoint = match &published {
+        Some(p) if p.revision.size != latest.checkpoint.size => p.log_checkpoint.clone(),
+        _ => latest,
+    };
+    let size = checkpoint.checkpoint.size;
     // One snapshot for the page, its proofs and its entries.
     let snap = state.log.snapshot()?;
     let page = snap.lookup(&LookupQuery {
@@ -330,13 +335,15 @@ fn lookup_inner(
     let proofs = snap.inclusion_proofs(&page.indices, size)?;
     let bytes = snap.entries_at(&page.indices)?;
     drop(snap);
-    let index = match published_index {
-        Some((index, Some(published))) => index
-            .answer(&published, &state.log, &digest, &keys, size)
-            .map_err(|e| {
-                tracing::error!("index answer for {}: {e}", digest.to_hex());
-                ApiError::unavailable("the index cannot answer for this digest now")
-            })?,
+    let index = match (&state.index, &published) {
+        (Some(index), Some(published)) => Some(
+            index
+                .answer(published, &state.log, &digest, &keys)
+                .map_err(|e| {
+                    tracing::error!("index answer for {}: {e}", digest.to_hex());
+                    ApiError::unavailable("the index cannot answer for this digest now")
+                })?,
+        ),
         _ => None,
     };
     let entries = page
@@ -353,7 +360,7 @@ fn lookup_inner(
     Ok(encode(
         headers,
         &LookupResponse {
-            checkpoint: latest.note.clone(),
+            checkpoint: checkpoint.note.clone(),
             entries,
             index,
             total: Some(page.total),

@@ -11,6 +11,8 @@ pub struct LogHandle {
     pub url: String,
     /// The log's verifier key text.
     pub vkey: String,
+    /// Its index log's verifier key text.
+    pub index_vkey: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<anyhow::Result<()>>>,
 }
@@ -51,7 +53,9 @@ impl LogHandle {
         if !data.join("log.key").exists() {
             serve::init(data, serve::Origin::Named(origin))?;
         }
-        let vkey = serve::load_key(data)?.verifier().to_key_text();
+        let key = serve::load_key(data)?;
+        let vkey = key.verifier().to_key_text();
+        let index_vkey = serve::load_index_key(data, &key)?.verifier().to_key_text();
         let config = ServeConfig {
             batch: BatchConfig {
                 max_wait: Duration::from_millis(5),
@@ -95,6 +99,7 @@ impl LogHandle {
         Ok(LogHandle {
             url: format!("http://{addr}"),
             vkey,
+            index_vkey,
             shutdown: Some(stop_tx),
             thread: Some(thread),
         })

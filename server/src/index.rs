@@ -37,12 +37,17 @@ pub enum IndexError {
     Mismatch(String),
 }
 
-/// A published revision: what lookups are answered from.
+/// A published revision: what lookups are answered from. A lookup is
+/// answered at the revision's size, so it carries the log's checkpoint of
+/// that size (an index kept behind its log must not hide newer entries).
 pub struct Published {
     pub map: Map,
     pub revision: Revision,
     /// The index log's checkpoint whose last leaf is `revision`.
     pub checkpoint: Arc<SignedCheckpoint>,
+    /// The log's checkpoint the revision indexes (the log may have had it
+    /// cosigned again since: then its latest note is the fresher one).
+    pub log_checkpoint: Arc<SignedCheckpoint>,
 }
 
 /// The map as far as it has been built, ahead of or at the published one.
@@ -53,7 +58,7 @@ struct Working {
 
 /// The index of one log.
 pub struct Index {
-    log: Log,
+    log: Arc<Log>,
     working: Mutex<Working>,
     published: RwLock<Option<Arc<Published>>>,
 }
@@ -72,15 +77,22 @@ impl Index {
         if let Some(r) = &last {
             check_revision(input, r, &map)?;
         }
-        let published = last.map(|revision| {
-            Arc::new(Published {
-                map: map.clone(),
-                revision,
-                checkpoint: index_log.latest(),
-            })
-        });
+        // Answers need the log's checkpoint of the revision's size: only
+        // the log's latest is at hand, so an older revision waits for the
+        // next one to be published.
+        let log_checkpoint = input.latest();
+        let published = last
+            .filter(|r| r.size == log_checkpoint.checkpoint.size)
+            .map(|revision| {
+                Arc::new(Published {
+                    map: map.clone(),
+                    revision,
+                    checkpoint: index_log.latest(),
+                    log_checkpoint,
+                })
+            });
         let index = Index {
-            log: index_log,
+            log: Arc::new(index_log),
             working: Mutex::new(Working { map, size }),
             published: RwLock::new(published),
         };
@@ -95,7 +107,7 @@ impl Index {
     }
 
     /// The index log.
-    pub fn log(&self) -> &Log {
+    pub fn log(&self) -> &Arc<Log> {
         &self.log
     }
 
@@ -140,34 +152,28 @@ impl Index {
             map: working.map.clone(),
             revision,
             checkpoint: self.log.latest(),
+            log_checkpoint: target,
         };
         *self.published.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(published));
         Ok(())
     }
 
     /// The index part of a lookup answer for `digest` and the rebuilder
-    /// `keys` (none: the subject's own key), under the revision `published`
-    /// (read before `log_size`, the size of `input`'s checkpoint the answer
-    /// carries, so that the revision's log is a prefix of it).
+    /// `keys` (none: the subject's own key), under the revision `published`.
     pub fn answer(
         &self,
         published: &Published,
         input: &Log,
         digest: &Hash,
         keys: &[[u8; 32]],
-        log_size: u64,
-    ) -> Result<Option<IndexAnswer>, IndexError> {
+    ) -> Result<IndexAnswer, IndexError> {
         let revision = &published.revision;
-        if revision.size > log_size {
-            return Ok(None);
-        }
         let index_size = published.checkpoint.checkpoint.size;
         let revision_proof = self
             .log
             .inclusion_proofs(&[index_size - 1], index_size)?
             .pop()
             .unwrap_or_default();
-        let log_consistency = input.consistency_proof(revision.size, log_size)?;
         let asked: Vec<Option<[u8; 32]>> = if keys.is_empty() {
             vec![None]
         } else {
@@ -195,13 +201,12 @@ impl Index {
                 proof: proof.to_bytes(),
             });
         }
-        Ok(Some(IndexAnswer {
+        Ok(IndexAnswer {
             checkpoint: published.checkpoint.note.clone(),
             revision: revision.to_text(),
             revision_proof,
-            log_consistency,
             keys: answers,
-        }))
+        })
     }
 }
 

@@ -268,6 +268,13 @@ pub async fn run(
     if config.witnesses.is_some() {
         tokio::spawn(publish_when_witnessed(log.clone()));
         tokio::spawn(refresh_cosignatures(log.clone(), config.witness_refresh));
+        if let Some(index) = &index {
+            // Clients bound the age of the index log's cosignatures too.
+            tokio::spawn(refresh_cosignatures(
+                index.log().clone(),
+                config.witness_refresh,
+            ));
+        }
     }
     let metrics = Arc::new(Metrics::default());
     metrics
@@ -327,7 +334,9 @@ async fn open_index(config: &ServeConfig, log: &Arc<Log>) -> anyhow::Result<Opti
         return Ok(None);
     }
     if config.database.is_some() {
-        tracing::warn!("the verifiable index is not kept on PostgreSQL yet: lookups carry no index proofs");
+        tracing::warn!(
+            "the verifiable index is not kept on PostgreSQL yet: lookups carry no index proofs"
+        );
         return Ok(None);
     }
     let data = config.data.clone();
@@ -337,14 +346,15 @@ async fn open_index(config: &ServeConfig, log: &Arc<Log>) -> anyhow::Result<Opti
         .clone()
         .map(|q| Witnesses::new(q, config.witness_timeout));
     let log = log.clone();
-    let opened = tokio::task::spawn_blocking(move || -> anyhow::Result<Result<Index, IndexError>> {
-        let signer = load_index_key(&data, &load_key(&data)?)?;
-        let location = Location::Redb(data.join(INDEX_DB_FILE));
-        let index_log = Log::open_at(&location, signer, options, witnesses)?;
-        Ok(Index::open(&log, index_log))
-    })
-    .await
-    .context("opening the index")?;
+    let opened =
+        tokio::task::spawn_blocking(move || -> anyhow::Result<Result<Index, IndexError>> {
+            let signer = load_index_key(&data, &load_key(&data)?)?;
+            let location = Location::Redb(data.join(INDEX_DB_FILE));
+            let index_log = Log::open_at(&location, signer, options, witnesses)?;
+            Ok(Index::open(&log, index_log))
+        })
+        .await
+        .context("opening the index")?;
     match opened {
         Ok(Ok(index)) => Ok(Some(Arc::new(index))),
         Ok(Err(e @ IndexError::Mismatch(_))) => Err(e).context("opening the index"),

@@ -21,7 +21,11 @@ fn index_key(data: &Path) -> Verifier {
         .arg(data)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Verifier::from_key_text(String::from_utf8(out.stdout).unwrap().trim()).unwrap()
 }
 
@@ -38,7 +42,9 @@ fn lookup(server: &TestServer, digest: &Hash, keys: &[&Signer]) -> LookupRespons
 /// The lists the answer proves, verified as a client would.
 fn proven(server: &TestServer, index: &Verifier, digest: &Hash, keys: &[&Signer]) -> Vec<Vec<u64>> {
     let answer = lookup(server, digest, keys);
-    let cp = answer.verify(&LogVerifier::new(server.key.clone())).unwrap();
+    let cp = answer
+        .verify(&LogVerifier::new(server.key.clone()))
+        .unwrap();
     let pubkeys: Vec<[u8; 32]> = keys.iter().map(|k| k.verifier().public_key()).collect();
     let proven = answer
         .index
@@ -71,12 +77,21 @@ fn lookups_prove_whole_lists_and_absence() {
     server.submit(&entry_for(&bob, "app", digest, false));
     server.submit(&entry_for(&alice, "app", digest, false));
 
-    assert_eq!(proven(&server, &ikey, &digest, &[&alice, &bob]), vec![vec![0, 3], vec![2]]);
+    assert_eq!(
+        proven(&server, &ikey, &digest, &[&alice, &bob]),
+        vec![vec![0, 3], vec![2]]
+    );
     assert_eq!(proven(&server, &ikey, &digest, &[]), vec![vec![0, 2, 3]]);
     // No entries: proven absent, for a key and for the digest.
     let nobody = Signer::generate("nobody.test").unwrap();
-    assert_eq!(proven(&server, &ikey, &digest, &[&nobody]), vec![Vec::<u64>::new()]);
-    assert_eq!(proven(&server, &ikey, &Hash::of(b"unknown"), &[]), vec![Vec::<u64>::new()]);
+    assert_eq!(
+        proven(&server, &ikey, &digest, &[&nobody]),
+        vec![Vec::<u64>::new()]
+    );
+    assert_eq!(
+        proven(&server, &ikey, &Hash::of(b"unknown"), &[]),
+        vec![Vec::<u64>::new()]
+    );
 
     // The index log is a log: its checkpoint opens under its key, one
     // revision for the empty log at start and one per batch (four here).
@@ -91,7 +106,10 @@ fn lookups_prove_whole_lists_and_absence() {
     let server = TestServer::start(dir.path(), &key, &[]);
     assert_eq!(proven(&server, &ikey, &digest, &[&alice]), vec![vec![0, 3]]);
     server.submit(&entry_for(&alice, "app-v2", digest, true));
-    assert_eq!(proven(&server, &ikey, &digest, &[&alice]), vec![vec![0, 3, 4]]);
+    assert_eq!(
+        proven(&server, &ikey, &digest, &[&alice]),
+        vec![vec![0, 3, 4]]
+    );
     server.stop();
 
     // Without the index, lookups answer as before, with no index part.

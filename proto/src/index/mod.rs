@@ -79,14 +79,11 @@ pub fn bit(key: &Key, n: u8) -> bool {
 
 /// The first bit at which `a` and `b` differ, or `None` when they are equal.
 pub fn first_difference(a: &Key, b: &Key) -> Option<u8> {
-    a.iter()
-        .zip(b)
-        .position(|(x, y)| x != y)
-        .map(|byte| {
-            let diff = a[byte] ^ b[byte];
-            // Byte < 32 and leading_zeros < 8, so the bit number is < 256.
-            (byte as u8) * 8 + diff.leading_zeros() as u8
-        })
+    a.iter().zip(b).position(|(x, y)| x != y).map(|byte| {
+        let diff = a[byte] ^ b[byte];
+        // Byte < 32 and leading_zeros < 8, so the bit number is < 256.
+        (byte as u8) * 8 + diff.leading_zeros() as u8
+    })
 }
 
 /// The first `bits` bits of `key`, the rest zero.

@@ -25,9 +25,7 @@
 //! leaf (key ‖ value hash); 0x02 other inner node (depth ‖ prefix ‖ left ‖
 //! right); 0x03 empty map (nothing, and no steps). Nothing may follow.
 
-use super::{
-    bit, empty_root, first_difference, inner_hash, leaf_hash, prefix, value_hash, Key,
-};
+use super::{bit, empty_root, first_difference, inner_hash, leaf_hash, prefix, value_hash, Key};
 use crate::hash::Hash;
 
 /// Where a proof's walk ends.
@@ -206,7 +204,9 @@ impl MapProof {
                 right,
             } => {
                 if *other != prefix(other, *depth) {
-                    return Err(ProofError::Malformed("bits past an inner node's depth are set"));
+                    return Err(ProofError::Malformed(
+                        "bits past an inner node's depth are set",
+                    ));
                 }
                 let below_steps = fixed.is_none_or(|f| *depth > f);
                 if !below_steps || !on_path(other) || prefix(key, *depth) == *other {
