@@ -168,7 +168,15 @@ impl Index {
         keys: &[[u8; 32]],
     ) -> Result<IndexAnswer, IndexError> {
         let revision = &published.revision;
-        let index_size = published.checkpoint.checkpoint.size;
+        // The index log's latest note when it is of the same size: it may
+        // have been cosigned again since (clients bound the cosignature's age).
+        let latest = self.log.latest();
+        let checkpoint = if latest.checkpoint == published.checkpoint.checkpoint {
+            latest
+        } else {
+            published.checkpoint.clone()
+        };
+        let index_size = checkpoint.checkpoint.size;
         let revision_proof = self
             .log
             .inclusion_proofs(&[index_size - 1], index_size)?
@@ -202,7 +210,7 @@ impl Index {
             });
         }
         Ok(IndexAnswer {
-            checkpoint: published.checkpoint.note.clone(),
+            checkpoint: checkpoint.note.clone(),
             revision: revision.to_text(),
             revision_proof,
             keys: answers,

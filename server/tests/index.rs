@@ -11,23 +11,6 @@ use reprolog_proto::checkpoint::LogVerifier;
 use reprolog_proto::note::{Signer, Verifier};
 use reprolog_proto::wire::LookupResponse;
 use reprolog_proto::Hash;
-use std::path::Path;
-use std::process::Command;
-
-/// The index log's verifier key of a data dir (`vkey --index`).
-fn index_key(data: &Path) -> Verifier {
-    let out = Command::new(BIN)
-        .args(["vkey", "--index", "--data"])
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Verifier::from_key_text(String::from_utf8(out.stdout).unwrap().trim()).unwrap()
-}
 
 fn lookup(server: &TestServer, digest: &Hash, keys: &[&Signer]) -> LookupResponse {
     let query: Vec<String> = keys

@@ -69,6 +69,17 @@ pub fn init(data: &Path) -> Verifier {
     Verifier::from_key_text(String::from_utf8(out.stdout).unwrap().trim()).expect("vkey")
 }
 
+/// The index log's verifier key of a data dir (`vkey --index`).
+pub fn index_key(data: &Path) -> Verifier {
+    let out = Command::new(BIN)
+        .args(["vkey", "--index", "--data"])
+        .arg(data)
+        .output()
+        .expect("run vkey");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    Verifier::from_key_text(String::from_utf8(out.stdout).unwrap().trim()).expect("vkey")
+}
+
 impl TestServer {
     /// Starts `reprolog-server serve` on an ephemeral port and waits for it.
     pub fn start(data: &Path, key: &Verifier, extra: &[&str]) -> TestServer {

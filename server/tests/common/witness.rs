@@ -91,13 +91,14 @@ pub struct WitnessedLog {
 }
 
 impl WitnessedLog {
-    /// A client's policy for this log under its one witness (quorum w1),
-    /// trusting `rebuilder` alone, with `extra` policy lines.
+    /// A client's policy for this log and its index under its one witness
+    /// (quorum w1), trusting `rebuilder` alone, with `extra` policy lines.
     pub fn client_policy(&self, rebuilder: &Signer, extra: &str) -> Policy {
         Policy::parse(&format!(
-            "log {} {}\nwitness w1 {}\nrebuilder r {}\nconsensus r\nquorum w1\n{extra}",
+            "log {} {}\nindex {}\nwitness w1 {}\nrebuilder r {}\nconsensus r\nquorum w1\n{extra}",
             self.key.to_key_text(),
             self.server.url,
+            super::index_key(&self.data).to_key_text(),
             self.wvkey.to_key_text(),
             rebuilder.verifier().to_key_text()
         ))
@@ -111,7 +112,16 @@ pub fn witnessed_log(dir: &Path, witness_args: &[&str], log_args: &[&str]) -> Wi
     // The witness reads its log list at start: write it before starting.
     let data = dir.join("log");
     let key = super::init(&data);
-    std::fs::write(dir.join("logs"), format!("log {}\n", key.to_key_text())).unwrap();
+    // The log and its index log.
+    std::fs::write(
+        dir.join("logs"),
+        format!(
+            "log {}\nindex {}\n",
+            key.to_key_text(),
+            super::index_key(&data).to_key_text()
+        ),
+    )
+    .unwrap();
     let witness = WitnessProcess::start_with(dir, witness_args);
     let policy_file = dir.join("witness-policy");
     std::fs::write(
