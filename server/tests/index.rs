@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::sumdb::{go_sumdbcheck, run_sumdbcheck};
 use common::*;
 use reprolog_proto::checkpoint::LogVerifier;
 use reprolog_proto::note::{Signer, Verifier};
@@ -82,6 +83,16 @@ fn lookups_prove_whole_lists_and_absence() {
     assert_eq!(status, 200);
     let cp = LogVerifier::new(ikey.clone()).open(&note).unwrap();
     assert_eq!(cp.size, 5);
+    // Go's sumdb code reads it as it reads any log: signature, tiles, root,
+    // every revision leaf.
+    match go_sumdbcheck(&dir.path().join("go")) {
+        Some(checker) => {
+            let (ok, line) = run_sumdbcheck(&checker, &format!("{}/index", server.url), &ikey, None);
+            assert!(ok, "{line}");
+            assert!(line.contains("verified size 5") && line.contains("5 entries proven"), "{line}");
+        }
+        None => eprintln!("no Go toolchain (scripts/toolchains.sh): the Go sumdb check is skipped"),
+    }
 
     // After a restart the map is rebuilt and checked against the last
     // revision; the next entry makes a fifth.

@@ -2,6 +2,7 @@
 //! `reprolog-server` binary on 127.0.0.1 and talks HTTP to it.
 #![allow(dead_code)]
 
+pub mod sumdb;
 pub mod witness;
 
 use reprolog_proto::entry::Entry;
