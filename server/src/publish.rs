@@ -67,6 +67,19 @@ impl Publisher {
         })
     }
 
+    /// A publisher into the same store, under `sub` below this one's
+    /// prefix (the index log's read path, `<prefix>/index`).
+    pub fn under(&self, sub: &str) -> Publisher {
+        Publisher {
+            store: self.store.clone(),
+            prefix: self.path(sub),
+            keeps_attributes: self.keeps_attributes,
+            published_note: std::sync::Mutex::new(String::new()),
+            published: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+        }
+    }
+
     fn path(&self, rel: &str) -> ObjectPath {
         let prefix = self.prefix.as_ref();
         if prefix.is_empty() {

@@ -264,6 +264,11 @@ pub async fn run(
     };
     if let Some(p) = &publisher {
         tokio::spawn(crate::publish::run(p.clone(), log.clone()));
+        if let Some(index) = &index {
+            // The index log's read path beside the log's: <prefix>/index/.
+            let under = Arc::new(p.under("index"));
+            tokio::spawn(crate::publish::run(under, index.log().clone()));
+        }
     }
     if config.witnesses.is_some() {
         tokio::spawn(publish_when_witnessed(log.clone()));
