@@ -87,9 +87,13 @@ fn lookups_prove_whole_lists_and_absence() {
     // every revision leaf.
     match go_sumdbcheck(&dir.path().join("go")) {
         Some(checker) => {
-            let (ok, line) = run_sumdbcheck(&checker, &format!("{}/index", server.url), &ikey, None);
+            let (ok, line) =
+                run_sumdbcheck(&checker, &format!("{}/index", server.url), &ikey, None);
             assert!(ok, "{line}");
-            assert!(line.contains("verified size 5") && line.contains("5 entries proven"), "{line}");
+            assert!(
+                line.contains("verified size 5") && line.contains("5 entries proven"),
+                "{line}"
+            );
         }
         None => eprintln!("no Go toolchain (scripts/toolchains.sh): the Go sumdb check is skipped"),
     }

@@ -178,16 +178,22 @@ fn the_bucket_serves_every_reader_on_its_own() {
             cp2.root.to_base64()
         )
     );
-    // The index log is published beside the log, and Go reads it there too.
-    let index_size = LogVerifier::new(index_key(&data))
-        .open(&server.get("/index/checkpoint").1)
-        .unwrap()
-        .size;
-    let index_bucket = format!("{bucket}/index");
-    wait_published(&index_bucket, index_size);
-    let (ok, line) = run_sumdbcheck(&checker, &index_bucket, &index_key(&data), None);
-    assert!(ok, "{line}");
-    assert!(line.contains(&format!("{index_size} entries proven")), "{line}");
+    // The index log is published beside the log, and Go reads it there too
+    // (not yet on PostgreSQL, which keeps no index).
+    if !on_postgres() {
+        let index_size = LogVerifier::new(index_key(&data))
+            .open(&server.get("/index/checkpoint").1)
+            .unwrap()
+            .size;
+        let index_bucket = format!("{bucket}/index");
+        wait_published(&index_bucket, index_size);
+        let (ok, line) = run_sumdbcheck(&checker, &index_bucket, &index_key(&data), None);
+        assert!(ok, "{line}");
+        assert!(
+            line.contains(&format!("{index_size} entries proven")),
+            "{line}"
+        );
+    }
     // It can fail: a flipped byte in a full tile in the bucket is caught.
     let tile = dir.path().join("s3/logbucket/reprolog/tile/0/000");
     let mut bytes = std::fs::read(&tile).unwrap();

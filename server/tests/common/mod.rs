@@ -77,7 +77,11 @@ pub fn index_key(data: &Path) -> Verifier {
         .arg(data)
         .output()
         .expect("run vkey");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     Verifier::from_key_text(String::from_utf8(out.stdout).unwrap().trim()).expect("vkey")
 }
 

@@ -102,4 +102,3 @@ pub fn run_sumdbcheck(
     let (ok, text) = reprolog_testkit::process::outcome(&out);
     (ok, text.trim().to_string())
 }
-
