@@ -104,6 +104,17 @@ fn vectors() -> serde_json::Value {
             bob.verifier().to_key_text()
         )
     };
+    let index = index_vectors(&IndexWorld {
+        log: &log,
+        witness: &witness,
+        keys: [&alice, &bob],
+        entries: &entries,
+        stored: &stored,
+        lookup: &lookup,
+        subject,
+        other,
+        policy: policy(2, "w1") + "max-age none\n",
+    });
     let mut forged_entry = Entry::from_cbor(&entries[4]).unwrap();
     forged_entry.sig[0] ^= 1;
     let bad_entry = forged_entry.to_cbor();
@@ -147,6 +158,99 @@ fn vectors() -> serde_json::Value {
             "tampered": tampered,
             "reproducedWith2": "REPRODUCED",
         },
+        "index": index,
+    })
+}
+
+/// What the index vectors are made from.
+struct IndexWorld<'a> {
+    log: &'a Signer,
+    witness: &'a Signer,
+    keys: [&'a Signer; 2],
+    entries: &'a [Vec<u8>],
+    stored: &'a [Hash],
+    lookup: &'a LookupResponse,
+    subject: Hash,
+    other: Hash,
+    policy: String,
+}
+
+/// The log's index (one revision, of all its entries), a policy naming it,
+/// the lookup with its index answer, the same with a MISMATCH-style entry
+/// left out (counts fixed), with the list doctored too, and a digest with no
+/// entries proven absent.
+fn index_vectors(w: &IndexWorld) -> serde_json::Value {
+    use crate::index::{revision::Revision, signer_key, subject_key, trie::Map};
+    use crate::wire::{IndexAnswer, KeyAnswer};
+    let index_log = Signer::from_seed(&format!("{}/index", w.log.name()), &[15; 32]).unwrap();
+    let mut map = Map::new();
+    for (i, bytes) in w.entries.iter().enumerate() {
+        let e = Entry::from_cbor(bytes).unwrap();
+        let d = e.statement().unwrap().subject_digest().unwrap();
+        map.append(&subject_key(&d), i as u64).unwrap();
+        map.append(&signer_key(&d, &e.key), i as u64).unwrap();
+    }
+    let size = w.entries.len() as u64;
+    let revision = Revision {
+        origin: w.log.name().into(),
+        size,
+        log_root: merkle::tree_hash(size, w.stored).unwrap(),
+        map_root: map.root(),
+    };
+    let icp = Checkpoint {
+        origin: index_log.name().into(),
+        size: 1,
+        root: revision.leaf_hash(),
+        extensions: vec![],
+    };
+    let cosig = cosignature::cosign(w.witness, &icp.to_text(), 1_767_225_600).unwrap();
+    let index_note = format!("{}{}", icp.sign(&index_log).unwrap(), cosig.to_line());
+    let answer = |digest: &Hash, lists: [Vec<u64>; 2]| IndexAnswer {
+        checkpoint: index_note.clone(),
+        revision: revision.to_text(),
+        revision_proof: vec![],
+        keys: w
+            .keys
+            .iter()
+            .zip(lists)
+            .map(|(k, indices)| KeyAnswer {
+                signer: Some(hex::encode(k.verifier().public_key())),
+                indices,
+                proof: map
+                    .prove(&signer_key(digest, &k.verifier().public_key()))
+                    .to_bytes(),
+            })
+            .collect(),
+    };
+    let mut page = w.lookup.clone();
+    page.index = Some(answer(&w.subject, [vec![4], vec![5]]));
+    let mut dropped = page.clone();
+    dropped.entries.retain(|e| e.index != 5);
+    dropped.total = Some(1);
+    dropped.matched = Some(1);
+    let mut lied = dropped.clone();
+    if let Some(a) = lied.index.as_mut() {
+        a.keys[1].indices.clear();
+    }
+    let absent = LookupResponse {
+        entries: vec![],
+        index: Some(answer(&w.other, [vec![], vec![]])),
+        total: Some(0),
+        matched: Some(0),
+        ..w.lookup.clone()
+    };
+    let policy = w.policy.replacen(
+        '\n',
+        &format!("\nindex {}\n", index_log.verifier().to_key_text()),
+        1,
+    );
+    json!({
+        "policy": policy,
+        "keys": w.keys.iter().map(|k| hex::encode(k.verifier().public_key())).collect::<Vec<_>>(),
+        "page": page,
+        "dropped": dropped,
+        "lied": lied,
+        "absent": absent,
     })
 }
 
@@ -194,6 +298,34 @@ fn the_vectors_say_what_proto_says() {
     }
     let page: LookupResponse = serde_json::from_value(v["lookup"]["page"].clone()).unwrap();
     assert!(page.verify(&log).is_ok());
+    // The index vectors: the honest page proves its lists, the others fail.
+    let ipolicy = crate::policy::Policy::parse(v["index"]["policy"].as_str().unwrap()).unwrap();
+    let iverifier = ipolicy.index_verifier(&ipolicy.logs[0]).unwrap();
+    let keys: Vec<[u8; 32]> = ipolicy
+        .rebuilders
+        .iter()
+        .map(|r| r.key.public_key())
+        .collect();
+    let prove = |name: &str, digest: &str| {
+        let page: LookupResponse = serde_json::from_value(v["index"][name].clone()).unwrap();
+        let cp = page.verify(&log).unwrap();
+        let digest = Hash::from_hex(v["lookup"][digest].as_str().unwrap()).unwrap();
+        page.index
+            .as_ref()
+            .unwrap()
+            .verify(&iverifier, &cp, &digest, &keys)
+            .and_then(|p| p.check_entries(&page.entries))
+    };
+    assert_eq!(prove("page", "digest"), Ok(()));
+    assert_eq!(prove("absent", "other"), Ok(()));
+    assert!(prove("dropped", "digest")
+        .unwrap_err()
+        .to_string()
+        .contains("leaves it out"));
+    assert!(prove("lied", "digest")
+        .unwrap_err()
+        .to_string()
+        .contains("map proof"));
     let tampered: LookupResponse = serde_json::from_value(v["lookup"]["tampered"].clone()).unwrap();
     assert!(tampered.verify(&log).is_err());
     let bad = BASE64

@@ -320,6 +320,16 @@ fn the_pages_verifier_agrees_with_protos_vectors() {
           out.verdict = assessed.verdict;
           out.tampered = await ok(R.assess([v.lookup.tampered], v.lookup.digest, witnessed, v.checkpoint.origin));
           out.wrongDigest = await ok(R.assess([v.lookup.page], v.lookup.other, witnessed, v.checkpoint.origin));
+          // The verifiable index: lists proven whole, or the answer refused.
+          const indexed = await R.parsePolicy(v.index.policy);
+          const withIndex = (page, digest) => R.assess([page], digest, indexed, v.checkpoint.origin, v.index.keys);
+          const honest = await withIndex(v.index.page, v.lookup.digest);
+          out.indexVerdict = [honest.verdict, honest.proven];
+          const absent = await withIndex(v.index.absent, v.lookup.other);
+          out.indexAbsent = [absent.verdict, absent.proven];
+          out.indexDropped = await ok(withIndex(v.index.dropped, v.lookup.digest));
+          out.indexLied = await ok(withIndex(v.index.lied, v.lookup.digest));
+          out.indexMissing = await ok(withIndex(v.lookup.page, v.lookup.digest));
           done(out);
         })().catch((e) => done({ error: e.message }));
         "#,
@@ -327,6 +337,37 @@ fn the_pages_verifier_agrees_with_protos_vectors() {
     );
     assert_eq!(results["error"], Value::Null, "{results}");
     assert_eq!(results["note"], json!(true), "{results}");
+    assert_eq!(
+        results["indexVerdict"],
+        json!(["REPRODUCED", true]),
+        "{results}"
+    );
+    assert_eq!(
+        results["indexAbsent"],
+        json!(["INSUFFICIENT", true]),
+        "{results}"
+    );
+    assert!(
+        results["indexDropped"]
+            .as_str()
+            .unwrap()
+            .contains("leaves it out"),
+        "{results}"
+    );
+    assert!(
+        results["indexLied"]
+            .as_str()
+            .unwrap()
+            .starts_with("index proof:"),
+        "{results}"
+    );
+    assert!(
+        results["indexMissing"]
+            .as_str()
+            .unwrap()
+            .contains("carries no index proof"),
+        "{results}"
+    );
     assert_eq!(results["cosigned"], json!(true), "{results}");
     assert!(results["logOnlyUnderQuorum"]
         .as_str()

@@ -45,10 +45,14 @@
   // Every page of a lookup by the policy's rebuilder keys, following `next`:
   // entries by keys the policy does not list are never fetched (a flood of
   // them costs one number, `total`), as `reprolog verify` does.
+  // The rebuilder keys a lookup asks for (hex), in the policy's order: the
+  // index answers for each, in that order.
+  const askedKeys = () => Object.values(state.policy?.rebuilders ?? {}).map((k) => R.hex(k.pub));
+
   async function lookup(digest) {
     const pages = [];
     let cursor = 0;
-    const keys = Object.values(state.policy?.rebuilders ?? {}).map((k) => `key=${R.hex(k.pub)}`);
+    const keys = askedKeys().map((k) => `key=${k}`);
     for (;;) {
       const params = [...keys, ...(cursor ? [`cursor=${cursor}`] : [])];
       const page = await fetchOk(`/lookup/${digest}${params.length ? `?${params.join("&")}` : ""}`, "json");
@@ -180,7 +184,7 @@
         return;
       }
       try {
-        const r = await R.assess(await lookup(m.digest), m.digest, state.policy, state.status.origin);
+        const r = await R.assess(await lookup(m.digest), m.digest, state.policy, state.status.origin, askedKeys());
         badge.textContent = r.verdict;
         badge.className = `badge ${r.verdict}`;
       } catch (e) {
@@ -204,7 +208,7 @@
     try {
       if (!state.policy) throw new R.VerifyError(`no usable policy (${state.policyError ?? "none given"})`);
       const pages = await lookup(digest);
-      result = await R.assess(pages, digest, state.policy, state.status.origin);
+      result = await R.assess(pages, digest, state.policy, state.status.origin, askedKeys());
     } catch (e) {
       if (!latest()) return;
       const failed = e instanceof R.VerifyError;
@@ -249,11 +253,11 @@
       ...fromLog,
       el("p", {}, explain),
       ...unfetched,
-      el("p", { class: "verified" }, `Verified in this browser: the checkpoint of size ${r.checkpoint?.size ?? "?"} (log signature${cosigned}), ${n} inclusion proof(s), ${n} attestation signature(s).`),
+      el("p", { class: "verified" }, `Verified in this browser: the checkpoint of size ${r.checkpoint?.size ?? "?"} (log signature${cosigned}), ${n} inclusion proof(s), ${n} attestation signature(s)${r.proven ? ", and the log's index proof that these are all the attestations by the policy's rebuilders" : ""}.`),
       el("p", { class: "mono" }, `sha256:${digest}`),
       n ? el("div", { class: "scroll", tabindex: "0" }, el("table", {},
         el("thead", {}, el("tr", {}, ...["Rebuilder", "Key ID", "Result", "Go", "Source", "Inferred flags", "Log index", "Finished"].map((h) => el("th", { scope: "col" }, h)))),
-        el("tbody", {}, ...rows))) : el("p", {}, "The log holds no attestation for this digest."));
+        el("tbody", {}, ...rows))) : el("p", {}, r.proven ? "The log holds no attestation for this digest by the policy's rebuilders: its index proves there is none." : "The log holds no attestation for this digest."));
     out.dataset.verdict = r.verdict;
     out.dataset.verified = "true";
     out.dataset.state = "done";

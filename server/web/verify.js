@@ -344,6 +344,12 @@ const reprolog = (() => {
         // The optional read URL (a bucket or CDN) is the CLI's; the page
         // reads the log it is served by.
         p.logs.push({ key: await key(rest[0], KEY_ED25519), url: rest[1] || null });
+      } else if (kw === "index" && rest.length === 1) {
+        // The index log of the log above (proto/src/policy.rs).
+        const log = p.logs[p.logs.length - 1];
+        if (!log) bad("an index line follows the log line it belongs to");
+        if (log.index) bad("second index line for one log");
+        log.index = await key(rest[0], KEY_ED25519);
       } else if (kw === "witness" && rest.length >= 2 && rest.length <= 3) {
         define(rest[0], "witness");
         p.witnesses[rest[0]] = await key(rest[1], KEY_COSIGNATURE);
@@ -449,18 +455,177 @@ const reprolog = (() => {
     return log.key;
   }
 
+  // --- the verifiable index (proto/src/index) ----------------------------
+
+  const bitOf = (key, n) => (key[n >> 3] & (0x80 >> (n & 7))) !== 0;
+
+  // The first `bits` bits of `key`, the rest zero.
+  function prefixOf(key, bits) {
+    const out = new Uint8Array(32);
+    out.set(key.slice(0, bits >> 3));
+    if (bits & 7) out[bits >> 3] = key[bits >> 3] & (0xff << (8 - (bits & 7))) & 0xff;
+    return out;
+  }
+
+  // The first bit at which `a` and `b` differ, or null when equal.
+  function firstDifference(a, b) {
+    for (let i = 0; i < 32; i++) {
+      const x = a[i] ^ b[i];
+      if (x) return i * 8 + Math.clz32(x) - 24;
+    }
+    return null;
+  }
+
+  function be64(n) {
+    const out = new Uint8Array(8);
+    let v = BigInt(n);
+    for (let i = 7; i >= 0; i--) {
+      out[i] = Number(v & 0xffn);
+      v >>= 8n;
+    }
+    return out;
+  }
+
+  // The value hash of a strictly ascending list: a chain from 32 zero bytes.
+  async function valueHash(indices) {
+    let chain = new Uint8Array(32);
+    for (let i = 0; i < indices.length; i++) {
+      if (!Number.isSafeInteger(indices[i]) || indices[i] < 0 || (i > 0 && indices[i] <= indices[i - 1])) {
+        fail("index proof: the indices listed for the key do not ascend");
+      }
+      chain = await sha256(concat([0x43], chain, be64(indices[i])));
+    }
+    return chain;
+  }
+
+  const subjectKey = (digest) => sha256(concat([0x53], digest));
+  const signerKey = (digest, signer) => sha256(concat([0x4b], digest, signer));
+  const mapLeaf = (key, value) => sha256(concat([0x00], key, value));
+  const mapInner = (depth, prefix, left, right) => sha256(concat([0x01, depth], prefix, left, right));
+
+  // A map proof's bytes (proto/src/index/proof.rs), strictly.
+  function parseMapProof(bytes) {
+    let at = 0;
+    const take = (n) => {
+      if (at + n > bytes.length) fail("index proof: malformed: truncated");
+      const out = bytes.slice(at, at + n);
+      at += n;
+      return out;
+    };
+    const [hi, lo] = take(2);
+    const count = (hi << 8) | lo;
+    if (count > 256) fail("index proof: malformed: more than 256 steps");
+    const steps = [];
+    for (let i = 0; i < count; i++) steps.push({ depth: take(1)[0], hash: take(32) });
+    const [tag] = take(1);
+    let end;
+    if (tag === 0) end = { kind: "member" };
+    else if (tag === 1) end = { kind: "otherLeaf", key: take(32), value: take(32) };
+    else if (tag === 2) end = { kind: "otherInner", depth: take(1)[0], prefix: take(32), left: take(32), right: take(32) };
+    else if (tag === 3) end = { kind: "empty" };
+    else fail("index proof: malformed: unknown end tag");
+    if (at !== bytes.length) fail("index proof: malformed: bytes after the end");
+    return { steps, end };
+  }
+
+  // That under map `root`, `key` holds exactly `indices` (none: absent).
+  async function verifyMapProof(proof, root, key, indices) {
+    const { steps, end } = proof;
+    for (let i = 1; i < steps.length; i++) {
+      if (steps[i - 1].depth >= steps[i].depth) fail("index proof: its steps do not descend");
+    }
+    const fixed = steps.length ? steps[steps.length - 1].depth : null;
+    const onPath = (other) => {
+      const d = firstDifference(key, other);
+      return fixed === null || d === null || d > fixed;
+    };
+    let hash;
+    if (end.kind === "member") {
+      if (indices.length === 0) fail("index proof: it says the key is in the map, but no indices were given for it");
+      hash = await mapLeaf(key, await valueHash(indices));
+    } else if (indices.length > 0) {
+      fail("index proof: it says the key is not in the map, but indices were given for it");
+    } else if (end.kind === "otherLeaf") {
+      if (equal(end.key, key)) fail("index proof: the leaf it ends at is the key's own");
+      if (!onPath(end.key)) fail("index proof: the node it ends at is not where the key's path leads");
+      hash = await mapLeaf(end.key, end.value);
+    } else if (end.kind === "otherInner") {
+      if (!equal(end.prefix, prefixOf(end.prefix, end.depth))) fail("index proof: malformed: bits past an inner node's depth are set");
+      if ((fixed !== null && end.depth <= fixed) || !onPath(end.prefix) || equal(prefixOf(key, end.depth), end.prefix)) {
+        fail("index proof: the node it ends at is not where the key's path leads");
+      }
+      hash = await mapInner(end.depth, end.prefix, end.left, end.right);
+    } else {
+      if (steps.length) fail("index proof: malformed: steps before an empty map");
+      hash = await sha256(new Uint8Array(0));
+    }
+    for (let i = steps.length - 1; i >= 0; i--) {
+      const { depth, hash: other } = steps[i];
+      const [l, r] = bitOf(key, depth) ? [other, hash] : [hash, other];
+      hash = await mapInner(depth, prefixOf(key, depth), l, r);
+    }
+    if (!equal(hash, root)) fail("index proof: it does not lead to the map root of the revision");
+  }
+
+  // A revision leaf (proto/src/index/revision.rs), strictly.
+  function parseRevision(text) {
+    const lines = text.endsWith("\n") ? text.slice(0, -1).split("\n") : [];
+    if (lines.length !== 5 || lines[0] !== "reprolog index revision") fail("index revision: not a revision leaf");
+    const [, origin, size, logRoot, mapRoot] = lines;
+    if (!/^(0|[1-9][0-9]*)$/.test(size) || !Number.isSafeInteger(Number(size))) fail("index revision: bad size line");
+    const root = (line) => {
+      const h = b64decode(line);
+      if (h.length !== 32 || btoa(String.fromCharCode(...h)) !== line) fail("index revision: bad hash line");
+      return h;
+    };
+    return { origin, size: Number(size), logRoot: root(logRoot), mapRoot: root(mapRoot) };
+  }
+
+  // The lists a page's index answer proves for `digest` (hex) and the keys
+  // asked (hex; none: the subject's own key), under the answer's log
+  // checkpoint `cp` (IndexAnswer::verify in proto/src/wire.rs).
+  async function verifyIndex(answer, digest, keys, cp, indexKey, policy) {
+    if (!answer) fail("the answer carries no index proof, so it may leave entries out (the policy names the log's index)");
+    const icp = await openCheckpoint(answer.checkpoint, indexKey, policy);
+    const revisionBytes = utf8.encode(answer.revision);
+    const revision = parseRevision(answer.revision);
+    if (icp.size < 1) fail("index: the index log is empty");
+    await verifyInclusion(icp.size - 1, icp.size, await leafHash(revisionBytes), answer.revisionProof.map(b64decode), icp.root)
+      .catch((e) => fail(`index: the revision is not the index log's last leaf: ${e.message}`));
+    if (revision.origin !== cp.origin) fail("index: the revision indexes another log");
+    if (revision.size !== cp.size || !equal(revision.logRoot, cp.root)) {
+      fail(`index: the revision indexes the log at size ${revision.size}, the answer's checkpoint is of size ${cp.size}`);
+    }
+    const asked = keys.length ? keys : [null];
+    if (!Array.isArray(answer.keys) || answer.keys.length !== asked.length) fail("index: the key answers are not for the keys asked");
+    const d = fromHex(digest);
+    const lists = [];
+    for (let i = 0; i < asked.length; i++) {
+      const a = answer.keys[i];
+      if ((a.signer ?? null) !== asked[i]) fail("index: the key answers are not for the keys asked, in order");
+      if (a.indices.some((x) => x >= revision.size)) fail("index: a list names an index past the revision's entries");
+      const key = asked[i] === null ? await subjectKey(d) : await signerKey(d, fromHex(asked[i]));
+      await verifyMapProof(parseMapProof(b64decode(a.proof)), revision.mapRoot, key, a.indices);
+      lists.push({ signer: asked[i], indices: a.indices });
+    }
+    return lists;
+  }
+
   // --- a lookup answer, verified, and the verdict ------------------------
 
   // Checks every page of a lookup of `digest` (hex) under `policy`: each
   // checkpoint (log signature, witness quorum), each inclusion proof, each
   // DSSE signature, each subject. Any failure throws: no verdict then.
-  async function assess(pages, digest, policy, origin) {
+  async function assess(pages, digest, policy, origin, keysAsked = []) {
     const log = logFor(policy, origin);
+    const indexKey = policy.logs.find((l) => l.key === log).index;
     const rows = [];
     let checkpoint = null;
+    let proven = null;
     for (const page of pages) {
       const cp = await openCheckpoint(page.checkpoint, log, policy);
       checkpoint = cp;
+      if (indexKey) proven = await verifyIndex(page.index, digest, keysAsked, cp, indexKey, policy);
       for (const e of page.entries) {
         const bytes = b64decode(e.entry);
         const proof = e.inclusionProof.map(b64decode);
@@ -486,13 +651,24 @@ const reprolog = (() => {
     if (last && last.matched !== undefined && last.matched !== null && held !== last.matched) {
       fail(`the answer lists ${held} of the ${last.matched} entries it says match: entries are missing`);
     }
+    // With the index: the entries are exactly the proven lists.
+    if (proven) {
+      for (const { signer, indices } of proven) {
+        const got = [...new Set(rows.filter((r) => signer === null || r.key === signer).map((r) => r.index))].sort((a, b) => a - b);
+        const by = signer === null ? "" : ` by key ${signer.slice(0, 16)}`;
+        const missing = indices.find((i) => !got.includes(i));
+        if (missing !== undefined) fail(`index: the index lists entry ${missing}${by}, but the answer leaves it out`);
+        const extra = got.find((i) => !indices.includes(i));
+        if (extra !== undefined) fail(`index: the answer holds entry ${extra}${by}, which the index does not list`);
+      }
+    }
     const trustedRows = rows.filter((r) => r.trusted);
     const reproducedBy = new Set(trustedRows.filter((r) => r.reproduced).map((r) => r.trusted));
     let verdict = "INSUFFICIENT";
     if (trustedRows.some((r) => !r.reproduced)) verdict = "CONTESTED";
     else if (met(policy.consensus, policy.groups, rebuilderKey(policy), new Set(trustedRows.filter((r) => r.reproduced).map((r) => r.key)))) verdict = "REPRODUCED";
     const total = last && typeof last.total === "number" ? last.total : null;
-    return { verdict, rows, checkpoint, total, reproducedBy: [...reproducedBy], threshold: consensusThreshold(policy) };
+    return { verdict, rows, checkpoint, total, reproducedBy: [...reproducedBy], threshold: consensusThreshold(policy), proven: proven !== null };
   }
 
   // C2SP tlog-tiles path of the entry bundle holding record `index` of a
@@ -545,6 +721,10 @@ const reprolog = (() => {
     describe,
     parsePolicy,
     met,
+    parseMapProof,
+    verifyMapProof,
+    parseRevision,
+    verifyIndex,
     assess,
     bundlePath,
     bundleEntries,
