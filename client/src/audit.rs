@@ -64,11 +64,15 @@ pub struct AuditReport {
     pub previous_size: Option<u64>,
     pub full: bool,
     pub findings: Findings,
+    /// The index audit (a full audit of a log whose index key is known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<crate::audit_index::IndexFindings>,
 }
 
 impl AuditReport {
     pub fn ok(&self) -> bool {
         self.findings.log_errors.is_empty()
+            && self.index.as_ref().is_none_or(|i| i.errors.is_empty())
     }
 
     /// The process exit status: 0 OK, 3 LOG ERROR (as `reprolog verify`).
@@ -89,9 +93,35 @@ pub fn audit(
     full: bool,
     policy: Option<&Policy>,
 ) -> Result<AuditReport, AuditError> {
+    audit_with_index(url, key, None, state_dir, full, policy)
+}
+
+/// [`audit`], and with `index_key` (or the policy's `index` line for this
+/// log) a full audit also recomputes every revision of the log's index
+/// ([`crate::audit_index`], read from `<url>/index`).
+pub fn audit_with_index(
+    url: &str,
+    key: &Verifier,
+    index_key: Option<&Verifier>,
+    state_dir: &std::path::Path,
+    full: bool,
+    policy: Option<&Policy>,
+) -> Result<AuditReport, AuditError> {
     // With a policy, the audited checkpoints must carry its witness quorum.
     let witnesses = policy.map(|p| p.witnesses.clone()).unwrap_or_default();
-    let log = http::connect(url, key.clone()).with_witnesses(witnesses);
+    let index_key = index_key.cloned().or_else(|| {
+        policy?
+            .logs
+            .iter()
+            .find(|l| l.key == *key)
+            .and_then(|l| l.index.clone())
+    });
+    let index_verifier = index_key
+        .map(|k| reprolog_proto::checkpoint::LogVerifier::with_witnesses(k, witnesses.clone()));
+    let mut log = http::connect(url, key.clone()).with_witnesses(witnesses);
+    if let Some(v) = &index_verifier {
+        log = log.with_index(v.clone());
+    }
     let memory = CheckpointMemory::new(&state_dir.join("audit"));
     let mut report = AuditReport {
         checkpoint_size: 0,
@@ -99,6 +129,7 @@ pub fn audit(
         previous_size: None,
         full,
         findings: Findings::default(),
+        index: None,
     };
     let (cp, note) = match log.checkpoint_note() {
         Ok(x) => x,
@@ -190,6 +221,10 @@ pub fn audit(
         } else if let Err(e) = memory.advance(key, &cp, &note, Some(&log)) {
             findings.log_errors.push(e.to_string());
         }
+    }
+    if let (Some(v), true) = (index_verifier, findings.log_errors.is_empty()) {
+        let index_url = format!("{}/index", url.trim_end_matches('/'));
+        report.index = Some(crate::audit_index::audit_index(&log, &cp, &index_url, v));
     }
     findings.disagreements = findings
         .inputs
@@ -312,7 +347,17 @@ pub fn render(r: &AuditReport) -> String {
             let _ = writeln!(s, "  malformed #{i}: {why}");
         }
     }
+    if let Some(i) = &r.index {
+        let _ = writeln!(
+            s,
+            "index: {} of {} revisions recomputed from the log and found right",
+            i.revisions_checked, i.revisions
+        );
+    }
     for e in &r.findings.log_errors {
+        let _ = writeln!(s, "log error: {e}");
+    }
+    for e in r.index.iter().flat_map(|i| &i.errors) {
         let _ = writeln!(s, "log error: {e}");
     }
     s

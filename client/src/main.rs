@@ -79,9 +79,14 @@ struct AuditArgs {
     /// The log's verifier key (`name+hash+base64`), as `reprolog-server vkey` prints it.
     #[arg(long)]
     log_key: String,
-    /// Download every entry and tile and recompute the root.
+    /// Download every entry and tile and recompute the root (and, with an
+    /// index key, every revision of the log's index).
     #[arg(long)]
     full: bool,
+    /// The log's index log key (`reprolog-server vkey --index`); default:
+    /// the policy's `index` line for this log.
+    #[arg(long)]
+    index_key: Option<String>,
     /// Name rebuilders from this policy and report unknown keys.
     #[arg(long)]
     policy: Option<PathBuf>,
@@ -280,7 +285,20 @@ fn run_verify(args: VerifyArgs, state: &Path) -> anyhow::Result<i32> {
 fn run_audit(args: AuditArgs, state: &Path) -> anyhow::Result<i32> {
     let key = Verifier::from_key_text(&args.log_key).context("--log-key")?;
     let policy = args.policy.as_deref().map(read_policy).transpose()?;
-    let report = audit::audit(&args.log, &key, state, args.full, policy.as_ref())?;
+    let index_key = args
+        .index_key
+        .as_deref()
+        .map(Verifier::from_key_text)
+        .transpose()
+        .context("--index-key")?;
+    let report = audit::audit_with_index(
+        &args.log,
+        &key,
+        index_key.as_ref(),
+        state,
+        args.full,
+        policy.as_ref(),
+    )?;
     print_report(args.json, &report, audit::render)?;
     Ok(report.exit_code())
 }

@@ -84,6 +84,7 @@ proptest! {
             previous_size: None,
             full: true,
             findings,
+            index: None,
         };
         prop_assert!([0, 3].contains(&audited.exit_code()));
         prop_assert_eq!(audited.exit_code(), 0, "well-signed entries are no log error");

@@ -215,3 +215,62 @@ fn no_attestation_is_a_proven_statement() {
         "{text}"
     );
 }
+
+/// `reprolog audit --full` with the index key, run as a user would.
+fn audit_full(log: &LogHandle, state: &Path) -> (String, i32) {
+    let out = std::process::Command::new(client_program())
+        .args(["--state"])
+        .arg(state)
+        .args(["audit", "--full", "--log", &log.url, "--log-key", &log.vkey])
+        .args(["--index-key", &log.index_vkey])
+        .output()
+        .unwrap();
+    stdout_and_code(&out)
+}
+
+#[test]
+fn a_full_audit_recomputes_every_revision_and_names_a_wrong_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (alice, bob) = (
+        Signer::generate("alice.test").unwrap(),
+        Signer::generate("bob.test").unwrap(),
+    );
+    let digest = Hash::of(b"a binary");
+    let submit_all = |log: &LogHandle| {
+        post(&log.url, &attestation(&alice, "app", digest, true));
+        post(
+            &log.url,
+            &attestation(&bob, "other", Hash::of(b"other"), true),
+        );
+        post(&log.url, &attestation(&bob, "app", digest, false)); // entry 2
+        post(&log.url, &attestation(&alice, "app-2", digest, true));
+    };
+
+    // An honest log: every revision (the empty log's and one per batch) is right.
+    let honest = LogHandle::start(&dir.path().join("honest"), "test.localhost/log").unwrap();
+    submit_all(&honest);
+    let (text, code) = audit_full(&honest, &dir.path().join("s1"));
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("index: 5 of 5 revisions recomputed from the log and found right"),
+        "{text}"
+    );
+
+    // A log whose index leaves entry 2's rebuilder key out of its map: the
+    // audit stops at the revision of size 3 and names the digest and key.
+    let wrong =
+        LogHandle::start_with_wrong_index(&dir.path().join("wrong"), "test.localhost/log", 2)
+            .unwrap();
+    submit_all(&wrong);
+    let (text, code) = audit_full(&wrong, &dir.path().join("s2"));
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("index: 3 of 5 revisions"), "{text}");
+    let bob_key = hex::encode(bob.verifier().public_key());
+    assert!(
+        text.contains(&format!(
+            "log error: index revision 3 (log size 3): its map root is not the map of the log's first 3 entries; first wrong key: digest {} by rebuilder key {bob_key}",
+            digest.to_hex()
+        )),
+        "{text}"
+    );
+}

@@ -125,6 +125,7 @@ pub fn check(data: &[u8]) {
         previous_size: None,
         full: true,
         findings,
+        index: None,
     };
     assert!([0, 3].contains(&audited.exit_code()));
     assert_safe(&audit::render(&audited), 400);

@@ -101,6 +101,12 @@ impl<T: Transport> LogClient<T> {
         &self.log
     }
 
+    /// What this client requires of the index log's checkpoints, when it
+    /// requires lookups to prove their lists whole.
+    pub fn index_verifier(&self) -> Option<&LogVerifier> {
+        self.index.as_ref()
+    }
+
     /// The log key's text: what local state about this log belongs to.
     pub fn key_text(&self) -> String {
         self.log.key.to_key_text()

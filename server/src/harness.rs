@@ -44,11 +44,27 @@ impl LogHandle {
         LogHandle::start_with(data, origin, addr, &[])
     }
 
+    /// Like [`LogHandle::start`], with a wrong index: entry `n`'s signer
+    /// key is left out of its map (for tests of the index audit).
+    pub fn start_with_wrong_index(data: &Path, origin: &str, n: u64) -> anyhow::Result<LogHandle> {
+        LogHandle::start_full(data, origin, "127.0.0.1:0".parse()?, &[], Some(n))
+    }
+
     fn start_with(
         data: &Path,
         origin: &str,
         addr: std::net::SocketAddr,
         known: &[[u8; 32]],
+    ) -> anyhow::Result<LogHandle> {
+        LogHandle::start_full(data, origin, addr, known, None)
+    }
+
+    fn start_full(
+        data: &Path,
+        origin: &str,
+        addr: std::net::SocketAddr,
+        known: &[[u8; 32]],
+        index_leave_out: Option<u64>,
     ) -> anyhow::Result<LogHandle> {
         if !data.join("log.key").exists() {
             serve::init(data, serve::Origin::Named(origin))?;
@@ -66,6 +82,7 @@ impl LogHandle {
             // total bound on unknown keys is tested on the real binary
             // (server/tests/strangers.rs).
             unknown_budget: None,
+            index_leave_out,
             ..ServeConfig::new(data.to_path_buf(), addr)
         };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

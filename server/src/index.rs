@@ -61,6 +61,9 @@ pub struct Index {
     log: Arc<Log>,
     working: Mutex<Working>,
     published: RwLock<Option<Arc<Published>>>,
+    /// An entry whose signer key is left out of the map: a wrong index, for
+    /// the audit's tests only ([`Index::open_leaving_out`]).
+    leave_out: Option<u64>,
 }
 
 /// Entries read from the log per request while building the map.
@@ -71,9 +74,21 @@ impl Index {
     /// the entries the last revision covers and checks it against that
     /// revision, then publishes a revision of everything `input` published.
     pub fn open(input: &Log, index_log: Log) -> Result<Index, IndexError> {
+        Index::open_with(input, index_log, None)
+    }
+
+    /// An index that leaves entry `n`'s signer key out of its map, so its
+    /// revisions from `n` on are wrong: for tests of the audit that must
+    /// catch such a log.
+    #[cfg(feature = "harness")]
+    pub fn open_leaving_out(input: &Log, index_log: Log, n: u64) -> Result<Index, IndexError> {
+        Index::open_with(input, index_log, Some(n))
+    }
+
+    fn open_with(input: &Log, index_log: Log, leave_out: Option<u64>) -> Result<Index, IndexError> {
         let last = last_revision(&index_log)?;
         let size = last.as_ref().map_or(0, |r| r.size);
-        let map = map_of(input, size)?;
+        let map = map_of(input, size, leave_out)?;
         if let Some(r) = &last {
             check_revision(input, r, &map)?;
         }
@@ -95,6 +110,7 @@ impl Index {
             log: Arc::new(index_log),
             working: Mutex::new(Working { map, size }),
             published: RwLock::new(published),
+            leave_out,
         };
         match index.advance(input) {
             // A map that contradicts the log is not served.
@@ -131,7 +147,7 @@ impl Index {
         }
         if size > working.size {
             let mut map = working.map.clone();
-            extend(&mut map, input, working.size, size)?;
+            extend(&mut map, input, working.size, size, self.leave_out)?;
             *working = Working { map, size };
         }
         let revision = Revision {
@@ -255,11 +271,13 @@ fn check_revision(input: &Log, revision: &Revision, map: &Map) -> Result<(), Ind
 
 /// The map of `input`'s entries `0..size`, built in one pass: every
 /// (key, index) pair, sorted, folded into leaves.
-fn map_of(input: &Log, size: u64) -> Result<Map, IndexError> {
+fn map_of(input: &Log, size: u64, leave_out: Option<u64>) -> Result<Map, IndexError> {
     let mut pairs: Vec<(Key, u64)> = Vec::with_capacity(usize::try_from(size * 2).unwrap_or(0));
     for_each_entry(input, 0, size, |i, e| {
         pairs.push((index::subject_key(&e.subject), i));
-        pairs.push((index::signer_key(&e.subject, &e.key), i));
+        if leave_out != Some(i) {
+            pairs.push((index::signer_key(&e.subject, &e.key), i));
+        }
     })?;
     pairs.sort_unstable();
     let mut leaves: Vec<(Key, Hash, u64)> = Vec::new();
@@ -276,13 +294,20 @@ fn map_of(input: &Log, size: u64) -> Result<Map, IndexError> {
 }
 
 /// Appends the keys of `input`'s entries `start..end` to `map`.
-fn extend(map: &mut Map, input: &Log, start: u64, end: u64) -> Result<(), IndexError> {
+fn extend(
+    map: &mut Map,
+    input: &Log,
+    start: u64,
+    end: u64,
+    leave_out: Option<u64>,
+) -> Result<(), IndexError> {
     let mut result = Ok(());
     for_each_entry(input, start, end, |i, e| {
         if result.is_ok() {
-            result = map
-                .append(&index::subject_key(&e.subject), i)
-                .and_then(|()| map.append(&index::signer_key(&e.subject, &e.key), i));
+            result = map.append(&index::subject_key(&e.subject), i);
+        }
+        if result.is_ok() && leave_out != Some(i) {
+            result = map.append(&index::signer_key(&e.subject, &e.key), i);
         }
     })?;
     Ok(result?)

@@ -165,6 +165,10 @@ pub struct ServeConfig {
     pub instance: Option<String>,
     /// Keep the verifiable index and its log (on unless `--no-index`).
     pub index: bool,
+    /// Build a wrong index, leaving this entry's signer key out of the map
+    /// (tests of the audit only).
+    #[cfg(feature = "harness")]
+    pub index_leave_out: Option<u64>,
 }
 
 /// By default a key the operator has not listed adds at most 10 entries a
@@ -211,6 +215,8 @@ impl ServeConfig {
             read_database: None,
             instance: None,
             index: true,
+            #[cfg(feature = "harness")]
+            index_leave_out: None,
         }
     }
 }
@@ -351,11 +357,17 @@ async fn open_index(config: &ServeConfig, log: &Arc<Log>) -> anyhow::Result<Opti
         .clone()
         .map(|q| Witnesses::new(q, config.witness_timeout));
     let log = log.clone();
+    #[cfg(feature = "harness")]
+    let leave_out = config.index_leave_out;
     let opened =
         tokio::task::spawn_blocking(move || -> anyhow::Result<Result<Index, IndexError>> {
             let signer = load_index_key(&data, &load_key(&data)?)?;
             let location = Location::Redb(data.join(INDEX_DB_FILE));
             let index_log = Log::open_at(&location, signer, options, witnesses)?;
+            #[cfg(feature = "harness")]
+            if let Some(n) = leave_out {
+                return Ok(Index::open_leaving_out(&log, index_log, n));
+            }
             Ok(Index::open(&log, index_log))
         })
         .await
