@@ -7,6 +7,10 @@
 //! on redb publishing to s3s-fs (REPROLOG_S3S_FS, as scripts/s3s-fs.sh
 //! prints), whose tiles are then read from the bucket.
 //!
+//! On redb the load runs twice: with the verifiable index (the default) and
+//! with `--no-index`, for the index's cost (REPROLOG_BENCH_INDEX=on or off
+//! runs one of them only).
+//!
 //! Run: `cargo bench -p reprolog-server --bench load`
 
 use reprolog_proto::entry::Entry;
@@ -100,15 +104,22 @@ fn main() {
         threads,
         verify_rate,
     };
-    println!("== redb (the data dir)");
-    bench_backend(&run, &entries, None, None);
+    let index = std::env::var("REPROLOG_BENCH_INDEX").unwrap_or_default();
+    if index != "off" {
+        println!("== redb (the data dir), with the index");
+        bench_backend(&run, &entries, None, None, &[]);
+    }
+    if index != "on" {
+        println!("== redb (the data dir), --no-index");
+        bench_backend(&run, &entries, None, None, &["--no-index"]);
+    }
     // REPROLOG_BENCH_POSTGRES (an admin URL, as scripts/postgres.sh prints)
     // runs the same load on a PostgreSQL database, side by side.
     if let Ok(admin) = std::env::var("REPROLOG_BENCH_POSTGRES") {
         let url = reprolog_server::storage::postgres::recreate_database(&admin, "bench_load")
             .expect("creating the bench database");
         println!("== PostgreSQL ({url})");
-        bench_backend(&run, &entries, Some(&url), None);
+        bench_backend(&run, &entries, Some(&url), None, &[]);
     }
     if let Some(s3s_fs) = std::env::var_os("REPROLOG_S3S_FS") {
         let root = tempfile::tempdir().unwrap();
@@ -132,7 +143,7 @@ fn main() {
         );
         let bucket = format!("http://127.0.0.1:{port}/bench/log");
         println!("== redb, publishing to s3s-fs; tiles read from the bucket");
-        bench_backend(&run, &entries, None, Some((&publish, &bucket)));
+        bench_backend(&run, &entries, None, Some((&publish, &bucket)), &[]);
         let _ = s3.kill();
         let _ = s3.wait();
     }
@@ -154,6 +165,7 @@ fn bench_backend(
     entries: &Arc<Vec<Vec<u8>>>,
     database: Option<&str>,
     s3: Option<(&str, &str)>,
+    extra: &[&str],
 ) {
     let Run {
         total,
@@ -175,33 +187,7 @@ fn bench_backend(
                 .output()
                 .unwrap();
             assert!(init.status.success());
-            let mut child = Command::new(BIN)
-                // Two keys submit the whole million, from one address: lift
-                // the unknown keys' limits and the per-address connection cap.
-                .args([
-                    "serve",
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--unknown-key-rate",
-                    "0",
-                    "--max-connections-per-peer",
-                    "1024",
-                ])
-                .args(["--unknown-key-pending", "1000000", "--data"])
-                .arg(dir.path())
-                .args(
-                    database
-                        .map(|url| ["--database", url])
-                        .into_iter()
-                        .flatten(),
-                )
-                .args(
-                    s3.map(|(publish, _)| ["--publish", publish])
-                        .into_iter()
-                        .flatten(),
-                )
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::piped())
+            let mut child = serve_command(dir.path(), database, s3, extra)
                 .spawn()
                 .unwrap();
             (listening_url(&mut child).unwrap(), Some(child))
@@ -324,7 +310,9 @@ fn bench_backend(
                 std::thread::spawn(move || {
                     let agent = agent();
                     let mut k = t as u64 * 7919;
+                    let mut took = Vec::new();
                     while started.elapsed() < Duration::from_secs(read_secs) {
+                        let one = Instant::now();
                         k = k
                             .wrapping_mul(6364136223846793005)
                             .wrapping_add(1442695040888963407);
@@ -332,15 +320,21 @@ fn bench_backend(
                         assert_eq!(resp.status().as_u16(), 200);
                         let _ = resp.body_mut().with_config().limit(1 << 24).read_to_vec();
                         count.fetch_add(1, Ordering::Relaxed);
+                        took.push(one.elapsed());
                     }
+                    took
                 })
             })
             .collect();
-        for h in hs {
-            h.join().unwrap();
-        }
+        let mut took: Vec<Duration> = hs.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        took.sort();
         let rate = count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64().max(1e-9);
-        println!("{name}: {rate:.0} requests/s");
+        println!(
+            "{name}: {rate:.0} requests/s, latency p50 {:.2} ms, p99 {:.2} ms ({} readers)",
+            percentile(&took, 0.5).as_secs_f64() * 1e3,
+            percentile(&took, 0.99).as_secs_f64() * 1e3,
+            threads * 4
+        );
     };
     let full_tiles = (size / 256).max(1);
     let tile_base = s3.map_or(url.as_str(), |(_, bucket)| bucket);
@@ -370,6 +364,31 @@ fn bench_backend(
             )
         }),
     );
+    // The index's part of one answer, and its map proof, in bytes.
+    if let Ok(mut resp) = agent()
+        .get(&format!(
+            "{url}/lookup/{}",
+            Hash::of(&7u64.to_be_bytes()).to_hex()
+        ))
+        .call()
+    {
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(1 << 24)
+            .read_to_vec()
+            .unwrap_or_default();
+        let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        if let Some(index) = answer.get("index") {
+            let proof = index["keys"][0]["proof"].as_str().unwrap_or("");
+            println!(
+                "lookup answer: {} bytes, its index part {} bytes (map proof {} bytes)",
+                body.len(),
+                serde_json::to_vec(index).map_or(0, |v| v.len()),
+                proof.len() * 3 / 4
+            );
+        }
+    }
     println!("server peak RSS at end: {} MiB", peak_rss_kib(pid) / 1024);
     if let Some(child) = child.as_mut() {
         let _ = Command::new("kill")
@@ -377,7 +396,60 @@ fn bench_backend(
             .arg(pid.to_string())
             .status();
         let _ = child.wait();
+        // A restart: the stored checkpoint is checked against storage and,
+        // with the index, the map is rebuilt and checked.
+        let started = Instant::now();
+        let mut again = serve_command(dir.path(), database, s3, extra)
+            .spawn()
+            .unwrap();
+        let _ = listening_url(&mut again);
+        println!(
+            "restart until listening: {:.1} s, peak RSS {} MiB",
+            started.elapsed().as_secs_f64(),
+            peak_rss_kib(again.id()) / 1024
+        );
+        let _ = again.kill();
+        let _ = again.wait();
     }
+}
+
+/// `reprolog-server serve` on the data dir `data` for this load.
+fn serve_command(
+    data: &std::path::Path,
+    database: Option<&str>,
+    s3: Option<(&str, &str)>,
+    extra: &[&str],
+) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd // Two keys submit the whole million, from one address: lift
+        // the unknown keys' limits and the per-address connection cap.
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--unknown-key-rate",
+            "0",
+            "--max-connections-per-peer",
+            "1024",
+        ])
+        .args(["--unknown-key-pending", "1000000"])
+        .args(extra)
+        .arg("--data")
+        .arg(data)
+        .args(
+            database
+                .map(|url| ["--database", url])
+                .into_iter()
+                .flatten(),
+        )
+        .args(
+            s3.map(|(publish, _)| ["--publish", publish])
+                .into_iter()
+                .flatten(),
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped());
+    cmd
 }
 
 /// One submitter: a single connection, one request at a time.
