@@ -37,6 +37,9 @@ pub enum IndexError {
     Mismatch(String),
 }
 
+/// An entry as the map needs it: (log index, subject digest, signer key).
+pub type Appended = (u64, Hash, [u8; 32]);
+
 /// A published revision: what lookups are answered from. A lookup is
 /// answered at the revision's size, so it carries the log's checkpoint of
 /// that size (an index kept behind its log must not hide newer entries).
@@ -139,6 +142,14 @@ impl Index {
     /// revision in the index log (cosigned when it has witnesses). Does
     /// nothing when the published revision is already of that checkpoint.
     pub fn advance(&self, input: &Log) -> Result<(), IndexError> {
+        self.advance_with(input, &[])
+    }
+
+    /// [`Index::advance`], given the entries the sequencer just appended
+    /// (index, subject, key; ascending): when they are exactly the ones the
+    /// map lacks they are used as they are, saving reading and decoding
+    /// them back from storage.
+    pub fn advance_with(&self, input: &Log, appended: &[Appended]) -> Result<(), IndexError> {
         let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
         let target = input.latest();
         let (size, root) = (target.checkpoint.size, target.checkpoint.root);
@@ -147,7 +158,16 @@ impl Index {
         }
         if size > working.size {
             let mut map = working.map.clone();
-            extend(&mut map, input, working.size, size, self.leave_out)?;
+            let exact = appended.first().map(|a| a.0) == Some(working.size)
+                && appended.len() as u64 == size - working.size
+                && appended.windows(2).all(|w| w[1].0 == w[0].0 + 1);
+            if exact {
+                for (i, subject, key) in appended {
+                    add(&mut map, *i, subject, key, self.leave_out)?;
+                }
+            } else {
+                extend(&mut map, input, working.size, size, self.leave_out)?;
+            }
             *working = Working { map, size };
         }
         let revision = Revision {
@@ -304,13 +324,26 @@ fn extend(
     let mut result = Ok(());
     for_each_entry(input, start, end, |i, e| {
         if result.is_ok() {
-            result = map.append(&index::subject_key(&e.subject), i);
-        }
-        if result.is_ok() && leave_out != Some(i) {
-            result = map.append(&index::signer_key(&e.subject, &e.key), i);
+            result = add(map, i, &e.subject, &e.key, leave_out);
         }
     })?;
-    Ok(result?)
+    result
+}
+
+/// Appends entry `i`'s two keys to `map` (its signer key not, when it is
+/// the one left out).
+fn add(
+    map: &mut Map,
+    i: u64,
+    subject: &Hash,
+    key: &[u8; 32],
+    leave_out: Option<u64>,
+) -> Result<(), IndexError> {
+    map.append(&index::subject_key(subject), i)?;
+    if leave_out != Some(i) {
+        map.append(&index::signer_key(subject, key), i)?;
+    }
+    Ok(())
 }
 
 /// Calls `f` with each of `input`'s entries `start..end`, read in chunks.

@@ -7,7 +7,7 @@
 //! While one batch commits the next one fills, so throughput grows with load.
 //! When every handle is dropped the task drains what is queued and stops.
 
-use crate::index::Index;
+use crate::index::{Appended, Index};
 use crate::log::{Log, LogError, SignedCheckpoint};
 use crate::metrics::Metrics;
 use crate::storage::{NewEntry, Placement, StorageError};
@@ -190,7 +190,17 @@ async fn commit(
     let result = tokio::task::spawn_blocking(move || -> Result<Vec<Ack>, LogError> {
         let placements = log2.append(&entries)?;
         if let Some(index) = &index {
-            if let Err(e) = index.advance(&log2) {
+            let mut appended: Vec<Appended> = placements
+                .iter()
+                .zip(&entries)
+                .filter_map(|(p, e)| match p {
+                    Placement::New(i) => Some((*i, e.subject, e.key)),
+                    Placement::Existing(_) => None,
+                })
+                .collect();
+            appended.sort_unstable_by_key(|a| a.0);
+            appended.dedup_by_key(|a| a.0);
+            if let Err(e) = index.advance_with(&log2, &appended) {
                 tracing::warn!("the index revision of this batch is not out yet: {e}");
             }
         }

@@ -13,7 +13,7 @@ use super::{
     bit, chain, empty_root, first_difference, inner_hash, leaf_hash, prefix, Key, EMPTY_CHAIN,
 };
 use crate::hash::Hash;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Why the map refused an update.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,7 +40,9 @@ struct Leaf {
 
 struct Inner {
     depth: u8,
-    hash: Hash,
+    /// Computed when first asked for: a batch of appends copies the upper
+    /// nodes once per key, and only the copies that remain get hashed.
+    hash: OnceLock<Hash>,
     /// Keys whose bit `depth` is 0, then 1.
     children: [Node; 2],
 }
@@ -49,7 +51,14 @@ impl Node {
     fn hash(&self) -> Hash {
         match self {
             Node::Leaf(l) => leaf_hash(&l.key, &l.chain),
-            Node::Inner(i) => i.hash,
+            Node::Inner(i) => *i.hash.get_or_init(|| {
+                inner_hash(
+                    i.depth,
+                    &prefix(self.any_key(), i.depth),
+                    &i.children[0].hash(),
+                    &i.children[1].hash(),
+                )
+            }),
         }
     }
 
@@ -72,17 +81,12 @@ impl Node {
         }))
     }
 
-    /// The inner node at `depth` over two children; `key` is any key below.
-    fn inner(depth: u8, key: &Key, children: [Node; 2]) -> Node {
-        let hash = inner_hash(
-            depth,
-            &prefix(key, depth),
-            &children[0].hash(),
-            &children[1].hash(),
-        );
+    /// The inner node at `depth` over two children (its hash is computed
+    /// when first needed).
+    fn inner(depth: u8, children: [Node; 2]) -> Node {
         Node::Inner(Arc::new(Inner {
             depth,
-            hash,
+            hash: OnceLock::new(),
             children,
         }))
     }
@@ -95,7 +99,7 @@ impl Node {
         } else {
             [new, other]
         };
-        Node::inner(depth, key, children)
+        Node::inner(depth, children)
     }
 }
 
@@ -219,7 +223,7 @@ fn build(keys: &[Key], nodes: &[Node]) -> Option<Node> {
             let split = keys.partition_point(|k| !bit(k, depth));
             let left = build(&keys[..split], &nodes[..split])?;
             let right = build(&keys[split..], &nodes[split..])?;
-            Some(Node::inner(depth, first, [left, right]))
+            Some(Node::inner(depth, [left, right]))
         }
     }
 }
@@ -252,7 +256,7 @@ fn insert(node: Option<&Node>, key: &Key, index: u64) -> Result<(Node, bool), In
                 let (child, added) = insert(Some(&i.children[side]), key, index)?;
                 let mut children = i.children.clone();
                 children[side] = child;
-                Ok((Node::inner(i.depth, key, children), added))
+                Ok((Node::inner(i.depth, children), added))
             }
         },
     }
