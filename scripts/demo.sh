@@ -61,7 +61,9 @@ started() { # NAME OUT ERR: waits for "listening on", prints the URL
 "$bin/reprolog-server" init --data "$work/log" --origin demo.localhost/log > "$work/log.vkey"
 logkey=$(cat "$work/log.vkey")
 "$bin/reprolog-server" witness-init --key "$work/witness.key" --name witness.demo.localhost/w1 > "$work/witness.vkey"
-echo "log $logkey" > "$work/witnessed-logs"
+indexkey=$("$bin/reprolog-server" vkey --index --data "$work/log")
+# The witness cosigns the log and its index log (the verifiable index).
+printf 'log %s\nindex %s\n' "$logkey" "$indexkey" > "$work/witnessed-logs"
 "$bin/reprolog-server" witness --data "$work/witness" --key "$work/witness.key" --logs "$work/witnessed-logs" \
   --listen 127.0.0.1:0 > "$work/witness.out" 2> "$work/witness.err" &
 pids+=($!)
@@ -84,8 +86,10 @@ echo "log $url key $logkey (publishes only checkpoints the witness cosigned)"
 echo "bucket $bucket (s3s-fs; the log copies checkpoint and tiles there)"
 echo "web page: $url/ (paste $work/policy there to see verdicts under the demo policy)"
 {
-  echo "# demo policy: any 2 of the 3 demo rebuilders; checkpoints cosigned by the witness"
+  echo "# demo policy: any 2 of the 3 demo rebuilders; checkpoints cosigned by the witness;"
+  echo "# every lookup proven whole by the log's index"
   echo "log $logkey $url $bucket"
+  echo "index $indexkey"
   echo "witness w1 $(cat "$work/witness.vkey")"
   echo "quorum w1"
   for n in alpha beta gamma; do
@@ -188,6 +192,7 @@ echo "log: $(head -n 1 "$work/audit.out")"
 echo "web page: $url/ (until the demo ends; KEEP_DEMO=1 keeps its files)"
 echo "read path: verify, gamma's follow and the audit read checkpoints and tiles from the S3 bucket $bucket"
 echo "witness: every checkpoint the client believed carried the cosignature of $(cat "$work/witness.vkey" | cut -d+ -f1)"
+echo "index: every lookup proved its list of attestations whole; $(sed -n 's/^index: //p' "$work/audit.out")"
 echo "attestations: alpha and beta were told 5 targets each; gamma found and repeated $(grep -c 'attested file=' "$work/gamma.err") on its own"
 if [ "$failures" -eq 0 ]; then
   echo "demo passed: 4 REPRODUCED (one with a hidden -X flag inferred), 1 INSUFFICIENT, 1 CONTESTED, audit OK"
