@@ -57,29 +57,24 @@ pub struct TestServer {
 
 /// Creates a data dir with a fresh key; returns the log verifier.
 pub fn init(data: &Path) -> Verifier {
-    let out = Command::new(BIN)
-        .args(["init", "--origin", ORIGIN, "--data"])
-        .arg(data)
-        .output()
-        .expect("run init");
-    assert!(
-        out.status.success(),
-        "init failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Verifier::from_key_text(String::from_utf8(out.stdout).unwrap().trim()).expect("vkey")
+    printed_key(&["init", "--origin", ORIGIN, "--data"], data)
 }
 
 /// The index log's verifier key of a data dir (`vkey --index`).
 pub fn index_key(data: &Path) -> Verifier {
+    printed_key(&["vkey", "--index", "--data"], data)
+}
+
+/// The verifier key `reprolog-server ARGS DATA` prints.
+fn printed_key(args: &[&str], data: &Path) -> Verifier {
     let out = Command::new(BIN)
-        .args(["vkey", "--index", "--data"])
+        .args(args)
         .arg(data)
         .output()
-        .expect("run vkey");
+        .expect("run reprolog-server");
     assert!(
         out.status.success(),
-        "{}",
+        "{args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     Verifier::from_key_text(String::from_utf8(out.stdout).unwrap().trim()).expect("vkey")
