@@ -186,6 +186,11 @@ struct ServeArgs {
     /// witness quorum (`witness <name> <vkey> <url>`, `group`, `quorum`).
     #[arg(long)]
     witness_policy: Option<PathBuf>,
+    /// The index log's witnesses, when not --witness-policy's: the same
+    /// witness keys, say, at other URLs (a witness that serves one log per
+    /// process, such as sigsum-witness, runs a second one for the index log).
+    #[arg(long, requires = "witness_policy")]
+    index_witness_policy: Option<PathBuf>,
     /// Longest the log waits for each witness, in milliseconds.
     #[arg(long, default_value_t = 1000)]
     witness_timeout_ms: u64,
@@ -411,6 +416,7 @@ impl ServeArgs {
             min_free_mib,
             read_only,
             witness_policy,
+            index_witness_policy,
             witness_timeout_ms,
             witness_refresh_secs,
             policy,
@@ -428,13 +434,17 @@ impl ServeArgs {
             }
             None => None,
         };
-        let witnesses = match witness_policy {
-            Some(path) => Some(
-                WitnessQuorum::parse(&read(&path)?)
-                    .with_context(|| format!("witness policy {}", path.display()))?,
-            ),
-            None => None,
+        let quorum = |path: Option<PathBuf>| -> anyhow::Result<Option<WitnessQuorum>> {
+            match path {
+                Some(path) => Ok(Some(
+                    WitnessQuorum::parse(&read(&path)?)
+                        .with_context(|| format!("witness policy {}", path.display()))?,
+                )),
+                None => Ok(None),
+            }
         };
+        let witnesses = quorum(witness_policy)?;
+        let index_witnesses = quorum(index_witness_policy)?;
         let keys = key_list(allow_keys, allow_keys_file.as_deref())?;
         let allowed_keys = if keys.is_empty() {
             None
@@ -500,6 +510,7 @@ impl ServeArgs {
                     },
                 },
             ),
+            index_witnesses,
             witnesses,
             witness_timeout: Duration::from_millis(witness_timeout_ms),
             witness_refresh: Duration::from_secs(witness_refresh_secs),

@@ -148,6 +148,9 @@ pub struct ServeConfig {
     pub unknown_budget: Option<crate::budget::BudgetConfig>,
     /// Publish only checkpoints these witnesses cosigned (`--witness-policy`).
     pub witnesses: Option<WitnessQuorum>,
+    /// The index log's witnesses (`--index-witness-policy`), when not
+    /// `witnesses`.
+    pub index_witnesses: Option<WitnessQuorum>,
     /// How long each witness request may take.
     pub witness_timeout: std::time::Duration,
     /// Have the witnesses cosign again after this long without a new
@@ -207,6 +210,7 @@ impl ServeConfig {
             unknown_key_pending: DEFAULT_UNKNOWN_KEY_PENDING,
             unknown_budget: Some(crate::budget::DEFAULT_BUDGET),
             witnesses: None,
+            index_witnesses: None,
             witness_timeout: crate::cosign::DEFAULT_TIMEOUT,
             witness_refresh: DEFAULT_WITNESS_REFRESH,
             default_policy: None,
@@ -353,8 +357,9 @@ async fn open_index(config: &ServeConfig, log: &Arc<Log>) -> anyhow::Result<Opti
     let data = config.data.clone();
     let options = config.log;
     let witnesses = config
-        .witnesses
+        .index_witnesses
         .clone()
+        .or_else(|| config.witnesses.clone())
         .map(|q| Witnesses::new(q, config.witness_timeout));
     let log = log.clone();
     #[cfg(feature = "harness")]

@@ -518,32 +518,28 @@ fn sigsum_witness_and_ours_cosign_one_log() {
     let sw_vkey = run(Command::new(bin.join("sigsum-key"))
         .args(["to-vkey", "-t", "cosignature/v1", "-n", &sw_name, "-k"])
         .arg(d.join("sw.pub")));
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut sigsum = Command::new(bin.join("sigsum-witness"))
-        .arg("-k")
-        .arg(d.join("sw"))
-        .arg("--log-key")
-        .arg(d.join("log.pub"))
-        .arg("--state-file")
-        .arg(d.join("sw.state"))
-        .arg(format!("127.0.0.1:{port}"))
-        .env("GODEBUG", "httpmuxgo121=0")
-        .spawn()
-        .expect("start sigsum-witness");
-    let sw_url = format!("http://127.0.0.1:{port}");
-    let up = (0..100).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    assert!(up, "sigsum-witness did not start");
+    // sigsum-witness serves one log per process: one for the log, one (same
+    // witness key) for its index log.
+    let index_key = index_key(&data);
+    std::fs::write(
+        d.join("index.pub"),
+        openssh_public_key(&index_key.public_key()),
+    )
+    .unwrap();
+    let (sigsum, sw_url) = start_sigsum_witness(&bin, d, "log");
+    let (sigsum_index, sw_index_url) = start_sigsum_witness(&bin, d, "index");
 
     // Our witness, for the same log.
     let ours = witness_key(d, "witness.test/w1");
-    std::fs::write(d.join("logs"), format!("log {}\n", key.to_key_text())).unwrap();
+    std::fs::write(
+        d.join("logs"),
+        format!(
+            "log {}\nindex {}\n",
+            key.to_key_text(),
+            index_key.to_key_text()
+        ),
+    )
+    .unwrap();
     let w = WitnessProcess::start(d);
 
     let witnesses = format!(
@@ -557,10 +553,26 @@ fn sigsum_witness_and_ours_cosign_one_log() {
         format!("{witnesses}group both all sigsum ours\nquorum both\n"),
     )
     .unwrap();
+    // The same witnesses for the index log, the Sigsum one at its second URL.
+    let index_policy_file = d.join("index-witness-policy");
+    std::fs::write(
+        &index_policy_file,
+        format!(
+            "witness sigsum {sw_vkey} {sw_index_url}\nwitness ours {} {}\ngroup both all sigsum ours\nquorum both\n",
+            ours.to_key_text(),
+            w.url
+        ),
+    )
+    .unwrap();
     let server = TestServer::start(
         &data,
         &key,
-        &["--witness-policy", policy_file.to_str().unwrap()],
+        &[
+            "--witness-policy",
+            policy_file.to_str().unwrap(),
+            "--index-witness-policy",
+            index_policy_file.to_str().unwrap(),
+        ],
     );
     let rebuilder = Signer::generate("rebuilder.test").unwrap();
     let subject = Hash::of(b"a binary both witnesses saw");
@@ -571,12 +583,29 @@ fn sigsum_witness_and_ours_cosign_one_log() {
     let note = String::from_utf8(note).unwrap();
     assert!(note.contains(&format!("\n— {sw_name} ")), "{note}");
     assert!(note.contains("\n— witness.test/w1 "), "{note}");
+    // Both cosign the index log too (its own Sigsum origin).
+    let (_, index_note) = server.get("/index/checkpoint");
+    let index_note = String::from_utf8(index_note).unwrap();
+    assert!(
+        index_note.starts_with(&format!(
+            "sigsum.org/v1/tree/{}\n",
+            Hash::of(&index_key.public_key()).to_hex()
+        )),
+        "{index_note}"
+    );
+    assert!(
+        index_note.contains(&format!("\n— {sw_name} ")),
+        "{index_note}"
+    );
+    assert!(index_note.contains("\n— witness.test/w1 "), "{index_note}");
 
-    // Under a 1-of-1 policy of the Sigsum witness, the client says REPRODUCED.
+    // Under a 1-of-1 policy of the Sigsum witness, with the index, the
+    // client says REPRODUCED.
     let client_policy = Policy::parse(&format!(
-        "log {} {}\n{witnesses}rebuilder r {}\nconsensus r\nquorum sigsum\n",
+        "log {} {}\nindex {}\n{witnesses}rebuilder r {}\nconsensus r\nquorum sigsum\n",
         key.to_key_text(),
         server.url,
+        index_key.to_key_text(),
         rebuilder.verifier().to_key_text()
     ))
     .unwrap();
@@ -598,6 +627,36 @@ fn sigsum_witness_and_ours_cosign_one_log() {
         .unwrap();
     check_independently(d, &ours, &cp.to_text(), ours_line);
 
-    let _ = sigsum.kill();
-    let _ = sigsum.wait();
+    assert_eq!(report.proven_complete, vec![server.url.clone()]);
+    for mut process in [sigsum, sigsum_index] {
+        let _ = process.kill();
+        let _ = process.wait();
+    }
+}
+
+/// `sigsum-witness` with the key `d/sw` for the log whose OpenSSH public key
+/// is `d/<name>.pub`, on a free port; returns it and its URL.
+fn start_sigsum_witness(bin: &Path, d: &Path, name: &str) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(bin.join("sigsum-witness"))
+        .arg("-k")
+        .arg(d.join("sw"))
+        .arg("--log-key")
+        .arg(d.join(format!("{name}.pub")))
+        .arg("--state-file")
+        .arg(d.join(format!("sw-{name}.state")))
+        .arg(format!("127.0.0.1:{port}"))
+        .env("GODEBUG", "httpmuxgo121=0")
+        .spawn()
+        .expect("start sigsum-witness");
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "sigsum-witness did not start");
+    (child, format!("http://127.0.0.1:{port}"))
 }
