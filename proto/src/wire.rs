@@ -263,11 +263,7 @@ impl IndexAnswer {
                 revision.size, log_cp.size
             )));
         }
-        let asked: Vec<Option<[u8; 32]>> = if keys.is_empty() {
-            vec![None]
-        } else {
-            keys.iter().copied().map(Some).collect()
-        };
+        let asked = index::lookup_keys(digest, keys);
         if self.keys.len() != asked.len() {
             return Err(bad(format!(
                 "{} key answers for {} keys asked",
@@ -276,7 +272,7 @@ impl IndexAnswer {
             )));
         }
         let mut lists = Vec::with_capacity(asked.len());
-        for (answer, signer) in self.keys.iter().zip(asked) {
+        for (answer, (signer, key)) in self.keys.iter().zip(asked) {
             let named = match &answer.signer {
                 Some(h) => Some(
                     hex_key(h).ok_or_else(|| bad("a key answer names a malformed key".into()))?,
@@ -294,10 +290,6 @@ impl IndexAnswer {
                     revision.size
                 )));
             }
-            let key = match &signer {
-                Some(k) => index::signer_key(digest, k),
-                None => index::subject_key(digest),
-            };
             MapProof::parse(&answer.proof)
                 .and_then(|p| p.verify(&revision.map_root, &key, &answer.indices))
                 .map_err(|e| bad(format!("map proof: {e}")))?;

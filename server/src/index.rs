@@ -218,17 +218,10 @@ impl Index {
             .inclusion_proofs(&[index_size - 1], index_size)?
             .pop()
             .unwrap_or_default();
-        let asked: Vec<Option<[u8; 32]>> = if keys.is_empty() {
-            vec![None]
-        } else {
-            keys.iter().copied().map(Some).collect()
-        };
+        let asked = index::lookup_keys(digest, keys);
         let mut answers = Vec::with_capacity(asked.len());
-        for signer in asked {
-            let (key, filter): (Key, Vec<[u8; 32]>) = match &signer {
-                Some(k) => (index::signer_key(digest, k), vec![*k]),
-                None => (index::subject_key(digest), vec![]),
-            };
+        for (signer, key) in asked {
+            let filter: Vec<[u8; 32]> = signer.iter().copied().collect();
             let indices = all_indices(input, digest, &filter, revision.size)?;
             let proof = published.map.prove(&key);
             if proof.verify(&revision.map_root, &key, &indices).is_err() {

@@ -399,7 +399,8 @@ async fn keep_index_current(index: Arc<Index>, log: Arc<Log>) {
         let behind = index
             .published()
             .is_none_or(|p| p.revision.size < log.latest().checkpoint.size);
-        if !behind {
+        // A read-only index log cannot catch up: said once at start.
+        if !behind || index.log().read_only_reason().is_some() {
             continue;
         }
         let (i, l) = (index.clone(), log.clone());

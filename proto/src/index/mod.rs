@@ -51,6 +51,19 @@ pub fn signer_key(subject: &Hash, signer: &[u8; 32]) -> Key {
     h.finalize().into()
 }
 
+/// The map keys a lookup of `subject` by the rebuilder `keys` answers for,
+/// in order, each with the rebuilder it is for: one signer key per key
+/// asked, or the subject key alone when none is asked. The server answers
+/// and the client verifies in this order.
+pub fn lookup_keys(subject: &Hash, keys: &[[u8; 32]]) -> Vec<(Option<[u8; 32]>, Key)> {
+    if keys.is_empty() {
+        return vec![(None, subject_key(subject))];
+    }
+    keys.iter()
+        .map(|k| (Some(*k), signer_key(subject, k)))
+        .collect()
+}
+
 /// The value hash of a list before any index: 32 zero bytes.
 pub const EMPTY_CHAIN: Hash = Hash([0; 32]);
 
