@@ -4,9 +4,12 @@
 //!
 //! - **Connections**: at most `max_connections` open at once (each holds a
 //!   permit of a semaphore; beyond the cap the accept loop waits and clients
-//!   queue in the kernel's backlog), and at most `max_per_peer` from one IP
-//!   address: a further connection from that address is closed at once, so
-//!   one host cannot take every slot.
+//!   queue in the kernel's backlog), and at most `max_per_peer` from one
+//!   peer: a further connection from that peer is closed at once, so one
+//!   host cannot take every slot. A peer is an IPv4 address, or an IPv6 /64
+//!   (the smallest prefix RFC 4291 hands one link, so one host can spread
+//!   over 2^64 addresses of it); an IPv4-mapped IPv6 address counts as its
+//!   IPv4 address.
 //! - **Headers**: hyper drops a connection whose request headers have not all
 //!   arrived within `header_timeout`. Its timer runs whenever the connection
 //!   waits for a request, so it is also the idle deadline of a keep-alive
@@ -69,9 +72,24 @@ impl Default for ConnectionLimits {
     }
 }
 
-/// Open connections per IP address.
+/// Open connections per peer (see [`peer_of`]).
 #[derive(Default)]
 struct Peers(Mutex<HashMap<IpAddr, usize>>);
+
+/// The peer a connection from `ip` counts against: the IPv4 address itself
+/// (also when it comes IPv4-mapped), or the /64 an IPv6 address lies in.
+fn peer_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+            }
+        },
+    }
+}
 
 /// One connection counted against its peer; uncounted when dropped.
 struct PeerSlot {
@@ -80,8 +98,9 @@ struct PeerSlot {
 }
 
 impl Peers {
-    /// A slot for `ip`, unless it already holds `max`.
+    /// A slot for a connection from `ip`, unless its peer already holds `max`.
     fn take(self: &Arc<Peers>, ip: IpAddr, max: usize) -> Option<PeerSlot> {
+        let ip = peer_of(ip);
         let mut open = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let n = open.entry(ip).or_default();
         if *n >= max {
@@ -206,5 +225,49 @@ pub async fn serve(
             "connections still open after {:?}; closing them",
             limits.shutdown_grace
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("test address")
+    }
+
+    #[test]
+    fn one_ipv6_64_is_one_peer_and_mapped_ipv4_is_its_ipv4() {
+        assert_eq!(
+            peer_of(ip("2001:db8:1:2::1")),
+            peer_of(ip("2001:db8:1:2:ffff::9"))
+        );
+        assert_ne!(
+            peer_of(ip("2001:db8:1:2::1")),
+            peer_of(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(peer_of(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert_ne!(peer_of(ip("192.0.2.7")), peer_of(ip("192.0.2.8")));
+    }
+
+    #[test]
+    fn a_peer_spreading_over_its_64_gets_no_more_slots() {
+        let peers = Arc::new(Peers::default());
+        let first = peers.take(ip("2001:db8::1"), 2).expect("first slot");
+        let second = peers.take(ip("2001:db8::2"), 2).expect("second slot");
+        assert!(
+            peers.take(ip("2001:db8::3"), 2).is_none(),
+            "a third address of the same /64"
+        );
+        assert!(
+            peers.take(ip("2001:db8:0:1::1"), 2).is_some(),
+            "another /64 is another peer"
+        );
+        drop(first);
+        assert!(
+            peers.take(ip("2001:db8::4"), 2).is_some(),
+            "a slot freed is free again"
+        );
+        drop(second);
     }
 }
