@@ -265,6 +265,8 @@ pub trait View: HashReader + Send {
     fn size(&self) -> Result<u64, StorageError>;
     /// The latest signed checkpoint note, if any.
     fn checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError>;
+    /// The latest checkpoint stored of exactly `size`, if one was.
+    fn checkpoint_at(&self, size: u64) -> Result<Option<Vec<u8>>, StorageError>;
     /// Entries `start..end`, which must all exist.
     fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StorageError>;
     /// The entries at `indices` (any order; each must exist), in that order.
@@ -293,6 +295,11 @@ impl Snapshot {
     /// The latest signed checkpoint note, if any.
     pub fn checkpoint(&self) -> Result<Option<Vec<u8>>, StorageError> {
         self.view.checkpoint()
+    }
+
+    /// The latest checkpoint note stored of exactly `size`, if one was.
+    pub fn checkpoint_at(&self, size: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        self.view.checkpoint_at(size)
     }
 
     /// Runs `f` with a hash reader over this snapshot.
@@ -451,12 +458,17 @@ pub(crate) mod conformance {
                 Placement::Existing(10)
             ]
         );
+        store.set_checkpoint(10, b"ten, first").unwrap();
         store.set_checkpoint(11, b"eleven").unwrap();
         store.set_checkpoint(10, b"ten").unwrap();
         let store = reopen(store);
         let snap = store.snapshot().unwrap();
         assert_eq!(snap.size().unwrap(), size);
         assert_eq!(snap.checkpoint().unwrap().unwrap(), b"eleven");
+        // Every size's latest note is kept, an older one too.
+        assert_eq!(snap.checkpoint_at(10).unwrap().unwrap(), b"ten");
+        assert_eq!(snap.checkpoint_at(11).unwrap().unwrap(), b"eleven");
+        assert_eq!(snap.checkpoint_at(9).unwrap(), None);
         let root = snap.root(size).unwrap();
         assert_eq!(root, expected_root);
         // Compare with a tree built in memory.

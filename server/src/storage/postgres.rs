@@ -71,6 +71,10 @@ CREATE TABLE IF NOT EXISTS reprolog_subject_counts (
     subject bytea PRIMARY KEY,
     n bigint NOT NULL
 );
+CREATE TABLE IF NOT EXISTS reprolog_checkpoints (
+    size bigint PRIMARY KEY,
+    note bytea NOT NULL
+);
 ";
 
 /// Opens one connection to the database a URL names (see [`Target`] for the
@@ -511,12 +515,19 @@ impl Store for PgStore {
     fn set_checkpoint(&self, size: u64, note: &[u8]) -> Result<(), StorageError> {
         let size = to_i64(size)?;
         self.on_writer(|conn| {
-            conn.execute(
-                "UPDATE reprolog_meta SET checkpoint = $1, checkpoint_size = $2 \
-                 WHERE checkpoint_size <= $2",
-                &[&note, &size],
-            )
-            .map(drop)
+            PgStore::transaction(conn, |conn| {
+                conn.execute(
+                    "UPDATE reprolog_meta SET checkpoint = $1, checkpoint_size = $2 \
+                     WHERE checkpoint_size <= $2",
+                    &[&note, &size],
+                )?;
+                conn.execute(
+                    "INSERT INTO reprolog_checkpoints (size, note) VALUES ($1, $2) \
+                     ON CONFLICT (size) DO UPDATE SET note = EXCLUDED.note",
+                    &[&size, &note],
+                )
+                .map(drop)
+            })
         })
     }
 
@@ -658,6 +669,19 @@ impl View for PgView {
                 .map(|r| col::<Option<Vec<u8>>>(r, 0))
                 .transpose()?
                 .flatten())
+        })
+    }
+
+    fn checkpoint_at(&self, size: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        let size = to_i64(size)?;
+        self.with(|c| {
+            c.query(
+                "SELECT note FROM reprolog_checkpoints WHERE size = $1",
+                &[&size],
+            )?
+            .first()
+            .map(|r| col::<Vec<u8>>(r, 0))
+            .transpose()
         })
     }
 

@@ -36,6 +36,9 @@ const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
 /// tables keyed by random hashes would dirty one page each.
 const SUBJECTS: TableDefinition<&[u8], u64> = TableDefinition::new("subject_index");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Every checkpoint stored, by size (the latest note of each size): an index
+/// revision is answered with the log's checkpoint of its size.
+const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoints");
 
 const META_SIZE: &str = "size";
 const META_CHECKPOINT: &str = "checkpoint";
@@ -264,6 +267,7 @@ impl Store for RedbStore {
                 meta.insert(META_CHECKPOINT, note)?;
                 meta.insert(META_CHECKPOINT_SIZE, size.to_be_bytes().as_slice())?;
             }
+            txn.open_table(CHECKPOINTS)?.insert(size, note)?;
         }
         txn.commit()?;
         Ok(())
@@ -302,6 +306,7 @@ fn open_writable(path: &Path) -> Result<Database, StorageError> {
         txn.open_table(ENTRIES)?;
         txn.open_table(SUBJECTS)?;
         txn.open_table(META)?;
+        txn.open_table(CHECKPOINTS)?;
     }
     txn.commit()?;
     if move_to_one_subject_index(&db)? {
@@ -547,6 +552,15 @@ impl View for RedbView {
             .open_table(META)?
             .get(META_CHECKPOINT)?
             .map(|v| v.value().to_vec()))
+    }
+
+    fn checkpoint_at(&self, size: u64) -> Result<Option<Vec<u8>>, StorageError> {
+        // A file written before the table existed (opened read-only) has none.
+        let table = match self.txn.open_table(CHECKPOINTS) {
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            other => other?,
+        };
+        Ok(table.get(size)?.map(|v| v.value().to_vec()))
     }
 
     fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StorageError> {
