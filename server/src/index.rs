@@ -89,32 +89,27 @@ impl Index {
     }
 
     fn open_with(input: &Log, index_log: Log, leave_out: Option<u64>) -> Result<Index, IndexError> {
-        let last = last_revision(&index_log)?;
+        let checkpoint = index_log.latest();
+        let last = last_revision(&index_log, &checkpoint)?;
         let size = last.as_ref().map_or(0, |r| r.size);
         let map = map_of(input, size, leave_out)?;
-        if let Some(r) = &last {
-            check_revision(input, r, &map)?;
-        }
-        // Answers need the log's checkpoint of the revision's size: only
-        // the log's latest is at hand, so an older revision waits for the
-        // next one to be published.
-        let log_checkpoint = input.latest();
-        let published = last
-            .filter(|r| r.size == log_checkpoint.checkpoint.size)
-            .map(|revision| {
-                Arc::new(Published {
-                    map: map.clone(),
-                    revision,
-                    checkpoint: index_log.latest(),
-                    log_checkpoint,
-                })
-            });
+        let published = match last {
+            Some(revision) => {
+                check_revision(input, &revision, &map)?;
+                publishable(input, revision, map.clone(), checkpoint)?
+            }
+            None => None,
+        };
         let index = Index {
             log: Arc::new(index_log),
             working: Mutex::new(Working { map, size }),
-            published: RwLock::new(published),
+            published: RwLock::new(published.map(Arc::new)),
             leave_out,
         };
+        if !index.log.is_sequencer() {
+            // Another instance sequences: this one follows what it stores.
+            return Ok(index);
+        }
         match index.advance(input) {
             // A map that contradicts the log is not served.
             Err(e @ (IndexError::Mismatch(_) | IndexError::Map(_))) => return Err(e),
@@ -123,6 +118,56 @@ impl Index {
             Ok(()) => {}
         }
         Ok(index)
+    }
+
+    /// Checks whether this instance writes the index log, which on shared
+    /// storage follows whether it sequences `input` (the log's role is
+    /// checked first). One that does not, and one that just started to,
+    /// takes up the revision the index log stores ([`Index::follow`]).
+    pub fn keep_role(&self, input: &Log) -> Result<bool, IndexError> {
+        let was = self.log.is_sequencer();
+        let now = self.log.keep_role()?;
+        if !now || !was {
+            self.follow(input)?;
+        }
+        Ok(now)
+    }
+
+    /// Publishes the index log's stored last revision, when newer than the
+    /// published one: the map is extended to its size (or rebuilt, if built
+    /// past it) and checked against it first, so a follower serves only
+    /// revisions it recomputed from the log.
+    pub fn follow(&self, input: &Log) -> Result<(), IndexError> {
+        let checkpoint = self.log.latest();
+        let unchanged = self
+            .published()
+            .is_some_and(|p| p.checkpoint.checkpoint.size >= checkpoint.checkpoint.size);
+        if unchanged {
+            return Ok(());
+        }
+        let Some(revision) = last_revision(&self.log, &checkpoint)? else {
+            return Ok(());
+        };
+        if self
+            .published()
+            .is_some_and(|p| p.revision.size >= revision.size)
+        {
+            return Ok(());
+        }
+        let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
+        if working.size > revision.size {
+            let map = map_of(input, revision.size, self.leave_out)?;
+            *working = Working { map, size: revision.size };
+        } else if working.size < revision.size {
+            let mut map = working.map.clone();
+            extend(&mut map, input, working.size, revision.size, self.leave_out)?;
+            *working = Working { map, size: revision.size };
+        }
+        check_revision(input, &revision, &working.map)?;
+        if let Some(p) = publishable(input, revision, working.map.clone(), checkpoint)? {
+            *self.published.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(p));
+        }
+        Ok(())
     }
 
     /// The index log.
@@ -247,9 +292,44 @@ impl Index {
     }
 }
 
-/// The index log's last leaf, read as a revision.
-fn last_revision(index_log: &Log) -> Result<Option<Revision>, IndexError> {
-    let size = index_log.latest().checkpoint.size;
+/// The revision `revision` of the map `map`, published with the index log's
+/// checkpoint whose last leaf it is, once the log's checkpoint of its size
+/// is at hand (stored ones are kept by size). `None` when it is not.
+fn publishable(
+    input: &Log,
+    revision: Revision,
+    map: Map,
+    checkpoint: Arc<SignedCheckpoint>,
+) -> Result<Option<Published>, IndexError> {
+    let latest = input.latest();
+    let log_checkpoint = if latest.checkpoint.size == revision.size {
+        latest
+    } else {
+        match input.checkpoint_at(revision.size)? {
+            Some(signed) => Arc::new(signed),
+            None => return Ok(None),
+        }
+    };
+    if log_checkpoint.checkpoint.root != revision.log_root {
+        return Err(IndexError::Mismatch(format!(
+            "the log's checkpoint of size {} has another root than the revision",
+            revision.size
+        )));
+    }
+    Ok(Some(Published {
+        map,
+        revision,
+        checkpoint,
+        log_checkpoint,
+    }))
+}
+
+/// The last leaf of the index log at `checkpoint`, read as a revision.
+fn last_revision(
+    index_log: &Log,
+    checkpoint: &SignedCheckpoint,
+) -> Result<Option<Revision>, IndexError> {
+    let size = checkpoint.checkpoint.size;
     let Some(last) = size.checked_sub(1) else {
         return Ok(None);
     };

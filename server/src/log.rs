@@ -84,7 +84,9 @@ pub struct Log {
     cosigned: Mutex<Option<std::time::Instant>>,
     /// Whether this instance holds the right to append and sign, as of its
     /// last check.
-    sequencing: AtomicBool,
+    /// Shared with the index log's store on PostgreSQL, whose lock follows
+    /// this one ([`Log::sequencing_flag`]).
+    sequencing: Arc<AtomicBool>,
     /// Which instance sequences, as of the last check (shared storage only).
     sequencer_name: RwLock<Option<String>>,
 }
@@ -118,7 +120,7 @@ impl Log {
             witnesses,
             publishing: Mutex::new(()),
             cosigned: Mutex::new(None),
-            sequencing: AtomicBool::new(false),
+            sequencing: Arc::new(AtomicBool::new(false)),
             sequencer_name: RwLock::new(None),
         };
         log.keep_role()?;
@@ -152,6 +154,32 @@ impl Log {
     /// Whether this instance appends and signs, as of its last check.
     pub fn is_sequencer(&self) -> bool {
         self.sequencing.load(SeqCst)
+    }
+
+    /// The flag behind [`Log::is_sequencer`], for a store whose role must
+    /// follow this log's (the index log's on PostgreSQL).
+    pub fn sequencing_flag(&self) -> Arc<AtomicBool> {
+        self.sequencing.clone()
+    }
+
+    /// The stored checkpoint of exactly `size` (its latest cosigning), if
+    /// one was stored, checked against this log's key.
+    pub fn checkpoint_at(&self, size: u64) -> Result<Option<SignedCheckpoint>, LogError> {
+        let Some(note) = self.snapshot()?.checkpoint_at(size)? else {
+            return Ok(None);
+        };
+        let checkpoint = Checkpoint::open(&note, self.origin(), &self.signer.verifier())
+            .map_err(|e| LogError::BadStoredCheckpoint(e.to_string()))?;
+        if checkpoint.size != size {
+            return Err(LogError::BadStoredCheckpoint(format!(
+                "the checkpoint stored for size {size} is of size {}",
+                checkpoint.size
+            )));
+        }
+        Ok(Some(SignedCheckpoint {
+            checkpoint,
+            note: String::from_utf8_lossy(&note).into_owned(),
+        }))
     }
 
     /// Which instance sequences, as it named itself, when several share

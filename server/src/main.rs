@@ -65,8 +65,8 @@ enum Command {
     },
     /// Serve the log over HTTP.
     Serve(Box<ServeArgs>),
-    /// Copy a redb log into an empty (or partly copied) PostgreSQL database
-    /// and check that the tree root is unchanged.
+    /// Copy a redb log (and its index log) into an empty (or partly copied)
+    /// PostgreSQL database and check that the tree roots are unchanged.
     Migrate {
         /// The data dir of the redb log.
         #[arg(long)]
@@ -336,11 +336,24 @@ fn init(data: &Path, origin: &str, sigsum_origin: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `migrate`: a redb log copied into PostgreSQL, its root checked.
+/// `migrate`: a redb log copied into PostgreSQL, its root checked; then its
+/// index log, when the data dir has one.
 fn migrate(from: &Path, to: &str) -> anyhow::Result<()> {
-    let key = serve::load_key(from)?.verifier();
-    let done = reprolog_server::migrate::redb_to_postgres(&from.join(serve::DB_FILE), to, &key)?;
+    use reprolog_server::migrate::redb_to_postgres;
+    use reprolog_server::storage::postgres::Part;
+    let signer = serve::load_key(from)?;
+    let done = redb_to_postgres(&from.join(serve::DB_FILE), to, &signer.verifier(), Part::Log)?;
     emit(&format!("{done}\n"))?;
+    let index_db = from.join(serve::INDEX_DB_FILE);
+    if index_db.is_file() {
+        let key = serve::load_index_key(from, &signer)?.verifier();
+        // The migration is the only writer: it may take the index's lock.
+        let part = Part::Index {
+            leader: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        };
+        let done = redb_to_postgres(&index_db, to, &key, part)?;
+        emit(&format!("index log: {done}\n"))?;
+    }
     Ok(())
 }
 

@@ -1,4 +1,7 @@
-//! `reprolog-server migrate`: a redb log copied into PostgreSQL.
+//! `reprolog-server migrate`: a redb log copied into PostgreSQL, and its
+//! index log beside it (the index log's history, with its witnesses'
+//! cosignatures, moves as it is: a fresh one would look like a fork to every
+//! client that saw the old one).
 //!
 //! Entries are appended in log order through the PostgreSQL store's own
 //! append, so hashes and indexes are rebuilt, not copied; the copy is then
@@ -6,7 +9,7 @@
 //! resumes: the database must hold a prefix of the same log (same root at its
 //! size), and copying goes on from there.
 
-use crate::storage::postgres::PgStore;
+use crate::storage::postgres::{Part, PgStore};
 use crate::storage::{NewEntry, Placement, RedbStore, Store};
 use anyhow::{bail, ensure, Context};
 use reprolog_proto::checkpoint::Checkpoint;
@@ -36,18 +39,24 @@ impl std::fmt::Display for Migrated {
     }
 }
 
-/// Copies the redb log at `from` (a `log.redb` file) into the database at
-/// `to`, and the stored checkpoint with it once `key` (the log's verifier)
-/// verifies it against the copy. Refuses when another instance sequences
-/// the database or it holds a different log.
-pub fn redb_to_postgres(from: &Path, to: &str, key: &Verifier) -> anyhow::Result<Migrated> {
+/// Copies the redb log at `from` (a `log.redb` file, or `index.redb` with
+/// `part` [`Part::Index`]) into the database at `to`, and the stored
+/// checkpoint with it once `key` (the log's verifier) verifies it against
+/// the copy. Refuses when another instance sequences the database or it
+/// holds a different log.
+pub fn redb_to_postgres(
+    from: &Path,
+    to: &str,
+    key: &Verifier,
+    part: Part,
+) -> anyhow::Result<Migrated> {
     ensure!(from.is_file(), "no redb log at {}", from.display());
     let source =
         RedbStore::open_read_only(from).with_context(|| format!("opening {}", from.display()))?;
     let snap = source.snapshot()?;
     let size = snap.size()?;
     let root = snap.root(size)?;
-    let target = PgStore::open(to, None, "reprolog-server migrate".into(), false)
+    let target = PgStore::open(to, None, "reprolog-server migrate".into(), false, part)
         .context("opening the database")?;
     ensure!(
         target.try_sequence()?,

@@ -13,6 +13,7 @@ use crate::publish::Publisher;
 use crate::ratelimit::{RateConfig, RateLimiter};
 use crate::sequencer::{self, BatchConfig};
 use crate::shares::PendingShares;
+use crate::storage::postgres::Part;
 use crate::storage::Location;
 use anyhow::{bail, Context};
 use reprolog_proto::note::{Signer, Verifier};
@@ -245,6 +246,7 @@ pub async fn run(
                 .instance
                 .clone()
                 .unwrap_or_else(default_instance_name),
+            part: Part::Log,
         },
         None => Location::Redb(config.data.join(DB_FILE)),
     };
@@ -253,16 +255,17 @@ pub async fn run(
         .witnesses
         .clone()
         .map(|q| Witnesses::new(q, config.witness_timeout));
+    let log_location = location.clone();
     let log =
-        tokio::task::spawn_blocking(move || Log::open_at(&location, signer, options, witnesses))
+        tokio::task::spawn_blocking(move || Log::open_at(&log_location, signer, options, witnesses))
             .await
             .context("opening log")?
             .context("opening log")?;
     let log = Arc::new(log);
+    let index = open_index(&config, &log, location.clone()).await?;
     if config.database.is_some() {
-        tokio::spawn(keep_role(log.clone()));
+        tokio::spawn(keep_role(log.clone(), index.clone()));
     }
-    let index = open_index(&config, &log).await?;
     if let Some(index) = &index {
         tokio::spawn(keep_index_current(index.clone(), log.clone()));
     }
@@ -339,21 +342,36 @@ pub async fn run(
     Ok(())
 }
 
-/// Opens the index of `log` (its key and database in the data dir), unless
-/// `--no-index`. Not yet on PostgreSQL: there lookups carry no index proofs.
-/// An index that contradicts the log stops the server (as a log that
-/// contradicts its checkpoint does); one that cannot be opened (a read-only
-/// data dir without its files, say) is left out, loudly.
-async fn open_index(config: &ServeConfig, log: &Arc<Log>) -> anyhow::Result<Option<Arc<Index>>> {
+/// Opens the index of `log` (its key in the data dir; its log in
+/// `index.redb` there, or beside the log's tables in the log's database),
+/// unless `--no-index`. An index that contradicts the log stops the server
+/// (as a log that contradicts its checkpoint does); one that cannot be
+/// opened (a read-only data dir without its files, say) is left out, loudly.
+async fn open_index(
+    config: &ServeConfig,
+    log: &Arc<Log>,
+    log_location: Location,
+) -> anyhow::Result<Option<Arc<Index>>> {
     if !config.index {
         return Ok(None);
     }
-    if config.database.is_some() {
-        tracing::warn!(
-            "the verifiable index is not kept on PostgreSQL yet: lookups carry no index proofs"
-        );
-        return Ok(None);
-    }
+    let location = match log_location {
+        Location::Redb(_) => Location::Redb(config.data.join(INDEX_DB_FILE)),
+        Location::Postgres {
+            url,
+            replica,
+            instance,
+            part: _,
+        } => Location::Postgres {
+            url,
+            replica,
+            instance,
+            // Written only by the instance that sequences the log.
+            part: Part::Index {
+                leader: log.sequencing_flag(),
+            },
+        },
+    };
     let data = config.data.clone();
     let options = config.log;
     let witnesses = config
@@ -367,7 +385,6 @@ async fn open_index(config: &ServeConfig, log: &Arc<Log>) -> anyhow::Result<Opti
     let opened =
         tokio::task::spawn_blocking(move || -> anyhow::Result<Result<Index, IndexError>> {
             let signer = load_index_key(&data, &load_key(&data)?)?;
-            let location = Location::Redb(data.join(INDEX_DB_FILE));
             let index_log = Log::open_at(&location, signer, options, witnesses)?;
             #[cfg(feature = "harness")]
             if let Some(n) = leave_out {
@@ -391,22 +408,31 @@ async fn open_index(config: &ServeConfig, log: &Arc<Log>) -> anyhow::Result<Opti
     }
 }
 
-/// Publishes an index revision whenever the log's checkpoint is ahead of
-/// the published one (after witnesses came back, say), checking every second.
+/// Keeps the published index revision current, checking every second: the
+/// instance that writes the index log publishes a revision whenever the
+/// log's checkpoint is ahead of it (after witnesses came back, say). (One
+/// that does not, on shared storage, follows the stored revision with its
+/// role: [`keep_role`].)
 async fn keep_index_current(index: Arc<Index>, log: Arc<Log>) {
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        let behind = index
-            .published()
-            .is_none_or(|p| p.revision.size < log.latest().checkpoint.size);
-        // A read-only index log cannot catch up: said once at start.
-        if !behind || index.log().read_only_reason().is_some() {
-            continue;
-        }
         let (i, l) = (index.clone(), log.clone());
-        match tokio::task::spawn_blocking(move || i.advance(&l)).await {
+        let step = move || -> Result<(), IndexError> {
+            if !i.log().is_sequencer() {
+                return Ok(());
+            }
+            let behind = i
+                .published()
+                .is_none_or(|p| p.revision.size < l.latest().checkpoint.size);
+            // A read-only index log cannot catch up: said once at start.
+            if !behind || i.log().read_only_reason().is_some() {
+                return Ok(());
+            }
+            i.advance(&l)
+        };
+        match tokio::task::spawn_blocking(step).await {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!("publishing the index revision: {e}; retrying"),
+            Ok(Err(e)) => tracing::warn!("keeping the index revision current: {e}; retrying"),
             Err(e) => tracing::error!("index task: {e}"),
         }
     }
@@ -426,12 +452,20 @@ pub fn default_instance_name() -> String {
 const ROLE_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Keeps checking whether this instance sequences ([`Log::keep_role`]).
-async fn keep_role(log: Arc<Log>) {
+async fn keep_role(log: Arc<Log>, index: Option<Arc<Index>>) {
     let mut was = log.is_sequencer();
     loop {
         tokio::time::sleep(ROLE_CHECK).await;
-        let l = log.clone();
-        match tokio::task::spawn_blocking(move || l.keep_role()).await {
+        let (l, i) = (log.clone(), index.clone());
+        let check = move || -> Result<bool, IndexError> {
+            let now = l.keep_role()?;
+            // The index log's lock follows the log's.
+            if let Some(i) = i {
+                i.keep_role(&l)?;
+            }
+            Ok(now)
+        };
+        match tokio::task::spawn_blocking(check).await {
             Ok(Ok(now)) if now != was => {
                 tracing::warn!(
                     "this instance {} the sequencer",

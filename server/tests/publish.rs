@@ -178,9 +178,8 @@ fn the_bucket_serves_every_reader_on_its_own() {
             cp2.root.to_base64()
         )
     );
-    // The index log is published beside the log, and Go reads it there too
-    // (not yet on PostgreSQL, which keeps no index).
-    if !on_postgres() {
+    // The index log is published beside the log, and Go reads it there too.
+    {
         let index_size = LogVerifier::new(index_key(&data))
             .open(&server.get("/index/checkpoint").1)
             .unwrap()

@@ -401,6 +401,8 @@ pub enum Location {
         replica: Option<String>,
         /// How this instance names itself to the others (`/healthz`).
         instance: String,
+        /// The log itself, or its index log.
+        part: postgres::Part,
     },
 }
 
@@ -414,11 +416,13 @@ pub fn open(location: &Location, read_only: bool) -> Result<Box<dyn Store>, Stor
             url,
             replica,
             instance,
+            part,
         } => Box::new(postgres::PgStore::open(
             url,
             replica.as_deref(),
             instance.clone(),
             read_only,
+            part.clone(),
         )?),
     })
 }

@@ -119,6 +119,17 @@ impl Target {
         })
     }
 
+    /// The same target, its connections' `search_path` set to `schema`
+    /// (after any `options` the URL gave).
+    pub fn in_schema(mut self, schema: &str) -> Target {
+        let options = match self.config.get_options() {
+            Some(given) => format!("{given} -c search_path={schema}"),
+            None => format!("-c search_path={schema}"),
+        };
+        self.config.options(&options);
+        self
+    }
+
     /// Whether connections use TLS.
     pub fn uses_tls(&self) -> bool {
         self.tls.is_some()

@@ -13,6 +13,13 @@
 //! writes. When the holder dies, PostgreSQL ends its session, the lock frees,
 //! and the next instance to try takes it ([`PgStore::try_sequence`]).
 //!
+//! The index log ([`Part::Index`]) has the same tables in the schema
+//! [`INDEX_SCHEMA`] of the same database (its connections set
+//! `search_path`), and its own lock, [`INDEX_LOCK`]. Its lock follows the
+//! log's: an instance takes it only while it holds the log's, and lets it go
+//! as soon as it no longer does, so the index log is written by the
+//! instance that sequences the log, or by none.
+//!
 //! Reads run in `REPEATABLE READ READ ONLY` transactions on pooled
 //! connections, each a consistent view like a redb read transaction. An
 //! instance given a read replica reads there while it does not sequence:
@@ -39,6 +46,55 @@ use std::time::Duration;
 pub const SEQUENCER_LOCK: i64 = 0x7265_7072_6f6c_6f67;
 /// Held while creating the schema, so instances starting together do not race.
 const SCHEMA_LOCK: i64 = SEQUENCER_LOCK + 1;
+/// The advisory lock whose holder writes the index log.
+pub const INDEX_LOCK: i64 = SEQUENCER_LOCK + 2;
+/// The schema holding the index log's tables.
+pub const INDEX_SCHEMA: &str = "reprolog_index";
+
+/// Which of a database's two logs a store holds.
+#[derive(Debug, Clone)]
+pub enum Part {
+    /// The log: its tables where the URL's `search_path` puts them,
+    /// sequenced by the holder of [`SEQUENCER_LOCK`].
+    Log,
+    /// The log's index log: its tables in [`INDEX_SCHEMA`], written by the
+    /// holder of [`INDEX_LOCK`], which takes it only while `leader` (the
+    /// log's "this instance sequences") is set.
+    Index { leader: Arc<AtomicBool> },
+}
+
+impl Part {
+    fn lock(&self) -> i64 {
+        match self {
+            Part::Log => SEQUENCER_LOCK,
+            Part::Index { .. } => INDEX_LOCK,
+        }
+    }
+
+    /// Whether this instance may hold the part's lock now.
+    fn may_sequence(&self) -> bool {
+        match self {
+            Part::Log => true,
+            Part::Index { leader } => leader.load(SeqCst),
+        }
+    }
+
+    /// `target` with its connections in the part's schema.
+    fn target(&self, target: Target) -> Target {
+        match self {
+            Part::Log => target,
+            Part::Index { .. } => target.in_schema(INDEX_SCHEMA),
+        }
+    }
+
+    /// SQL creating the part's schema, run before the tables.
+    fn create_schema(&self) -> String {
+        match self {
+            Part::Log => String::new(),
+            Part::Index { .. } => format!("CREATE SCHEMA IF NOT EXISTS {INDEX_SCHEMA};"),
+        }
+    }
+}
 /// Read connections one instance keeps open at most.
 const POOL_SIZE: usize = 16;
 /// How long a read waits for a pooled connection.
@@ -293,6 +349,7 @@ pub struct PgStore {
     /// This instance's name, written to `meta` when it takes the lock.
     instance: String,
     read_only: bool,
+    part: Part,
 }
 
 impl PgStore {
@@ -304,17 +361,19 @@ impl PgStore {
         replica: Option<&str>,
         instance: String,
         read_only: bool,
+        part: Part,
     ) -> Result<PgStore, StorageError> {
-        let primary = Pool::new(Target::parse(url)?);
+        let primary = Pool::new(part.target(Target::parse(url)?));
         let replica = match replica {
-            Some(r) => Some(Pool::new(Target::parse(r)?)),
+            Some(r) => Some(Pool::new(part.target(Target::parse(r)?))),
             None => None,
         };
         if !read_only {
             let mut c = primary.get()?;
             let conn = c.conn()?;
             conn.batch(&format!(
-                "BEGIN; SELECT pg_advisory_xact_lock({SCHEMA_LOCK}); {SCHEMA} COMMIT;"
+                "BEGIN; SELECT pg_advisory_xact_lock({SCHEMA_LOCK}); {} {SCHEMA} COMMIT;",
+                part.create_schema()
             ))?;
         }
         if let Some(replica) = &replica {
@@ -327,6 +386,7 @@ impl PgStore {
             sequencing: AtomicBool::new(false),
             instance,
             read_only,
+            part,
         })
     }
 
@@ -557,6 +617,14 @@ impl Store for PgStore {
             return Ok(false);
         }
         let mut writer = self.writer();
+        if !self.part.may_sequence() {
+            if writer.is_some() {
+                // Closing the connection frees the lock.
+                tracing::info!(instance = self.instance, "let the index log's lock go");
+                self.set_writer(&mut writer, None);
+            }
+            return Ok(false);
+        }
         if let Some(conn) = writer.as_mut() {
             let alive = conn
                 .client()
@@ -569,7 +637,7 @@ impl Store for PgStore {
         }
         let mut conn = Conn::connect(&self.primary.target)?;
         let got: bool = conn
-            .query("SELECT pg_try_advisory_lock($1)", &[&SEQUENCER_LOCK])?
+            .query("SELECT pg_try_advisory_lock($1)", &[&self.part.lock()])?
             .first()
             .map(|r| col(r, 0))
             .transpose()?
@@ -581,7 +649,7 @@ impl Store for PgStore {
             "UPDATE reprolog_meta SET sequencer = $1, sequencer_since = now()",
             &[&self.instance],
         )?;
-        tracing::info!(instance = self.instance, "took the sequencer lock");
+        tracing::info!(instance = self.instance, lock = self.part.lock(), "took the sequencer lock");
         self.set_writer(&mut writer, Some(conn));
         Ok(true)
     }
@@ -594,7 +662,7 @@ impl Store for PgStore {
              WHERE EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted \
                AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
                AND ((l.classid::bigint << 32) | l.objid::bigint) = $1)",
-            &[&SEQUENCER_LOCK],
+            &[&self.part.lock()],
         )?;
         Ok(rows
             .first()
@@ -842,7 +910,7 @@ mod tests {
             return;
         };
         let open = |url: &str| {
-            let store = PgStore::open(url, None, "unit".into(), false).unwrap();
+            let store = PgStore::open(url, None, "unit".into(), false, Part::Log).unwrap();
             assert!(store.try_sequence().unwrap());
             Box::new(store) as Box<dyn Store>
         };
@@ -859,8 +927,8 @@ mod tests {
             eprintln!("REPROLOG_TEST_POSTGRES unset: skipped");
             return;
         };
-        let a = PgStore::open(&url, None, "a".into(), false).unwrap();
-        let b = PgStore::open(&url, None, "b".into(), false).unwrap();
+        let a = PgStore::open(&url, None, "a".into(), false, Part::Log).unwrap();
+        let b = PgStore::open(&url, None, "b".into(), false, Part::Log).unwrap();
         assert!(a.try_sequence().unwrap());
         assert!(!b.try_sequence().unwrap());
         assert_eq!(b.sequencer().unwrap().as_deref(), Some("a"));

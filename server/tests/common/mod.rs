@@ -88,10 +88,25 @@ impl TestServer {
 
     /// Like `start`, with `command` running the server binary: a wrapper
     /// that sets resource limits, or a command set to run as another user.
-    pub fn start_via(
+    pub fn start_via(command: Command, data: &Path, key: &Verifier, extra: &[&str]) -> TestServer {
+        let backend = if extra.contains(&"--database") {
+            vec![]
+        } else {
+            backend_args(data)
+        };
+        TestServer::start_on(command, data, key, &backend, extra)
+    }
+
+    /// Like `start`, the log on redb whatever backend the suite runs on.
+    pub fn start_on_redb(data: &Path, key: &Verifier, extra: &[&str]) -> TestServer {
+        TestServer::start_on(Command::new(BIN), data, key, &[], extra)
+    }
+
+    fn start_on(
         mut command: Command,
         data: &Path,
         key: &Verifier,
+        backend: &[String],
         extra: &[&str],
     ) -> TestServer {
         let mut child = command
@@ -104,11 +119,7 @@ impl TestServer {
                 "--data",
             ])
             .arg(data)
-            .args(if extra.contains(&"--database") {
-                vec![]
-            } else {
-                backend_args(data)
-            })
+            .args(backend)
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
