@@ -64,6 +64,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/tile/{*path}", get(tile_handler))
         .route("/index/checkpoint", get(index_checkpoint))
         .route("/index/tile/{*path}", get(index_tile_handler))
+        .route("/index/proof/consistency", get(index_consistency))
         .route("/lookup/{digest}", get(lookup))
         .route("/proof/inclusion", get(inclusion))
         .route("/proof/consistency", get(consistency))
@@ -390,7 +391,12 @@ fn query_u64(query: &Option<String>, name: &str) -> Result<u64, ApiError> {
 }
 
 fn check_size(state: &AppState, size: u64) -> Result<(), ApiError> {
-    let latest = state.log.latest().checkpoint.size;
+    check_size_of(&state.log, size)
+}
+
+/// That `size` is at most `log`'s latest checkpoint's.
+fn check_size_of(log: &Log, size: u64) -> Result<(), ApiError> {
+    let latest = log.latest().checkpoint.size;
     if size > latest {
         return Err(ApiError::bad_request(format!(
             "size {size} is beyond the latest checkpoint size {latest}"
@@ -421,14 +427,36 @@ async fn consistency(
     headers: HeaderMap,
 ) -> Handler {
     off_thread(&state, move |state| {
-        let old = query_u64(&q, "old")?;
-        let new = query_u64(&q, "new")?;
-        check_size(state, new)?;
-        let snap = state.log.snapshot()?;
-        let proof = snap.with_hashes(|r| merkle::consistency_proof(old, new, r))?;
-        Ok(encode(&headers, &ConsistencyProof { old, new, proof }))
+        consistency_of(&state.log, &q, &headers)
     })
     .await
+}
+
+/// The index log's consistency proofs, as the log's.
+async fn index_consistency(
+    State(state): State<Arc<AppState>>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> Handler {
+    off_thread(&state, move |s| match &s.index {
+        Some(index) => consistency_of(index.log(), &q, &headers),
+        None => Err(ApiError::not_found("this log keeps no index")),
+    })
+    .await
+}
+
+/// `log`'s proof that its tree of size `old` is a prefix of that of `new`.
+fn consistency_of(
+    log: &Log,
+    q: &Option<String>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let old = query_u64(q, "old")?;
+    let new = query_u64(q, "new")?;
+    check_size_of(log, new)?;
+    let snap = log.snapshot()?;
+    let proof = snap.with_hashes(|r| merkle::consistency_proof(old, new, r))?;
+    Ok(encode(headers, &ConsistencyProof { old, new, proof }))
 }
 
 /// `ok <size>`, then what this instance does: `sequencer` or `reader`,

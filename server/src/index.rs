@@ -157,11 +157,17 @@ impl Index {
         let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
         if working.size > revision.size {
             let map = map_of(input, revision.size, self.leave_out)?;
-            *working = Working { map, size: revision.size };
+            *working = Working {
+                map,
+                size: revision.size,
+            };
         } else if working.size < revision.size {
             let mut map = working.map.clone();
             extend(&mut map, input, working.size, revision.size, self.leave_out)?;
-            *working = Working { map, size: revision.size };
+            *working = Working {
+                map,
+                size: revision.size,
+            };
         }
         check_revision(input, &revision, &working.map)?;
         if let Some(p) = publishable(input, revision, working.map.clone(), checkpoint)? {

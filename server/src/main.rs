@@ -342,7 +342,12 @@ fn migrate(from: &Path, to: &str) -> anyhow::Result<()> {
     use reprolog_server::migrate::redb_to_postgres;
     use reprolog_server::storage::postgres::Part;
     let signer = serve::load_key(from)?;
-    let done = redb_to_postgres(&from.join(serve::DB_FILE), to, &signer.verifier(), Part::Log)?;
+    let done = redb_to_postgres(
+        &from.join(serve::DB_FILE),
+        to,
+        &signer.verifier(),
+        Part::Log,
+    )?;
     emit(&format!("{done}\n"))?;
     let index_db = from.join(serve::INDEX_DB_FILE);
     if index_db.is_file() {

@@ -256,11 +256,12 @@ pub async fn run(
         .clone()
         .map(|q| Witnesses::new(q, config.witness_timeout));
     let log_location = location.clone();
-    let log =
-        tokio::task::spawn_blocking(move || Log::open_at(&log_location, signer, options, witnesses))
-            .await
-            .context("opening log")?
-            .context("opening log")?;
+    let log = tokio::task::spawn_blocking(move || {
+        Log::open_at(&log_location, signer, options, witnesses)
+    })
+    .await
+    .context("opening log")?
+    .context("opening log")?;
     let log = Arc::new(log);
     let index = open_index(&config, &log, location.clone()).await?;
     if config.database.is_some() {

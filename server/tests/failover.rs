@@ -1,15 +1,20 @@
 //! Two `serve` instances on one PostgreSQL database: one sequences, the other
 //! serves reads; the sequencer is killed with SIGKILL under load and the
 //! other takes over. Nothing acknowledged is lost and every checkpoint either
-//! instance served is consistent with the last one.
+//! instance served is consistent with the last one; the same holds for the
+//! index log, whose lock follows the log's, and lookups on either instance
+//! carry index proofs that verify.
 //!
 //! Needs `REPROLOG_TEST_POSTGRES` (scripts/postgres.sh); skipped without it.
 
 mod common;
 
 use common::witness::{witness_key, WitnessProcess};
-use common::{agent, entry_for, http_get, init, TestServer, ORIGIN};
+use common::{
+    agent, entry_for, http_get, index_key, index_lookup, init, proven_lists, TestServer, ORIGIN,
+};
 use reprolog_proto::checkpoint::{Checkpoint, LogVerifier};
+use reprolog_proto::entry::Entry;
 use reprolog_proto::merkle;
 use reprolog_proto::note::{Signer, Verifier};
 use reprolog_proto::policy::WitnessQuorum;
@@ -42,15 +47,14 @@ fn instance_with(data: &Path, key: &Verifier, url: &str, name: &str, extra: &[&s
     TestServer::start(data, key, &args)
 }
 
-/// Two data dirs holding the same log key, as two instances of one log do.
+/// Two data dirs holding the same log and index keys, as two instances of
+/// one log do.
 fn two_instances_one_key() -> ([tempfile::TempDir; 2], Verifier) {
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let key = init(dirs[0].path());
-    std::fs::copy(
-        dirs[0].path().join("log.key"),
-        dirs[1].path().join("log.key"),
-    )
-    .unwrap();
+    for file in ["log.key", "index.key"] {
+        std::fs::copy(dirs[0].path().join(file), dirs[1].path().join(file)).unwrap();
+    }
     (dirs, key)
 }
 
@@ -101,21 +105,35 @@ fn the_reader_takes_over_when_the_sequencer_is_killed_under_load() {
         "{body}"
     );
 
-    // Every checkpoint either instance serves, by size.
+    // Every checkpoint either instance serves, by size: the log's, and
+    // the index log's.
+    let ikey = index_key(dirs[0].path());
     let seen: Arc<Mutex<BTreeMap<u64, Checkpoint>>> = Default::default();
+    let seen_index: Arc<Mutex<BTreeMap<u64, Checkpoint>>> = Default::default();
     let stop = Arc::new(AtomicBool::new(false));
     let watcher = {
-        let (seen, stop, urls, key) = (seen.clone(), stop.clone(), urls.clone(), key.clone());
+        let (seen, seen_index, stop, urls) =
+            (seen.clone(), seen_index.clone(), stop.clone(), urls.clone());
+        let watched = [
+            ("/checkpoint", key.clone(), seen),
+            ("/index/checkpoint", ikey.clone(), seen_index),
+        ];
         std::thread::spawn(move || {
             while !stop.load(SeqCst) {
                 for url in &urls {
-                    if let Ok(mut r) = agent().get(&format!("{url}/checkpoint")).call() {
-                        if r.status().as_u16() == 200 {
-                            let note = r.body_mut().read_to_vec().unwrap();
-                            let cp = Checkpoint::open(&note, ORIGIN, &key).expect("signed");
-                            let mut seen = seen.lock().unwrap();
-                            if let Some(old) = seen.insert(cp.size, cp.clone()) {
-                                assert_eq!(old.root, cp.root, "two roots for size {}", cp.size);
+                    for (path, key, seen) in &watched {
+                        if let Ok(mut r) = agent().get(&format!("{url}{path}")).call() {
+                            if r.status().as_u16() == 200 {
+                                let note = r.body_mut().read_to_vec().unwrap();
+                                let cp = Checkpoint::open(&note, key.name(), key).expect("signed");
+                                let mut seen = seen.lock().unwrap();
+                                if let Some(old) = seen.insert(cp.size, cp.clone()) {
+                                    assert_eq!(
+                                        old.root, cp.root,
+                                        "two roots for {path} size {}",
+                                        cp.size
+                                    );
+                                }
                             }
                         }
                     }
@@ -224,6 +242,47 @@ fn the_reader_takes_over_when_the_sequencer_is_killed_under_load() {
         checkpoints.len(),
         last.size
     );
+    // The index log too: one history across the takeover.
+    let index_last = LogVerifier::new(ikey.clone())
+        .open(&b.get("/index/checkpoint").1)
+        .unwrap();
+    let index_seen: Vec<Checkpoint> = seen_index.lock().unwrap().values().cloned().collect();
+    assert!(
+        index_seen.len() > 2,
+        "{} index checkpoints seen",
+        index_seen.len()
+    );
+    for cp in &index_seen {
+        let (status, body) = b.get(&format!(
+            "/index/proof/consistency?old={}&new={}",
+            cp.size, index_last.size
+        ));
+        assert_eq!(status, 200);
+        let p: ConsistencyProof = serde_json::from_slice(&body).unwrap();
+        merkle::verify_consistency(
+            cp.size,
+            index_last.size,
+            &cp.root,
+            &index_last.root,
+            &p.proof,
+        )
+        .unwrap_or_else(|e| panic!("index checkpoint {} inconsistent: {e}", cp.size));
+    }
+    // Lookups on b prove each entry's list, a sample of them.
+    for (bytes, r, _, _) in acked.iter().step_by(acked.len() / 20 + 1) {
+        let entry = Entry::from_cbor(bytes).unwrap();
+        let subject = entry.statement().unwrap().subject_digest().unwrap();
+        let lists = proven_lists(&b, &ikey, &subject, &[&signer]);
+        assert!(
+            lists[0].contains(&r.index),
+            "entry {} not in its proven list",
+            r.index
+        );
+    }
+    eprintln!(
+        "{} index checkpoints consistent; lookups on b carry verified index proofs",
+        index_seen.len()
+    );
 
     // a comes back as a reader and follows b's checkpoints.
     let a = instance(dirs[0].path(), &key, &db, "a");
@@ -235,6 +294,25 @@ fn the_reader_takes_over_when_the_sequencer_is_killed_under_load() {
         std::thread::sleep(Duration::from_millis(50));
     }
     a.assert_included(receipt.index, &first);
+    // a follows the index log too, recomputing each revision, and proves
+    // the list with the entry b just acknowledged.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = index_lookup(&a, &Hash::of(b"first"), &[&signer]);
+        if answer
+            .index
+            .as_ref()
+            .is_some_and(|i| i.revision.contains(&format!("\n{}\n", receipt.index + 1)))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a's index does not follow b's");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        proven_lists(&a, &ikey, &Hash::of(b"first"), &[&signer]),
+        vec![vec![receipt.index]]
+    );
     a.stop();
     b.stop();
 }
@@ -309,6 +387,19 @@ fn a_reader_serves_from_a_read_replica_and_still_takes_over() {
     for (r, e) in &receipts {
         b.assert_included(r.index, e);
     }
+    // b follows the index log on the replica too, recomputing each revision
+    // from the entries it reads there.
+    let ikey = index_key(dirs[0].path());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while index_lookup(&b, &digest, &[&signer])
+        .index
+        .is_none_or(|i| !i.revision.contains("\n40\n"))
+    {
+        assert!(Instant::now() < deadline, "b's index never reached size 40");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let all: Vec<u64> = (0..40).collect();
+    assert_eq!(proven_lists(&b, &ikey, &digest, &[&signer]), vec![all]);
     // b's reads went to the replica: its connections are there.
     let from_b: i64 = on_replica
         .query_one(
@@ -335,6 +426,9 @@ fn a_reader_serves_from_a_read_replica_and_still_takes_over() {
     };
     assert_eq!(receipt.index, 40);
     b.assert_included(40, &more);
+    // ... and now writes the index log, whose revision lists the new entry.
+    let all: Vec<u64> = (0..41).collect();
+    assert_eq!(proven_lists(&b, &ikey, &digest, &[&signer]), vec![all]);
     b.stop();
 }
 
@@ -350,9 +444,10 @@ fn a_witnessed_log_keeps_its_quorum_across_failover() {
     let (dirs, key) = two_instances_one_key();
     let wdir = tempfile::tempdir().unwrap();
     let wvkey = witness_key(wdir.path(), "witness.test/w1");
+    let ikey = index_key(dirs[0].path());
     std::fs::write(
         wdir.path().join("logs"),
-        format!("log {}\n", key.to_key_text()),
+        format!("log {}\nindex {}\n", key.to_key_text(), ikey.to_key_text()),
     )
     .unwrap();
     let witness = WitnessProcess::start(wdir.path());
@@ -364,7 +459,8 @@ fn a_witnessed_log_keeps_its_quorum_across_failover() {
     let policy = wdir.path().join("witness-policy");
     std::fs::write(&policy, &policy_text).unwrap();
     let quorum = WitnessQuorum::parse(&policy_text).unwrap();
-    let verifier = LogVerifier::with_witnesses(key.clone(), quorum);
+    let verifier = LogVerifier::with_witnesses(key.clone(), quorum.clone());
+    let index_verifier = LogVerifier::with_witnesses(ikey.clone(), quorum);
 
     let db = reprolog_server::storage::postgres::recreate_database(
         &admin,
@@ -388,6 +484,9 @@ fn a_witnessed_log_keeps_its_quorum_across_failover() {
         .open(&a.get("/checkpoint").1)
         .expect("a's checkpoint is cosigned");
     assert_eq!(before.size, 5);
+    let index_before = index_verifier
+        .open(&a.get("/index/checkpoint").1)
+        .expect("a's index checkpoint is cosigned");
 
     a.kill();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -420,4 +519,39 @@ fn a_witnessed_log_keeps_its_quorum_across_failover() {
     for (i, bytes) in entries.iter().enumerate() {
         b.assert_included(i as u64, bytes);
     }
+    // The index log fails over with the log: b's index checkpoints are
+    // cosigned by the same witness, consistent with a's.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let index_after = loop {
+        let cp = index_verifier
+            .open(&b.get("/index/checkpoint").1)
+            .expect("b's index checkpoint is cosigned");
+        if index_lookup(&b, &Hash::of(&[9]), &[])
+            .index
+            .is_some_and(|i| i.revision.contains("\n10\n"))
+        {
+            break cp;
+        }
+        assert!(Instant::now() < deadline, "b's index never reached size 10");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(index_after.size > index_before.size);
+    let (status, body) = b.get(&format!(
+        "/index/proof/consistency?old={}&new={}",
+        index_before.size, index_after.size
+    ));
+    assert_eq!(status, 200);
+    let p: ConsistencyProof = serde_json::from_slice(&body).unwrap();
+    merkle::verify_consistency(
+        index_before.size,
+        index_after.size,
+        &index_before.root,
+        &index_after.root,
+        &p.proof,
+    )
+    .unwrap();
+    assert_eq!(
+        proven_lists(&b, &ikey, &Hash::of(&[9]), &[&signer]),
+        vec![vec![9]]
+    );
 }

@@ -9,36 +9,8 @@ mod common;
 use common::sumdb::{go_sumdbcheck, run_sumdbcheck};
 use common::*;
 use reprolog_proto::checkpoint::LogVerifier;
-use reprolog_proto::note::{Signer, Verifier};
-use reprolog_proto::wire::LookupResponse;
+use reprolog_proto::note::Signer;
 use reprolog_proto::Hash;
-
-fn lookup(server: &TestServer, digest: &Hash, keys: &[&Signer]) -> LookupResponse {
-    let query: Vec<String> = keys
-        .iter()
-        .map(|k| format!("key={}", hex::encode(k.verifier().public_key())))
-        .collect();
-    let (status, body) = server.get(&format!("/lookup/{}?{}", digest.to_hex(), query.join("&")));
-    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    serde_json::from_slice(&body).unwrap()
-}
-
-/// The lists the answer proves, verified as a client would.
-fn proven(server: &TestServer, index: &Verifier, digest: &Hash, keys: &[&Signer]) -> Vec<Vec<u64>> {
-    let answer = lookup(server, digest, keys);
-    let cp = answer
-        .verify(&LogVerifier::new(server.key.clone()))
-        .unwrap();
-    let pubkeys: Vec<[u8; 32]> = keys.iter().map(|k| k.verifier().public_key()).collect();
-    let proven = answer
-        .index
-        .as_ref()
-        .expect("an index answer")
-        .verify(&LogVerifier::new(index.clone()), &cp, digest, &pubkeys)
-        .unwrap();
-    assert_eq!(proven.revision.size, cp.size, "the index is up to date");
-    proven.lists.into_iter().map(|(_, l)| l).collect()
-}
 
 #[test]
 fn lookups_prove_whole_lists_and_absence() {
@@ -58,18 +30,21 @@ fn lookups_prove_whole_lists_and_absence() {
     server.submit(&entry_for(&alice, "app", digest, false));
 
     assert_eq!(
-        proven(&server, &ikey, &digest, &[&alice, &bob]),
+        proven_lists(&server, &ikey, &digest, &[&alice, &bob]),
         vec![vec![0, 3], vec![2]]
     );
-    assert_eq!(proven(&server, &ikey, &digest, &[]), vec![vec![0, 2, 3]]);
+    assert_eq!(
+        proven_lists(&server, &ikey, &digest, &[]),
+        vec![vec![0, 2, 3]]
+    );
     // No entries: proven absent, for a key and for the digest.
     let nobody = Signer::generate("nobody.test").unwrap();
     assert_eq!(
-        proven(&server, &ikey, &digest, &[&nobody]),
+        proven_lists(&server, &ikey, &digest, &[&nobody]),
         vec![Vec::<u64>::new()]
     );
     assert_eq!(
-        proven(&server, &ikey, &Hash::of(b"unknown"), &[]),
+        proven_lists(&server, &ikey, &Hash::of(b"unknown"), &[]),
         vec![Vec::<u64>::new()]
     );
 
@@ -98,17 +73,20 @@ fn lookups_prove_whole_lists_and_absence() {
     // revision; the next entry makes a fifth.
     server.stop();
     let server = TestServer::start(dir.path(), &key, &[]);
-    assert_eq!(proven(&server, &ikey, &digest, &[&alice]), vec![vec![0, 3]]);
+    assert_eq!(
+        proven_lists(&server, &ikey, &digest, &[&alice]),
+        vec![vec![0, 3]]
+    );
     server.submit(&entry_for(&alice, "app-v2", digest, true));
     assert_eq!(
-        proven(&server, &ikey, &digest, &[&alice]),
+        proven_lists(&server, &ikey, &digest, &[&alice]),
         vec![vec![0, 3, 4]]
     );
     server.stop();
 
     // Without the index, lookups answer as before, with no index part.
     let server = TestServer::start(dir.path(), &key, &["--no-index"]);
-    assert!(lookup(&server, &digest, &[&alice]).index.is_none());
+    assert!(index_lookup(&server, &digest, &[&alice]).index.is_none());
     let (status, _) = server.get("/index/checkpoint");
     assert_eq!(status, 404);
 }
@@ -156,14 +134,18 @@ fn redb_and_postgres_index_the_same_entries_alike() {
         assert_eq!((ca.size, ca.root), (cb.size, cb.root), "after entry {i}");
         compared += 1;
     }
-    assert_eq!(index_checkpoint(&a).size, 13, "a revision at start and one per entry");
+    assert_eq!(
+        index_checkpoint(&a).size,
+        13,
+        "a revision at start and one per entry"
+    );
     // And the answers agree list for list.
     for d in 0..4u8 {
         let digest = Hash::of(&[d]);
         let keys: Vec<&Signer> = signers.iter().collect();
         assert_eq!(
-            proven(&a, &ikey, &digest, &keys),
-            proven(&b, &ikey, &digest, &keys)
+            proven_lists(&a, &ikey, &digest, &keys),
+            proven_lists(&b, &ikey, &digest, &keys)
         );
     }
     eprintln!("{compared} index revisions equal on redb and PostgreSQL");

@@ -649,7 +649,11 @@ impl Store for PgStore {
             "UPDATE reprolog_meta SET sequencer = $1, sequencer_since = now()",
             &[&self.instance],
         )?;
-        tracing::info!(instance = self.instance, lock = self.part.lock(), "took the sequencer lock");
+        tracing::info!(
+            instance = self.instance,
+            lock = self.part.lock(),
+            "took the sequencer lock"
+        );
         self.set_writer(&mut writer, Some(conn));
         Ok(true)
     }

@@ -5,11 +5,12 @@
 pub mod sumdb;
 pub mod witness;
 
+use reprolog_proto::checkpoint::LogVerifier;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::merkle;
 use reprolog_proto::note::{Signer, Verifier};
 use reprolog_proto::statement::Statement;
-use reprolog_proto::wire::{InclusionProof, Receipt};
+use reprolog_proto::wire::{InclusionProof, LookupResponse, Receipt};
 use reprolog_proto::Hash;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -267,4 +268,37 @@ pub fn installed_tool(env_var: &str, script: &str) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// A lookup of `digest` by `keys`, answered 200.
+pub fn index_lookup(server: &TestServer, digest: &Hash, keys: &[&Signer]) -> LookupResponse {
+    let query: Vec<String> = keys
+        .iter()
+        .map(|k| format!("key={}", hex::encode(k.verifier().public_key())))
+        .collect();
+    let (status, body) = server.get(&format!("/lookup/{}?{}", digest.to_hex(), query.join("&")));
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).unwrap()
+}
+
+/// The lists a lookup's answer proves, verified as a client would.
+pub fn proven_lists(
+    server: &TestServer,
+    index: &Verifier,
+    digest: &Hash,
+    keys: &[&Signer],
+) -> Vec<Vec<u64>> {
+    let answer = index_lookup(server, digest, keys);
+    let cp = answer
+        .verify(&LogVerifier::new(server.key.clone()))
+        .unwrap();
+    let pubkeys: Vec<[u8; 32]> = keys.iter().map(|k| k.verifier().public_key()).collect();
+    let proven = answer
+        .index
+        .as_ref()
+        .expect("an index answer")
+        .verify(&LogVerifier::new(index.clone()), &cp, digest, &pubkeys)
+        .unwrap();
+    assert_eq!(proven.revision.size, cp.size, "the index is up to date");
+    proven.lists.into_iter().map(|(_, l)| l).collect()
 }
