@@ -227,14 +227,8 @@ impl Index {
             log_root: root,
             map_root: working.map.root(),
         };
-        let text = revision.to_text().into_bytes();
-        let leaf = NewEntry {
-            leaf: Hash::leaf(&text),
-            subject: Hash::of(&text),
-            key: [0; 32],
-            bytes: text,
-        };
-        self.log.append(&[leaf])?;
+        self.log
+            .append(&[NewEntry::opaque(revision.to_text().into_bytes())])?;
         let published = Published {
             map: working.map.clone(),
             revision,

@@ -56,8 +56,14 @@ pub fn redb_to_postgres(
     let snap = source.snapshot()?;
     let size = snap.size()?;
     let root = snap.root(size)?;
-    let target = PgStore::open(to, None, "reprolog-server migrate".into(), false, part)
-        .context("opening the database")?;
+    let target = PgStore::open(
+        to,
+        None,
+        "reprolog-server migrate".into(),
+        false,
+        part.clone(),
+    )
+    .context("opening the database")?;
     ensure!(
         target.try_sequence()?,
         "another instance sequences this database; stop it before migrating"
@@ -85,7 +91,10 @@ pub fn redb_to_postgres(
             .entries(next, end)?
             .into_iter()
             .enumerate()
-            .map(|(k, bytes)| NewEntry::from_stored(next + k as u64, bytes))
+            .map(|(k, bytes)| match part {
+                Part::Log => NewEntry::from_stored(next + k as u64, bytes),
+                Part::Index { .. } => Ok(NewEntry::opaque(bytes)),
+            })
             .collect::<Result<Vec<NewEntry>, _>>()?;
         let (placements, _, _) = target.append(&batch)?;
         for (k, p) in placements.iter().enumerate() {

@@ -1,12 +1,14 @@
 //! `reprolog-server migrate`: a redb log moved into PostgreSQL keeps its
-//! root, its checkpoint and its lookups; an interrupted or repeated migration
+//! root, its checkpoint and its lookups, and its index log its history; an
+//! interrupted or repeated migration
 //! resumes; a database holding another log is refused.
 //!
 //! Needs `REPROLOG_TEST_POSTGRES` (scripts/postgres.sh); skipped without it.
 
 mod common;
 
-use common::{entry_for, init, TestServer, BIN};
+use common::{entry_for, index_key, init, proven_lists, TestServer, BIN};
+use reprolog_proto::checkpoint::LogVerifier;
 use reprolog_proto::entry::Entry;
 use reprolog_proto::note::Signer;
 use reprolog_proto::wire::LookupResponse;
@@ -96,14 +98,23 @@ fn a_redb_log_moves_to_postgres_with_its_root() {
         (cp, found)
     };
     assert_eq!(indices_before.len(), 3);
+    // Served once from redb, the log gets its index log (one revision).
+    let ikey = index_key(dir.path());
+    let on_redb = TestServer::start_on_redb(dir.path(), &key, &[]);
+    let index_before = LogVerifier::new(ikey.clone())
+        .open(&on_redb.get("/index/checkpoint").1)
+        .unwrap();
+    assert_eq!(index_before.size, 1);
+    on_redb.stop();
 
     let (ok, out) = migrate(dir.path(), &url);
     assert!(ok, "{out}");
     assert_eq!(
         out.trim(),
         format!(
-            "migrated 2500 entries (log size 2500); root {} is the same in redb and PostgreSQL",
-            before.root
+            "migrated 2500 entries (log size 2500); root {} is the same in redb and PostgreSQL\n\
+             index log: migrated 1 entries (log size 1); root {} is the same in redb and PostgreSQL",
+            before.root, index_before.root
         )
     );
     // Repeated: nothing left to copy.
@@ -149,6 +160,28 @@ fn a_redb_log_moves_to_postgres_with_its_root() {
         .map(|e| (e.index, e.entry.clone()))
         .collect();
     assert_eq!(found, indices_before);
+    // The index log moved with its history: the PostgreSQL instance goes
+    // on from redb's revision, and proves the digest's list.
+    let index_after = LogVerifier::new(ikey.clone())
+        .open(&pg.get("/index/checkpoint").1)
+        .unwrap();
+    assert_eq!(
+        index_after.size, 2,
+        "redb's revision, then one of size 2540"
+    );
+    let (status, body) = pg.get("/index/proof/consistency?old=1&new=2");
+    assert_eq!(status, 200);
+    let p: reprolog_proto::wire::ConsistencyProof = serde_json::from_slice(&body).unwrap();
+    reprolog_proto::merkle::verify_consistency(
+        1,
+        2,
+        &index_before.root,
+        &index_after.root,
+        &p.proof,
+    )
+    .unwrap();
+    let listed: Vec<u64> = indices_before.iter().map(|(i, _)| *i).collect();
+    assert_eq!(proven_lists(&pg, &ikey, &digest, &[]), vec![listed]);
     pg.stop();
 
     // A data dir without a log, an unreachable database: one line each.

@@ -103,6 +103,17 @@ impl NewEntry {
         }
     }
 
+    /// A leaf that is not a log entry (the index log's revision texts):
+    /// looked up by its own hash, with no signer.
+    pub fn opaque(bytes: Vec<u8>) -> NewEntry {
+        NewEntry {
+            leaf: Hash::leaf(&bytes),
+            subject: Hash::of(&bytes),
+            key: [0; 32],
+            bytes,
+        }
+    }
+
     /// An entry read back from storage (entry `index`), with the leaf hash,
     /// subject and key its indexes are keyed by.
     pub fn from_stored(index: u64, bytes: Vec<u8>) -> Result<NewEntry, StorageError> {
