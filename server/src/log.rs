@@ -309,9 +309,35 @@ impl Log {
     }
 
     fn append_and_sign(&self, batch: &[NewEntry]) -> Result<Vec<Placement>, LogError> {
-        let (placements, size, root) = self.store.append(batch)?;
-        if size != self.latest().checkpoint.size {
-            self.publish(size, root)?;
+        if self.witnesses.is_some() {
+            // The entries are durable before any witness sees their
+            // checkpoint: two commits.
+            let (placements, size, root) = self.store.append(batch)?;
+            if size != self.latest().checkpoint.size {
+                self.publish(size, root)?;
+            }
+            return Ok(placements);
+        }
+        // No witness to wait for: the checkpoint is signed inside the
+        // batch's transaction and committed with it.
+        let order = self.publishing.lock().unwrap_or_else(|e| e.into_inner());
+        let mut signed = None;
+        let mut sign_tree = |size: u64, root: Hash| -> Result<Vec<u8>, StorageError> {
+            let s = sign(&self.signer, size, root)
+                .map_err(|e| StorageError::Db(format!("signing the checkpoint: {e}")))?;
+            let note = s.note.clone().into_bytes();
+            signed = Some(s);
+            Ok(note)
+        };
+        let (placements, size, root) = self.store.append_signed(batch, &mut sign_tree)?;
+        match signed {
+            Some(signed) => self.set_latest(signed),
+            // Nothing new, yet storage ahead of the checkpoint: sign it all.
+            None if size != self.latest().checkpoint.size => {
+                drop(order);
+                self.publish(size, root)?;
+            }
+            None => {}
         }
         Ok(placements)
     }

@@ -29,8 +29,8 @@
 
 use super::pg_tls::{db, Target};
 use super::{
-    page_of, plan_batch, LookupPage, LookupQuery, NewEntry, Placement, Snapshot, StorageError,
-    Store, View,
+    page_of, plan_batch, Appended, LookupPage, LookupQuery, NewEntry, Placement, Sign, Snapshot,
+    StorageError, Store, View,
 };
 use postgres::types::ToSql;
 use postgres::{Client, Row, Statement};
@@ -565,6 +565,23 @@ fn append_in(
     Ok((plan.placements, plan.new_size, plan.root))
 }
 
+/// Stores `note` (of tree `size`) as the latest checkpoint unless a larger
+/// one is, and as the checkpoint of its size.
+fn store_checkpoint(conn: &mut Conn, size: u64, note: &[u8]) -> Result<(), StorageError> {
+    let size = to_i64(size)?;
+    conn.execute(
+        "UPDATE reprolog_meta SET checkpoint = $1, checkpoint_size = $2 \
+         WHERE checkpoint_size <= $2",
+        &[&note, &size],
+    )?;
+    conn.execute(
+        "INSERT INTO reprolog_checkpoints (size, note) VALUES ($1, $2) \
+         ON CONFLICT (size) DO UPDATE SET note = EXCLUDED.note",
+        &[&size, &note],
+    )
+    .map(drop)
+}
+
 impl Store for PgStore {
     /// One transaction on the lock-holding connection, committed with
     /// PostgreSQL's durability (`synchronous_commit`, on by default).
@@ -572,23 +589,24 @@ impl Store for PgStore {
         self.on_writer(|conn| PgStore::transaction(conn, |conn| append_in(conn, batch)))
     }
 
-    fn set_checkpoint(&self, size: u64, note: &[u8]) -> Result<(), StorageError> {
-        let size = to_i64(size)?;
+    fn append_signed(
+        &self,
+        batch: &[NewEntry],
+        sign: &mut Sign<'_>,
+    ) -> Result<Appended, StorageError> {
         self.on_writer(|conn| {
             PgStore::transaction(conn, |conn| {
-                conn.execute(
-                    "UPDATE reprolog_meta SET checkpoint = $1, checkpoint_size = $2 \
-                     WHERE checkpoint_size <= $2",
-                    &[&note, &size],
-                )?;
-                conn.execute(
-                    "INSERT INTO reprolog_checkpoints (size, note) VALUES ($1, $2) \
-                     ON CONFLICT (size) DO UPDATE SET note = EXCLUDED.note",
-                    &[&size, &note],
-                )
-                .map(drop)
+                let (placements, size, root) = append_in(conn, batch)?;
+                if placements.iter().any(|p| matches!(p, Placement::New(_))) {
+                    store_checkpoint(conn, size, &sign(size, root)?)?;
+                }
+                Ok((placements, size, root))
             })
         })
+    }
+
+    fn set_checkpoint(&self, size: u64, note: &[u8]) -> Result<(), StorageError> {
+        self.on_writer(|conn| PgStore::transaction(conn, |conn| store_checkpoint(conn, size, note)))
     }
 
     fn snapshot(&self) -> Result<Snapshot, StorageError> {

@@ -14,8 +14,8 @@
 //! the last committed transaction, and reads go on.
 
 use super::{
-    page_of, plan_batch, LookupPage, LookupQuery, NewEntry, Placement, Snapshot, StorageError,
-    Store, View,
+    page_of, plan_batch, Appended, LookupPage, LookupQuery, NewEntry, Placement, Sign, Snapshot,
+    StorageError, Store, View,
 };
 use redb::{
     Database, MultimapTableHandle, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
@@ -215,10 +215,13 @@ impl RedbStore {
         }
     }
 
+    /// Appends `batch`, and the checkpoint `sign` makes of the grown tree
+    /// when given, in one transaction.
     fn append_batch(
         &self,
         batch: &[NewEntry],
-    ) -> Result<(Vec<Placement>, u64, Hash), StorageError> {
+        sign: Option<&mut Sign<'_>>,
+    ) -> Result<Appended, StorageError> {
         let txn = self.begin_write()?;
         let result;
         {
@@ -243,6 +246,13 @@ impl RedbStore {
                 index_subject(&mut subjects, e, index)?;
             }
             meta.insert(META_SIZE, plan.new_size.to_be_bytes().as_slice())?;
+            if let Some(sign) = sign.filter(|_| plan.new_size > size) {
+                let note = sign(plan.new_size, plan.root)?;
+                meta.insert(META_CHECKPOINT, note.as_slice())?;
+                meta.insert(META_CHECKPOINT_SIZE, plan.new_size.to_be_bytes().as_slice())?;
+                txn.open_table(CHECKPOINTS)?
+                    .insert(plan.new_size, note.as_slice())?;
+            }
             result = (plan.placements, plan.new_size, plan.root);
         }
         txn.commit()?;
@@ -253,7 +263,15 @@ impl RedbStore {
 impl Store for RedbStore {
     /// One redb write transaction, committed with immediate durability.
     fn append(&self, batch: &[NewEntry]) -> Result<(Vec<Placement>, u64, Hash), StorageError> {
-        self.append_batch(batch)
+        self.append_batch(batch, None)
+    }
+
+    fn append_signed(
+        &self,
+        batch: &[NewEntry],
+        sign: &mut Sign<'_>,
+    ) -> Result<Appended, StorageError> {
+        self.append_batch(batch, Some(sign))
     }
 
     /// (A variant that let the checkpoint ride on the next batch's fsync
