@@ -12,12 +12,11 @@
 
 use reprolog_io::http::{self, Http};
 use reprolog_proto::checkpoint::{Checkpoint, LogVerifier};
-use reprolog_proto::entry::Entry;
+use reprolog_proto::index::replay::{Replay, ReplayError};
 use reprolog_proto::index::revision::Revision;
 use reprolog_proto::index::trie::Map;
 use reprolog_proto::index::{self, Key};
 use reprolog_proto::logclient::{proven_lists, LogClient};
-use reprolog_proto::merkle::CompactRange;
 use reprolog_proto::Hash;
 use serde::Serialize;
 
@@ -31,9 +30,6 @@ pub struct IndexFindings {
     /// Where the index contradicts the log, one line each.
     pub errors: Vec<String>,
 }
-
-/// A key a revision changed: its digest and the rebuilder (none: the subject key).
-type Changed = (Key, Hash, Option<[u8; 32]>);
 
 /// Audits the index of the log `log` (its checkpoint `cp`) kept in the
 /// index log at `index_url`, whose checkpoints `index` opens.
@@ -53,19 +49,17 @@ pub fn audit_index(
     };
     f.revisions = revisions.len() as u64;
     let end = revisions.last().map_or(0, |r| r.size);
-    let mut map = Map::new();
-    let mut range = CompactRange::default();
-    let mut changed: Vec<Changed> = Vec::new();
+    let mut replay = Replay::new();
     let mut at = Cursor {
         revisions: &revisions,
         next: 0,
     };
-    if !at.check(0, log, &map, &range, &mut changed, &mut f) {
+    if !at.check(log, &mut replay, &mut f) {
         return f;
     }
     let tiles = log.tiles(cp);
-    let mut i = 0u64;
-    while i < end {
+    while replay.size() < end {
+        let i = replay.size();
         let bundle = match tiles.bundle(i >> reprolog_proto::tile::HEIGHT) {
             Ok(b) => b,
             Err(e) => {
@@ -74,29 +68,14 @@ pub fn audit_index(
             }
         };
         for bytes in bundle.iter().skip((i % 256) as usize) {
-            if i >= end {
+            if replay.size() >= end {
                 break;
             }
-            range.push(Hash::leaf(bytes));
-            match keys_of(bytes) {
-                Ok((digest, signer)) => {
-                    let keys = [
-                        (index::subject_key(&digest), digest, None),
-                        (index::signer_key(&digest, &signer), digest, Some(signer)),
-                    ];
-                    for (key, d, s) in keys {
-                        // Indices ascend by construction: this cannot fail.
-                        let _ = map.append(&key, i);
-                        changed.push((key, d, s));
-                    }
-                }
-                Err(e) => {
-                    f.errors.push(format!("entry {i}: {e}"));
-                    return f;
-                }
+            if let Err(e) = replay.push(bytes) {
+                f.errors.push(e.to_string());
+                return f;
             }
-            i += 1;
-            if !at.check(i, log, &map, &range, &mut changed, &mut f) {
+            if !at.check(log, &mut replay, &mut f) {
                 return f;
             }
         }
@@ -111,27 +90,22 @@ struct Cursor<'a> {
 }
 
 impl Cursor<'_> {
-    /// Checks every revision of log size `size` against the map and root of
-    /// the log's first `size` entries; false at the first wrong one.
-    fn check(
-        &mut self,
-        size: u64,
-        log: &LogClient<Http>,
-        map: &Map,
-        range: &CompactRange,
-        changed: &mut Vec<Changed>,
-        f: &mut IndexFindings,
-    ) -> bool {
-        while let Some(r) = self.revisions.get(self.next).filter(|r| r.size == size) {
-            if r.log_root != range.root() || r.map_root != map.root() {
-                let n = self.next as u64;
+    /// Checks every revision of the replay's size against it; false at the
+    /// first wrong one.
+    fn check(&mut self, log: &LogClient<Http>, replay: &mut Replay, f: &mut IndexFindings) -> bool {
+        while let Some(r) = self
+            .revisions
+            .get(self.next)
+            .filter(|r| r.size == replay.size())
+        {
+            if let Err(e) = replay.check(r) {
                 f.errors
-                    .push(wrong_revision(log, n, r, map, range, changed));
+                    .push(wrong_revision(log, self.next as u64, r, replay, &e));
                 return false;
             }
             f.revisions_checked += 1;
             self.next += 1;
-            changed.clear();
+            replay.forget_changes();
         }
         true
     }
@@ -169,45 +143,33 @@ fn read_revisions(
     Ok(out)
 }
 
-/// The digest and signer of an entry.
-fn keys_of(bytes: &[u8]) -> Result<(Hash, [u8; 32]), String> {
-    let entry = Entry::from_cbor(bytes).map_err(|e| e.to_string())?;
-    let digest = entry
-        .statement()
-        .map_err(|e| e.to_string())?
-        .subject_digest()
-        .map_err(|e| e.to_string())?;
-    Ok((digest, entry.key))
-}
-
-/// The finding for revision `n`, which the log's entries contradict:
-/// which root, and the first key it changed whose list differs.
+/// The finding for revision `n`, which the log's entries contradict
+/// (`why`): which root, and the first key it changed whose list differs.
 fn wrong_revision(
     log: &LogClient<Http>,
     n: u64,
     r: &Revision,
-    map: &Map,
-    range: &CompactRange,
-    changed: &[Changed],
+    replay: &Replay,
+    why: &ReplayError,
 ) -> String {
     let head = format!("index revision {n} (log size {})", r.size);
-    if r.log_root != range.root() {
-        return format!("{head}: its log root is not the log's root at that size");
+    if !matches!(why, ReplayError::MapRoot(_)) {
+        return format!("{head}: {why}");
     }
-    let culprit = changed.iter().find_map(|(key, digest, signer)| {
-        list_differs(log, map, key, digest, signer, r.size).map(|why| (digest, signer, why))
+    let culprit = replay.changes().iter().find_map(|c| {
+        list_differs(log, replay.map(), &c.key, &c.digest, &c.signer, r.size)
+            .map(|diff| (c.digest, c.signer, diff))
     });
     match culprit {
-        Some((digest, signer, why)) => format!(
-            "{head}: its map root is not the map of the log's first {} entries; first wrong key: digest {}{} ({why})",
-            r.size,
+        Some((digest, signer, diff)) => format!(
+            "{head}: {why}; first wrong key: digest {}{} ({diff})",
             digest.to_hex(),
-            signer.map_or(String::new(), |k| format!(" by rebuilder key {}", hex::encode(k)))
+            signer.map_or(String::new(), |k| format!(
+                " by rebuilder key {}",
+                hex::encode(k)
+            ))
         ),
-        None => format!(
-            "{head}: its map root is not the map of the log's first {} entries (every key it changed proves right at the latest revision)",
-            r.size
-        ),
+        None => format!("{head}: {why} (every key it changed proves right at the latest revision)"),
     }
 }
 

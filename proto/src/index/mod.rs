@@ -21,6 +21,7 @@
 //! ([`revision`]).
 
 pub mod proof;
+pub mod replay;
 pub mod revision;
 pub mod trie;
 

@@ -51,11 +51,24 @@ impl Node {
     fn hash(&self) -> Hash {
         match self {
             Node::Leaf(l) => leaf_hash(&l.key, &l.chain),
+            Node::Inner(i) => match i.hash.get() {
+                Some(h) => *h,
+                None => self.hash_with(self.any_key()),
+            },
+        }
+    }
+
+    /// [`Node::hash`], given the key of the node's leftmost leaf (which is
+    /// its left child's too), so that hashing a new path walks down for a
+    /// key only at right children.
+    fn hash_with(&self, leftmost: &Key) -> Hash {
+        match self {
+            Node::Leaf(l) => leaf_hash(&l.key, &l.chain),
             Node::Inner(i) => *i.hash.get_or_init(|| {
                 inner_hash(
                     i.depth,
-                    &prefix(self.any_key(), i.depth),
-                    &i.children[0].hash(),
+                    &prefix(leftmost, i.depth),
+                    &i.children[0].hash_with(leftmost),
                     &i.children[1].hash(),
                 )
             }),
@@ -229,13 +242,44 @@ fn build(keys: &[Key], nodes: &[Node]) -> Option<Node> {
 }
 
 /// `node` with `index` appended to `key`; whether the key is new.
+///
+/// The leaf that `key`'s own bits lead to shares the longest prefix with
+/// `key` of all keys below, so one walk down finds where `key` first
+/// differs (`split`), and a second copies the path down to the first node
+/// whose depth is past it (asking each node for a key below it instead
+/// would walk down again at every level).
 fn insert(node: Option<&Node>, key: &Key, index: u64) -> Result<(Node, bool), IndexError> {
-    let fresh = || Node::leaf(key, chain(&EMPTY_CHAIN, index), index);
     let Some(node) = node else {
-        return Ok((fresh(), true));
+        return Ok((fresh_leaf(key, index), true));
     };
-    match node {
-        Node::Leaf(l) if l.key == *key => {
+    let split = first_difference(key, &nearest_leaf(node, key).key);
+    insert_at(node, key, index, split)
+}
+
+/// The leaf reached from `node` by following `key`'s bits.
+fn nearest_leaf<'a>(mut node: &'a Node, key: &Key) -> &'a Leaf {
+    loop {
+        match node {
+            Node::Leaf(l) => return l,
+            Node::Inner(i) => node = &i.children[usize::from(bit(key, i.depth))],
+        }
+    }
+}
+
+fn fresh_leaf(key: &Key, index: u64) -> Node {
+    Node::leaf(key, chain(&EMPTY_CHAIN, index), index)
+}
+
+/// [`insert`] below `node`, `key` first differing from the keys on its path
+/// at bit `split` (`None`: it is the path's leaf's key).
+fn insert_at(
+    node: &Node,
+    key: &Key,
+    index: u64,
+    split: Option<u8>,
+) -> Result<(Node, bool), IndexError> {
+    match (node, split) {
+        (Node::Leaf(l), None) => {
             if index <= l.last {
                 return Err(IndexError::NotAscending {
                     last: l.last,
@@ -244,20 +288,21 @@ fn insert(node: Option<&Node>, key: &Key, index: u64) -> Result<(Node, bool), In
             }
             Ok((Node::leaf(key, chain(&l.chain, index), index), false))
         }
-        Node::Leaf(l) => {
-            let depth = first_difference(key, &l.key).ok_or(IndexError::Unsorted)?;
-            Ok((Node::join(depth, key, fresh(), node.clone()), true))
+        (Node::Leaf(_), Some(d)) => Ok((
+            Node::join(d, key, fresh_leaf(key, index), node.clone()),
+            true,
+        )),
+        // The key leaves this node's prefix above it: a new parent.
+        (Node::Inner(i), Some(d)) if d < i.depth => Ok((
+            Node::join(d, key, fresh_leaf(key, index), node.clone()),
+            true,
+        )),
+        (Node::Inner(i), _) => {
+            let side = usize::from(bit(key, i.depth));
+            let (child, added) = insert_at(&i.children[side], key, index, split)?;
+            let mut children = i.children.clone();
+            children[side] = child;
+            Ok((Node::inner(i.depth, children), added))
         }
-        Node::Inner(i) => match first_difference(key, node.any_key()) {
-            // The key leaves this node's prefix above it: a new parent.
-            Some(d) if d < i.depth => Ok((Node::join(d, key, fresh(), node.clone()), true)),
-            _ => {
-                let side = usize::from(bit(key, i.depth));
-                let (child, added) = insert(Some(&i.children[side]), key, index)?;
-                let mut children = i.children.clone();
-                children[side] = child;
-                Ok((Node::inner(i.depth, children), added))
-            }
-        },
     }
 }
