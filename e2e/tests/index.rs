@@ -274,3 +274,110 @@ fn a_full_audit_recomputes_every_revision_and_names_a_wrong_one() {
         "{text}"
     );
 }
+
+/// `reprolog-rebuilder follow --once` with a policy naming the log's index
+/// log (and trusting a rebuilder that attests nothing here, so no build
+/// runs): stderr and exit code.
+fn follow_once(log: &LogHandle, dir: &Path, node: &str) -> (String, i32) {
+    let rebuilder = program("reprolog-rebuilder");
+    let key = dir.join(format!("{node}.key"));
+    if !key.exists() {
+        let out = std::process::Command::new(&rebuilder)
+            .args(["keygen", "--name", node, "--out"])
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let carol = Signer::generate("carol.test").unwrap();
+    let policy = dir.join(format!("{node}.policy"));
+    std::fs::write(
+        &policy,
+        format!(
+            "log {} {}\nindex {}\nrebuilder carol {}\ngroup g 1 carol\nconsensus g\nquorum none\n",
+            log.vkey,
+            log.url,
+            log.index_vkey,
+            carol.verifier().to_key_text()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(&rebuilder)
+        .args([
+            "follow",
+            &log.url,
+            "--log-key",
+            &log.vkey,
+            "--once",
+            "--key",
+        ])
+        .arg(&key)
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--cache")
+        .arg(dir.join(format!("{node}-cache")))
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+#[test]
+fn a_follower_recomputes_the_index_and_stops_at_a_wrong_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    let (alice, bob) = (
+        Signer::generate("alice.test").unwrap(),
+        Signer::generate("bob.test").unwrap(),
+    );
+    let digest = Hash::of(b"a binary");
+    let submit_all = |log: &LogHandle| {
+        post(&log.url, &attestation(&alice, "app", digest, true));
+        post(
+            &log.url,
+            &attestation(&bob, "other", Hash::of(b"other"), true),
+        );
+        post(&log.url, &attestation(&bob, "app", digest, false)); // entry 2
+        post(&log.url, &attestation(&alice, "app-2", digest, true));
+    };
+
+    // An honest log: every revision is recomputed and found right, again
+    // after a restart (the replay starts over), and the new one after the
+    // log grew.
+    let honest = LogHandle::start(&dir.path().join("honest"), "test.localhost/log").unwrap();
+    submit_all(&honest);
+    let (text, code) = follow_once(&honest, dir.path(), "node");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("caught up at log size 4"), "{text}");
+    assert!(
+        text.contains("index: 5 revisions recomputed and found right"),
+        "{text}"
+    );
+    let (text, code) = follow_once(&honest, dir.path(), "node");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("index: 5 revisions recomputed"), "{text}");
+    post(&honest.url, &attestation(&bob, "app-3", digest, true));
+    let (text, code) = follow_once(&honest, dir.path(), "node");
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("caught up at log size 5"), "{text}");
+    assert!(text.contains("index: 6 revisions recomputed"), "{text}");
+
+    // A log whose index leaves entry 2's rebuilder key out of its map: the
+    // follower stops at the first revision that has it, in one line.
+    let wrong =
+        LogHandle::start_with_wrong_index(&dir.path().join("wrong"), "test.localhost/log", 2)
+            .unwrap();
+    submit_all(&wrong);
+    let (text, code) = follow_once(&wrong, dir.path(), "node-2");
+    assert_eq!(code, 2, "{text}");
+    assert_eq!(
+        text.trim(),
+        "reprolog-rebuilder: the log's index is wrong, following stopped: index revision 3 (log size 3): its map root is not the map of the log's first 3 entries",
+    );
+}

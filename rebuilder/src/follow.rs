@@ -21,9 +21,10 @@
 //! since a refusal says nothing about the binary.
 
 use crate::attest;
+use crate::follow_index::IndexCheck;
 use crate::node::{submit_report, with_retries};
 use crate::rebuild::{rebuild_target, RebuildConfig};
-use reprolog_io::http::{LogClient, LogError};
+use reprolog_io::http::{Http, LogClient, LogError};
 use reprolog_io::statefile;
 use reprolog_proto::display;
 use reprolog_proto::entry::Entry;
@@ -162,6 +163,10 @@ pub struct FollowState {
     /// Finished subjects not yet appended to the journal.
     #[serde(skip)]
     unjournaled: Vec<(String, Outcome)>,
+    /// Index revisions this run recomputed and found right (none when the
+    /// index is not checked; the replay is not kept across runs).
+    #[serde(skip)]
+    pub index_revisions_checked: Option<u64>,
 }
 
 /// One line of the journal of finished subjects.
@@ -241,6 +246,9 @@ pub enum FollowError {
     /// Not a `#[source]`: the message already carries it, once.
     #[error("the log misbehaved, following stopped: {0}")]
     Misbehaved(reprolog_proto::checkpoint::ExtendError),
+    /// An index revision the log's entries contradict (see `follow_index`).
+    #[error("the log's index is wrong, following stopped: {0}")]
+    WrongIndex(String),
 }
 
 impl From<reprolog_proto::checkpoint::ExtendError> for FollowError {
@@ -255,13 +263,14 @@ pub fn follow(
     signer: &Signer,
     config: &RebuildConfig,
     opts: &FollowOptions,
+    index: Option<IndexCheck<Http>>,
 ) -> Result<FollowState, FollowError> {
     let repeater = BuildAndSubmit {
         log,
         signer,
         config,
     };
-    follow_with(log, &signer.verifier().public_key(), opts, &repeater)
+    follow_checking(log, &signer.verifier().public_key(), opts, &repeater, index)
 }
 
 /// [`follow`] with the builds left to `repeater`, over any transport;
@@ -271,6 +280,18 @@ pub fn follow_with<T: Transport>(
     own_key: &[u8; 32],
     opts: &FollowOptions,
     repeater: &dyn Repeater,
+) -> Result<FollowState, FollowError> {
+    follow_checking(log, own_key, opts, repeater, None)
+}
+
+/// [`follow_with`], checking the log's index as it goes when `index` is
+/// given (see `follow_index`).
+pub fn follow_checking<T: Transport>(
+    log: &reprolog_proto::logclient::LogClient<T>,
+    own_key: &[u8; 32],
+    opts: &FollowOptions,
+    repeater: &dyn Repeater,
+    mut index: Option<IndexCheck<T>>,
 ) -> Result<FollowState, FollowError> {
     let state_err = |source| FollowError::State {
         path: opts.state_file.clone(),
@@ -298,10 +319,24 @@ pub fn follow_with<T: Transport>(
         check_extends_remembered(log, &lock().checkpoint, &cp)?;
         lock().checkpoint = Some(String::from_utf8_lossy(&note).into_owned());
         let tiles = log.tiles(&cp);
+        if let Some(ix) = index.as_mut() {
+            ix.refresh()?;
+            // After a restart the replay starts over: the entries this
+            // state already scanned are replayed first.
+            let scanned = lock().next_index.min(cp.size);
+            while ix.replayed() < scanned {
+                let n = ix.replayed() >> tile::HEIGHT;
+                let entries = with_retries(5, || Ok(tiles.bundle(n)?))?;
+                replay(ix, n, &entries)?;
+            }
+        }
         while lock().next_index < cp.size {
             let next = lock().next_index;
             let n = next >> tile::HEIGHT;
             let entries = with_retries(5, || Ok(tiles.bundle(n)?))?;
+            if let Some(ix) = index.as_mut() {
+                replay(ix, n, &entries)?;
+            }
             let mut st = lock();
             let skipped = st.skipped_by_policy + st.skipped_over_share;
             for (k, bytes) in entries.iter().enumerate() {
@@ -328,13 +363,26 @@ pub fn follow_with<T: Transport>(
             }
         }
         run_queued(repeater, opts, &state, cp.size)?;
-        let st = lock();
+        let mut st = lock();
+        st.index_revisions_checked = index.as_ref().map(IndexCheck::checked);
         if opts.once && st.queued.is_empty() && st.next_index >= cp.size {
             return Ok(st.clone());
         }
         drop(st);
         std::thread::sleep(opts.poll);
     }
+}
+
+/// Replays bundle `n`'s `entries` into the index check.
+fn replay<T: Transport>(
+    ix: &mut IndexCheck<T>,
+    n: u64,
+    entries: &[Vec<u8>],
+) -> Result<(), FollowError> {
+    for (k, bytes) in entries.iter().enumerate() {
+        ix.push((n << tile::HEIGHT) + k as u64, bytes)?;
+    }
+    Ok(())
 }
 
 /// Runs the queued builds, if any, in schedule order.

@@ -46,6 +46,7 @@ pub mod download;
 pub mod egress;
 pub mod flags;
 pub mod follow;
+pub mod follow_index;
 pub mod gopath;
 pub mod goquote;
 pub mod gover;

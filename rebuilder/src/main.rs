@@ -441,14 +441,37 @@ fn run_follow(args: FollowArgs) -> anyhow::Result<i32> {
             ..Default::default()
         },
     };
+    let key = Verifier::from_key_text(&log_key).context("--log-key")?;
+    // When the policy names this log's index log, lookups prove their lists
+    // and the follower recomputes every index revision it reads past.
+    let index_verifier = policy.as_ref().and_then(|p| {
+        let spec = p.logs.iter().find(|l| l.key == key)?;
+        p.index_verifier(spec)
+    });
     // The policy's witness quorum applies to every checkpoint followed.
     let witnesses = policy.map(|p| p.witnesses).unwrap_or_default();
-    let key = Verifier::from_key_text(&log_key).context("--log-key")?;
-    let mut transport = logclient::Http::new(&log_url);
-    if let Some(read) = &read_url {
-        transport = transport.with_static_reads(read);
-    }
-    let log = LogClient::new(transport, key).with_witnesses(witnesses);
+    let http = |url: &str, read: Option<String>| match read {
+        Some(read) => logclient::Http::new(url).with_static_reads(&read),
+        None => logclient::Http::new(url),
+    };
+    let mut log =
+        LogClient::new(http(&log_url, read_url.clone()), key.clone()).with_witnesses(witnesses);
+    let index = match index_verifier {
+        Some(v) => {
+            log = log.with_index(v.clone());
+            let under = |url: &str| format!("{}/index", url.trim_end_matches('/'));
+            let index_log = LogClient::new(
+                http(&under(&log_url), read_url.as_deref().map(under)),
+                v.key.clone(),
+            )
+            .with_witnesses(v.witnesses.clone());
+            Some(reprolog_rebuilder::follow_index::IndexCheck::new(
+                index_log,
+                key.name(),
+            ))
+        }
+        None => None,
+    };
     // One state per node and log (origin and key), so following another
     // log, or a log re-created at the same URL, starts afresh.
     let state_file = state.unwrap_or_else(|| {
@@ -467,7 +490,7 @@ fn run_follow(args: FollowArgs) -> anyhow::Result<i32> {
         once,
         poll: Duration::from_secs(poll_secs),
     };
-    let st = node::follow(&log, &signer, &config, &follow_opts)?;
+    let st = node::follow(&log, &signer, &config, &follow_opts, index)?;
     eprintln!(
         "caught up at log size {}; {} subjects handled; entries not repeated: {} by policy, {} over their key's share, {} malformed",
         st.next_index,
@@ -476,6 +499,9 @@ fn run_follow(args: FollowArgs) -> anyhow::Result<i32> {
         st.skipped_over_share,
         st.skipped_malformed
     );
+    if let Some(n) = st.index_revisions_checked {
+        eprintln!("index: {n} revisions recomputed and found right");
+    }
     Ok(0)
 }
 
