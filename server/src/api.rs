@@ -337,6 +337,10 @@ fn lookup_inner(
     let bytes = snap.entries_at(&page.indices)?;
     drop(snap);
     let index = match (&state.index, &published) {
+        // A list is proven whole or not at all, and a flooded digest's list
+        // (asked without keys, or by a flooding key) would be read from
+        // storage and sent whole on every request: such answers go without.
+        _ if page.matched > state.index_max_list => None,
         (Some(index), Some(published)) => Some(
             index
                 .answer(published, &state.log, &digest, &keys)

@@ -232,6 +232,12 @@ struct ServeArgs {
     /// the list is whole). The index log's key is DATA/index.key.
     #[arg(long)]
     no_index: bool,
+    /// Longest list of entries a lookup proves whole with the index: an
+    /// answer matching more entries (a digest flooded by strangers, asked
+    /// without keys) carries no index part. Clients ask by their policy's
+    /// keys, whose lists stay short.
+    #[arg(long, default_value_t = reprolog_server::serve::DEFAULT_INDEX_MAX_LIST)]
+    index_max_list: u64,
 }
 
 /// glibc's malloc/free took ~10% of the server's CPU under load; mimalloc is
@@ -443,6 +449,7 @@ impl ServeArgs {
             read_database,
             instance,
             no_index,
+            index_max_list,
         } = *self;
         let default_policy = match policy {
             Some(path) => {
@@ -538,6 +545,7 @@ impl ServeArgs {
             read_database,
             instance,
             index: !no_index,
+            index_max_list,
             ..ServeConfig::new(data, listen)
         };
         Ok(config)

@@ -169,6 +169,8 @@ pub struct ServeConfig {
     pub instance: Option<String>,
     /// Keep the verifiable index and its log (on unless `--no-index`).
     pub index: bool,
+    /// Longest list a lookup proves whole (`--index-max-list`).
+    pub index_max_list: u64,
     /// Build a wrong index, leaving this entry's signer key out of the map
     /// (tests of the audit only).
     #[cfg(feature = "harness")]
@@ -220,11 +222,15 @@ impl ServeConfig {
             read_database: None,
             instance: None,
             index: true,
+            index_max_list: DEFAULT_INDEX_MAX_LIST,
             #[cfg(feature = "harness")]
             index_leave_out: None,
         }
     }
 }
+
+/// Longest list of entries a lookup proves whole, by default.
+pub const DEFAULT_INDEX_MAX_LIST: u64 = 10_000;
 
 /// Appends stop while the data dir's disk has less than this free.
 pub const DEFAULT_MIN_FREE_BYTES: u64 = 64 << 20;
@@ -304,6 +310,7 @@ pub async fn run(
     let state = Arc::new(AppState {
         log: log.clone(),
         index: index.clone(),
+        index_max_list: config.index_max_list,
         sequencer: handle,
         metrics,
         allowed_keys: config.allowed_keys,

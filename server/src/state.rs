@@ -16,6 +16,9 @@ pub struct AppState {
     pub log: Arc<Log>,
     /// The verifiable index and its log, unless turned off (`--no-index`).
     pub index: Option<Arc<crate::index::Index>>,
+    /// Longest list a lookup proves whole; longer answers go without the
+    /// index part (`--index-max-list`).
+    pub index_max_list: u64,
     pub sequencer: SequencerHandle,
     pub metrics: Arc<Metrics>,
     /// When set, only these rebuilder public keys may add entries.

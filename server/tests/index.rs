@@ -89,6 +89,21 @@ fn lookups_prove_whole_lists_and_absence() {
     assert!(index_lookup(&server, &digest, &[&alice]).index.is_none());
     let (status, _) = server.get("/index/checkpoint");
     assert_eq!(status, 404);
+    server.stop();
+
+    // Lists longer than --index-max-list are not proven: the digest's four
+    // entries asked without keys come without the index part; alice's
+    // three, or bob's one, with it.
+    let server = TestServer::start(dir.path(), &key, &["--index-max-list", "3"]);
+    assert!(index_lookup(&server, &digest, &[]).index.is_none());
+    assert_eq!(
+        proven_lists(&server, &ikey, &digest, &[&alice]),
+        vec![vec![0, 3, 4]]
+    );
+    assert_eq!(
+        proven_lists(&server, &ikey, &digest, &[&bob]),
+        vec![vec![2]]
+    );
 }
 
 /// The same entries, submitted one at a time (a batch, so a revision, each)
