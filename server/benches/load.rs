@@ -390,6 +390,9 @@ fn bench_backend(
         }
     }
     println!("server peak RSS at end: {} MiB", peak_rss_kib(pid) / 1024);
+    if child.is_some() && !extra.contains(&"--no-index") && database.is_none() {
+        audit_index(&url, dir.path());
+    }
     if let Some(child) = child.as_mut() {
         let _ = Command::new("kill")
             .arg("-TERM")
@@ -411,6 +414,37 @@ fn bench_backend(
         let _ = again.kill();
         let _ = again.wait();
     }
+}
+
+/// Times the client's index audit (`reprolog audit --full`'s index part)
+/// against the server at `url`: every revision recomputed from the log's
+/// entries, read over HTTP.
+fn audit_index(url: &str, data: &std::path::Path) {
+    let vkey = |extra: &[&str]| {
+        let out = Command::new(BIN)
+            .arg("vkey")
+            .args(extra)
+            .arg("--data")
+            .arg(data)
+            .output()
+            .unwrap();
+        reprolog_proto::note::Verifier::from_key_text(String::from_utf8_lossy(&out.stdout).trim())
+            .unwrap()
+    };
+    let log = reprolog_io::http::connect(url, vkey(&[]));
+    let cp = log.checkpoint().unwrap();
+    let index = reprolog_proto::checkpoint::LogVerifier::new(vkey(&["--index"]));
+    let started = Instant::now();
+    let found =
+        reprolog_client::audit_index::audit_index(&log, &cp, &format!("{url}/index"), index);
+    println!(
+        "index audit of {} entries: {:.1} s, {} of {} revisions recomputed and right, {} errors",
+        cp.size,
+        started.elapsed().as_secs_f64(),
+        found.revisions_checked,
+        found.revisions,
+        found.errors.len()
+    );
 }
 
 /// `reprolog-server serve` on the data dir `data` for this load.
