@@ -201,10 +201,22 @@ impl Index {
     /// map lacks they are used as they are, saving reading and decoding
     /// them back from storage.
     pub fn advance_with(&self, input: &Log, appended: &[Appended]) -> Result<(), IndexError> {
+        self.advance_to(input, input.latest(), appended)
+    }
+
+    /// [`Index::advance_with`] to the log's checkpoint `target` (the one
+    /// of the batch that appended `appended`), which the log may have
+    /// passed since: the sequencer commits the next batch meanwhile.
+    pub fn advance_to(
+        &self,
+        input: &Log,
+        target: Arc<SignedCheckpoint>,
+        appended: &[Appended],
+    ) -> Result<(), IndexError> {
         let mut working = self.working.lock().unwrap_or_else(|e| e.into_inner());
-        let target = input.latest();
         let (size, root) = (target.checkpoint.size, target.checkpoint.root);
-        if self.published().is_some_and(|p| p.revision.size >= size) {
+        // A revision of this size or a later one is out, or being made.
+        if working.size > size || self.published().is_some_and(|p| p.revision.size >= size) {
             return Ok(());
         }
         if size > working.size {

@@ -3,8 +3,10 @@
 //! Submissions wait in a bounded pool (an mpsc channel). One task takes up to
 //! `max_batch` of them, lingering while more keep arriving but never longer than
 //! `max_wait` after the first, commits the batch and its checkpoint (on a
-//! blocking thread), then answers each waiter.
-//! While one batch commits the next one fills, so throughput grows with load.
+//! blocking thread); a second task then has the index publish the batch's
+//! revision and answers each waiter, in commit order, while the first
+//! commits the next batch. While one batch commits the next one fills, so
+//! throughput grows with load.
 //! When every handle is dropped the task drains what is queued and stops.
 
 use crate::index::{Appended, Index};
@@ -148,6 +150,10 @@ async fn run(
     metrics: Arc<Metrics>,
     mut rx: mpsc::Receiver<(NewEntry, Reply)>,
 ) {
+    // Committed batches wait here for their index revision, in order, while
+    // the next batch is committed: the two stages overlap.
+    let (to_ack, committed) = mpsc::channel(2);
+    let acknowledger = tokio::spawn(acknowledge(log.clone(), index, committed));
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + config.max_wait;
@@ -169,27 +175,74 @@ async fn run(
                 Ok(None) | Err(_) => break,
             }
         }
-        commit(&log, index.as_ref(), &metrics, batch).await;
+        if let Some(done) = commit(&log, &metrics, batch).await {
+            if to_ack.send(done).await.is_err() {
+                break;
+            }
+        }
+    }
+    drop(to_ack);
+    if let Err(e) = acknowledger.await {
+        tracing::error!("acknowledging task: {e}");
     }
     tracing::info!("sequencer drained and stopped");
 }
 
+/// A batch committed and proven, its acknowledgements not yet sent.
+struct Committed {
+    replies: Vec<Reply>,
+    acks: Vec<Ack>,
+    /// Its new entries (index, subject, key), ascending, for the index.
+    appended: Vec<Appended>,
+    checkpoint: Arc<SignedCheckpoint>,
+}
+
+/// Sends each committed batch's acknowledgements, in commit order, once the
+/// index (when kept) has published the batch's revision, so a receipt's
+/// entry is in the lists lookups prove. An index that cannot (witnesses
+/// away) is brought up to date later; the entries are acknowledged anyway.
+async fn acknowledge(
+    log: Arc<Log>,
+    index: Option<Arc<Index>>,
+    mut committed: mpsc::Receiver<Committed>,
+) {
+    while let Some(done) = committed.recv().await {
+        if let Some(index) = &index {
+            let (index, log) = (index.clone(), log.clone());
+            let (checkpoint, appended) = (done.checkpoint.clone(), done.appended);
+            let advanced =
+                tokio::task::spawn_blocking(move || index.advance_to(&log, checkpoint, &appended))
+                    .await;
+            match advanced {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!("the index revision of this batch is not out yet: {e}")
+                }
+                Err(e) => tracing::error!("index task: {e}"),
+            }
+        }
+        for (reply, ack) in done.replies.into_iter().zip(done.acks) {
+            let _ = reply.send(Ok(ack));
+        }
+    }
+}
+
+/// Commits a batch and proves its entries; refuses every entry when that
+/// fails (`None`).
 async fn commit(
     log: &Arc<Log>,
-    index: Option<&Arc<Index>>,
     metrics: &Arc<Metrics>,
     batch: Vec<(NewEntry, Reply)>,
-) {
+) -> Option<Committed> {
     let (entries, replies): (Vec<NewEntry>, Vec<Reply>) = batch.into_iter().unzip();
     let started = Instant::now();
     let log2 = log.clone();
-    let index = index.cloned();
     let count = entries.len();
     // Commit, then prove every entry of the batch against the new checkpoint in
     // the same blocking task, sharing tree reads between the proofs.
-    let result = tokio::task::spawn_blocking(move || -> Result<Vec<Ack>, LogError> {
-        let placements = log2.append(&entries)?;
-        if let Some(index) = &index {
+    let result = tokio::task::spawn_blocking(
+        move || -> Result<(Vec<Ack>, Vec<Appended>, Arc<SignedCheckpoint>), LogError> {
+            let placements = log2.append(&entries)?;
             let mut appended: Vec<Appended> = placements
                 .iter()
                 .zip(&entries)
@@ -200,27 +253,25 @@ async fn commit(
                 .collect();
             appended.sort_unstable_by_key(|a| a.0);
             appended.dedup_by_key(|a| a.0);
-            if let Err(e) = index.advance_with(&log2, &appended) {
-                tracing::warn!("the index revision of this batch is not out yet: {e}");
-            }
-        }
-        let checkpoint = log2.latest();
-        let indices: Vec<u64> = placements.iter().map(|p| p.index()).collect();
-        let proofs = log2.inclusion_proofs(&indices, checkpoint.checkpoint.size)?;
-        Ok(placements
-            .into_iter()
-            .zip(proofs)
-            .map(|(placement, proof)| Ack {
-                placement,
-                checkpoint: checkpoint.clone(),
-                proof,
-            })
-            .collect())
-    })
+            let checkpoint = log2.latest();
+            let indices: Vec<u64> = placements.iter().map(|p| p.index()).collect();
+            let proofs = log2.inclusion_proofs(&indices, checkpoint.checkpoint.size)?;
+            let acks = placements
+                .into_iter()
+                .zip(proofs)
+                .map(|(placement, proof)| Ack {
+                    placement,
+                    checkpoint: checkpoint.clone(),
+                    proof,
+                })
+                .collect();
+            Ok((acks, appended, checkpoint))
+        },
+    )
     .await;
     let elapsed = started.elapsed();
     match result {
-        Ok(Ok(acks)) => {
+        Ok(Ok((acks, appended, checkpoint))) => {
             metrics.batches.fetch_add(1, Relaxed);
             metrics.batch_size.observe(count as f64);
             metrics.commit_seconds.observe(elapsed.as_secs_f64());
@@ -238,9 +289,12 @@ async fn commit(
                 size = log.latest().checkpoint.size,
                 "batch committed"
             );
-            for (reply, ack) in replies.into_iter().zip(acks) {
-                let _ = reply.send(Ok(ack));
-            }
+            Some(Committed {
+                replies,
+                acks,
+                appended,
+                checkpoint,
+            })
         }
         Ok(Err(e)) => {
             match &e {
@@ -259,6 +313,7 @@ async fn commit(
             for reply in replies {
                 let _ = reply.send(Err(refusal.clone()));
             }
+            None
         }
         Err(e) => {
             tracing::error!(count, "commit task failed: {e}");
@@ -266,6 +321,7 @@ async fn commit(
             for reply in replies {
                 let _ = reply.send(Err(refusal.clone()));
             }
+            None
         }
     }
 }
