@@ -174,12 +174,36 @@ fn is_path_byte(c: u8) -> bool {
     c.is_ascii_alphanumeric() || b"/._-+@~".contains(&c)
 }
 
+/// The main module's recorded version in the original and the rebuild,
+/// when only that differs on its `mod` line.
+fn main_version_change(d: &Diagnosis) -> Option<(String, String)> {
+    let main = |lines: &[String]| {
+        lines.iter().find_map(|l| {
+            let mut f = l.split('\t');
+            (f.next() == Some("mod"))
+                .then(|| (f.next().map(str::to_string), f.next().map(str::to_string)))
+        })
+    };
+    let (Some(path_a), Some(theirs)) = main(&d.only_in_original)? else {
+        return None;
+    };
+    let (Some(path_b), Some(ours)) = main(&d.only_in_rebuilt)? else {
+        return None;
+    };
+    (path_a == path_b && theirs != ours).then_some((theirs, ours))
+}
+
 fn advice(d: &Diagnosis) -> Vec<String> {
     let mut out = Vec::new();
     if !d.path_leaks.is_empty() {
         out.push(format!(
             "The original contains absolute build paths ({}): it was built without -trimpath, so its bytes depend on the directories it was built in. Rebuild in the same directories or ask the publisher to build with -trimpath.",
             d.path_leaks.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if let Some((theirs, ours)) = main_version_change(d) {
+        out.push(format!(
+            "The version Go stamped for the main module differs: the original has {theirs}, the rebuild {ours}. Since Go 1.24 it comes from the repository's tags: tags changed since the build (added, moved or deleted)."
         ));
     }
     if !d.only_in_original.is_empty() || !d.only_in_rebuilt.is_empty() {
@@ -233,5 +257,29 @@ mod tests {
         assert!(leaks.contains(&"module cache /root/go/pkg/mod".to_string()));
         assert!(leaks.contains(&"source /home/alice/proj".to_string()));
         assert_eq!(leaks.len(), 3);
+    }
+
+    #[test]
+    fn a_changed_main_module_version_is_named_as_a_tag_change() {
+        let d = Diagnosis {
+            only_in_original: vec![
+                "mod\texample.com/late\tv0.1.1-0.20260102030405-0123456789ab\t".into(),
+            ],
+            only_in_rebuilt: vec!["mod\texample.com/late\tv0.1.1\t".into()],
+            ..Diagnosis::default()
+        };
+        let said = advice(&d).join("\n");
+        assert!(
+            said.contains("The version Go stamped for the main module differs: the original has v0.1.1-0.20260102030405-0123456789ab, the rebuild v0.1.1.")
+                && said.contains("tags changed since the build"),
+            "{said}"
+        );
+        // A dependency's version is not the main module's.
+        let d = Diagnosis {
+            only_in_original: vec!["dep\texample.com/dep\tv1.0.0\th1:x".into()],
+            only_in_rebuilt: vec!["dep\texample.com/dep\tv1.0.1\th1:y".into()],
+            ..Diagnosis::default()
+        };
+        assert!(!advice(&d).join("\n").contains("main module"));
     }
 }

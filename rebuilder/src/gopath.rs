@@ -16,6 +16,7 @@ pub(crate) fn module_mode_for_distribution(job: &Job, dir: &Path) -> Vec<(String
         scratch,
         config,
         confined,
+        ..
     } = *job;
     let Some(want) = &plan.default_godebug else {
         return vec![];

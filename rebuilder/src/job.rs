@@ -29,6 +29,9 @@ pub(crate) struct Job<'a> {
     pub(crate) scratch: &'a Scratch,
     pub(crate) config: &'a RebuildConfig,
     pub(crate) confined: &'a Confined,
+    /// Where the main module's repository is, when it is fetched (found
+    /// before the toolchain, so a source nobody has is said first).
+    pub(crate) source_url: Option<&'a str>,
 }
 
 /// Why a rebuild could not be carried out (as opposed to: it ran and differed).

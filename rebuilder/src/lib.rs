@@ -63,5 +63,6 @@ pub mod report;
 pub mod sandbox;
 pub mod search;
 pub mod source;
+pub mod stamp;
 pub mod toolchain;
 pub mod vcs;

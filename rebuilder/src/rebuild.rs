@@ -41,6 +41,9 @@ pub fn rebuild_target(
         plan::check_ldflags(hint, "inferred by the attesting rebuilder")?;
     }
     let sandbox = Sandbox::new(config.sandbox)?;
+    // The source's whereabouts before the toolchain: learning that nobody
+    // has the source must not take installing a toolchain first.
+    let source_url = crate::source::locate_source(&plan, config)?;
     let toolchain = match (config.toolchains.find(&plan.go_version), &config.download) {
         (Ok(t), _) => t.clone(),
         (Err(_), Some((base, store))) => {
@@ -78,6 +81,7 @@ pub fn rebuild_target(
         scratch: &scratch,
         config,
         confined: &confined,
+        source_url: source_url.as_deref(),
     };
     let result = run_attempts(target, &job, progress);
     if !config.keep_scratch {

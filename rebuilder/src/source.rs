@@ -7,6 +7,7 @@ use crate::gopath::module_mode_for_distribution;
 use crate::gover;
 use crate::job::{Job, RebuildError};
 use crate::plan::{BuildPlan, Source};
+use crate::rebuild::RebuildConfig;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -116,6 +117,22 @@ pub(crate) fn is_cross(plan: &BuildPlan) -> bool {
         || plan.env_var("GOARCH").is_some_and(|a| a != host_arch)
 }
 
+/// Where the repository of a git-stamped main module is, when it is to be
+/// fetched (no `--source`); `None` for every other source.
+pub(crate) fn locate_source(
+    plan: &BuildPlan,
+    config: &RebuildConfig,
+) -> Result<Option<String>, RebuildError> {
+    match (&plan.source, &config.source) {
+        (Source::Vcs { vcs, module, .. }, None) if vcs == "git" => Ok(Some(crate::vcs::locate(
+            module.as_str(),
+            &config.vcs_mirrors,
+            &config.egress,
+        )?)),
+        _ => Ok(None),
+    }
+}
+
 pub(crate) fn prepare_source(
     job: &Job,
     progress: &mut dyn FnMut(&str),
@@ -219,7 +236,10 @@ fn prepare_git(
         }
         // No --source: the module's own repository, through the cache.
         None => {
-            let url = crate::vcs::locate(module, &config.vcs_mirrors, &config.egress)?;
+            let url = match job.source_url {
+                Some(url) => url.to_string(),
+                None => crate::vcs::locate(module, &config.vcs_mirrors, &config.egress)?,
+            };
             let fetched = crate::vcs::fetch(
                 module,
                 &url,
@@ -262,12 +282,80 @@ fn prepare_git(
         source_dir: source.display().to_string(),
     })?;
     refuse_newer_go(&module_root, module, plan)?;
+    if let Some(version) = plan.main_module.as_ref().map(|m| m.version.as_str()) {
+        set_tags(&checkout, &module_root, revision, version, job, progress)?;
+    }
     Ok(Prepared {
         dir: module_root,
         target: main_package_target(&plan.path, module),
         install: false,
         extra_env: vec![],
     })
+}
+
+/// Sets the scratch clone's tags to those the recorded main-module
+/// `version` implies (see `stamp.rs`), so tags added or moved after the
+/// build do not change the version Go stamps. Leaves them alone when the
+/// version says nothing of tags or the module is in a submodule.
+fn set_tags(
+    checkout: &Path,
+    module_root: &Path,
+    revision: &str,
+    version: &str,
+    job: &Job,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(), RebuildError> {
+    let Some(dir) = crate::stamp::dir_in_repo(checkout, module_root) else {
+        return Ok(());
+    };
+    let Some(tags) = crate::stamp::implied_tags(version, &dir) else {
+        return Ok(());
+    };
+    let git_here = |args: &[&str]| {
+        let mut cmd = git(job.scratch);
+        cmd.arg("-C").arg(checkout).args(args);
+        cmd
+    };
+    let listed = job
+        .confined
+        .run(git_here(&["tag", "--list"]), "git tag --list")?
+        .0;
+    let existing: Vec<String> = String::from_utf8_lossy(&listed)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let implied: Vec<&str> = tags.iter().map(|(t, _)| t.as_str()).collect();
+    for chunk in existing.chunks(256) {
+        let mut args = vec!["tag", "-d"];
+        args.extend(chunk.iter().map(String::as_str));
+        job.confined.run(git_here(&args), "git tag -d")?;
+    }
+    for (tag, at) in &tags {
+        let target = match at {
+            crate::stamp::TagAt::Commit => revision.to_string(),
+            crate::stamp::TagAt::Parent => format!("{revision}^"),
+        };
+        if job
+            .confined
+            .run(git_here(&["tag", tag, &target]), "git tag")
+            .is_err()
+        {
+            // A root commit has no parent to carry the base: Go could not
+            // have found one either.
+            progress(&format!("note: cannot tag {target} as {tag}"));
+        }
+    }
+    if existing.len() != implied.len() || existing.iter().zip(&implied).any(|(a, b)| a != b) {
+        progress(&format!(
+            "tags set as {version} implies they were at build time: {}",
+            if implied.is_empty() {
+                "none".to_string()
+            } else {
+                implied.join(", ")
+            }
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses a module whose go.mod asks for a newer Go than the plan's (its

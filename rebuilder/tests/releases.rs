@@ -479,3 +479,84 @@ fn release_build(version: &str, dir: &Path, out: &Path, package: &str, env: &[(&
         env,
     );
 }
+
+/// A one-file module `path` in a git repository at `dir`; returns the revision.
+fn module_repo(dir: &Path, path: &str, says: &str) -> String {
+    git_repo(
+        dir,
+        &[
+            ("go.mod", &format!("module {path}\n\ngo 1.22\n")),
+            (
+                "main.go",
+                &format!("package main\n\nfunc main() {{ println(\"{says}\") }}\n"),
+            ),
+        ],
+    )
+}
+
+/// Tags added after the build (on the built commit, or a second one on a
+/// tagged commit) would change the version Go 1.24+ stamps: the rebuild sets
+/// the clone's tags back to what the recorded version implies.
+#[test]
+fn tags_added_after_the_build_do_not_change_the_stamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = dir.path().join("mirror");
+    let mut config = rebuild_config(None, None);
+    config.vcs_mirrors = vec![reprolog_rebuilder::vcs::Mirror::Dir(mirror.clone())];
+    config.source_cache = dir.path().join("sources");
+
+    // Built one commit above v0.1.0 (a pseudo-version), tagged v0.1.1 later.
+    let late = mirror.join("example.com/late");
+    module_repo(&late, "example.com/late", "late");
+    git(&late, &["tag", "v0.1.0"]);
+    std::fs::write(
+        late.join("main.go"),
+        "package main\n\nfunc main() { println(\"late, fixed\") }\n",
+    )
+    .unwrap();
+    git(&late, &["commit", "-qam", "fix"]);
+    let bin = dir.path().join("late");
+    trimpath_build("1.27.3", &late, &bin, &[]);
+    let stamped = go_version_m("1.27.3", &bin);
+    assert!(
+        stamped.contains("example.com/late\tv0.1.1-0.2026"),
+        "{stamped}"
+    );
+    git(&late, &["tag", "v0.1.1"]);
+    let mut lines = Vec::new();
+    let r = rebuild(&bin, &config, &mut |l: &str| lines.push(l.to_string())).unwrap();
+    assert!(r.reproduced, "{:#?}", r.diagnosis);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("tags set as v0.1.1-0.") && l.ends_with(": v0.1.0")),
+        "{lines:?}"
+    );
+
+    // Built at v1.0.0, the same commit tagged v1.0.1 later.
+    let twice = mirror.join("example.com/twice");
+    module_repo(&twice, "example.com/twice", "twice");
+    git(&twice, &["tag", "v1.0.0"]);
+    let bin = dir.path().join("twice");
+    trimpath_build("1.27.3", &twice, &bin, &[]);
+    assert!(go_version_m("1.27.3", &bin).contains("example.com/twice\tv1.0.0"));
+    git(&twice, &["tag", "v1.0.1"]);
+    let r = rebuild(&bin, &config, &mut |_| {}).unwrap();
+    assert!(r.reproduced, "{:#?}", r.diagnosis);
+}
+
+/// The source is looked for before the toolchain: a binary whose source no
+/// mirror holds is refused for that, without a toolchain being installed.
+#[test]
+fn a_source_nobody_has_is_said_before_a_missing_toolchain() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    module_repo(&repo, "example.com/nowhere", "nowhere");
+    let bin = dir.path().join("nowhere");
+    trimpath_build("1.27.3", &repo, &bin, &[]);
+    let mut config = rebuild_config(None, None);
+    config.toolchains = reprolog_rebuilder::toolchain::ToolchainStore::scan(&[]);
+    let err = rebuild(&bin, &config, &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("no --vcs-mirror holds it"), "{err}");
+    assert!(!err.contains("toolchain"), "{err}");
+}
