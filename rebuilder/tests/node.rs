@@ -116,7 +116,7 @@ fn two_nodes_agree_and_a_tampered_target_is_logged_as_mismatch_by_both() {
         once: true,
         poll: Duration::from_millis(50),
     };
-    let st = node::follow(&log, &b, &node_b_config(), &opts).unwrap();
+    let st = node::follow(&log, &b, &node_b_config(), &opts, None).unwrap();
     assert_eq!(st.done.len(), 2, "{:?}", st.done);
 
     let genuine = lookup(&log, Hash::of(&std::fs::read(&gofmt).unwrap()));
@@ -149,7 +149,7 @@ fn two_nodes_agree_and_a_tampered_target_is_logged_as_mismatch_by_both() {
     );
 
     // A second pass has nothing to do.
-    let again = node::follow(&log, &b, &node_b_config(), &opts).unwrap();
+    let again = node::follow(&log, &b, &node_b_config(), &opts, None).unwrap();
     assert_eq!(again.done.len(), 2);
     assert_eq!(
         lookup(&log, Hash::of(&std::fs::read(&gofmt).unwrap())).len(),

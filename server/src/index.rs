@@ -225,9 +225,11 @@ impl Index {
                 && appended.len() as u64 == size - working.size
                 && appended.windows(2).all(|w| w[1].0 == w[0].0 + 1);
             if exact {
+                let mut items = Vec::with_capacity(appended.len() * 2);
                 for (i, subject, key) in appended {
-                    add(&mut map, *i, subject, key, self.leave_out)?;
+                    push_keys(&mut items, *i, subject, key, self.leave_out);
                 }
+                map.append_all(items)?;
             } else {
                 extend(&mut map, input, working.size, size, self.leave_out)?;
             }
@@ -406,29 +408,26 @@ fn extend(
     end: u64,
     leave_out: Option<u64>,
 ) -> Result<(), IndexError> {
-    let mut result = Ok(());
+    let mut items = Vec::new();
     for_each_entry(input, start, end, |i, e| {
-        if result.is_ok() {
-            result = add(map, i, &e.subject, &e.key, leave_out);
-        }
+        push_keys(&mut items, i, &e.subject, &e.key, leave_out);
     })?;
-    result
+    Ok(map.append_all(items)?)
 }
 
-/// Appends entry `i`'s two keys to `map` (its signer key not, when it is
-/// the one left out).
-fn add(
-    map: &mut Map,
+/// Entry `i`'s two keys, as map items (its signer key not, when it is the
+/// one left out).
+fn push_keys(
+    items: &mut Vec<(Key, u64)>,
     i: u64,
     subject: &Hash,
     key: &[u8; 32],
     leave_out: Option<u64>,
-) -> Result<(), IndexError> {
-    map.append(&index::subject_key(subject), i)?;
+) {
+    items.push((index::subject_key(subject), i));
     if leave_out != Some(i) {
-        map.append(&index::signer_key(subject, key), i)?;
+        items.push((index::signer_key(subject, key), i));
     }
-    Ok(())
 }
 
 /// Calls `f` with each of `input`'s entries `start..end`, read in chunks.

@@ -141,6 +141,63 @@ proptest! {
     }
 }
 
+proptest! {
+    /// Batches appended at once give the map appending them one by one
+    /// gives, whatever the batches' sizes and the keys' order in them; the
+    /// revision before a batch stays as it was.
+    #[test]
+    fn a_batch_appended_at_once_is_the_same_map(
+        keys in prop::collection::vec(key_strategy(), 0..80),
+        cuts in prop::collection::vec(0usize..80, 0..6),
+        shuffle in any::<u64>(),
+    ) {
+        let (one_by_one, lists) = map_of(&keys);
+        let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(keys.len())).collect();
+        cuts.push(0);
+        cuts.push(keys.len());
+        cuts.sort_unstable();
+        let mut batched = Map::new();
+        for w in cuts.windows(2) {
+            let mut batch: Vec<(Key, u64)> = (w[0]..w[1]).map(|i| (keys[i], i as u64)).collect();
+            // Any order within the batch.
+            let n = batch.len();
+            if n > 1 {
+                for i in 0..n {
+                    let j = (shuffle.wrapping_mul(i as u64 + 7) % n as u64) as usize;
+                    batch.swap(i, j);
+                }
+            }
+            let before = batched.clone();
+            let root_before = before.root();
+            batched.append_all(batch).unwrap();
+            prop_assert_eq!(before.root(), root_before);
+        }
+        prop_assert_eq!(batched.root(), one_by_one.root());
+        prop_assert_eq!(batched.root(), oracle_root(&lists));
+        prop_assert_eq!(batched.keys(), lists.len() as u64);
+        for (key, indices) in &lists {
+            prop_assert_eq!(batched.prove(key).verify(&batched.root(), key, indices), Ok(()));
+        }
+    }
+}
+
+#[test]
+fn a_batch_must_keep_each_keys_indices_ascending() {
+    let k = [7u8; 32];
+    let mut map = Map::new();
+    map.append_all(vec![(k, 5)]).unwrap();
+    let before = map.root();
+    assert_eq!(
+        map.append_all(vec![(k, 3), ([8; 32], 6)]),
+        Err(IndexError::NotAscending { last: 5, index: 3 })
+    );
+    assert_eq!(map.root(), before, "a refused batch changes nothing");
+    assert_eq!(
+        map.append_all(vec![([9; 32], 6), ([9; 32], 6)]),
+        Err(IndexError::NotAscending { last: 6, index: 6 })
+    );
+}
+
 #[test]
 fn a_clone_keeps_its_revision() {
     let mut map = Map::new();

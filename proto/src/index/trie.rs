@@ -40,6 +40,9 @@ struct Leaf {
 
 struct Inner {
     depth: u8,
+    /// A key below this node (its leftmost), so that its prefix is at hand
+    /// without a walk down (32 bytes per node).
+    key: Key,
     /// Computed when first asked for: a batch of appends copies the upper
     /// nodes once per key, and only the copies that remain get hashed.
     hash: OnceLock<Hash>,
@@ -51,24 +54,11 @@ impl Node {
     fn hash(&self) -> Hash {
         match self {
             Node::Leaf(l) => leaf_hash(&l.key, &l.chain),
-            Node::Inner(i) => match i.hash.get() {
-                Some(h) => *h,
-                None => self.hash_with(self.any_key()),
-            },
-        }
-    }
-
-    /// [`Node::hash`], given the key of the node's leftmost leaf (which is
-    /// its left child's too), so that hashing a new path walks down for a
-    /// key only at right children.
-    fn hash_with(&self, leftmost: &Key) -> Hash {
-        match self {
-            Node::Leaf(l) => leaf_hash(&l.key, &l.chain),
             Node::Inner(i) => *i.hash.get_or_init(|| {
                 inner_hash(
                     i.depth,
-                    &prefix(leftmost, i.depth),
-                    &i.children[0].hash_with(leftmost),
+                    &prefix(&i.key, i.depth),
+                    &i.children[0].hash(),
                     &i.children[1].hash(),
                 )
             }),
@@ -77,12 +67,9 @@ impl Node {
 
     /// A key below this node (its leftmost): it carries the node's prefix.
     fn any_key(&self) -> &Key {
-        let mut node = self;
-        loop {
-            match node {
-                Node::Leaf(l) => return &l.key,
-                Node::Inner(i) => node = &i.children[0],
-            }
+        match self {
+            Node::Leaf(l) => &l.key,
+            Node::Inner(i) => &i.key,
         }
     }
 
@@ -99,6 +86,7 @@ impl Node {
     fn inner(depth: u8, children: [Node; 2]) -> Node {
         Node::Inner(Arc::new(Inner {
             depth,
+            key: *children[0].any_key(),
             hash: OnceLock::new(),
             children,
         }))
@@ -146,6 +134,29 @@ impl Map {
         let (node, added) = insert(self.root.as_ref(), key, index)?;
         self.root = Some(node);
         self.keys += u64::from(added);
+        Ok(())
+    }
+
+    /// Appends every `(key, index)` of `items` (any order; a key's indices
+    /// must exceed its last one) in one pass: each node on the changed paths
+    /// is copied once, where one [`Map::append`] per item would copy the
+    /// upper nodes once per item. The result is the same map.
+    pub fn append_all(&mut self, mut items: Vec<(Key, u64)>) -> Result<(), IndexError> {
+        items.sort_unstable();
+        let mut runs: Vec<Run<'_>> = Vec::new();
+        let mut start = 0;
+        for end in 1..=items.len() {
+            if end == items.len() || items[end].0 != items[start].0 {
+                runs.push(Run {
+                    key: items[start].0,
+                    indices: &items[start..end],
+                });
+                start = end;
+            }
+        }
+        let (root, added) = merge(self.root.as_ref(), &runs)?;
+        self.root = root;
+        self.keys += added;
         Ok(())
     }
 
@@ -239,6 +250,116 @@ fn build(keys: &[Key], nodes: &[Node]) -> Option<Node> {
             Some(Node::inner(depth, [left, right]))
         }
     }
+}
+
+/// One key's new indices in a batch (pairs of that key, indices ascending).
+struct Run<'a> {
+    key: Key,
+    indices: &'a [(Key, u64)],
+}
+
+impl Run<'_> {
+    /// The run's leaf: `indices` chained after `chain` (whose last index
+    /// was `last`, if any).
+    fn leaf_after(&self, chain_from: Hash, last: Option<u64>) -> Result<Node, IndexError> {
+        let mut chain_now = chain_from;
+        let mut prev = last;
+        for &(_, index) in self.indices {
+            if let Some(p) = prev.filter(|p| index <= *p) {
+                return Err(IndexError::NotAscending { last: p, index });
+            }
+            chain_now = chain(&chain_now, index);
+            prev = Some(index);
+        }
+        let last = prev.ok_or(IndexError::Unsorted)?;
+        Ok(Node::leaf(&self.key, chain_now, last))
+    }
+
+    fn fresh(&self) -> Result<Node, IndexError> {
+        self.leaf_after(EMPTY_CHAIN, None)
+    }
+}
+
+/// The subtree of `node` (if any) with `runs` (in key order) appended;
+/// how many keys are new.
+fn merge(node: Option<&Node>, runs: &[Run<'_>]) -> Result<(Option<Node>, u64), IndexError> {
+    let Some(node) = node else {
+        return Ok((build_runs(runs)?, runs.len() as u64));
+    };
+    let (Some(first), Some(last)) = (runs.first(), runs.last()) else {
+        return Ok((Some(node.clone()), 0));
+    };
+    match node {
+        Node::Leaf(l) => {
+            // The leaf and the runs, as leaves in key order.
+            let mut leaves = Vec::with_capacity(runs.len() + 1);
+            let mut added = 0;
+            let mut placed = false;
+            for r in runs {
+                if !placed && l.key < r.key {
+                    leaves.push(node.clone());
+                    placed = true;
+                }
+                if l.key == r.key {
+                    leaves.push(r.leaf_after(l.chain, Some(l.last))?);
+                    placed = true;
+                } else {
+                    leaves.push(r.fresh()?);
+                    added += 1;
+                }
+            }
+            if !placed {
+                leaves.push(node.clone());
+            }
+            let keys: Vec<Key> = leaves.iter().map(|n| *n.any_key()).collect();
+            Ok((build(&keys, &leaves), added))
+        }
+        Node::Inner(i) => {
+            let below = &i.key;
+            // Sorted runs: none leaves this node's prefix earlier than the
+            // first or the last does.
+            let diverge = |k: &Key| first_difference(k, below).map_or(256, u16::from);
+            let m = diverge(&first.key).min(diverge(&last.key));
+            if m >= u16::from(i.depth) {
+                let split = runs.partition_point(|r| !bit(&r.key, i.depth));
+                let (left, a) = merge(Some(&i.children[0]), &runs[..split])?;
+                let (right, b) = merge(Some(&i.children[1]), &runs[split..])?;
+                let (Some(left), Some(right)) = (left, right) else {
+                    return Err(IndexError::Unsorted);
+                };
+                return Ok((Some(Node::inner(i.depth, [left, right])), a + b));
+            }
+            // Some runs leave the prefix at bit m: a new node there, this
+            // subtree (with the runs on its side) under one child, the
+            // other runs under the other.
+            let m = u8::try_from(m).map_err(|_| IndexError::Unsorted)?;
+            let side = bit(below, m);
+            let split = runs.partition_point(|r| !bit(&r.key, m));
+            let (zeros, ones) = runs.split_at(split);
+            let (same, other) = if side { (ones, zeros) } else { (zeros, ones) };
+            let (with_node, a) = merge(Some(node), same)?;
+            let beside = build_runs(other)?;
+            let (Some(with_node), Some(beside)) = (with_node, beside) else {
+                return Err(IndexError::Unsorted);
+            };
+            let children = if side {
+                [beside, with_node]
+            } else {
+                [with_node, beside]
+            };
+            Ok((Some(Node::inner(m, children)), a + other.len() as u64))
+        }
+    }
+}
+
+/// The subtree of new keys `runs` (in key order).
+fn build_runs(runs: &[Run<'_>]) -> Result<Option<Node>, IndexError> {
+    let nodes = runs
+        .iter()
+        .map(Run::fresh)
+        .collect::<Result<Vec<Node>, _>>()?;
+    let keys: Vec<Key> = runs.iter().map(|r| r.key).collect();
+    Ok(build(&keys, &nodes))
 }
 
 /// `node` with `index` appended to `key`; whether the key is new.
