@@ -193,6 +193,19 @@ fn main_version_change(d: &Diagnosis) -> Option<(String, String)> {
     (path_a == path_b && theirs != ours).then_some((theirs, ours))
 }
 
+/// Whether the two Go build IDs say the main package's compile inputs and
+/// output are the same (only link inputs differ).
+fn same_main_package(d: &Diagnosis) -> bool {
+    let parts = |id: &Option<String>| -> Option<Vec<String>> {
+        let p: Vec<String> = id.as_deref()?.split('/').map(str::to_string).collect();
+        (p.len() == 4).then_some(p)
+    };
+    match (parts(&d.original_build_id), parts(&d.rebuilt_build_id)) {
+        (Some(a), Some(b)) => a[1] == b[1] && a[2] == b[2],
+        _ => false,
+    }
+}
+
 fn advice(d: &Diagnosis) -> Vec<String> {
     let mut out = Vec::new();
     if !d.path_leaks.is_empty() {
@@ -225,7 +238,9 @@ fn advice(d: &Diagnosis) -> Vec<String> {
                 .cloned()
                 .collect::<Vec<_>>()
                 .join(", "),
-            if code {
+            if code && same_main_package(d) {
+                " The machine code differs only as linking makes it: the main package compiled to the same output, and other link inputs (an -X value, a dependency, a link setting) move addresses and strings."
+            } else if code {
                 " The machine code differs, so the program itself is not the same."
             } else {
                 " The code sections match; only data or metadata differ."
@@ -281,5 +296,34 @@ mod tests {
             ..Diagnosis::default()
         };
         assert!(!advice(&d).join("\n").contains("main module"));
+    }
+
+    #[test]
+    fn a_link_only_difference_is_not_called_a_different_program() {
+        let d = Diagnosis {
+            original_build_id: Some("L1/M/C/B1".into()),
+            rebuilt_build_id: Some("L2/M/C/B2".into()),
+            sections: vec![SectionDiff {
+                name: ".text".into(),
+                original_size: Some(10),
+                rebuilt_size: Some(10),
+                original_sha256: None,
+                rebuilt_sha256: None,
+            }],
+            ..Diagnosis::default()
+        };
+        let said = advice(&d).join("\n");
+        assert!(said.contains("differs only as linking makes it"), "{said}");
+        assert!(
+            !said.contains("the program itself is not the same"),
+            "{said}"
+        );
+        let d = Diagnosis {
+            rebuilt_build_id: Some("L2/M2/C2/B2".into()),
+            ..d
+        };
+        assert!(advice(&d)
+            .join("\n")
+            .contains("the program itself is not the same"));
     }
 }

@@ -32,7 +32,8 @@ struct Cli {
 enum Command {
     /// Print a binary's Go build information, like `go version -m`.
     Inspect {
-        /// The Go binary (ELF, PE or Mach-O).
+        /// The Go binary (ELF, PE or Mach-O), or a release archive (tar,
+        /// tar.gz, zip: a wheel, an npm tarball) whose Go binaries are shown.
         binary: PathBuf,
         /// Machine-readable output.
         #[arg(long)]
@@ -317,22 +318,55 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
 
 /// `inspect`: the build info, as `go version -m` prints it or as JSON.
 fn inspect(binary: &Path, json: bool) -> anyhow::Result<i32> {
+    if reprolog_rebuilder::release::is_archive(binary) {
+        return inspect_archive(binary, json);
+    }
     let info =
         BuildInfo::from_file(binary).map_err(|e| anyhow::anyhow!("{}: {e}", binary.display()))?;
     if json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&info)?))?;
     } else {
-        // Go's own format, with any control or bidi character a
-        // crafted binary carries escaped (tabs separate the fields).
-        for line in info.go_version_m(&binary.display().to_string()).lines() {
-            let fields: Vec<String> = line
-                .split('\t')
-                .map(|f| reprolog_proto::display::escape(f, usize::MAX))
-                .collect();
-            emit(&format!("{}\n", fields.join("\t")))?;
-        }
+        print_go_version_m(&info, &binary.display().to_string())?;
     }
     Ok(0)
+}
+
+/// `inspect ARCHIVE`: each Go member's build info, named `ARCHIVE:MEMBER`
+/// (JSON: a list of `{member, buildInfo}`); exit 1 when there is none.
+fn inspect_archive(archive: &Path, json: bool) -> anyhow::Result<i32> {
+    let found = reprolog_rebuilder::release::inspect_archive(archive)?;
+    if json {
+        let list: Vec<serde_json::Value> = found
+            .iter()
+            .map(|(member, info)| serde_json::json!({ "member": member, "buildInfo": info }))
+            .collect();
+        emit(&format!("{}\n", serde_json::to_string_pretty(&list)?))?;
+    } else {
+        for (member, info) in &found {
+            print_go_version_m(info, &format!("{}:{member}", archive.display()))?;
+        }
+    }
+    if found.is_empty() {
+        eprintln!(
+            "reprolog-rebuilder: {}: no Go binary in it",
+            archive.display()
+        );
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+/// Go's own `go version -m` format, with any control or bidi character a
+/// crafted binary carries escaped (tabs separate the fields).
+fn print_go_version_m(info: &BuildInfo, name: &str) -> anyhow::Result<()> {
+    for line in info.go_version_m(name).lines() {
+        let fields: Vec<String> = line
+            .split('\t')
+            .map(|f| reprolog_proto::display::escape(f, usize::MAX))
+            .collect();
+        emit(&format!("{}\n", fields.join("\t")))?;
+    }
+    Ok(())
 }
 
 /// `keygen`: a new signing key (mode 0600); prints its verifier key.

@@ -92,6 +92,44 @@ pub fn rebuild_archive(
     Ok(out)
 }
 
+/// The build info of every Go binary in the archive at `path`, by member
+/// path, in archive order (members that are not Go binaries are left out).
+/// The archive is read as `rebuild ARCHIVE` reads it: whole, or refused.
+pub fn inspect_archive(
+    path: &Path,
+) -> Result<Vec<(String, crate::buildinfo::BuildInfo)>, RebuildError> {
+    let read_err = |source| RebuildError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let size = std::fs::metadata(path).map_err(read_err)?.len();
+    let open = || -> Result<_, RebuildError> {
+        Ok(std::io::BufReader::new(
+            std::fs::File::open(path).map_err(read_err)?,
+        ))
+    };
+    let archive_err = |error| RebuildError::Archive {
+        path: path.to_path_buf(),
+        error,
+    };
+    archive::members(open()?, size, Limits::default()).map_err(archive_err)?;
+    let mut out = Vec::new();
+    archive::for_each_member(open()?, size, Limits::default(), |member, data| {
+        let mut bytes = Vec::new();
+        data.read_to_end(&mut bytes)
+            .map_err(|error| archive::ArchiveError::Read {
+                at: Some(member.to_string()),
+                error,
+            })?;
+        if let Ok(info) = crate::buildinfo::BuildInfo::from_binary(&bytes) {
+            out.push((member.to_string(), info));
+        }
+        Ok(())
+    })
+    .map_err(archive_err)?;
+    Ok(out)
+}
+
 fn rebuild_member(
     bytes: Vec<u8>,
     archive_name: &str,

@@ -132,3 +132,71 @@ fn pe_and_macho_binaries_match_go_version_m_and_rebuild() {
         assert!(out.status.success(), "{goos}");
     }
 }
+
+/// A wheel (zip) and an npm tarball (tar.gz) holding a real Go binary: `inspect`
+/// shows each Go member as `go version -m` shows the binary, named
+/// `ARCHIVE:MEMBER`, and leaves the rest out; an archive with no Go binary
+/// exits 1 in one line.
+#[test]
+fn archives_are_inspected_member_by_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let gofmt_path = goroot("1.22.10").join("bin/gofmt");
+    let gofmt = std::fs::read(&gofmt_path).unwrap();
+    let expected = |name: &str| {
+        go_version_m("1.22.10", &gofmt_path).replacen(&gofmt_path.display().to_string(), name, 1)
+    };
+    let wheel = dir
+        .path()
+        .join("tool-1.0-py3-none-manylinux_2_17_x86_64.whl");
+    reprolog_testkit::archive::zip(
+        &wheel,
+        &[
+            ("tool/__init__.py", b"".as_slice()),
+            ("tool/bin/gofmt", &gofmt),
+        ],
+    );
+    let npm = dir.path().join("tool-1.0.0.tgz");
+    reprolog_testkit::archive::tar_gz(
+        &npm,
+        &[
+            ("package/package.json", b"{}".as_slice()),
+            ("package/bin/gofmt", &gofmt),
+        ],
+    );
+    for (archive, member) in [(&wheel, "tool/bin/gofmt"), (&npm, "package/bin/gofmt")] {
+        let out = Command::new(REBUILDER)
+            .arg("inspect")
+            .arg(archive)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            expected(&format!("{}:{member}", archive.display()))
+        );
+        let out = Command::new(REBUILDER)
+            .args(["inspect", "--json"])
+            .arg(archive)
+            .output()
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json[0]["member"], member);
+        assert_eq!(json[0]["buildInfo"]["path"], "cmd/gofmt");
+        assert_eq!(json.as_array().map(Vec::len), Some(1));
+    }
+    let empty = dir.path().join("empty.zip");
+    reprolog_testkit::archive::zip(&empty, &[("README", b"nothing here".as_slice())]);
+    let out = Command::new(REBUILDER)
+        .arg("inspect")
+        .arg(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no Go binary in it"), "{err}");
+}
