@@ -240,38 +240,43 @@ async fn commit(
     let count = entries.len();
     // Commit, then prove every entry of the batch against the new checkpoint in
     // the same blocking task, sharing tree reads between the proofs.
-    let result = tokio::task::spawn_blocking(
-        move || -> Result<(Vec<Ack>, Vec<Appended>, Arc<SignedCheckpoint>), LogError> {
-            let placements = log2.append(&entries)?;
-            let mut appended: Vec<Appended> = placements
-                .iter()
-                .zip(&entries)
-                .filter_map(|(p, e)| match p {
-                    Placement::New(i) => Some((*i, e.subject, e.key)),
-                    Placement::Existing(_) => None,
-                })
-                .collect();
-            appended.sort_unstable_by_key(|a| a.0);
-            appended.dedup_by_key(|a| a.0);
-            let checkpoint = log2.latest();
-            let indices: Vec<u64> = placements.iter().map(|p| p.index()).collect();
-            let proofs = log2.inclusion_proofs(&indices, checkpoint.checkpoint.size)?;
-            let acks = placements
-                .into_iter()
-                .zip(proofs)
-                .map(|(placement, proof)| Ack {
-                    placement,
-                    checkpoint: checkpoint.clone(),
-                    proof,
-                })
-                .collect();
-            Ok((acks, appended, checkpoint))
-        },
-    )
+    let result = tokio::task::spawn_blocking(move || -> Result<Committed, LogError> {
+        let placements = log2.append(&entries)?;
+        let mut appended: Vec<Appended> = placements
+            .iter()
+            .zip(&entries)
+            .filter_map(|(p, e)| match p {
+                Placement::New(i) => Some((*i, e.subject, e.key)),
+                Placement::Existing(_) => None,
+            })
+            .collect();
+        appended.sort_unstable_by_key(|a| a.0);
+        appended.dedup_by_key(|a| a.0);
+        let checkpoint = log2.latest();
+        let indices: Vec<u64> = placements.iter().map(|p| p.index()).collect();
+        let proofs = log2.inclusion_proofs(&indices, checkpoint.checkpoint.size)?;
+        let acks = placements
+            .into_iter()
+            .zip(proofs)
+            .map(|(placement, proof)| Ack {
+                placement,
+                checkpoint: checkpoint.clone(),
+                proof,
+            })
+            .collect();
+        // The replies join on this side of the task.
+        Ok(Committed {
+            replies: Vec::new(),
+            acks,
+            appended,
+            checkpoint,
+        })
+    })
     .await;
     let elapsed = started.elapsed();
     match result {
-        Ok(Ok((acks, appended, checkpoint))) => {
+        Ok(Ok(done)) => {
+            let acks = &done.acks;
             metrics.batches.fetch_add(1, Relaxed);
             metrics.batch_size.observe(count as f64);
             metrics.commit_seconds.observe(elapsed.as_secs_f64());
@@ -289,12 +294,7 @@ async fn commit(
                 size = log.latest().checkpoint.size,
                 "batch committed"
             );
-            Some(Committed {
-                replies,
-                acks,
-                appended,
-                checkpoint,
-            })
+            Some(Committed { replies, ..done })
         }
         Ok(Err(e)) => {
             match &e {
