@@ -56,6 +56,7 @@ pub mod modpath;
 pub mod node;
 pub mod paths;
 pub mod plan;
+pub mod progress;
 pub mod queue;
 pub mod rebuild;
 pub mod release;

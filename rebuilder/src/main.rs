@@ -398,18 +398,28 @@ fn run_rebuild(args: RebuildArgs) -> anyhow::Result<i32> {
         _ => None,
     };
     let config = opts.config();
-    let mut progress = |line: &str| eprintln!("{line}");
+    let reporter = reprolog_rebuilder::progress::Progress::stderr();
+    let mut progress = |line: &str| reporter.line(line);
     if let Some(queue) = queue {
         let submit = submitter.as_ref().map(|(s, l)| (s, l));
-        let outcomes = node::run_queue(&queue, &config, submit, &mut progress)?;
+        // A line per item on stdout as it finishes (text), then a summary.
+        let mut item = |line: &str, o: &node::QueueOutcome| {
+            if !json {
+                for l in node::queue_item_lines(line, o) {
+                    let _ = emit(&format!("{l}\n"));
+                }
+            }
+        };
+        let run = node::run_queue(&queue, &config, submit, &mut progress, &mut item)?;
         if json {
-            emit(&format!("{}\n", serde_json::to_string_pretty(&outcomes)?))?;
+            emit(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&run.outcomes)?
+            ))?;
+        } else {
+            emit(&format!("{}\n", run.summary()))?;
         }
-        return Ok(outcomes
-            .values()
-            .map(|o| o.result.exit_code())
-            .max()
-            .unwrap_or(0));
+        return Ok(run.exit_code());
     }
     // clap guarantees a binary when there is no queue.
     let binary = binary.unwrap_or_default();

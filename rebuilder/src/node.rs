@@ -65,4 +65,6 @@ pub use crate::follow::{
     follow, follow_with, BuildAndSubmit, FollowError, FollowOptions, FollowState, Job, Outcome,
     Repeat, Repeater, UNTRUSTED_SHARE_PER_KEY, UNTRUSTED_SHARE_TOTAL,
 };
-pub use crate::queue::{run_queue, QueueOutcome, QueueResult};
+pub use crate::queue::{
+    item_lines as queue_item_lines, run_queue, QueueOutcome, QueueResult, QueueRun,
+};

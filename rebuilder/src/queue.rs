@@ -24,6 +24,24 @@ pub struct QueueOutcome {
     /// For a release archive, each Go member's result.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<MemberOutcome>,
+    /// Why a MISMATCH differs (the diagnosis's advice, one line each).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnosis: Vec<String>,
+}
+
+impl QueueOutcome {
+    /// Whether a rerun leaves it as it is: rebuilt to a verdict, and
+    /// attested when this run submits (a FAILED item is always tried
+    /// again: its cause, a missing mirror say, may be fixed).
+    fn is_final(&self, submitting: bool) -> bool {
+        let verdict = matches!(self.result, QueueResult::Reproduced | QueueResult::Mismatch);
+        let attested = if self.members.is_empty() {
+            self.index.is_some()
+        } else {
+            self.members.iter().all(|m| m.index.is_some())
+        };
+        verdict && (!submitting || attested)
+    }
 }
 
 /// One Go binary of a queued release archive.
@@ -32,6 +50,9 @@ pub struct MemberOutcome {
     pub path: String,
     pub result: QueueResult,
     pub index: Option<u64>,
+    /// Why a MISMATCH differs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnosis: Vec<String>,
 }
 
 /// The result of one queued target. Saved as text (`REPRODUCED`, `MISMATCH`,
@@ -97,17 +118,54 @@ impl From<String> for QueueResult {
     }
 }
 
+/// What one run of a queue did: every listed item's outcome (this run's or
+/// an earlier one's), and which were left as an earlier run finished them.
+#[derive(Debug, Clone, Default)]
+pub struct QueueRun {
+    pub outcomes: BTreeMap<String, QueueOutcome>,
+    pub already_done: Vec<String>,
+}
+
+impl QueueRun {
+    /// One line: how many items, and how many of each result.
+    pub fn summary(&self) -> String {
+        let count = |f: &dyn Fn(&QueueResult) -> bool| {
+            self.outcomes.values().filter(|o| f(&o.result)).count()
+        };
+        format!(
+            "queue: {} items: {} REPRODUCED, {} MISMATCH, {} FAILED, {} RETRY ({} done on an earlier run)",
+            self.outcomes.len(),
+            count(&|r| matches!(r, QueueResult::Reproduced)),
+            count(&|r| matches!(r, QueueResult::Mismatch)),
+            count(&|r| matches!(r, QueueResult::Failed(_))),
+            count(&|r| matches!(r, QueueResult::Retry(_))),
+            self.already_done.len()
+        )
+    }
+
+    /// The exit status of the worst result.
+    pub fn exit_code(&self) -> i32 {
+        self.outcomes
+            .values()
+            .map(|o| o.result.exit_code())
+            .max()
+            .unwrap_or(0)
+    }
+}
+
 /// Rebuilds every binary listed in `queue_file` (one path per line, `#`
 /// comments), submitting each result when `submit` is given. Progress is kept
 /// in `<queue_file>.progress.json`, keyed by path and digest, so a rerun skips
-/// what is done; targets whose submission failed transiently are retried on the
-/// next run. Returns the outcomes of this run and earlier ones.
+/// what is finished ([`QueueOutcome::is_final`]): FAILED items, and results
+/// not yet attested when submitting, are tried again. `done` hears each
+/// item's outcome as it is known (for the per-item lines).
 pub fn run_queue(
     queue_file: &Path,
     config: &RebuildConfig,
     submit: Option<(&Signer, &LogClient)>,
     progress: &mut dyn FnMut(&str),
-) -> Result<BTreeMap<String, QueueOutcome>, FollowError> {
+    done_item: &mut dyn FnMut(&str, &QueueOutcome),
+) -> Result<QueueRun, FollowError> {
     let state_err = |source| FollowError::State {
         path: queue_file.to_path_buf(),
         source,
@@ -121,6 +179,7 @@ pub fn run_queue(
         Err(e) => return Err(state_err(e)),
     };
     let base = queue_file.parent().unwrap_or(Path::new("."));
+    let mut already_done = Vec::new();
     for line in text
         .lines()
         .map(|l| l.split('#').next().unwrap_or("").trim())
@@ -130,38 +189,57 @@ pub fn run_queue(
         let digest = match std::fs::read(&path) {
             Ok(b) => Hash::of(&b).to_hex(),
             Err(e) => {
-                progress(&format!("{line}: FAILED: {e}"));
-                done.insert(
-                    line.to_string(),
-                    QueueOutcome {
-                        sha256: String::new(),
-                        result: QueueResult::Failed(e.to_string()),
-                        index: None,
-                        members: Vec::new(),
-                    },
-                );
+                let outcome = QueueOutcome {
+                    sha256: String::new(),
+                    result: QueueResult::Failed(e.to_string()),
+                    index: None,
+                    members: Vec::new(),
+                    diagnosis: Vec::new(),
+                };
+                done_item(line, &outcome);
+                done.insert(line.to_string(), outcome);
                 continue;
             }
         };
-        if done
+        if let Some(earlier) = done
             .get(line)
-            .is_some_and(|o| o.sha256 == digest && !matches!(o.result, QueueResult::Retry(_)))
+            .filter(|o| o.sha256 == digest && o.is_final(submit.is_some()))
         {
-            progress(&format!("{line}: already done ({})", done[line].result));
+            progress(&format!("{line}: already done ({})", earlier.result));
+            done_item(line, earlier);
+            already_done.push(line.to_string());
             continue;
         }
+        progress(&format!("{line}: rebuilding"));
         let outcome = queue_one(&path, &digest, config, submit, done.get(line), progress);
-        progress(&format!(
-            "{line}: {}{}",
-            outcome.result,
-            outcome
-                .index
-                .map_or(String::new(), |i| format!(" (log index {i})"))
-        ));
+        done_item(line, &outcome);
         done.insert(line.to_string(), outcome);
         statefile::save_json(&progress_path, &done).map_err(state_err)?;
     }
-    Ok(done)
+    // Only the items listed now.
+    let listed: std::collections::BTreeSet<&str> = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    done.retain(|k, _| listed.contains(k.as_str()));
+    Ok(QueueRun {
+        outcomes: done,
+        already_done,
+    })
+}
+
+/// One line per queued item: its path, result and log index, then the
+/// diagnosis of a MISMATCH and each archive member's line, indented.
+pub fn item_lines(line: &str, o: &QueueOutcome) -> Vec<String> {
+    let index = |i: Option<u64>| i.map_or(String::new(), |i| format!(" (log index {i})"));
+    let mut out = vec![format!("{line}: {}{}", o.result, index(o.index))];
+    out.extend(o.diagnosis.iter().map(|d| format!("  {d}")));
+    for m in &o.members {
+        out.push(format!("  {}: {}{}", m.path, m.result, index(m.index)));
+        out.extend(m.diagnosis.iter().map(|d| format!("    {d}")));
+    }
+    out
 }
 
 fn queue_one(
@@ -177,6 +255,7 @@ fn queue_one(
         result,
         index,
         members,
+        diagnosis: Vec::new(),
     };
     if crate::release::is_archive(path) {
         // Members attested on an earlier run stay as they were: a retry
@@ -198,16 +277,20 @@ fn queue_one(
         };
         let mut members = attested.clone();
         for m in rebuilt {
-            let (result, index) = match m.result {
-                MemberResult::Rebuilt(report) => attest(&report, submit),
+            let (result, index, diagnosis) = match m.result {
+                MemberResult::Rebuilt(report) => {
+                    let (result, index) = attest(&report, submit);
+                    (result, index, advice_of(&report))
+                }
                 MemberResult::NotCovered(_) => continue,
-                MemberResult::Failed(why) => (QueueResult::Failed(why), None),
+                MemberResult::Failed(why) => (QueueResult::Failed(why), None, Vec::new()),
             };
             progress(&format!("  {}: {result}", m.path));
             members.push(MemberOutcome {
                 path: m.path,
                 result,
                 index,
+                diagnosis,
             });
         }
         let worst = members
@@ -221,9 +304,20 @@ fn queue_one(
     match crate::rebuild::rebuild(path, config, progress) {
         Ok(report) => {
             let (result, index) = attest(&report, submit);
-            outcome(result, index, Vec::new())
+            QueueOutcome {
+                diagnosis: advice_of(&report),
+                ..outcome(result, index, Vec::new())
+            }
         }
         Err(e) => outcome(QueueResult::Failed(e.to_string()), None, Vec::new()),
+    }
+}
+
+/// A MISMATCH's diagnosis, as advice lines (none for a match).
+fn advice_of(report: &RebuildReport) -> Vec<String> {
+    match (&report.diagnosis, report.reproduced) {
+        (Some(d), false) => d.advice.clone(),
+        _ => Vec::new(),
     }
 }
 

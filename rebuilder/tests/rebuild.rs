@@ -432,12 +432,20 @@ fn queue_runs_resume_and_skip_what_is_done() {
     let dir = tempfile::tempdir().unwrap();
     let root = goroot("1.27.3");
     let queue = dir.path().join("targets.txt");
+    // One of each outcome: two that reproduce, one whose bytes were altered
+    // after the build (MISMATCH), one missing (FAILED).
+    let mut altered = std::fs::read(root.join("bin/gofmt")).unwrap();
+    let middle = altered.len() / 2;
+    altered[middle] ^= 0xff;
+    let altered_path = dir.path().join("gofmt-altered");
+    std::fs::write(&altered_path, &altered).unwrap();
     std::fs::write(
         &queue,
         format!(
-            "# release binaries\n{}\n{}\n/no/such/binary\n",
+            "# release binaries\n{}\n{}\n{}\n/no/such/binary\n",
             root.join("bin/gofmt").display(),
-            root.join("pkg/tool/linux_amd64/cover").display()
+            root.join("pkg/tool/linux_amd64/cover").display(),
+            altered_path.display()
         ),
     )
     .unwrap();
@@ -463,6 +471,33 @@ fn queue_runs_resume_and_skip_what_is_done() {
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
+    // stdout: a line per item as it finishes (a MISMATCH's diagnosis
+    // indented below it), then the summary.
+    let out = String::from_utf8_lossy(&first.stdout);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines.last().copied(),
+        Some("queue: 4 items: 2 REPRODUCED, 1 MISMATCH, 1 FAILED, 0 RETRY (0 done on an earlier run)"),
+        "{out}"
+    );
+    assert!(
+        lines.contains(&format!("{}: REPRODUCED", root.join("bin/gofmt").display()).as_str()),
+        "{out}"
+    );
+    let mismatch = lines
+        .iter()
+        .position(|l| *l == format!("{}: MISMATCH", altered_path.display()))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        lines[mismatch + 1].starts_with("  "),
+        "a diagnosis follows: {out}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("/no/such/binary: FAILED: ")),
+        "{out}"
+    );
     let progress: serde_json::Value = serde_json::from_slice(
         &std::fs::read(dir.path().join("targets.txt.progress.json")).unwrap(),
     )
@@ -478,9 +513,18 @@ fn queue_runs_resume_and_skip_what_is_done() {
         2,
         "{progress}"
     );
+    // The MISMATCH keeps its diagnosis in the progress file.
+    let kept = &progress[altered_path.to_str().unwrap()]["diagnosis"];
+    assert!(kept.as_array().is_some_and(|d| !d.is_empty()), "{progress}");
     let second = run();
     let err = String::from_utf8_lossy(&second.stderr);
-    assert_eq!(err.matches("already done").count(), 2, "{err}");
+    // The verdicts are kept; the FAILED item is tried again.
+    assert_eq!(err.matches("already done").count(), 3, "{err}");
+    let out = String::from_utf8_lossy(&second.stdout);
+    assert!(
+        out.ends_with("queue: 4 items: 2 REPRODUCED, 1 MISMATCH, 1 FAILED, 0 RETRY (3 done on an earlier run)\n"),
+        "{out}"
+    );
     assert!(
         !err.contains("building cmd/"),
         "nothing is rebuilt twice: {err}"
