@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 store=.cache/toolchains
 mkdir -p "$store"
-versions=${REPROLOG_GO_VERSIONS:-"1.22.10 1.27.3"}
+# One per minor release from 1.22: the submodule-stamping test measures each.
+versions=${REPROLOG_GO_VERSIONS:-"1.22.10 1.23.9 1.24.11 1.25.5 1.26.6 1.27.3"}
 for v in $versions; do
   dir="$store/go$v"
   if [ -x "$dir/go/bin/go" ] && [ -f "$dir/go/VERSION" ]; then

@@ -223,42 +223,38 @@ fn prepare_git(
     let source = match &config.source {
         Some(source) => {
             progress(&format!("cloning {} at {revision}", source.display()));
-            git_checkout(source, &checkout, revision, scratch, confined)?;
-            let state = WorkingTree::read(source, scratch, confined);
-            if config.source_from_history {
-                for note in state.notes(source, revision) {
-                    progress(&note);
+            match git_checkout(source, &checkout, revision, scratch, confined) {
+                Err(RebuildError::MissingRevision { .. })
+                    if gover::stamps_submodule_revision(&plan.go_version) =>
+                {
+                    progress(&format!(
+                        "{revision} is not in {}: {} stamps a module built inside a git submodule with the submodule's own revision, so the module's own repository is used",
+                        source.display(),
+                        plan.go_version
+                    ));
+                    let _ = std::fs::remove_dir_all(&checkout);
+                    fetch_own(job, revision, module, &checkout, progress)?
                 }
-            } else {
-                state.require_exact(source, revision)?;
+                checked_out => {
+                    checked_out?;
+                    let state = WorkingTree::read(source, scratch, confined);
+                    if config.source_from_history {
+                        for note in state.notes(source, revision) {
+                            progress(&note);
+                        }
+                    } else {
+                        state.require_exact(source, revision)?;
+                    }
+                    source.clone()
+                }
             }
-            source.clone()
         }
         // No --source: the module's own repository, through the cache.
-        None => {
-            let url = match job.source_url {
-                Some(url) => url.to_string(),
-                None => crate::vcs::locate(module, &config.vcs_mirrors, &config.egress)?,
-            };
-            let fetched = crate::vcs::fetch(
-                module,
-                &url,
-                revision,
-                &config.source_cache,
-                confined,
-                &config.egress,
-                progress,
-            )?;
-            let mut reading = confined.clone();
-            reading.mounts.read_only.push(fetched.clone());
-            progress(&format!("checking out {revision} of {url}"));
-            git_checkout(&fetched, &checkout, revision, scratch, &reading)?;
-            fetched
-        }
+        None => fetch_own(job, revision, module, &checkout, progress)?,
     };
-    // Go before 1.24 stamps a module built inside a git submodule with
-    // the outer repository's revision: the module is then in a
-    // submodule of this checkout.
+    // Go 1.26 and earlier stamp a module built inside a git submodule with
+    // the outer repository's revision (measured: `gover::stamps_submodule_revision`):
+    // the module is then in a submodule of this checkout.
     let module_root = match find_module_root(&checkout, module) {
         Some(root) => Some(root),
         None if checkout.join(".gitmodules").is_file() => {
@@ -271,6 +267,8 @@ fn prepare_git(
                 egress: &config.egress,
                 scratch,
                 confined,
+                module,
+                mirrors: &config.vcs_mirrors,
             };
             submodules.update(&source, &checkout, 0)?;
             find_module_root(&checkout, module)
@@ -291,6 +289,37 @@ fn prepare_git(
         install: false,
         extra_env: vec![],
     })
+}
+
+/// The module's own repository (found before the toolchain, or now),
+/// fetched into the cache (egress-checked) and checked out at `revision`
+/// into `checkout`; returns the fetched repository.
+fn fetch_own(
+    job: &Job,
+    revision: &str,
+    module: &str,
+    checkout: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<PathBuf, RebuildError> {
+    let config = job.config;
+    let url = match job.source_url {
+        Some(url) => url.to_string(),
+        None => crate::vcs::locate(module, &config.vcs_mirrors, &config.egress)?,
+    };
+    let fetched = crate::vcs::fetch(
+        module,
+        &url,
+        revision,
+        &config.source_cache,
+        job.confined,
+        &config.egress,
+        progress,
+    )?;
+    let mut reading = job.confined.clone();
+    reading.mounts.read_only.push(fetched.clone());
+    progress(&format!("checking out {revision} of {url}"));
+    git_checkout(&fetched, checkout, revision, job.scratch, &reading)?;
+    Ok(fetched)
 }
 
 /// Sets the scratch clone's tags to those the recorded main-module
@@ -522,6 +551,96 @@ pub(crate) struct Submodules<'a> {
     pub(crate) egress: &'a crate::egress::EgressPolicy,
     pub(crate) scratch: &'a Scratch,
     pub(crate) confined: &'a Confined,
+    /// The module looked for: a submodule whose URL names it is the only
+    /// one checked out, fetched the way the module's own repository is
+    /// (`--vcs-mirror` first).
+    pub(crate) module: &'a str,
+    pub(crate) mirrors: &'a [crate::vcs::Mirror],
+}
+
+/// One `.gitmodules` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Submodule {
+    pub(crate) name: String,
+    pub(crate) path: String,
+    pub(crate) url: String,
+}
+
+/// The entries of a `.gitmodules` as `git config --get-regexp` lists them
+/// (`submodule.<name>.<key> <value>` lines).
+pub(crate) fn parse_gitmodules(listing: &str) -> Vec<Submodule> {
+    let mut found: Vec<Submodule> = Vec::new();
+    for line in listing.lines() {
+        let Some((key, value)) = line.split_once(' ') else {
+            continue;
+        };
+        let Some(rest) = key.strip_prefix("submodule.") else {
+            continue;
+        };
+        let Some((name, field)) = rest.rsplit_once('.') else {
+            continue;
+        };
+        let at = match found.iter().position(|s| s.name == name) {
+            Some(at) => at,
+            None => {
+                found.push(Submodule {
+                    name: name.to_string(),
+                    path: String::new(),
+                    url: String::new(),
+                });
+                found.len() - 1
+            }
+        };
+        match field {
+            "path" => found[at].path = value.trim().to_string(),
+            "url" => found[at].url = value.trim().to_string(),
+            _ => {}
+        }
+    }
+    found
+}
+
+/// The repository root path a submodule URL names (`https://host/a/b.git`,
+/// `git@host:a/b`, `ssh://git@host/a/b` → `host/a/b`), if it names one.
+pub(crate) fn url_root(url: &str) -> Option<String> {
+    let rest = match url.split_once("://") {
+        Some((_, rest)) => rest,
+        None => {
+            // scp-like: user@host:path
+            let (host, path) = url.split_once(':')?;
+            if host.contains('/') {
+                return None;
+            }
+            return Some(format!(
+                "{}/{}",
+                host.rsplit('@').next()?,
+                path.trim_start_matches('/')
+            ))
+            .map(|r| trim_repo(&r));
+        }
+    };
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    // A port is not part of the module path.
+    let (host, path) = rest.split_once('/')?;
+    let host = host.split(':').next()?;
+    Some(trim_repo(&format!("{host}/{path}")))
+}
+
+fn trim_repo(root: &str) -> String {
+    root.trim_end_matches('/')
+        .trim_end_matches(".git")
+        .to_ascii_lowercase()
+}
+
+/// The submodule whose URL names the repository `module` lives in (the
+/// longest such root), if any.
+pub(crate) fn submodule_of<'s>(subs: &'s [Submodule], module: &str) -> Option<&'s Submodule> {
+    let module = module.to_ascii_lowercase();
+    subs.iter()
+        .filter_map(|s| Some((url_root(&s.url)?, s)))
+        .filter(|(root, _)| module == *root || module.starts_with(&format!("{root}/")))
+        .max_by_key(|(root, _)| root.len())
+        .map(|(_, s)| s)
 }
 
 /// Deepest submodule nesting checked out.
@@ -539,6 +658,9 @@ impl Submodules<'_> {
         depth: usize,
     ) -> Result<(), RebuildError> {
         if depth >= MAX_SUBMODULE_DEPTH || !checkout.join(".gitmodules").is_file() {
+            return Ok(());
+        }
+        if self.update_only_the_modules(checkout, depth)? {
             return Ok(());
         }
         // `submodule init` resolves relative URLs and writes them to the
@@ -637,6 +759,108 @@ impl Submodules<'_> {
     }
 }
 
+impl Submodules<'_> {
+    /// Checks out only the submodule whose URL names the module's
+    /// repository, from where the module's own repository comes
+    /// (`--vcs-mirror` first, else its URL, egress-checked), leaving the
+    /// others alone; then its own submodules, the same way. False when no
+    /// submodule names it (every one is then checked out).
+    fn update_only_the_modules(&self, checkout: &Path, depth: usize) -> Result<bool, RebuildError> {
+        let local = |args: &[&str]| {
+            let mut cmd = git(self.scratch);
+            cmd.arg("-C")
+                .arg(checkout)
+                .args(crate::vcs::ONLY_FILES)
+                .args(args);
+            cmd
+        };
+        let listing = self
+            .confined
+            .run(
+                local(&[
+                    "config",
+                    "-f",
+                    ".gitmodules",
+                    "--get-regexp",
+                    r"^submodule\..*\.(path|url)$",
+                ]),
+                "git config",
+            )
+            .map(|(out, _)| String::from_utf8_lossy(&out).into_owned())
+            .unwrap_or_default();
+        let subs = parse_gitmodules(&listing);
+        let Some(sub) = submodule_of(&subs, self.module) else {
+            return Ok(false);
+        };
+        let path_ok = Path::new(&sub.path)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !path_ok || sub.path.is_empty() {
+            return Err(RebuildError::Submodule(format!(
+                "submodule path {:?} leaves the checkout",
+                reprolog_proto::display::escape(&sub.path, 200)
+            )));
+        }
+        let from = crate::vcs::locate(self.module, self.mirrors, self.egress)
+            .map_err(|e| RebuildError::Submodule(e.to_string()))?;
+        let mut job = self.confined.clone();
+        let mut pins = Vec::new();
+        if from.contains("://") {
+            let pinned = crate::egress::HttpsUrl::parse(&from)
+                .and_then(|u| self.egress.resolve(&u))
+                .map_err(|e| RebuildError::Submodule(e.to_string()))?;
+            pins.push(pinned);
+            job.mounts.network = true;
+            job.limits.timeout = self.egress.timeout;
+            job.limits.max_disk = Some((checkout.to_path_buf(), self.egress.max_clone_bytes));
+        } else {
+            let dir = PathBuf::from(&from);
+            job.mounts
+                .read_only
+                .push(std::fs::canonicalize(&dir).unwrap_or(dir));
+        }
+        job.mounts.read_only.extend(self.egress.ca_file.clone());
+        self.confined.run(
+            local(&["submodule", "init", "--quiet", "--", &sub.path]),
+            "git submodule init",
+        )?;
+        self.confined.run(
+            local(&["config", &format!("submodule.{}.url", sub.name), &from]),
+            "git config",
+        )?;
+        let mut cmd = git(self.scratch);
+        cmd.arg("-C")
+            .arg(checkout)
+            .args(crate::egress::git_network_args(
+                &pins,
+                self.egress.ca_file.as_deref(),
+            ))
+            .args(["-c", "protocol.file.allow=always"])
+            .args(["submodule", "update", "--quiet", "--", &sub.path]);
+        job.run(cmd, "git submodule update").map_err(|e| {
+            RebuildError::Submodule(format!(
+                "checking out submodule {} from {from}: {}",
+                sub.path,
+                one_line(&e.to_string())
+            ))
+        })?;
+        let inner = checkout.join(&sub.path);
+        if find_module_root(&inner, self.module).is_none() {
+            self.update(&inner, &inner, depth + 1)?;
+        }
+        Ok(true)
+    }
+}
+
+/// `text` on one line: git's several error lines joined with "; ".
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// The directory below `root` whose go.mod declares `module`.
 pub(crate) fn find_module_root(root: &Path, module: &str) -> Option<PathBuf> {
     let mut stack = vec![(root.to_path_buf(), 0)];
@@ -675,4 +899,38 @@ pub(crate) fn unique_dir(root: &Path) -> PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     root.join(format!("job-{}-{nanos}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_submodule_naming_the_module_is_found_by_its_url() {
+        let listing = "submodule.tools/fzf.path tools/fzf\nsubmodule.tools/fzf.url https://github.com/junegunn/fzf.git\nsubmodule.shfmt.path vendor/shfmt\nsubmodule.shfmt.url git@github.com:mvdan/sh.git\nsubmodule.x.path x\nsubmodule.x.url ../relative\n";
+        let subs = parse_gitmodules(listing);
+        assert_eq!(subs.len(), 3);
+        assert_eq!(subs[0].path, "tools/fzf");
+        assert_eq!(
+            url_root(&subs[1].url).as_deref(),
+            Some("github.com/mvdan/sh")
+        );
+        assert_eq!(
+            url_root("ssh://git@example.com:2222/a/b/").as_deref(),
+            Some("example.com/a/b")
+        );
+        assert_eq!(url_root("../relative"), None);
+        let name = |m: &str| submodule_of(&subs, m).map(|s| s.name.clone());
+        assert_eq!(
+            name("github.com/junegunn/fzf").as_deref(),
+            Some("tools/fzf")
+        );
+        assert_eq!(name("mvdan.cc/sh/v3"), None, "a vanity path names no URL");
+        assert_eq!(name("github.com/mvdan/sh/v3").as_deref(), Some("shfmt"));
+        assert_eq!(
+            name("github.com/junegunn/fzfx"),
+            None,
+            "a prefix is a whole path element"
+        );
+    }
 }

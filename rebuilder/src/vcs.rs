@@ -253,7 +253,7 @@ pub fn fetch(
     }
     if !has_revision(&clone) {
         return Err(fail(format!(
-            "revision {revision} is not in the repository (Go before 1.24 stamps a module built inside a git submodule with the outer repository's revision: pass that repository with --source)"
+            "revision {revision} is not in the repository (Go 1.26 and earlier stamp a module built inside a git submodule with the outer repository's revision: pass that repository with --source)"
         )));
     }
     Ok(clone)

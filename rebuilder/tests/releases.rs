@@ -560,3 +560,164 @@ fn a_source_nobody_has_is_said_before_a_missing_toolchain() {
     assert!(err.contains("no --vcs-mirror holds it"), "{err}");
     assert!(!err.contains("toolchain"), "{err}");
 }
+
+/// The Go versions the project installs (scripts/toolchains.sh), oldest first.
+const EVERY_GO: [&str; 6] = ["1.22.10", "1.23.9", "1.24.11", "1.25.5", "1.26.6", "1.27.3"];
+
+/// A repackager's "factory": a repository holding `example.com/tool` and two
+/// other projects as git submodules, at the URLs a real one would name.
+/// Returns (factory, tool repository, the factory's commit, the tool's).
+fn factory(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, String, String) {
+    let tool = dir.join("tool");
+    let tool_rev = git_repo(
+        &tool,
+        &[
+            ("go.mod", "module example.com/tool\n\ngo 1.22\n"),
+            (
+                "main.go",
+                "package main\n\nvar version = \"dev\"\n\nfunc main() { println(\"tool\", version) }\n",
+            ),
+        ],
+    );
+    let others: Vec<std::path::PathBuf> = (1..=2)
+        .map(|n| {
+            let other = dir.join(format!("other{n}"));
+            git_repo(&other, &[("README", "another project\n")]);
+            other
+        })
+        .collect();
+    let factory = dir.join("factory");
+    git_repo(&factory, &[("README", "builds the tools' wheels\n")]);
+    for (repo, path) in [
+        (&tool, "tools/tool"),
+        (&others[0], "tools/other1"),
+        (&others[1], "tools/other2"),
+    ] {
+        git(
+            &factory,
+            &[
+                "-c",
+                "protocol.file.allow=always",
+                "submodule",
+                "add",
+                "-q",
+                repo.to_str().unwrap(),
+                path,
+            ],
+        );
+    }
+    // The URLs a factory names: none reachable from here.
+    for (name, url) in [
+        ("tools/tool", "https://example.com/tool.git"),
+        ("tools/other1", "https://example.org/other1.git"),
+        ("tools/other2", "https://example.org/other2.git"),
+    ] {
+        git(
+            &factory,
+            &[
+                "config",
+                "-f",
+                ".gitmodules",
+                &format!("submodule.{name}.url"),
+                url,
+            ],
+        );
+    }
+    git(&factory, &["add", ".gitmodules"]);
+    git(&factory, &["commit", "-q", "-m", "the tools"]);
+    let factory_rev = git(&factory, &["rev-parse", "HEAD"]);
+    (factory, tool, factory_rev, tool_rev)
+}
+
+/// Which revision each Go stamps for a module built inside a git submodule,
+/// measured with every toolchain the project installs: the outer
+/// repository's up to 1.26, the submodule's own from 1.27. The rebuilder
+/// follows this table (`gover::stamps_submodule_revision`).
+#[test]
+fn which_revision_each_go_stamps_inside_a_submodule() {
+    let dir = tempfile::tempdir().unwrap();
+    let (factory, _, factory_rev, tool_rev) = factory(dir.path());
+    let mut table = Vec::new();
+    for v in EVERY_GO {
+        let bin = dir.path().join(format!("tool-{v}"));
+        trimpath_build(v, &factory.join("tools/tool"), &bin, &[]);
+        let info = go_version_m(v, &bin);
+        let stamped = if info.contains(&format!("vcs.revision={tool_rev}")) {
+            "submodule"
+        } else if info.contains(&format!("vcs.revision={factory_rev}")) {
+            "outer"
+        } else {
+            "none"
+        };
+        table.push(format!("go{v}: {stamped}"));
+        let follows = if reprolog_rebuilder::gover::stamps_submodule_revision(&format!("go{v}")) {
+            "submodule"
+        } else {
+            "outer"
+        };
+        assert_eq!(stamped, follows, "go{v}:\n{info}");
+    }
+    eprintln!("STAMPS {}", table.join(", "));
+}
+
+/// A tool built inside a factory's submodule by Go 1.26 (which stamps the
+/// factory's revision) and by Go 1.27 (the tool's own), each with a hidden
+/// `-X`: both reproduce offline from a mirror holding only the factory and
+/// the tool, with the factory given as the source, as a package's registry
+/// metadata would name it. The other submodules, unreachable, are never
+/// fetched.
+#[test]
+fn a_tool_built_in_a_factory_submodule_reproduces_from_a_mirror() {
+    let dir = tempfile::tempdir().unwrap();
+    let (factory, tool, _, _) = factory(dir.path());
+    let mirror = dir.path().join("mirror");
+    std::fs::create_dir_all(mirror.join("example.com")).unwrap();
+    for (repo, at) in [
+        (&factory, "example.com/factory"),
+        (&tool, "example.com/tool"),
+    ] {
+        git(
+            dir.path(),
+            &[
+                "clone",
+                "-q",
+                "--bare",
+                repo.to_str().unwrap(),
+                mirror.join(at).to_str().unwrap(),
+            ],
+        );
+    }
+    for v in ["1.26.6", "1.27.3"] {
+        let bin = dir.path().join(format!("tool-{v}"));
+        go(
+            v,
+            &factory.join("tools/tool"),
+            &[
+                "build",
+                "-trimpath",
+                "-ldflags=-s -w -X main.version=1.4.2",
+                "-o",
+                bin.to_str().unwrap(),
+                ".",
+            ],
+            &[],
+        );
+        let mut config = rebuild_config(None, Some(&mirror.join("example.com/factory")));
+        config.vcs_mirrors = vec![reprolog_rebuilder::vcs::Mirror::Dir(mirror.clone())];
+        config.source_cache = dir.path().join(format!("sources-{v}"));
+        let mut lines = Vec::new();
+        let r = rebuild(&bin, &config, &mut |l: &str| lines.push(l.to_string()))
+            .unwrap_or_else(|e| panic!("go{v}: {e}\n{}", lines.join("\n")));
+        assert!(
+            r.reproduced,
+            "go{v}: {:#?}\n{}",
+            r.diagnosis,
+            lines.join("\n")
+        );
+        eprintln!(
+            "FACTORY go{v}: reproduced in {} attempts; -ldflags {:?}",
+            r.attempts.len(),
+            r.inferred.as_ref().and_then(|c| c.ldflags.clone())
+        );
+    }
+}
