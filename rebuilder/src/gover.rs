@@ -72,6 +72,15 @@ pub fn newer_requirement(path: &Path, toolchain: &str) -> std::io::Result<Option
         .map(str::to_string))
 }
 
+/// Whether Go `version` (`go1.27.3`) stamps a module built inside a git
+/// submodule with the submodule's own revision: 1.27 and later. Earlier
+/// ones stamp the outer repository's (measured with 1.22.10, 1.23.9,
+/// 1.24.11, 1.25.5, 1.26.6 and 1.27.3 by `rebuilder/tests/releases.rs`'s
+/// `which_revision_each_go_stamps_inside_a_submodule`).
+pub fn stamps_submodule_revision(version: &str) -> bool {
+    compare(version, "go1.27").is_some_and(|o| o != Ordering::Less)
+}
+
 #[cfg(test)]
 mod tests {
 
@@ -130,13 +139,4 @@ mod tests {
         assert_eq!(check("module m\ngo 1.23\n"), Some("go 1.23".into()));
         assert!(newer_requirement(&dir.path().join("missing"), "go1.22").is_err());
     }
-}
-
-/// Whether Go `version` (`go1.27.3`) stamps a module built inside a git
-/// submodule with the submodule's own revision: 1.27 and later. Earlier
-/// ones stamp the outer repository's (measured with 1.22.10, 1.23.9,
-/// 1.24.11, 1.25.5, 1.26.6 and 1.27.3 by `rebuilder/tests/releases.rs`'s
-/// `which_revision_each_go_stamps_inside_a_submodule`).
-pub fn stamps_submodule_revision(version: &str) -> bool {
-    compare(version, "go1.27").is_some_and(|o| o != Ordering::Less)
 }
