@@ -71,10 +71,12 @@ pub struct XVar {
 }
 
 /// The string variables of the main package at `main_dir` (named `main.x`)
-/// and of every other package of the module at `module_root` (named by
-/// import path), in declaration order: uninitialised `string` variables and
-/// those initialised to a string literal, which is what `-X` can set.
+/// and of the module's other packages it imports, directly or not (named by
+/// import path; a package only tests import is not linked, so `-X` on it
+/// changes nothing), in declaration order: uninitialised `string` variables
+/// and those initialised to a string literal, which is what `-X` can set.
 pub fn settable_vars(module_root: &Path, module_path: &str, main_dir: &Path) -> Vec<XVar> {
+    let linked = linked_dirs(module_root, module_path, main_dir);
     let mut out = Vec::new();
     let mut stack = vec![module_root.to_path_buf()];
     let mut dirs = 0;
@@ -113,6 +115,8 @@ pub fn settable_vars(module_root: &Path, module_path: &str, main_dir: &Path) -> 
                     continue;
                 }
                 "main".to_string()
+            } else if !linked.contains(&dir) {
+                continue;
             } else {
                 match dir.strip_prefix(module_root) {
                     Ok(rel) if rel.as_os_str().is_empty() => module_path.to_string(),
@@ -128,6 +132,76 @@ pub fn settable_vars(module_root: &Path, module_path: &str, main_dir: &Path) -> 
                 if !out.contains(&x) {
                     out.push(x);
                 }
+            }
+        }
+    }
+    out
+}
+
+/// The directories of the module's packages the main package at
+/// `main_dir` imports, directly or through others (from the `import`s of
+/// their non-test files), `main_dir` included.
+fn linked_dirs(
+    module_root: &Path,
+    module_path: &str,
+    main_dir: &Path,
+) -> BTreeSet<std::path::PathBuf> {
+    let mut linked = BTreeSet::new();
+    let mut todo = vec![main_dir.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        if !linked.insert(dir.clone()) || linked.len() > 2000 {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.filter_map(Result::ok) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(".go") || name.ends_with("_test.go") {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(e.path()) else {
+                continue;
+            };
+            for path in imports(&text) {
+                let rel = if path == module_path {
+                    Some("")
+                } else {
+                    path.strip_prefix(&format!("{module_path}/"))
+                };
+                if let Some(rel) = rel {
+                    todo.push(module_root.join(rel));
+                }
+            }
+        }
+    }
+    linked
+}
+
+/// The import paths of a Go file (`import "p"`, `import x "p"`, and the
+/// same in `import (…)` blocks).
+fn imports(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_block = false;
+    for line in text.lines() {
+        let line = line.split("//").next().unwrap_or("").trim();
+        let spec = if in_block {
+            if line.starts_with(')') {
+                in_block = false;
+                continue;
+            }
+            line
+        } else if line == "import (" {
+            in_block = true;
+            continue;
+        } else if let Some(rest) = line.strip_prefix("import ") {
+            rest.trim()
+        } else {
+            continue;
+        };
+        if let Some(start) = spec.find('"') {
+            if let Some(len) = spec[start + 1..].find('"') {
+                out.push(spec[start + 1..start + 1 + len].to_string());
             }
         }
     }
@@ -197,6 +271,8 @@ pub enum Kind {
     Commit,
     Date,
     BuiltBy,
+    /// A name that says nothing (`buildSource`, `channel`): words only.
+    Other,
 }
 
 /// The kind a variable's name suggests.
@@ -212,7 +288,7 @@ pub fn kind_of_var(name: &str) -> Option<Kind> {
     } else if n.contains("version") || n == "ver" || n == "v" {
         Some(Kind::Version)
     } else {
-        None
+        Some(Kind::Other)
     }
 }
 
@@ -226,12 +302,16 @@ pub struct Values {
 }
 
 impl Values {
-    fn of(&self, kind: Kind) -> &[String] {
+    /// The values a variable of `kind` may take: the likely ones, and those
+    /// tried only after leaving the variable unset. A revision variable
+    /// takes hex revisions, and words after that (`-X main.revision=pypi`
+    /// is common in repackagers); builder and unnamed variables take words.
+    fn of(&self, kind: Kind) -> (&[String], &[String]) {
         match kind {
-            Kind::Version => &self.version,
-            Kind::Commit => &self.commit,
-            Kind::Date => &self.date,
-            Kind::BuiltBy => &self.other,
+            Kind::Version => (&self.version, &[]),
+            Kind::Commit => (&self.commit, &self.other),
+            Kind::Date => (&self.date, &[]),
+            Kind::BuiltBy | Kind::Other => (&self.other, &[]),
         }
     }
 }
@@ -269,8 +349,13 @@ pub fn classify_values(
         }
         anchors.push(*offset);
     }
+    // Words near the values found: the linker lays `-X` values out side
+    // by side, so the nearest are the likeliest.
+    let mut words: Vec<(usize, &str)> = Vec::new();
     for (offset, s) in strings {
-        let near = anchors.iter().any(|a| a.abs_diff(*offset) <= 4096);
+        let Some(distance) = anchors.iter().map(|a| a.abs_diff(*offset)).min() else {
+            continue;
+        };
         let word = s.len() >= 2
             && s.len() <= 40
             && s.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -278,18 +363,22 @@ pub fn classify_values(
                 .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
             && !s.starts_with("go1.");
         let taken = v.version.contains(s) || v.commit.contains(s) || v.date.contains(s);
-        if near && word && !taken {
-            push(&mut v.other, s);
+        if distance <= 4096 && word && !taken {
+            words.push((distance, s));
         }
     }
-    // Names release tools stamp themselves with come first.
+    // Names release tools stamp themselves with come first, then by distance.
     const KNOWN_BUILDERS: &[&str] = &["goreleaser", "make", "ci", "github-actions", "nix"];
-    v.other.sort_by_key(|s| {
-        KNOWN_BUILDERS
+    words.sort_by_key(|(distance, s)| {
+        let known = KNOWN_BUILDERS
             .iter()
             .position(|k| k == s)
-            .unwrap_or(usize::MAX)
+            .unwrap_or(usize::MAX);
+        (known, *distance)
     });
+    for (_, s) in words {
+        push(&mut v.other, s);
+    }
     v
 }
 
@@ -327,21 +416,35 @@ pub fn x_assignments(vars: &[XVar], values: &Values, limit: usize) -> Vec<Vec<(X
     let mut options: Vec<Vec<Choice>> = Vec::new();
     let kinds: BTreeSet<Kind> = vars.iter().filter_map(|v| kind_of_var(&v.name)).collect();
     for kind in kinds {
-        let mut opts: Vec<Choice> = Vec::new();
-        for var in vars.iter().filter(|v| kind_of_var(&v.name) == Some(kind)) {
-            for value in values.of(kind) {
-                opts.push((opts.len(), Some((var.clone(), value.clone()))));
-            }
-        }
-        if opts.is_empty() {
+        let (likely, unlikely) = values.of(kind);
+        let kind_vars: Vec<&XVar> = vars
+            .iter()
+            .filter(|v| kind_of_var(&v.name) == Some(kind))
+            .collect();
+        let pairs = |values: &[String]| -> Vec<Option<(XVar, String)>> {
+            kind_vars
+                .iter()
+                .flat_map(|var| {
+                    values
+                        .iter()
+                        .map(move |v| Some(((*var).clone(), v.clone())))
+                })
+                .collect()
+        };
+        let mut ranked = pairs(likely);
+        if ranked.is_empty() && unlikely.is_empty() {
             continue;
         }
-        let unset_rank = if kind == Kind::BuiltBy { 1 } else { opts.len() };
-        for o in opts.iter_mut().filter(|o| o.0 >= unset_rank) {
-            o.0 += 1;
-        }
-        opts.push((unset_rank, None));
-        options.push(opts);
+        // Builder names only release tools set, and a variable whose name
+        // says nothing is most likely left alone: unset comes early.
+        let unset_at = match kind {
+            Kind::BuiltBy => 1.min(ranked.len()),
+            Kind::Other => 0,
+            _ => ranked.len(),
+        };
+        ranked.insert(unset_at, None);
+        ranked.extend(pairs(unlikely));
+        options.push(ranked.into_iter().enumerate().collect());
     }
     let mut sets: Vec<(usize, Vec<(XVar, String)>)> = vec![(0, vec![])];
     for opts in &options {
@@ -466,6 +569,46 @@ fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_packages_the_main_package_imports_offer_variables() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let write = |p: &str, text: &str| {
+            let path = root.join(p);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write("go.mod", "module example.com/app\n");
+        write(
+            "main.go",
+            "package main\n\nimport (\n\t\"fmt\"\n\n\tb \"example.com/app/internal/build\"\n)\n\nvar version = \"dev\"\n\nfunc main() { fmt.Println(version, b.Version) }\n",
+        );
+        write(
+            "main_test.go",
+            "package main\n\nimport \"example.com/app/internal/testutil\"\n",
+        );
+        write("internal/build/build.go", "package build\n\nimport \"example.com/app/internal/deep\"\n\nvar Version = deep.V\nvar Channel = \"x\"\n");
+        write("internal/deep/deep.go", "package deep\n\nvar V = \"1\"\n");
+        write(
+            "internal/testutil/t.go",
+            "package testutil\n\nvar Revision = \"\"\n",
+        );
+        let vars: Vec<String> = settable_vars(root, "example.com/app", root)
+            .into_iter()
+            .map(|v| v.symbol)
+            .collect();
+        assert!(vars.contains(&"main.version".to_string()), "{vars:?}");
+        assert!(
+            vars.contains(&"example.com/app/internal/build.Channel".to_string()),
+            "{vars:?}"
+        );
+        assert!(
+            vars.contains(&"example.com/app/internal/deep.V".to_string()),
+            "{vars:?}"
+        );
+        assert!(!vars.iter().any(|v| v.contains("testutil")), "{vars:?}");
+    }
 
     #[test]
     fn string_vars_are_found_as_x_can_set_them() {

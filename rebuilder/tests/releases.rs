@@ -721,3 +721,38 @@ fn a_tool_built_in_a_factory_submodule_reproduces_from_a_mirror() {
         );
     }
 }
+
+/// A repackager's word-valued stamps: `-X main.commit=pypi` (a revision
+/// variable given a word), `-X main.buildSource=pypi` (a name that says
+/// nothing), a date and a version, hidden under -trimpath, with a test-only
+/// package's variable that is never linked: found within the bound.
+#[test]
+fn word_valued_x_flags_are_inferred() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("wordy");
+    git_repo(
+        &repo,
+        &[
+            ("go.mod", "module example.com/wordy\n\ngo 1.22\n"),
+            (
+                "main.go",
+                "package main\n\nimport \"fmt\"\n\nvar (\n\tversion     = \"dev\"\n\tcommit      = \"none\"\n\tdate        = \"unknown\"\n\tbuildSource = \"unknown\"\n)\n\nfunc main() { fmt.Println(version, commit, date, buildSource) }\n",
+            ),
+            (
+                "internal/testutil/testutil.go",
+                "package testutil\n\n// Revision is only for tests.\nvar Revision = \"\"\n",
+            ),
+            (
+                "main_test.go",
+                "package main\n\nimport (\n\t\"testing\"\n\n\t\"example.com/wordy/internal/testutil\"\n)\n\nfunc TestX(t *testing.T) { _ = testutil.Revision }\n",
+            ),
+        ],
+    );
+    git(&repo, &["tag", "v0.9.1"]);
+    let report = release_and_rebuild(
+        &repo,
+        "wordy-bin",
+        "-s -w -X main.version=0.9.1 -X main.commit=pypi -X main.date=2026-02-03T01:45:17Z -X main.buildSource=pypi",
+    );
+    eprintln!("WORDY attempts={}", report.attempts.len());
+}
