@@ -227,6 +227,9 @@ fn run_attempts(
     let diagnosis = match (&target.original, builder.first_output) {
         (Some(original), Some(rebuilt)) => {
             let mut d = diagnose::diagnose(original, &rebuilt);
+            if let Some(note) = unexplained_strings(original, &rebuilt) {
+                notes.push(note);
+            }
             d.advice.splice(0..0, notes);
             Some(d)
         }
@@ -238,6 +241,36 @@ fn run_attempts(
         winner: None,
         diagnosis,
     })
+}
+
+/// The strings standing alone in the original's read-only data that no
+/// rebuild has (what an `-X` the search could not place would leave), as
+/// a note; none when there are none.
+fn unexplained_strings(original: &[u8], rebuilt: &[u8]) -> Option<String> {
+    let ours: std::collections::BTreeSet<String> = crate::search::standalone_strings(rebuilt)
+        .into_iter()
+        .map(|(_, s)| s)
+        .collect();
+    let mut only: Vec<String> = Vec::new();
+    for (_, s) in crate::search::standalone_strings(original) {
+        if !ours.contains(&s) && !only.contains(&s) && s.len() <= 80 {
+            only.push(s);
+        }
+    }
+    if only.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = only
+        .iter()
+        .take(8)
+        .map(|s| format!("{:?}", reprolog_proto::display::escape(s, 80)))
+        .collect();
+    Some(format!(
+        "Strings only in the original, never explained ({} in all): {}{}.",
+        only.len(),
+        shown.join(", "),
+        if only.len() > 8 { ", …" } else { "" }
+    ))
 }
 
 /// The current UTC time as RFC 3339 (seconds precision).

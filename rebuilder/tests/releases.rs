@@ -575,7 +575,7 @@ fn factory(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, String, Strin
             ("go.mod", "module example.com/tool\n\ngo 1.22\n"),
             (
                 "main.go",
-                "package main\n\nvar version = \"dev\"\n\nfunc main() { println(\"tool\", version) }\n",
+                "package main\n\nvar (\n\tversion  = \"dev\"\n\trevision = \"\"\n)\n\nfunc main() { println(\"tool\", version, revision) }\n",
             ),
         ],
     );
@@ -661,8 +661,8 @@ fn which_revision_each_go_stamps_inside_a_submodule() {
 }
 
 /// A tool built inside a factory's submodule by Go 1.26 (which stamps the
-/// factory's revision) and by Go 1.27 (the tool's own), each with a hidden
-/// `-X`: both reproduce offline from a mirror holding only the factory and
+/// factory's revision) and by Go 1.27 (the tool's own), each with hidden
+/// `-X main.version=1.4.2 -X main.revision=pypi`: both reproduce offline from a mirror holding only the factory and
 /// the tool, with the factory given as the source, as a package's registry
 /// metadata would name it. The other submodules, unreachable, are never
 /// fetched.
@@ -695,7 +695,7 @@ fn a_tool_built_in_a_factory_submodule_reproduces_from_a_mirror() {
             &[
                 "build",
                 "-trimpath",
-                "-ldflags=-s -w -X main.version=1.4.2",
+                "-ldflags=-s -w -X main.version=1.4.2 -X main.revision=pypi",
                 "-o",
                 bin.to_str().unwrap(),
                 ".",
@@ -755,4 +755,45 @@ fn word_valued_x_flags_are_inferred() {
         "-s -w -X main.version=0.9.1 -X main.commit=pypi -X main.date=2026-02-03T01:45:17Z -X main.buildSource=pypi",
     );
     eprintln!("WORDY attempts={}", report.attempts.len());
+}
+
+/// A hidden `-X` value no search can place (not a version, revision, date
+/// or word) is named in the diagnosis as a string only the original has.
+#[test]
+fn strings_no_search_explains_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("motd");
+    git_repo(
+        &repo,
+        &[
+            ("go.mod", "module example.com/motd\n\ngo 1.22\n"),
+            (
+                "main.go",
+                "package main\n\nvar motd = \"\"\n\nfunc main() { println(motd) }\n",
+            ),
+        ],
+    );
+    let bin = dir.path().join("motd-bin");
+    go(
+        "1.27.3",
+        &repo,
+        &[
+            "build",
+            "-trimpath",
+            "-ldflags=-s -w -X 'main.motd=hello there, world'",
+            "-o",
+            bin.to_str().unwrap(),
+            ".",
+        ],
+        &[],
+    );
+    let r = rebuild(&bin, &rebuild_config(None, Some(&repo)), &mut |_| {}).unwrap();
+    assert!(!r.reproduced);
+    let advice = r.diagnosis.expect("a diagnosis").advice.join("\n");
+    assert!(
+        advice.contains(
+            r#"Strings only in the original, never explained (1 in all): "hello there, world"."#
+        ),
+        "{advice}"
+    );
 }
