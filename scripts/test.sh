@@ -55,7 +55,7 @@ stamp "workspace tests done"
 # from the same --workspace build, so nothing is compiled again.
 echo "== the server's backend-dependent tests again, on PostgreSQL"
 REPROLOG_TEST_BACKEND=postgres cargo test --workspace --locked "$@" \
-  --test bad_input --test http --test limits --test listeners --test publish --test strangers
+  --test bad_input --test http --test index --test limits --test listeners --test publish --test strangers
 stamp "PostgreSQL pass done"
 echo "== end-to-end: scripts/demo.sh (on the debug build above)"
 REPROLOG_DEMO_PROFILE=debug scripts/demo.sh
