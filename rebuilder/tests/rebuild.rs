@@ -531,6 +531,87 @@ fn queue_runs_resume_and_skip_what_is_done() {
     );
 }
 
+/// A log that answers every request 503 (busy, try later); counts them.
+fn busy_log() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_millis(200)));
+            let mut buf = [0u8; 65536];
+            let _ = stream.read(&mut buf);
+            let body = "the log is busy\n";
+            let _ = write!(
+                stream,
+                "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (url, seen)
+}
+
+/// A verdict whose submission the log refuses for now is kept as RETRY
+/// (exit 2, counted in the summary) and submitted again on the next run.
+#[test]
+fn a_queue_item_the_log_refuses_for_now_is_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    let gofmt = goroot("1.27.3").join("bin/gofmt");
+    let queue = dir.path().join("targets.txt");
+    std::fs::write(&queue, format!("{}\n", gofmt.display())).unwrap();
+    let key = dir.path().join("node.key");
+    keygen("node.test", &key);
+    let log_key = reprolog_proto::note::Signer::generate("log.test")
+        .unwrap()
+        .verifier()
+        .to_key_text();
+    let (url, seen) = busy_log();
+    let run = || {
+        Command::new(REBUILDER)
+            .env_remove("REPROLOG_TOOLCHAINS")
+            .args(["rebuild", "--queue"])
+            .arg(&queue)
+            .args(["--submit", &url, "--log-key", &log_key, "--key"])
+            .arg(&key)
+            .arg("--toolchains")
+            .arg(toolchains())
+            .arg("--cache")
+            .arg(target_tmp().join("rebuilder-cache"))
+            .arg("--gocache")
+            .arg(target_tmp().join("gocache"))
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    let out = String::from_utf8_lossy(&first.stdout);
+    assert_eq!(first.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains(&format!(
+            "{}: RETRY: REPRODUCED, submission failed: ",
+            gofmt.display()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.ends_with("queue: 1 items: 0 REPRODUCED, 0 MISMATCH, 0 FAILED, 1 RETRY (0 done on an earlier run)\n"),
+        "{out}"
+    );
+    let asked = seen.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(asked >= 1);
+    let second = run();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(!err.contains("already done"), "{err}");
+    assert!(
+        seen.load(std::sync::atomic::Ordering::SeqCst) > asked,
+        "submitted again"
+    );
+}
+
 #[test]
 fn non_trimpath_builds_reproduce_at_their_original_paths() {
     // A CI-like build: its own GOROOT path (a copy of Go 1.22.10), a module
