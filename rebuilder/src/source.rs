@@ -224,16 +224,20 @@ fn prepare_git(
         Some(source) => {
             progress(&format!("cloning {} at {revision}", source.display()));
             match git_checkout(source, &checkout, revision, scratch, confined) {
-                Err(RebuildError::MissingRevision { .. })
+                Err(missing @ RebuildError::MissingRevision { .. })
                     if gover::stamps_submodule_revision(&plan.go_version) =>
                 {
                     progress(&format!(
-                        "{revision} is not in {}: {} stamps a module built inside a git submodule with the submodule's own revision, so the module's own repository is used",
+                        "{revision} is not in {}: {} stamps a module built inside a git submodule with the submodule's own revision, so trying the module's own repository",
                         source.display(),
                         plan.go_version
                     ));
                     let _ = std::fs::remove_dir_all(&checkout);
-                    fetch_own(job, revision, module, &checkout, progress)?
+                    match fetch_own(job, revision, module, &checkout, progress) {
+                        Ok(fetched) => fetched,
+                        // Not there either: the source given is what lacks it.
+                        Err(_) => return Err(missing),
+                    }
                 }
                 checked_out => {
                     checked_out?;
