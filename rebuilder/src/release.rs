@@ -47,48 +47,22 @@ pub fn rebuild_archive(
     skip: &dyn Fn(&str) -> bool,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Vec<MemberOutcome>, RebuildError> {
-    let read_err = |source| RebuildError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let size = std::fs::metadata(path).map_err(read_err)?.len();
-    let digest = archive::hash_and_classify(std::fs::File::open(path).map_err(read_err)?)
-        .map_err(read_err)?
+    let digest = archive::hash_and_classify(std::fs::File::open(path).map_err(read_err(path))?)
+        .map_err(read_err(path))?
         .0;
     let name = path
         .file_name()
         .map_or_else(|| "archive".into(), |n| n.to_string_lossy().into_owned());
-    let open = || -> Result<_, RebuildError> {
-        Ok(std::io::BufReader::new(
-            std::fs::File::open(path).map_err(read_err)?,
-        ))
-    };
-    let archive_err = |error| RebuildError::Archive {
-        path: path.to_path_buf(),
-        error,
-    };
-    // Read it whole first: a member's rebuild takes minutes, and the archive
-    // must be one the reader accepts to its end before any is started.
-    archive::members(open()?, size, Limits::default()).map_err(archive_err)?;
     let mut out = Vec::new();
-    archive::for_each_member(open()?, size, Limits::default(), |member, data| {
-        if skip(member) {
-            return Ok(());
+    each_member(path, &mut |member, bytes| {
+        if !skip(member) {
+            let result = rebuild_member(bytes, &name, &digest, member, config, progress);
+            out.push(MemberOutcome {
+                path: member.to_string(),
+                result,
+            });
         }
-        let mut bytes = Vec::new();
-        data.read_to_end(&mut bytes)
-            .map_err(|error| archive::ArchiveError::Read {
-                at: Some(member.to_string()),
-                error,
-            })?;
-        let result = rebuild_member(bytes, &name, &digest, member, config, progress);
-        out.push(MemberOutcome {
-            path: member.to_string(),
-            result,
-        });
-        Ok(())
-    })
-    .map_err(archive_err)?;
+    })?;
     Ok(out)
 }
 
@@ -98,14 +72,31 @@ pub fn rebuild_archive(
 pub fn inspect_archive(
     path: &Path,
 ) -> Result<Vec<(String, crate::buildinfo::BuildInfo)>, RebuildError> {
-    let read_err = |source| RebuildError::Read {
+    let mut out = Vec::new();
+    each_member(path, &mut |member, bytes| {
+        if let Ok(info) = crate::buildinfo::BuildInfo::from_binary(&bytes) {
+            out.push((member.to_string(), info));
+        }
+    })?;
+    Ok(out)
+}
+
+fn read_err(path: &Path) -> impl Fn(std::io::Error) -> RebuildError + '_ {
+    move |source| RebuildError::Read {
         path: path.to_path_buf(),
         source,
-    };
-    let size = std::fs::metadata(path).map_err(read_err)?.len();
+    }
+}
+
+/// Calls `f` with each member of the archive at `path` and its bytes, one
+/// in memory at a time, once the whole archive has been read and accepted
+/// (a member's rebuild takes minutes: none starts on an archive the reader
+/// would refuse further on).
+fn each_member(path: &Path, f: &mut dyn FnMut(&str, Vec<u8>)) -> Result<(), RebuildError> {
+    let size = std::fs::metadata(path).map_err(read_err(path))?.len();
     let open = || -> Result<_, RebuildError> {
         Ok(std::io::BufReader::new(
-            std::fs::File::open(path).map_err(read_err)?,
+            std::fs::File::open(path).map_err(read_err(path))?,
         ))
     };
     let archive_err = |error| RebuildError::Archive {
@@ -113,7 +104,6 @@ pub fn inspect_archive(
         error,
     };
     archive::members(open()?, size, Limits::default()).map_err(archive_err)?;
-    let mut out = Vec::new();
     archive::for_each_member(open()?, size, Limits::default(), |member, data| {
         let mut bytes = Vec::new();
         data.read_to_end(&mut bytes)
@@ -121,13 +111,10 @@ pub fn inspect_archive(
                 at: Some(member.to_string()),
                 error,
             })?;
-        if let Ok(info) = crate::buildinfo::BuildInfo::from_binary(&bytes) {
-            out.push((member.to_string(), info));
-        }
+        f(member, bytes);
         Ok(())
     })
-    .map_err(archive_err)?;
-    Ok(out)
+    .map_err(archive_err)
 }
 
 fn rebuild_member(

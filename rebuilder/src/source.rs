@@ -669,14 +669,7 @@ impl Submodules<'_> {
         }
         // `submodule init` resolves relative URLs and writes them to the
         // checkout's config, without fetching anything.
-        let local = |args: &[&str]| {
-            let mut cmd = git(self.scratch);
-            cmd.arg("-C")
-                .arg(checkout)
-                .args(crate::vcs::ONLY_FILES)
-                .args(args);
-            cmd
-        };
+        let local = |args: &[&str]| self.git_in(checkout, args);
         self.confined.run(
             local(&["submodule", "init", "--quiet"]),
             "git submodule init",
@@ -761,23 +754,14 @@ impl Submodules<'_> {
         }
         Ok(())
     }
-}
 
-impl Submodules<'_> {
     /// Checks out only the submodule whose URL names the module's
     /// repository, from where the module's own repository comes
     /// (`--vcs-mirror` first, else its URL, egress-checked), leaving the
     /// others alone; then its own submodules, the same way. False when no
     /// submodule names it (every one is then checked out).
     fn update_only_the_modules(&self, checkout: &Path, depth: usize) -> Result<bool, RebuildError> {
-        let local = |args: &[&str]| {
-            let mut cmd = git(self.scratch);
-            cmd.arg("-C")
-                .arg(checkout)
-                .args(crate::vcs::ONLY_FILES)
-                .args(args);
-            cmd
-        };
+        let local = |args: &[&str]| self.git_in(checkout, args);
         let listing = self
             .confined
             .run(
@@ -853,6 +837,17 @@ impl Submodules<'_> {
             self.update(&inner, &inner, depth + 1)?;
         }
         Ok(true)
+    }
+
+    /// `git -C dir ARGS`, local protocols only: reading and writing the
+    /// scratch checkout.
+    fn git_in(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut cmd = git(self.scratch);
+        cmd.arg("-C")
+            .arg(dir)
+            .args(crate::vcs::ONLY_FILES)
+            .args(args);
+        cmd
     }
 }
 

@@ -62,7 +62,13 @@ enum Pseudo {
 /// Whether `v` looks like a semver version Go stamps (`vMAJOR.MINOR.PATCH`
 /// with an optional pre-release and build part).
 fn is_semver(v: &str) -> bool {
-    let Some(rest) = v.strip_prefix('v') else {
+    // A version from a crafted binary becomes a tag name: semver's
+    // characters only, and not without end.
+    let charset = v.len() <= 128
+        && v
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-+.".contains(&b));
+    let Some(rest) = v.strip_prefix('v').filter(|_| charset) else {
         return false;
     };
     let core = rest.split(['-', '+']).next().unwrap_or("");
@@ -179,6 +185,8 @@ mod tests {
         assert_eq!(at("v0.1.1-0.20260203014517-29e51233f19f+dirty", ""), None);
         assert_eq!(at("1.2.3", ""), None);
         assert_eq!(at("", ""), None);
+        assert_eq!(at("v1.2.3-a b", ""), None, "not a tag name");
+        assert_eq!(at("v1.2.3-\u{1b}[2J", ""), None);
         // A patch of 0 cannot be a base's successor.
         assert_eq!(at("v1.2.0-0.20260203014517-29e51233f19f", ""), None);
     }
