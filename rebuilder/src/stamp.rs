@@ -65,8 +65,7 @@ fn is_semver(v: &str) -> bool {
     // A version from a crafted binary becomes a tag name: semver's
     // characters only, and not without end.
     let charset = v.len() <= 128
-        && v
-            .bytes()
+        && v.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-+.".contains(&b));
     let Some(rest) = v.strip_prefix('v').filter(|_| charset) else {
         return false;
